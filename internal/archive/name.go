@@ -43,4 +43,3 @@ func CleanName(name string) (string, error) {
 	}
 	return clean[1:], nil
 }
-
