@@ -133,6 +133,15 @@ func StartDistribution(t testing.TB, userpass string) *Distribution {
 		Run(t, nil, Tool(t, "htpasswd"), "-Bbc", filepath.Join(dir, "htpasswd"), user, pass)
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: basic-realm\n    path: %s\n", filepath.Join(dir, "htpasswd"))
 	}
+	startRegistry(t, bin, r, auth)
+	return r
+}
+
+// startRegistry writes r's config (auth is its YAML auth section, or "") and
+// starts the registry until the test ends.
+func startRegistry(t testing.TB, bin string, r *Distribution, auth string) {
+	t.Helper()
+	dir := r.Dir
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -157,5 +166,4 @@ http:
 	}) {
 		t.Fatalf("docker-registry did not start:\n%s", tail(filepath.Join(dir, "registry.log"), 20))
 	}
-	return r
 }
