@@ -1,0 +1,121 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-dev/strata/internal/content"
+	"github.com/strata-dev/strata/internal/image"
+)
+
+// ImportOptions say how a rootfs tarball becomes an image.
+type ImportOptions struct {
+	Changes  []string              // Dockerfile instructions: CMD, ENV, WORKDIR, ...
+	Message  string                // the history comment; default "Imported from SOURCE"
+	Source   string                // where the tarball came from: a file, a directory, "-"
+	Tag      reference.NamedTagged // optional
+	Platform image.Platform        // default: this machine's
+	Created  time.Time             // default: now
+}
+
+// Import makes a one-layer image of a rootfs tarball (uncompressed, gzip or
+// zstd), like `docker import`: the layer is checked, compressed once with
+// gzip and stored with an OCI manifest and a config whose history records
+// where it came from.
+func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Image, error) {
+	var cfg image.Config
+	for _, c := range opts.Changes {
+		if err := image.ApplyChange(&cfg.Config, c); err != nil {
+			return Image{}, err
+		}
+	}
+	release, err := s.Writing()
+	if err != nil {
+		return Image{}, err
+	}
+	defer release()
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(4)
+	var tarStream io.Reader = br
+	if c := image.DetectCompression(head); c != image.Uncompressed {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(decompress(c, br, pw)) }()
+		defer pr.Close()
+		tarStream = pr
+	}
+	layer, err := s.AddLayerTar(ctx, tarStream, "")
+	if err != nil {
+		return Image{}, fmt.Errorf("import %s: %w", opts.Source, err)
+	}
+	created := opts.Created
+	if created.IsZero() {
+		created = time.Now().UTC()
+	}
+	p := opts.Platform
+	if p.OS == "" {
+		p = image.DefaultPlatform()
+	}
+	comment := opts.Message
+	if comment == "" {
+		comment = "Imported from " + opts.Source
+	}
+	cfg.Created, cfg.OS, cfg.Architecture, cfg.Variant = &created, p.OS, p.Architecture, p.Variant
+	cfg.Comment = opts.Message
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.DiffID}}
+	cfg.History = []image.History{{Created: &created, Comment: comment}}
+	n, err := s.addManifest(ctx, &cfg, ocispec.MediaTypeImageManifest, []Layer{layer})
+	if err != nil {
+		return Image{}, err
+	}
+	if opts.Tag != nil {
+		n.Tags = []reference.NamedTagged{opts.Tag}
+	}
+	return s.Add(ctx, n)
+}
+
+// addManifest stores a config and a manifest over layers that are stored,
+// and returns the image to Add.
+func (s *Store) addManifest(ctx context.Context, cfg *image.Config, manifestType string, layers []Layer) (NewImage, error) {
+	configType := ocispec.MediaTypeImageConfig
+	if manifestType == image.MediaTypeDockerManifest {
+		configType = image.MediaTypeDockerConfig
+	}
+	cb, err := json.Marshal(cfg)
+	if err != nil {
+		return NewImage{}, err
+	}
+	cdesc, err := s.AddJSON(ctx, configType, cb)
+	if err != nil {
+		return NewImage{}, err
+	}
+	m := image.Manifest{MediaType: manifestType, Config: cdesc}
+	m.SchemaVersion = 2
+	for _, l := range layers {
+		m.Layers = append(m.Layers, l.Blob)
+	}
+	mb, err := json.Marshal(m)
+	if err != nil {
+		return NewImage{}, err
+	}
+	mdesc, err := s.AddJSON(ctx, manifestType, mb)
+	if err != nil {
+		return NewImage{}, err
+	}
+	return NewImage{Manifest: mdesc, Layers: layers}, nil
+}
+
+// AddJSON stores a small document (a manifest, a config) as a blob.
+func (s *Store) AddJSON(ctx context.Context, mediaType string, b []byte) (ocispec.Descriptor, error) {
+	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	_, err := content.WriteBlob(ctx, s.content, newRef("json"), bytes.NewReader(b), desc)
+	return desc, err
+}

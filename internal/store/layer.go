@@ -1,0 +1,265 @@
+package store
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-dev/strata/internal/archive"
+	"github.com/strata-dev/strata/internal/content"
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/image"
+)
+
+// tarVerifier takes a layer's uncompressed tar as it streams past, and
+// computes its diffID and sizes while archive.Check judges its entries.
+type tarVerifier struct {
+	diff    digest.Digester
+	n       int64
+	checkW  *io.PipeWriter
+	statsW  *io.PipeWriter
+	checked chan error
+	sized   chan sizeResult
+}
+
+type sizeResult struct {
+	size int64
+	err  error
+}
+
+func newTarVerifier() *tarVerifier {
+	v := &tarVerifier{diff: digest.Canonical.Digester(), checked: make(chan error, 1), sized: make(chan sizeResult, 1)}
+	var checkR, statsR *io.PipeReader
+	checkR, v.checkW = io.Pipe()
+	statsR, v.statsW = io.Pipe()
+	go func() {
+		err := archive.Check(checkR)
+		io.Copy(io.Discard, checkR) // keep the writer flowing after an early verdict
+		checkR.CloseWithError(err)
+		v.checked <- err
+	}()
+	go func() {
+		n, err := unpackedSize(statsR)
+		io.Copy(io.Discard, statsR)
+		v.sized <- sizeResult{n, err}
+	}()
+	return v
+}
+
+func (v *tarVerifier) Write(p []byte) (int, error) {
+	v.diff.Hash().Write(p)
+	v.n += int64(len(p))
+	if _, err := v.checkW.Write(p); err != nil {
+		return 0, err
+	}
+	if _, err := v.statsW.Write(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// finish ends the stream (with cause, if it broke) and returns the verdict.
+func (v *tarVerifier) finish(cause error) (diffID digest.Digest, tarSize, size int64, err error) {
+	v.checkW.CloseWithError(cause)
+	v.statsW.CloseWithError(cause)
+	cerr := <-v.checked
+	sr := <-v.sized
+	switch {
+	case cerr != nil:
+		return "", 0, 0, cerr
+	case cause != nil:
+		return "", 0, 0, cause
+	case sr.err != nil:
+		return "", 0, 0, sr.err
+	}
+	return v.diff.Digest(), v.n, sr.size, nil
+}
+
+// unpackedSize is the size Docker reports for a layer once unpacked: the
+// bytes of its regular files and symlinks (their target's length), each path
+// counted once, hard links and directories not at all.
+func unpackedSize(r io.Reader) (int64, error) {
+	tr := tar.NewReader(r)
+	sizes := map[string]int64{}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("layer tar: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		name, err := archive.CleanName(hdr.Name)
+		if err != nil {
+			return 0, err
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			sizes[name] = hdr.Size
+		case tar.TypeSymlink:
+			sizes[name] = int64(len(hdr.Linkname))
+		default:
+			delete(sizes, name)
+		}
+	}
+	var total int64
+	for _, n := range sizes {
+		total += n
+	}
+	return total, nil
+}
+
+func newRef(prefix string) string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// AddLayerTar stores an uncompressed layer tar as a gzip blob (compressed
+// once, so that pushing it later is reproducible), checking its entries and
+// computing its diffID, compressed digest and sizes in one pass. When
+// wantDiffID is set, a tar with another diffID is refused and nothing is
+// stored. Call it while holding Writing.
+func (s *Store) AddLayerTar(ctx context.Context, r io.Reader, wantDiffID digest.Digest) (Layer, error) {
+	ref := newRef("layer")
+	w, err := s.content.Writer(ctx, ref, ocispec.Descriptor{})
+	if err != nil {
+		return Layer{}, err
+	}
+	defer w.Close()
+	gz, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+	if err != nil {
+		return Layer{}, err
+	}
+	v := newTarVerifier()
+	_, cerr := io.Copy(io.MultiWriter(v, gz), r)
+	if cerr == nil {
+		cerr = gz.Close()
+	}
+	diffID, tarSize, size, err := v.finish(cerr)
+	if err == nil && wantDiffID != "" && diffID != wantDiffID {
+		err = fmt.Errorf("layer has diffID %s, but the image config says %s: %w", diffID, wantDiffID, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		w.Close()
+		s.content.Abort(ctx, ref)
+		return Layer{}, err
+	}
+	st, err := w.Status()
+	if err != nil {
+		return Layer{}, err
+	}
+	blob := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: w.Digest(), Size: st.Offset}
+	if err := w.Commit(ctx, blob.Size, blob.Digest); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+		return Layer{}, err
+	}
+	return Layer{Blob: blob, DiffID: diffID, TarSize: tarSize, Size: size}, nil
+}
+
+// AddLayerBlob stores a layer blob as it is (gzip, zstd or uncompressed, as
+// desc.MediaType says), verifying its digest and size against desc and its
+// uncompressed tar against wantDiffID (when set) while it streams. Call it
+// while holding Writing.
+func (s *Store) AddLayerBlob(ctx context.Context, r io.Reader, desc ocispec.Descriptor, wantDiffID digest.Digest) (Layer, error) {
+	ref := newRef("blob")
+	w, err := s.content.Writer(ctx, ref, desc)
+	if errors.Is(err, errdefs.ErrAlreadyExists) {
+		return s.knownLayer(ctx, desc, wantDiffID, r)
+	}
+	if err != nil {
+		return Layer{}, err
+	}
+	defer w.Close()
+	pr, pw := io.Pipe()
+	v := newTarVerifier()
+	decoded := make(chan error, 1)
+	go func() {
+		err := decompress(image.LayerCompression(desc.MediaType), pr, v)
+		io.Copy(io.Discard, pr)
+		decoded <- err
+	}()
+	_, cerr := io.Copy(io.MultiWriter(w, pw), r)
+	pw.CloseWithError(cerr)
+	derr := <-decoded
+	if cerr == nil {
+		cerr = derr
+	}
+	diffID, tarSize, size, err := v.finish(cerr)
+	if err == nil && wantDiffID != "" && diffID != wantDiffID {
+		err = fmt.Errorf("layer %s has diffID %s, but the image config says %s: %w", desc.Digest, diffID, wantDiffID, errdefs.ErrInvalidArgument)
+	}
+	st, _ := w.Status()
+	if err == nil {
+		err = w.Commit(ctx, desc.Size, desc.Digest)
+	}
+	if err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+		w.Close()
+		s.content.Abort(ctx, ref)
+		return Layer{}, fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	desc.Digest, desc.Size = w.Digest(), st.Offset
+	return Layer{Blob: desc, DiffID: diffID, TarSize: tarSize, Size: size}, nil
+}
+
+// knownLayer is a layer blob that is stored already: its facts come from the
+// database, and r is not read.
+func (s *Store) knownLayer(ctx context.Context, desc ocispec.Descriptor, wantDiffID digest.Digest, r io.Reader) (Layer, error) {
+	var l Layer
+	err := s.db.QueryRowContext(ctx, `SELECT b.diff_id, l.tar_size, l.unpacked_size FROM layer_blobs b
+		JOIN layers l ON l.diff_id = b.diff_id WHERE b.blob = ?`, desc.Digest).Scan(&l.DiffID, &l.TarSize, &l.Size)
+	if err != nil {
+		// Stored, but not as a layer we know: verify it from the stored copy.
+		ra, rerr := s.content.ReaderAt(ctx, desc)
+		if rerr != nil {
+			return Layer{}, rerr
+		}
+		defer ra.Close()
+		v := newTarVerifier()
+		derr := decompress(image.LayerCompression(desc.MediaType), content.NewReader(ra), v)
+		if l.DiffID, l.TarSize, l.Size, err = v.finish(derr); err != nil {
+			return Layer{}, fmt.Errorf("layer %s: %w", desc.Digest, err)
+		}
+	}
+	if wantDiffID != "" && l.DiffID != wantDiffID {
+		return Layer{}, fmt.Errorf("layer %s has diffID %s, but the image config says %s: %w", desc.Digest, l.DiffID, wantDiffID, errdefs.ErrInvalidArgument)
+	}
+	l.Blob = desc
+	return l, nil
+}
+
+// decompress writes the uncompressed content of r to w.
+func decompress(c image.Compression, r io.Reader, w io.Writer) error {
+	switch c {
+	case image.Gzip:
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return fmt.Errorf("layer is not gzip: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		defer zr.Close()
+		if _, err := io.Copy(w, zr); err != nil {
+			return fmt.Errorf("gunzip layer: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return nil
+	case image.Zstd:
+		zr, err := zstd.NewReader(r)
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		if _, err := io.Copy(w, zr); err != nil {
+			return fmt.Errorf("unzstd layer: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return nil
+	}
+	_, err := io.Copy(w, r)
+	return err
+}
