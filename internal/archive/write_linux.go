@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,97 +20,137 @@ import (
 // hard links as links, xattrs as PAX records. The same tree always gives the
 // same bytes, so the same directory imported twice is the same layer.
 func WriteDir(ctx context.Context, w io.Writer, dir string) error {
-	tw := tar.NewWriter(w)
-	links := map[inode]string{} // first name written for each multiply-linked inode
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		return writeEntry(tw, p, filepath.ToSlash(rel), links)
-	})
+	t, err := openReadTree(dir)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	lw := newLayerWriter(w, t)
+	err = walk(ctx, dir, func(rel string, _ fs.FileInfo) error { return lw.entry(rel) })
 	if err != nil {
 		return fmt.Errorf("tar %s: %w", dir, err)
 	}
-	return tw.Close()
+	return lw.close()
+}
+
+// layerWriter writes entries of a tree to a layer tar, reading each one
+// without following a symlink on the way to it: a tree that changes while it
+// is read (a running container's) cannot make it read outside the tree.
+type layerWriter struct {
+	tw    *tar.Writer
+	t     *tree
+	links map[inode]string // first name written for each multiply-linked inode
 }
 
 type inode struct{ dev, ino uint64 }
 
-// writeEntry adds one file, directory, link or device to tw.
-func writeEntry(tw *tar.Writer, p, name string, links map[inode]string) error {
-	fi, err := os.Lstat(p)
+func newLayerWriter(w io.Writer, t *tree) *layerWriter {
+	return &layerWriter{tw: tar.NewWriter(w), t: t, links: map[inode]string{}}
+}
+
+func (lw *layerWriter) close() error { return lw.tw.Close() }
+
+// header writes a bare header, for whiteouts.
+func (lw *layerWriter) header(hdr *tar.Header) error { return lw.tw.WriteHeader(hdr) }
+
+// entry adds the file, directory, link or device at rel to the tar.
+func (lw *layerWriter) entry(rel string) error {
+	dir, base := filepath.Split(rel)
+	dirfd, err := lw.t.openDir(strings.TrimSuffix(dir, "/"), rel, false)
 	if err != nil {
 		return err
 	}
-	if fi.Mode()&fs.ModeSocket != 0 {
-		return nil // a socket cannot be stored in a tar; Docker skips them too
+	defer unix.Close(dirfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "lstat", Path: rel, Err: err}
 	}
-	target := ""
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		if target, err = os.Readlink(p); err != nil {
-			return err
-		}
+	hdr, err := headerOf(dirfd, base, &st)
+	if hdr == nil || err != nil {
+		return err // a socket cannot be stored in a tar; Docker skips them too
 	}
-	hdr, err := tar.FileInfoHeader(fi, target)
-	if err != nil {
-		return err
-	}
-	hdr.Name = name
-	if fi.IsDir() {
+	hdr.Name = rel
+	if hdr.Typeflag == tar.TypeDir {
 		hdr.Name += "/"
 	}
-	hdr.Uname, hdr.Gname = "", ""
-	hdr.ModTime = hdr.ModTime.Truncate(time.Second)
-	hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("%s: no stat information", p)
-	}
-	hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-	if fi.Mode().IsRegular() && st.Nlink > 1 {
-		key := inode{uint64(st.Dev), st.Ino}
-		if first, seen := links[key]; seen {
+	if hdr.Typeflag == tar.TypeReg && st.Nlink > 1 {
+		key := inode{st.Dev, st.Ino}
+		if first, seen := lw.links[key]; seen {
 			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
 		} else {
-			links[key] = name
+			lw.links[key] = rel
 		}
 	}
-	if err := addXattrs(hdr, p); err != nil {
+	if err := addXattrs(hdr, procPath(dirfd, base)); err != nil {
 		return err
 	}
-	if err := tw.WriteHeader(hdr); err != nil {
+	if err := lw.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
 	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
 		return nil
 	}
-	f, err := os.Open(p)
+	fd, err := unix.Openat(dirfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: rel, Err: err}
 	}
+	f := os.NewFile(uintptr(fd), rel)
 	defer f.Close()
-	n, err := io.Copy(tw, f)
+	n, err := io.Copy(lw.tw, io.LimitReader(f, hdr.Size))
 	if err == nil && n != hdr.Size {
-		err = fmt.Errorf("%s changed size while being read", p)
+		err = fmt.Errorf("%s changed size while being read", rel)
 	}
 	return err
 }
 
+// headerOf is the tar header for an entry, from its stat: numeric owners,
+// times to the second, no user or group names. nil for a socket.
+func headerOf(dirfd int, base string, st *unix.Stat_t) (*tar.Header, error) {
+	hdr := &tar.Header{
+		Mode:    int64(st.Mode & 0o7777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Sec, 0),
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
+	case unix.S_IFDIR:
+		hdr.Typeflag = tar.TypeDir
+	case unix.S_IFLNK:
+		hdr.Typeflag = tar.TypeSymlink
+		buf := make([]byte, unix.PathMax)
+		n, err := unix.Readlinkat(dirfd, base, buf)
+		if err != nil {
+			return nil, err
+		}
+		hdr.Linkname = string(buf[:n])
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	default:
+		return nil, nil
+	}
+	return hdr, nil
+}
+
 // addXattrs records a file's extended attributes (file capabilities among
 // them) as SCHILY.xattr PAX records, the form Docker and containerd use.
+// overlayfs's own trusted.overlay.* attributes are not the file's: they stay out.
 func addXattrs(hdr *tar.Header, p string) error {
 	names, err := listXattrs(p)
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
+		if strings.HasPrefix(name, "trusted.overlay.") {
+			continue
+		}
 		val, err := getXattr(p, name)
 		if err != nil {
 			return err

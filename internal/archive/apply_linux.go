@@ -1,0 +1,361 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+)
+
+// Whiteout names, from the OCI image spec's "Representing Changes": a file
+// ".wh.NAME" deletes NAME from the layers below; ".wh..wh..opq" in a directory
+// hides everything the layers below had in it. Other ".wh..wh." names are
+// AUFS bookkeeping and carry no change.
+const (
+	WhiteoutPrefix = ".wh."
+	WhiteoutOpaque = ".wh..wh..opq"
+	whiteoutMeta   = ".wh..wh."
+)
+
+// Apply extracts the layer tar r into root, on top of what root already
+// holds (the layers below, when root is a union mount or a copy of them):
+// whiteouts delete, opaque markers empty a directory of what lower layers put
+// there, and files, directories, symlinks, hard links, devices and fifos are
+// created with their modes, times, xattrs and (as root) owners.
+//
+// r is hostile. Every entry is resolved inside root without following a
+// symlink: a name that climbs out, a hard link to outside, and an entry or
+// whiteout under a symlink (whatever it points at) are refused with an
+// errdefs.ErrInvalidArgument error, and nothing outside root is touched. On an
+// error, root may hold part of the layer: apply into a fresh snapshot and
+// discard it on failure. Apply reads r to its end, so a digest of r computed
+// alongside covers the whole stream.
+func Apply(ctx context.Context, root string, r io.Reader) error {
+	t, err := openTree(root)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	a := &applier{tree: t, written: map[string]bool{}, asRoot: os.Geteuid() == 0, buf: make([]byte, 128<<10)}
+	tr := tar.NewReader(r)
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			if n == 0 {
+				return fmt.Errorf("layer tar has no entries (is it a tar at all?): %w", errdefs.ErrInvalidArgument)
+			}
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("layer tar: entry %d: %v: %w", n+1, err, errdefs.ErrInvalidArgument)
+		}
+		if err := a.entry(hdr, tr); err != nil {
+			return err
+		}
+	}
+	if err := a.dirTimes(); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, r) // the end-of-archive padding belongs to the digest
+	return err
+}
+
+type applier struct {
+	*tree
+	written map[string]bool // names this layer created: whiteouts below never hide them
+	dirs    []*tar.Header   // directories, whose times are set once their children are in
+	asRoot  bool
+	buf     []byte
+}
+
+// entry applies one tar entry.
+func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	if err := checkHeader(hdr); err != nil {
+		return err
+	}
+	name, _ := CleanName(hdr.Name)
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if strings.HasPrefix(base, WhiteoutPrefix) {
+		return a.whiteout(hdr.Name, dir, base)
+	}
+	if name == "." {
+		return a.rootEntry(hdr)
+	}
+	dirfd, err := a.openDir(dir, hdr.Name, true)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	if err := a.clear(dirfd, base, hdr); err != nil {
+		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
+	}
+	if err := a.create(dirfd, base, name, hdr, body); err != nil {
+		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
+	}
+	a.written[name] = true
+	return nil
+}
+
+// whiteout applies ".wh.NAME" and ".wh..wh..opq" entries found in dir.
+func (a *applier) whiteout(entry, dir, base string) error {
+	if base != WhiteoutOpaque && strings.HasPrefix(base, whiteoutMeta) {
+		return nil
+	}
+	target := strings.TrimPrefix(base, WhiteoutPrefix)
+	if target == "" || target == "." || target == ".." {
+		return fmt.Errorf("tar entry %q is a whiteout of no valid name: %w", entry, errdefs.ErrInvalidArgument)
+	}
+	dirfd, err := a.openDir(dir, entry, base == WhiteoutOpaque)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // nothing below to hide
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	if base == WhiteoutOpaque {
+		return a.clearOpaque(dirfd, dir)
+	}
+	if a.written[join(dir, target)] {
+		return nil // a whiteout hides only what the layers below hold
+	}
+	if err := removeAt(dirfd, target); err != nil {
+		return fmt.Errorf("tar entry %q: remove %s: %w", entry, join(dir, target), err)
+	}
+	return nil
+}
+
+// clearOpaque empties dir of everything that this layer did not put there.
+func (a *applier) clearOpaque(dirfd int, dir string) error {
+	keep := func(n string) bool { return a.keptByLayer(join(dir, n)) }
+	if err := clearDir(dirfd, ".", keep); err != nil {
+		return fmt.Errorf("opaque directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// keptByLayer reports whether this layer wrote name or anything under it.
+func (a *applier) keptByLayer(name string) bool {
+	if a.written[name] {
+		return true
+	}
+	for w := range a.written {
+		if strings.HasPrefix(w, name+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// clear makes room for the entry: whatever is at base goes, except a
+// directory that the entry, also a directory, merges into.
+func (a *applier) clear(dirfd int, base string, hdr *tar.Header) error {
+	st, ok, err := lstatAt(dirfd, base)
+	if err != nil || !ok {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return nil
+	}
+	return removeAt(dirfd, base)
+}
+
+// rootEntry applies the metadata of a "./" entry to the root itself.
+func (a *applier) rootEntry(hdr *tar.Header) error {
+	if hdr.Typeflag != tar.TypeDir {
+		return fmt.Errorf("tar entry %q names the layer's root but is not a directory: %w", hdr.Name, errdefs.ErrInvalidArgument)
+	}
+	fd, err := unix.Dup(a.root)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := a.fileMeta(fd, hdr); err != nil {
+		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
+	}
+	h := *hdr
+	h.Name = "."
+	a.dirs = append(a.dirs, &h)
+	return nil
+}
+
+// create makes the entry at base in dirfd (which is free) with its metadata.
+func (a *applier) create(dirfd int, base, name string, hdr *tar.Header, body io.Reader) error {
+	mode := uint32(hdr.Mode & 0o7777)
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA:
+		fd, err := unix.Openat(dirfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return err
+		}
+		f := os.NewFile(uintptr(fd), name)
+		defer f.Close()
+		if n, err := io.CopyBuffer(f, io.LimitReader(body, hdr.Size), a.buf); err != nil || n != hdr.Size {
+			return fmt.Errorf("layer tar is truncated or unreadable in this entry (%d of %d bytes): %v: %w", n, hdr.Size, err, errdefs.ErrInvalidArgument)
+		}
+		if err := a.fileMeta(fd, hdr); err != nil {
+			return err
+		}
+		return setTimes(dirfd, base, hdr)
+	case tar.TypeDir:
+		if err := unix.Mkdirat(dirfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		fd, err := openAt(dirfd, base)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		a.dirs = append(a.dirs, hdr)
+		return a.fileMeta(fd, hdr)
+	case tar.TypeSymlink:
+		if err := unix.Symlinkat(hdr.Linkname, dirfd, base); err != nil {
+			return err
+		}
+	case tar.TypeLink:
+		return a.hardLink(dirfd, base, hdr)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
+		dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
+		if err := unix.Mknodat(dirfd, base, kind|mode, dev); err != nil {
+			if errors.Is(err, unix.EPERM) && hdr.Typeflag != tar.TypeFifo {
+				return fmt.Errorf("creating a device node needs root: %w", err)
+			}
+			return err
+		}
+		if err := unix.Fchmodat(dirfd, base, mode, 0); err != nil {
+			return err
+		}
+	}
+	if err := a.pathMeta(dirfd, base, hdr); err != nil {
+		return err
+	}
+	return setTimes(dirfd, base, hdr)
+}
+
+// hardLink links base to the entry the header names, which must already be
+// in the tree (from this layer or one below) and is found without following
+// a symlink on the way.
+func (a *applier) hardLink(dirfd int, base string, hdr *tar.Header) error {
+	target, _ := CleanName(hdr.Linkname)
+	tdir, tbase := path.Split(target)
+	tdirfd, err := a.openDir(strings.TrimSuffix(tdir, "/"), hdr.Name, false)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("hard link target %q does not exist in this layer or below: %w", hdr.Linkname, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tdirfd)
+	st, ok, err := lstatAt(tdirfd, tbase)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("hard link target %q does not exist in this layer or below: %w", hdr.Linkname, errdefs.ErrInvalidArgument)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return fmt.Errorf("hard link target %q is a directory: %w", hdr.Linkname, errdefs.ErrInvalidArgument)
+	}
+	return unix.Linkat(tdirfd, tbase, dirfd, base, 0)
+}
+
+// fileMeta sets owner, mode and xattrs through an open descriptor. The owner
+// goes first: chown clears the setuid and setgid bits.
+func (a *applier) fileMeta(fd int, hdr *tar.Header) error {
+	if a.asRoot {
+		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
+		return err
+	}
+	return eachXattr(hdr, func(name string, val []byte) error { return unix.Fsetxattr(fd, name, val, 0) })
+}
+
+// pathMeta sets owner and xattrs of an entry that cannot be opened (a
+// symlink, a device), without following it.
+func (a *applier) pathMeta(dirfd int, base string, hdr *tar.Header) error {
+	if a.asRoot {
+		if err := unix.Fchownat(dirfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+	}
+	p := procPath(dirfd, base)
+	return eachXattr(hdr, func(name string, val []byte) error { return unix.Lsetxattr(p, name, val, 0) })
+}
+
+// eachXattr calls set for each xattr of the entry. trusted.overlay.* names
+// are dropped: they steer overlayfs, and a layer tar must not carry them.
+func eachXattr(hdr *tar.Header, set func(string, []byte) error) error {
+	for k, v := range hdr.PAXRecords {
+		name, ok := strings.CutPrefix(k, "SCHILY.xattr.")
+		if !ok || strings.HasPrefix(name, "trusted.overlay.") {
+			continue
+		}
+		if err := set(name, []byte(v)); err != nil {
+			return fmt.Errorf("set xattr %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// setTimes sets an entry's access and modification times, not following it.
+func setTimes(dirfd int, base string, hdr *tar.Header) error {
+	atime := hdr.AccessTime
+	if atime.IsZero() {
+		atime = hdr.ModTime
+	}
+	ts := []unix.Timespec{timespec(atime), timespec(hdr.ModTime)}
+	return unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func timespec(t time.Time) unix.Timespec {
+	if t.IsZero() {
+		t = time.Unix(0, 0)
+	}
+	return unix.NsecToTimespec(t.UnixNano())
+}
+
+// dirTimes sets directory times last, deepest first, since adding a child
+// changes its directory's mtime. A directory a later entry replaced is skipped.
+func (a *applier) dirTimes() error {
+	for i := len(a.dirs) - 1; i >= 0; i-- {
+		hdr := a.dirs[i]
+		name, _ := CleanName(hdr.Name)
+		dir, base := path.Split(name)
+		if name == "." {
+			dir, base = ".", "."
+		}
+		dirfd, err := a.openDir(strings.TrimSuffix(dir, "/"), hdr.Name, false)
+		if err != nil {
+			continue
+		}
+		st, ok, _ := lstatAt(dirfd, base)
+		if ok && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			err = setTimes(dirfd, base, hdr)
+		}
+		unix.Close(dirfd)
+		if err != nil {
+			return fmt.Errorf("tar entry %q: set times: %w", hdr.Name, err)
+		}
+	}
+	return nil
+}
