@@ -83,7 +83,9 @@ run containers on their read-only layers, and serve your own hub.`,
 
 // commands lists every top-level command; each comes from its group's file.
 func (a *app) commands() []*cobra.Command {
-	return []*cobra.Command{}
+	return []*cobra.Command{
+		a.loginCommand(), a.logoutCommand(),
+	}
 }
 
 const defaultRootHelp = "/var/lib/strata for root, else $XDG_DATA_HOME/strata"

@@ -3,48 +3,12 @@ package credentials
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/testutil"
 )
-
-// helperScript is a real credential helper, speaking the protocol from a
-// shell: it keeps each server's JSON record in a file under $HELPER_STORE.
-const helperScript = `#!/bin/sh
-set -e
-key() { printf %s "$1" | sha256sum | cut -c1-16; }
-case "$1" in
-store)
-	rec=$(cat)
-	server=$(printf %s "$rec" | sed -n 's/.*"ServerURL":"\([^"]*\)".*/\1/p')
-	printf %s "$rec" >"$HELPER_STORE/$(key "$server")" ;;
-get)
-	server=$(cat)
-	f="$HELPER_STORE/$(key "$server")"
-	if [ ! -f "$f" ]; then echo "credentials not found in native keychain"; exit 1; fi
-	cat "$f" ;;
-erase)
-	server=$(cat)
-	f="$HELPER_STORE/$(key "$server")"
-	if [ ! -f "$f" ]; then echo "credentials not found in native keychain"; exit 1; fi
-	rm "$f" ;;
-*) echo "unknown action $1" >&2; exit 2 ;;
-esac
-`
-
-// installHelper puts docker-credential-<name> on PATH and returns its store.
-func installHelper(t *testing.T, name string) string {
-	t.Helper()
-	bin, store := t.TempDir(), t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "docker-credential-"+name), []byte(helperScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	t.Setenv("HELPER_STORE", store)
-	return store
-}
 
 func TestCredentialHelpers(t *testing.T) {
 	for _, tc := range []struct {
@@ -56,7 +20,7 @@ func TestCredentialHelpers(t *testing.T) {
 		{"hub", `{"credsStore":"strtest"}`, DockerHubServer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			store := installHelper(t, "strtest")
+			store := testutil.InstallCredentialHelper(t, "strtest")
 			dir := t.TempDir()
 			writeConfig(t, dir, tc.config)
 			f, err := Load(dir)
@@ -95,7 +59,7 @@ func TestCredentialHelpers(t *testing.T) {
 }
 
 func TestIdentityTokenThroughHelper(t *testing.T) {
-	installHelper(t, "strtest")
+	testutil.InstallCredentialHelper(t, "strtest")
 	dir := t.TempDir()
 	writeConfig(t, dir, `{"credsStore":"strtest"}`)
 	f, _ := Load(dir)

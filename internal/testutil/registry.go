@@ -281,3 +281,36 @@ func (rec *Recorder) BlobTransfers() (gets, uploads int) {
 	}
 	return gets, uploads
 }
+
+// InstallCredentialHelper puts a real credential helper,
+// docker-credential-<name>, first in PATH for the rest of the test, and
+// returns the directory where it keeps what it stores: one file per server,
+// holding the JSON record of the helper protocol.
+func InstallCredentialHelper(t *testing.T, name string) string {
+	t.Helper()
+	bin, store := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-"+name), []byte(credentialHelperScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("HELPER_STORE", store)
+	return store
+}
+
+// credentialHelperScript speaks Docker's credential helper protocol in shell.
+const credentialHelperScript = `#!/bin/sh
+set -e
+key() { printf %s "$1" | sha256sum | cut -c1-16; }
+case "$1" in
+store)
+	rec=$(cat)
+	server=$(printf %s "$rec" | sed -n 's/.*"ServerURL":"\([^"]*\)".*/\1/p')
+	printf %s "$rec" >"$HELPER_STORE/$(key "$server")" ;;
+get|erase)
+	f="$HELPER_STORE/$(key "$(cat)")"
+	if [ ! -f "$f" ]; then echo "credentials not found in native keychain"; exit 1; fi
+	if [ "$1" = get ]; then cat "$f"; else rm "$f"; fi ;;
+list) echo '{}' ;;
+*) echo "unknown action $1" >&2; exit 2 ;;
+esac
+`
