@@ -1,0 +1,165 @@
+package distapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/errcode"
+	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/image"
+)
+
+// GetManifest serves a manifest by tag or digest (HEAD: headers only).
+func (a *API) GetManifest(w http.ResponseWriter, r *http.Request, p Path) error {
+	m, err := a.Meta.Manifest(r.Context(), p.Name, p.Reference)
+	if err != nil {
+		return notFoundAs(err, errcode.ManifestUnknown)
+	}
+	h := w.Header()
+	h.Set("Content-Type", m.MediaType)
+	h.Set("Content-Length", strconv.Itoa(len(m.Content)))
+	h.Set("Docker-Content-Digest", m.Digest.String())
+	h.Set("ETag", `"`+m.Digest.String()+`"`)
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(m.Content)
+	}
+	return nil
+}
+
+// PutManifest stores a manifest or index under a tag or its digest (and
+// under any ?tag= given). It must parse, match the digest it is pushed as,
+// and name only blobs and manifests the repository holds (non-distributable
+// layers and the subject excepted).
+func (a *API) PutManifest(w http.ResponseWriter, r *http.Request, p Path) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, image.MaxManifestSize))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return errcode.New(errcode.ManifestTooBig, "manifest is more than %d bytes", image.MaxManifestSize)
+	}
+	if err != nil {
+		return errcode.Wrap(errcode.ManifestInvalid, err)
+	}
+	d := digest.SHA256.FromBytes(body)
+	if p.Digest != "" {
+		if d = p.Digest.Algorithm().FromBytes(body); d != p.Digest {
+			return errcode.New(errcode.DigestInvalid, "manifest content is %s, not %s as pushed", d, p.Digest)
+		}
+	}
+	tags := r.URL.Query()["tag"]
+	for _, t := range tags {
+		if err := CheckTag(t); err != nil {
+			return err
+		}
+	}
+	if p.Digest == "" {
+		tags = append(tags, p.Reference)
+	}
+	m, err := describe(mediaTypeOf(r.Header.Get("Content-Type")), body)
+	if err != nil {
+		return err
+	}
+	m.Digest, m.CreatedAt = d, a.Blobs.Now()
+	if err := a.Meta.PutManifest(r.Context(), p.Name, m, tags); err != nil {
+		var missing *meta.MissingError
+		if errors.As(err, &missing) {
+			e := errcode.Wrap(errcode.ManifestBlobUnknown, err)
+			e.Detail = missing
+			return e
+		}
+		return err
+	}
+	h := w.Header()
+	h.Set("Location", "/v2/"+p.Name+"/manifests/"+d.String())
+	h.Set("Docker-Content-Digest", d.String())
+	if m.Subject != "" {
+		h.Set("OCI-Subject", m.Subject.String())
+	}
+	if q := r.URL.Query()["tag"]; len(q) > 0 {
+		h.Set("OCI-Tag", strings.Join(q, ", "))
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// describe parses a manifest or index and works out what it refers to.
+// The media type is the document's own, else the Content-Type it came
+// with, else what its shape says.
+func describe(contentType string, body []byte) (meta.Manifest, error) {
+	var own struct {
+		MediaType string `json:"mediaType"`
+	}
+	json.Unmarshal(body, &own) // a body that is not JSON is refused by the parsers below
+	mt := own.MediaType
+	if mt == "" && contentType != "application/octet-stream" {
+		mt = contentType
+	}
+	if mt == "" || mt == "application/octet-stream" {
+		mt = image.DetectMediaType(body)
+	}
+	m := meta.Manifest{MediaType: mt, Content: body}
+	invalid := func(err error) error { return errcode.Wrap(errcode.ManifestInvalid, err) }
+	switch {
+	case image.IsIndex(mt):
+		idx, err := image.ParseIndex(mt, body)
+		if err != nil {
+			return m, invalid(err)
+		}
+		for _, c := range idx.Manifests {
+			m.Children = append(m.Children, c.Digest)
+		}
+		m.ArtifactType, m.Annotations = idx.ArtifactType, idx.Annotations
+		if idx.Subject != nil {
+			m.Subject = idx.Subject.Digest
+		}
+	case image.IsManifest(mt):
+		man, err := image.ParseManifest(mt, body)
+		if err != nil {
+			return m, invalid(err)
+		}
+		m.Blobs = append(m.Blobs, man.Config.Digest)
+		for _, l := range man.Layers {
+			if !image.IsNonDistributable(l.MediaType) {
+				m.Blobs = append(m.Blobs, l.Digest)
+			}
+		}
+		m.ArtifactType, m.Annotations = man.ArtifactType, man.Annotations
+		if m.ArtifactType == "" {
+			m.ArtifactType = man.Config.MediaType
+		}
+		if man.Subject != nil {
+			m.Subject = man.Subject.Digest
+		}
+	default:
+		_, _, err := image.References(mt, body) // says why: schema1, or an unknown type
+		if err == nil {
+			err = errdefs.ErrInvalidArgument
+		}
+		return m, invalid(err)
+	}
+	return m, nil
+}
+
+// DeleteManifest deletes a manifest by digest (with its tags), or only a tag.
+func (a *API) DeleteManifest(w http.ResponseWriter, r *http.Request, p Path) error {
+	var err error
+	if p.Digest != "" {
+		err = a.Meta.DeleteManifest(r.Context(), p.Name, p.Digest)
+	} else {
+		err = a.Meta.DeleteTag(r.Context(), p.Name, p.Reference)
+	}
+	if err != nil {
+		return notFoundAs(err, errcode.ManifestUnknown)
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

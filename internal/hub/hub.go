@@ -1,0 +1,230 @@
+// Package hub is strata's registry: the OCI distribution API over blobs
+// stored once for the whole hub (package storage) and metadata in SQLite
+// (package meta). NewServer builds the HTTP handler from its parts,
+// routes.go lists the whole surface, and Serve runs it with the online
+// garbage collector until its context ends.
+//
+// On disk, under the data directory:
+//
+//	meta.db          metadata (SQLite, WAL)
+//	content/blobs    blob content by digest
+//	content/uploads  uploads in progress
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/strata-dev/strata/internal/hub/access"
+	"github.com/strata-dev/strata/internal/hub/distapi"
+	"github.com/strata-dev/strata/internal/hub/errcode"
+	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/meta/sqlite"
+	"github.com/strata-dev/strata/internal/hub/storage"
+	"github.com/strata-dev/strata/internal/hub/storage/filesystem"
+)
+
+// Config is what an operator sets (flags, the config file).
+type Config struct {
+	Addr    string // host:port to listen on
+	DataDir string
+	TLSCert string // both set: serve HTTPS
+	TLSKey  string
+	// GCInterval is how often the online collector runs; < 0 never.
+	GCInterval time.Duration
+	// GCGrace keeps unreferenced blobs this long (a push's layers before its manifest).
+	GCGrace time.Duration
+	// UploadMaxAge reaps uploads untouched this long.
+	UploadMaxAge time.Duration
+}
+
+// Defaults for an empty Config.
+const (
+	DefaultAddr         = "localhost:5000"
+	DefaultGCInterval   = time.Hour
+	DefaultGCGrace      = time.Hour
+	DefaultUploadMaxAge = 24 * time.Hour
+)
+
+// withDefaults fills what cfg leaves empty.
+func (cfg Config) withDefaults() Config {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.GCInterval == 0 {
+		cfg.GCInterval = DefaultGCInterval
+	}
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = DefaultGCGrace
+	}
+	if cfg.UploadMaxAge <= 0 {
+		cfg.UploadMaxAge = DefaultUploadMaxAge
+	}
+	return cfg
+}
+
+// Deps are the parts a server is built from.
+type Deps struct {
+	Meta   meta.Store
+	Blobs  *storage.Store
+	Access access.Decider // nil: access.AllowAll
+	Log    *slog.Logger
+}
+
+// Open opens the metadata and blob storage in cfg.DataDir. Close the
+// returned Deps' Meta when done.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
+	cfg = cfg.withDefaults()
+	if cfg.DataDir == "" {
+		return Deps{}, errors.New("hub: no data directory")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return Deps{}, fmt.Errorf("hub data directory: %w", err)
+	}
+	drv, err := filesystem.New(filepath.Join(cfg.DataDir, "content"))
+	if err != nil {
+		return Deps{}, err
+	}
+	m, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "meta.db"))
+	if err != nil {
+		return Deps{}, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	blobs := storage.New(drv, m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log})
+	return Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log}, nil
+}
+
+// server routes requests to the API's handlers.
+type server struct {
+	deps   Deps
+	table  []route
+	byKind map[distapi.Kind]map[string]route
+}
+
+// NewServer returns the hub's HTTP handler.
+func NewServer(cfg Config, deps Deps) http.Handler {
+	if deps.Access == nil {
+		deps.Access = access.AllowAll{}
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log}
+	s := &server{deps: deps, table: routes(api), byKind: map[distapi.Kind]map[string]route{}}
+	for _, rt := range s.table {
+		if s.byKind[rt.kind] == nil {
+			s.byKind[rt.kind] = map[string]route{}
+		}
+		s.byKind[rt.kind][rt.method] = rt
+	}
+	return s
+}
+
+// ServeHTTP parses the path, finds the route, decides access, and runs the
+// handler; every error goes out through errcode.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if err := s.serve(w, r); err != nil {
+		errcode.Write(w, r, s.deps.Log, err)
+	}
+}
+
+func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
+	p, err := distapi.ParsePath(r.URL.EscapedPath())
+	if err != nil {
+		return err
+	}
+	rt, ok := s.byKind[p.Kind][r.Method]
+	if !ok {
+		return errcode.New(errcode.Unsupported, "%s is not allowed on the %s endpoint", r.Method, p.Kind).
+			WithHeader("Allow", allowed(s.table, p.Kind))
+	}
+	if err := s.deps.Access.Decide(r.Context(), r, needs(rt, p, r)); err != nil {
+		return err
+	}
+	return rt.handle(w, r, p)
+}
+
+// Serve listens on cfg.Addr and serves until ctx ends, then shuts down
+// gracefully (in-flight requests get 30 seconds). ready, if not nil, is
+// called with the address once listening. The collector runs every
+// cfg.GCInterval meanwhile.
+func Serve(ctx context.Context, cfg Config, deps Deps, ready func(addr string)) error {
+	cfg = cfg.withDefaults()
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           NewServer(cfg, deps),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelDebug),
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	gcDone := make(chan struct{})
+	gcCtx, stopGC := context.WithCancel(ctx)
+	go func() { defer close(gcDone); collectEvery(gcCtx, cfg.GCInterval, deps) }()
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = srv.Shutdown(shutCtx)
+		cancel()
+	}
+	stopGC()
+	<-gcDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// collectEvery runs the collector every interval until ctx ends.
+func collectEvery(ctx context.Context, interval time.Duration, deps Deps) {
+	if interval < 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := deps.Blobs.CollectGarbage(ctx, false); err != nil && ctx.Err() == nil {
+				deps.Log.Error("garbage collection failed", "err", err)
+			}
+		}
+	}
+}
+
+func listen(cfg Config) (net.Listener, error) {
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("hub: TLS needs both a certificate and a key (--tls-cert and --tls-key)")
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("hub: listen on %s: %w", cfg.Addr, err)
+	}
+	return ln, nil
+}

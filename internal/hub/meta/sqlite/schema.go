@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+)
+
+// migrations[i] takes the schema from version i to i+1. Append only: a
+// released migration is never edited.
+var migrations = []string{
+	// 1: repositories (owner and visibility ready for accounts), the
+	// hub-wide blob records, links, manifests with what they refer to, tags.
+	`
+CREATE TABLE repositories (
+	id         INTEGER PRIMARY KEY,
+	name       TEXT    NOT NULL UNIQUE,
+	owner      TEXT,                              -- NULL: no owner
+	visibility TEXT    NOT NULL DEFAULT 'public', -- 'public' or 'private'
+	created_at INTEGER NOT NULL                   -- unix nanoseconds, like every *_at
+);
+CREATE TABLE blobs (
+	digest     TEXT    PRIMARY KEY,
+	size       INTEGER NOT NULL,
+	state      INTEGER NOT NULL, -- meta.BlobState: 1 pending, 2 live, 3 deleting
+	created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE links (
+	repo_id    INTEGER NOT NULL,
+	digest     TEXT    NOT NULL,
+	touched_at INTEGER NOT NULL,
+	PRIMARY KEY (repo_id, digest)
+) WITHOUT ROWID;
+CREATE INDEX links_by_digest ON links (digest);
+CREATE TABLE manifests (
+	repo_id       INTEGER NOT NULL,
+	digest        TEXT    NOT NULL,
+	media_type    TEXT    NOT NULL,
+	content       BLOB    NOT NULL,
+	artifact_type TEXT    NOT NULL DEFAULT '',
+	annotations   TEXT,    -- JSON object, or NULL
+	subject       TEXT,    -- digest, or NULL
+	created_at    INTEGER NOT NULL,
+	PRIMARY KEY (repo_id, digest)
+);
+CREATE INDEX manifests_by_subject ON manifests (repo_id, subject) WHERE subject IS NOT NULL;
+CREATE TABLE manifest_blobs (
+	repo_id  INTEGER NOT NULL,
+	manifest TEXT    NOT NULL,
+	blob     TEXT    NOT NULL,
+	PRIMARY KEY (repo_id, manifest, blob)
+) WITHOUT ROWID;
+CREATE INDEX manifest_blobs_by_blob ON manifest_blobs (repo_id, blob);
+CREATE TABLE tags (
+	repo_id    INTEGER NOT NULL,
+	name       TEXT    NOT NULL,
+	digest     TEXT    NOT NULL,
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (repo_id, name)
+) WITHOUT ROWID;
+CREATE INDEX tags_by_digest ON tags (repo_id, digest);
+`,
+}
+
+// SchemaVersion is the version this build writes.
+var SchemaVersion = len(migrations)
+
+// migrate brings the schema to SchemaVersion, refusing a newer database.
+func (s *Store) migrate(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			return err
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this strata knows (%d): upgrade strata: %w",
+				v, len(migrations), errdefs.ErrConflict)
+		}
+		for i := v; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations)))
+		return err
+	})
+}
+
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrNotFound)
+}

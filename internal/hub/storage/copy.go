@@ -1,0 +1,51 @@
+package storage
+
+import (
+	"hash"
+	"io"
+	"sync"
+)
+
+// bufPool holds the buffers request bodies are copied through: 1 MiB
+// buffers mean few, large writes to disk and to the hash.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// copyHashed copies r to w and into h. A chunk goes to the hash only once
+// the write took it, so hash and data stay in step even when one fails.
+func copyHashed(w io.Writer, h hash.Hash, r io.Reader) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := fill(r, buf)
+		if n > 0 {
+			wn, werr := w.Write(buf[:n])
+			h.Write(buf[:wn])
+			total += int64(wn)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// fill reads into buf until it is full or r fails; unlike io.ReadFull it
+// passes a broken body's io.ErrUnexpectedEOF through as the error it is.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

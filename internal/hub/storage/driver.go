@@ -1,0 +1,63 @@
+// Package storage keeps the hub's blobs: each stored once for the whole hub
+// behind a small Driver (the local filesystem now, object storage later),
+// linked into repositories through package meta so that a repository only
+// sees the blobs it references. It runs uploads (verified while they
+// stream, resumable across restarts, committed atomically) and the online
+// garbage collector.
+//
+// Package storagetest is the conformance suite every Driver runs.
+package storage
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Driver stores blob content by digest and stages uploads. It knows nothing
+// of repositories or of what is referenced: that is meta's job. A Driver
+// must be safe for concurrent use, and errors for missing things wrap
+// errdefs.ErrNotFound.
+type Driver interface {
+	// Stat returns the size of a blob.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Open returns a blob's content; its Seek lets the caller serve ranges.
+	// The filesystem driver returns an *os.File, which net/http sends with sendfile.
+	Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, error)
+	// Delete removes a blob; deleting a missing blob is not an error.
+	Delete(ctx context.Context, d digest.Digest) error
+	// Walk calls fn for every stored blob, in no particular order.
+	Walk(ctx context.Context, fn func(d digest.Digest, size int64, modified time.Time) error) error
+
+	// Stage opens upload id's data for appending at offset, creating it when
+	// offset is 0 and truncating anything past offset (left by a crash
+	// between a write and its recorded state).
+	Stage(ctx context.Context, id string, offset int64) (Staged, error)
+	// ReadStaged reads upload id's data from the start.
+	ReadStaged(ctx context.Context, id string) (io.ReadCloser, error)
+	// PutState replaces upload id's small state record atomically.
+	PutState(ctx context.Context, id string, state []byte) error
+	// State returns upload id's state record.
+	State(ctx context.Context, id string) ([]byte, error)
+	// RemoveUpload forgets upload id, its data and its state.
+	RemoveUpload(ctx context.Context, id string) error
+	// Uploads calls fn for every upload with its data size and when it last changed.
+	Uploads(ctx context.Context, fn func(id string, size int64, modified time.Time) error) error
+
+	// MinChunk is the smallest chunk worth a PATCH (OCI-Chunk-Min-Length).
+	MinChunk() int64
+}
+
+// Staged is an upload's data being appended to.
+type Staged interface {
+	io.Writer
+	// Size is the data's length so far.
+	Size() int64
+	// Commit makes the data durable and visible as blob d, atomically:
+	// nothing is visible under d until all of it is. The upload is gone after.
+	Commit(ctx context.Context, d digest.Digest) error
+	// Close releases the data, keeping it for a later Stage.
+	Close() error
+}

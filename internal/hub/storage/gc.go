@@ -1,0 +1,133 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+)
+
+// GCReport says what a collection removed, or with DryRun what it would.
+type GCReport struct {
+	DryRun      bool
+	Links       int   // unreferenced links dropped from repositories
+	Blobs       int   // blobs whose content was deleted
+	BlobBytes   int64 // their size
+	Uploads     int   // abandoned uploads reaped
+	UploadBytes int64
+	Orphans     int // content files with no record (left by a crash)
+	OrphanBytes int64
+}
+
+// Bytes is everything freed.
+func (r GCReport) Bytes() int64 { return r.BlobBytes + r.UploadBytes + r.OrphanBytes }
+
+// minOrphanAge is the least age of a content file with no record before it
+// is deleted: a commit renames content into place only after reserving its
+// record, so a fresh file without one is a race to leave alone.
+const minOrphanAge = time.Hour
+
+// CollectGarbage runs one online collection while pushes and pulls go on:
+//
+//  1. in one metadata transaction, drop links no manifest refers to that
+//     nobody touched for the grace period, and mark blobs left with no link
+//     (and older than the grace period) deleting;
+//  2. delete the content of every blob marked deleting, then its record;
+//  3. delete content files that have no record and are old;
+//  4. reap uploads untouched for UploadMaxAge.
+//
+// An upload committing a blob that is being deleted waits for step 2 to
+// finish and then writes it anew (see publish), so no blob is lost.
+func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, error) {
+	now := s.opts.Now()
+	cutoff := now.Add(-s.opts.Grace)
+	r := GCReport{DryRun: dryRun}
+	if dryRun {
+		g, err := s.meta.FindGarbage(ctx, cutoff)
+		if err != nil {
+			return r, err
+		}
+		r.Links = len(g.Links)
+		for _, b := range g.Blobs {
+			r.Blobs++
+			r.BlobBytes += b.Size
+		}
+	} else {
+		g, err := s.meta.CollectGarbage(ctx, cutoff, now.Add(-max(s.opts.Grace, 10*time.Minute)))
+		if err != nil {
+			return r, err
+		}
+		r.Links = len(g.Links)
+		if err := s.deleteMarked(ctx, &r); err != nil {
+			return r, err
+		}
+	}
+	if err := s.sweepOrphans(ctx, now.Add(-max(s.opts.Grace, minOrphanAge)), dryRun, &r); err != nil {
+		return r, err
+	}
+	err := s.driver.Uploads(ctx, func(id string, size int64, modified time.Time) error {
+		if now.Sub(modified) < s.opts.UploadMaxAge {
+			return nil
+		}
+		r.Uploads++
+		r.UploadBytes += size
+		if dryRun {
+			return nil
+		}
+		return s.driver.RemoveUpload(ctx, id)
+	})
+	if err == nil && !dryRun && r.Links+r.Blobs+r.Uploads+r.Orphans > 0 {
+		s.opts.Log.Info("garbage collected", "links", r.Links, "blobs", r.Blobs, "uploads", r.Uploads,
+			"orphans", r.Orphans, "bytes", r.Bytes())
+	}
+	return r, err
+}
+
+// deleteMarked deletes the content, then the record, of every blob marked
+// deleting, including any a previous collector left half done.
+func (s *Store) deleteMarked(ctx context.Context, r *GCReport) error {
+	marked, err := s.meta.DeletingBlobs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range marked {
+		if err := s.driver.Delete(ctx, b.Digest); err != nil {
+			return err
+		}
+		if err := s.meta.ForgetBlob(ctx, b.Digest); err != nil {
+			return err
+		}
+		r.Blobs++
+		r.BlobBytes += b.Size
+	}
+	return nil
+}
+
+// sweepOrphans deletes content older than before that has no record.
+func (s *Store) sweepOrphans(ctx context.Context, before time.Time, dryRun bool, r *GCReport) error {
+	var orphans []digest.Digest
+	err := s.driver.Walk(ctx, func(d digest.Digest, size int64, modified time.Time) error {
+		if !modified.Before(before) {
+			return nil
+		}
+		_, err := s.meta.Blob(ctx, d)
+		if !errdefs.IsNotFound(err) {
+			return err
+		}
+		orphans = append(orphans, d)
+		r.Orphans++
+		r.OrphanBytes += size
+		return nil
+	})
+	if err != nil || dryRun {
+		return err
+	}
+	var errs []error
+	for _, d := range orphans {
+		errs = append(errs, s.driver.Delete(ctx, d))
+	}
+	return errors.Join(errs...)
+}
