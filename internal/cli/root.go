@@ -85,6 +85,7 @@ run containers on their read-only layers, and serve your own hub.`,
 func (a *app) commands() []*cobra.Command {
 	return []*cobra.Command{
 		a.loginCommand(), a.logoutCommand(),
+		a.hubCommand(),
 	}
 }
 
