@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"syscall"
 
@@ -101,8 +102,25 @@ func TreeChanges(ctx context.Context, lower, upper string) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compare %s with %s: %w", upper, lower, err)
 	}
+	out = withParents(out)
 	sortChanges(out)
 	return out, nil
+}
+
+// withParents adds, as changed, each directory above a change that is not
+// listed yet, as Docker does: a directory whose contents changed is changed.
+func withParents(cs []Change) []Change {
+	listed := map[string]bool{}
+	for _, c := range cs {
+		listed[c.Path] = true
+	}
+	for _, c := range cs {
+		for dir := path.Dir(c.Path); dir != "/" && !listed[dir]; dir = path.Dir(dir) {
+			listed[dir] = true
+			cs = append(cs, Change{Kind: Modify, Path: dir})
+		}
+	}
+	return cs
 }
 
 // deletions appends a Delete for each path lower has and upper lacks.

@@ -1,0 +1,105 @@
+// Package snapshot keeps unpacked layers and containers' writable layers as
+// snapshots, in the spirit of containerd's core/snapshots.
+//
+// A committed snapshot is an unpacked stack of layers, named by its chainID,
+// so a base layer is unpacked once for every image and container that uses
+// it. An active snapshot is a writable layer on top of a committed parent: a
+// layer being unpacked, or a container's file system. A view is a read-only
+// look at a committed snapshot. Snapshots are used through mounts: Prepare,
+// View and Mounts return what to mount to see the snapshot's files.
+//
+// Two implementations keep this contract, and the conformance suite in
+// package snapshottest checks both: overlay (the kernel's overlayfs, where an
+// active snapshot holds only what changed, used wherever overlayfs works) and
+// native (each active snapshot a full copy of its parent, for when overlayfs
+// does not work, at the cost of disk and time).
+//
+// On-disk layout, the same for both under each implementation's root:
+//
+//	lock             flock, exclusive while the index changes
+//	ids/ID/info.json what the snapshot is: name, kind, parent, labels
+//	ids/ID/fs/       its files: overlay's upper dir, or native's whole tree
+//	ids/ID/work/     overlay's work dir (active snapshots)
+//	names/HASH       symlink to ../ids/ID; HASH is the sha256 of the name
+//
+// IDs are short so that an overlay mount of many layers fits in one page of
+// mount options.
+package snapshot
+
+import (
+	"context"
+	"time"
+)
+
+// Kind is what a snapshot is for.
+type Kind int
+
+const (
+	KindView      Kind = iota + 1 // read-only, on a committed parent
+	KindActive                    // writable, becomes committed by Commit
+	KindCommitted                 // immutable, a parent for others
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindView:
+		return "view"
+	case KindActive:
+		return "active"
+	case KindCommitted:
+		return "committed"
+	}
+	return "unknown"
+}
+
+// Info describes a snapshot.
+type Info struct {
+	Name    string // the key of an active snapshot or view, the name of a committed one
+	Parent  string // the committed snapshot it sits on, "" for none
+	Kind    Kind
+	Created time.Time
+	Labels  map[string]string
+}
+
+// Usage is the disk a snapshot's own files take: for overlay, what its layer
+// changed; for native, its whole copy. Hard-linked files count once.
+type Usage struct {
+	Size   int64 // bytes of allocated blocks
+	Inodes int64
+}
+
+// Snapshotter keeps snapshots. Every method is safe for concurrent use by
+// goroutines and by processes sharing the root. Errors are classed with
+// errdefs: a missing key is ErrNotFound, a key or name in use is
+// ErrAlreadyExists, a parent that is not committed is ErrInvalidArgument,
+// removing a snapshot that others sit on is ErrConflict.
+type Snapshotter interface {
+	// Stat describes the snapshot key.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Prepare makes an active snapshot key on parent ("" for an empty one)
+	// and returns its mounts.
+	Prepare(ctx context.Context, key, parent string, labels map[string]string) ([]Mount, error)
+	// View makes a read-only snapshot key of parent and returns its mounts.
+	View(ctx context.Context, key, parent string, labels map[string]string) ([]Mount, error)
+	// Mounts returns the mounts of an active snapshot or view.
+	Mounts(ctx context.Context, key string) ([]Mount, error)
+	// Commit turns the active snapshot key into the committed snapshot
+	// name. key must not be mounted for writing any more.
+	Commit(ctx context.Context, name, key string) error
+	// Remove deletes a snapshot that no other snapshot sits on. It must not
+	// be mounted.
+	Remove(ctx context.Context, key string) error
+	// Usage measures the disk that the snapshot's own files take.
+	Usage(ctx context.Context, key string) (Usage, error)
+	// Walk calls fn for every snapshot, in no particular order.
+	Walk(ctx context.Context, fn func(Info) error) error
+	// Name is the implementation's name: "overlay" or "native".
+	Name() string
+}
+
+// Mount is one mount(2) call, as containerd's mount.Mount.
+type Mount struct {
+	Type    string   // "overlay" or "bind"
+	Source  string   // the device or directory
+	Options []string // "ro", "rbind", "lowerdir=..."
+}
