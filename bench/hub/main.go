@@ -1,0 +1,155 @@
+// Command hub benchmarks strata's hub against the reference registry
+// (Debian's docker-registry, CNCF distribution 2.8.2), side by side in one
+// run, both driven by the same independent client (go-containerregistry):
+//
+//  1. push of one image of 4 x 64 MiB layers;
+//  2. 400 small images pushed by 8 concurrent clients;
+//  3. pulls of both (the big image, then the 400 by 8 clients);
+//  4. a second push of the big image under a new tag, which must upload no blob.
+//
+// Each registry runs as its own process with its data on the same disk;
+// every scenario runs -rounds times, alternating registries, and the median
+// counts. It prints the figures, the ratios (strata / distribution, higher
+// is better) and the hub's memory (RSS) at idle and its peak under load.
+//
+//	go run ./bench/hub [-rounds 3] [-keep]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+func main() {
+	rounds := flag.Int("rounds", 3, "times each scenario runs per registry (the median counts)")
+	keep := flag.Bool("keep", false, "keep the work directory (data and logs)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *rounds, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/hub:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one registry's figures.
+type result struct {
+	bigPush, smallPush, bigPull, smallPull []time.Duration
+	repushUploads                          int
+	idleRSS, peakRSS                       int64 // KiB
+}
+
+func run(ctx context.Context, rounds int, keep bool) error {
+	work, err := os.MkdirTemp("", "strata-bench-hub-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("work directory:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	fmt.Println("generating data: 4 x 64 MiB layers, 400 small images")
+	data, err := generate()
+	if err != nil {
+		return err
+	}
+	regs, err := startAll(ctx, work)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, r := range regs {
+			r.stop()
+		}
+	}()
+	results := map[string]*result{}
+	for _, r := range regs {
+		results[r.name] = &result{idleRSS: r.rss()}
+	}
+	for round := 0; round < rounds; round++ {
+		for _, r := range regs {
+			fmt.Printf("round %d: %s\n", round+1, r.name)
+			if err := runRound(ctx, r, data, round, results[r.name]); err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+		}
+	}
+	for _, r := range regs {
+		results[r.name].peakRSS = r.peakRSS()
+	}
+	report(data, results["strata"], results["distribution"])
+	return nil
+}
+
+// runRound runs the four scenarios once against a registry; repositories
+// are new each round so that nothing is already there.
+func runRound(ctx context.Context, r *registry, data *dataset, round int, res *result) error {
+	c := newClient(r.addr)
+	sampler := r.sample()
+	defer sampler()
+	repo := fmt.Sprintf("bench/big%d", round)
+	d, _, err := c.pushBig(repo+":1", data)
+	if err != nil {
+		return err
+	}
+	res.bigPush = append(res.bigPush, d)
+	if d, err = c.pushSmall(ctx, fmt.Sprintf("bench/small%d", round), data); err != nil {
+		return err
+	}
+	res.smallPush = append(res.smallPush, d)
+	if d, err = c.pullBig(repo + ":1"); err != nil {
+		return err
+	}
+	res.bigPull = append(res.bigPull, d)
+	if d, err = c.pullSmall(ctx, fmt.Sprintf("bench/small%d", round), data); err != nil {
+		return err
+	}
+	res.smallPull = append(res.smallPull, d)
+	_, uploads, err := c.pushBig(repo+":2", data)
+	if err != nil {
+		return err
+	}
+	res.repushUploads = max(res.repushUploads, uploads)
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func report(data *dataset, s, d *result) {
+	mib := float64(data.bigBytes()) / (1 << 20)
+	n := float64(len(data.small))
+	rate := func(x float64, t time.Duration) float64 { return x / t.Seconds() }
+	fmt.Println()
+	fmt.Printf("%-34s %14s %14s %8s\n", "scenario (median)", "strata", "distribution", "ratio")
+	row := func(label, unit string, sv, dv float64) {
+		fmt.Printf("%-34s %10.1f %-3s %10.1f %-3s %7.2fx\n", label, sv, unit, dv, unit, sv/dv)
+	}
+	row("1. push 4 x 64 MiB image", "MB/s", rate(mib*1.048576, median(s.bigPush)), rate(mib*1.048576, median(d.bigPush)))
+	row("2. push 400 small images, 8 clients", "i/s", rate(n, median(s.smallPush)), rate(n, median(d.smallPush)))
+	row("3a. pull the 4 x 64 MiB image", "MB/s", rate(mib*1.048576, median(s.bigPull)), rate(mib*1.048576, median(d.bigPull)))
+	row("3b. pull 400 small images, 8 clients", "i/s", rate(n, median(s.smallPull)), rate(n, median(d.smallPull)))
+	fmt.Printf("%-34s %10d %-3s %10d %-3s\n", "4. re-push under a new tag", s.repushUploads, "up", d.repushUploads, "up")
+	fmt.Printf("\nstrata hub memory: %.1f MiB RSS idle, %.1f MiB peak under load\n",
+		float64(s.idleRSS)/1024, float64(s.peakRSS)/1024)
+	fmt.Printf("distribution memory: %.1f MiB RSS idle, %.1f MiB peak under load\n",
+		float64(d.idleRSS)/1024, float64(d.peakRSS)/1024)
+	if s.repushUploads != 0 {
+		fmt.Println("FAIL: the second push of the big image uploaded blobs to strata's hub")
+	}
+}
+
+// workPath is a path inside the work directory.
+func workPath(work string, parts ...string) string {
+	return filepath.Join(append([]string{work}, parts...)...)
+}
