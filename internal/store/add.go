@@ -107,7 +107,7 @@ func (s *Store) Add(ctx context.Context, n NewImage) (Image, error) {
 		if err := insertLayers(ctx, tx, id, n.Layers); err != nil {
 			return err
 		}
-		return insertNames(ctx, tx, id, n.Tags, n.RepoDigests, now)
+		return insertNames(ctx, tx, id, n.Tags, n.RepoDigests)
 	})
 	if err != nil {
 		return Image{}, fmt.Errorf("add image %s: %w", id, err)
@@ -160,15 +160,10 @@ func insertLayers(ctx context.Context, tx *sql.Tx, id digest.Digest, layers []La
 	return nil
 }
 
-func insertNames(ctx context.Context, tx *sql.Tx, id digest.Digest, tags []reference.NamedTagged, digests []reference.Canonical, now int64) error {
+func insertNames(ctx context.Context, tx *sql.Tx, id digest.Digest, tags []reference.NamedTagged, digests []reference.Canonical) error {
 	for _, t := range tags {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tags (name, repo, image_id) VALUES (?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id`, t.String(), t.Name(), id); err != nil {
-			return err
-		}
-	}
-	if len(tags) > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE images SET last_tag_time = ? WHERE id = ?`, now, id); err != nil {
 			return err
 		}
 	}
@@ -187,6 +182,11 @@ func (s *Store) Tag(ctx context.Context, id digest.Digest, tag reference.NamedTa
 		if _, err := getImage(ctx, tx, id); err != nil {
 			return err
 		}
-		return insertNames(ctx, tx, id, []reference.NamedTagged{tag}, nil, time.Now().UnixNano())
+		if err := insertNames(ctx, tx, id, []reference.NamedTagged{tag}, nil); err != nil {
+			return err
+		}
+		// As in Docker, only tagging an image that exists sets LastTagTime.
+		_, err := tx.ExecContext(ctx, `UPDATE images SET last_tag_time = ? WHERE id = ?`, time.Now().UnixNano(), id)
+		return err
 	})
 }

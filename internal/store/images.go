@@ -297,3 +297,41 @@ func (s *Store) LayerByDiffID(ctx context.Context, diffID digest.Digest) (LayerB
 	}
 	return lb, err
 }
+
+// ImageLayers lists an image's layers, bottom first: the blob its manifest
+// names for each, with the layer's diffID and sizes.
+func (s *Store) ImageLayers(ctx context.Context, img Image) ([]LayerBlob, error) {
+	mb, err := s.ManifestBytes(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	m, err := image.ParseManifest(img.Manifest.MediaType, mb)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT il.diff_id, l.tar_size, l.unpacked_size FROM image_layers il
+		JOIN layers l ON l.diff_id = il.diff_id WHERE il.image_id = ? ORDER BY il.idx`, img.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []LayerBlob
+	for rows.Next() {
+		var lb LayerBlob
+		if err := rows.Scan(&lb.DiffID, &lb.TarSize, &lb.Size); err != nil {
+			return nil, err
+		}
+		if len(out) >= len(m.Layers) {
+			return nil, fmt.Errorf("image %s: its manifest lists fewer layers than the store: %w", img.ID, errdefs.ErrConflict)
+		}
+		lb.Blob = m.Layers[len(out)]
+		out = append(out, lb)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) != len(m.Layers) {
+		return nil, fmt.Errorf("image %s: its manifest lists %d layers, the store %d: %w", img.ID, len(m.Layers), len(out), errdefs.ErrConflict)
+	}
+	return out, nil
+}

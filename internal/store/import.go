@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -43,15 +42,8 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 		return Image{}, err
 	}
 	defer release()
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(4)
-	var tarStream io.Reader = br
-	if c := image.DetectCompression(head); c != image.Uncompressed {
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(decompress(c, br, pw)) }()
-		defer pr.Close()
-		tarStream = pr
-	}
+	tarStream := Uncompressed(r)
+	defer tarStream.Close()
 	layer, err := s.AddLayerTar(ctx, tarStream, "")
 	if err != nil {
 		return Image{}, fmt.Errorf("import %s: %w", opts.Source, err)
@@ -69,10 +61,18 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 		comment = "Imported from " + opts.Source
 	}
 	cfg.Created, cfg.OS, cfg.Architecture, cfg.Variant = &created, p.OS, p.Architecture, p.Variant
-	cfg.Comment = opts.Message
+	cfg.Comment = comment
 	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.DiffID}}
 	cfg.History = []image.History{{Created: &created, Comment: comment}}
-	n, err := s.addManifest(ctx, &cfg, ocispec.MediaTypeImageManifest, []Layer{layer})
+	cb, err := json.Marshal(&cfg)
+	if err != nil {
+		return Image{}, err
+	}
+	cdesc, err := s.AddJSON(ctx, ocispec.MediaTypeImageConfig, cb)
+	if err != nil {
+		return Image{}, err
+	}
+	n, err := s.WriteManifest(ctx, cdesc, []Layer{layer})
 	if err != nil {
 		return Image{}, err
 	}
@@ -82,22 +82,10 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 	return s.Add(ctx, n)
 }
 
-// addManifest stores a config and a manifest over layers that are stored,
-// and returns the image to Add.
-func (s *Store) addManifest(ctx context.Context, cfg *image.Config, manifestType string, layers []Layer) (NewImage, error) {
-	configType := ocispec.MediaTypeImageConfig
-	if manifestType == image.MediaTypeDockerManifest {
-		configType = image.MediaTypeDockerConfig
-	}
-	cb, err := json.Marshal(cfg)
-	if err != nil {
-		return NewImage{}, err
-	}
-	cdesc, err := s.AddJSON(ctx, configType, cb)
-	if err != nil {
-		return NewImage{}, err
-	}
-	m := image.Manifest{MediaType: manifestType, Config: cdesc}
+// WriteManifest stores an OCI manifest over a config and layers that are
+// stored, and returns the image to Add.
+func (s *Store) WriteManifest(ctx context.Context, config ocispec.Descriptor, layers []Layer) (NewImage, error) {
+	m := image.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: config}
 	m.SchemaVersion = 2
 	for _, l := range layers {
 		m.Layers = append(m.Layers, l.Blob)
@@ -106,7 +94,7 @@ func (s *Store) addManifest(ctx context.Context, cfg *image.Config, manifestType
 	if err != nil {
 		return NewImage{}, err
 	}
-	mdesc, err := s.AddJSON(ctx, manifestType, mb)
+	mdesc, err := s.AddJSON(ctx, m.MediaType, mb)
 	if err != nil {
 		return NewImage{}, err
 	}

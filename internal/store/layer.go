@@ -2,6 +2,7 @@ package store
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -262,4 +263,18 @@ func decompress(c image.Compression, r io.Reader, w io.Writer) error {
 	}
 	_, err := io.Copy(w, r)
 	return err
+}
+
+// Uncompressed reads r as it is, or gunzipped or unzstded when its first
+// bytes say it is compressed.
+func Uncompressed(r io.Reader) io.ReadCloser {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(4)
+	c := image.DetectCompression(head)
+	if c == image.Uncompressed {
+		return io.NopCloser(br)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(decompress(c, br, pw)) }()
+	return pr
 }
