@@ -89,7 +89,8 @@ func (r *Repository) do(ctx context.Context, req *request) (*http.Response, erro
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if isPlainHTTPAnswer(err) && r.c.IsInsecure(r.Domain) && r.h.fallBackToHTTP() {
+			if isPlainHTTPAnswer(err) && r.c.IsInsecure(r.Domain) && hreq.URL.Scheme == "https" && req.url == nil {
+				r.h.useHTTP()
 				continue
 			}
 			if idempotent(req.method) && transientNetError(err) && transient < maxTransientRetries {
@@ -207,15 +208,11 @@ func (h *host) learn(ch *challenge) {
 	h.basic = ch.scheme == "basic"
 }
 
-// fallBackToHTTP switches an insecure host from https to http, once.
-func (h *host) fallBackToHTTP() bool {
+// useHTTP switches an insecure host that answered https in plain http to http.
+func (h *host) useHTTP() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.scheme == "http" {
-		return false
-	}
 	h.scheme = "http"
-	return true
+	h.mu.Unlock()
 }
 
 // transientNetError reports whether a failed request may work if sent again:

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -171,6 +172,7 @@ func StartRecorder(t testing.TB, target string) *Recorder {
 			pr.Out.Host = pr.In.Host // the registry writes Locations for the proxy
 		},
 		ModifyResponse: rec.modify,
+		ErrorLog:       log.New(io.Discard, "", 0), // the cuts are on purpose
 	}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)

@@ -1,0 +1,309 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-dev/strata/internal/content"
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/remote"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// DefaultConcurrentDownloads is Docker's --max-concurrent-downloads default.
+const DefaultConcurrentDownloads = 3
+
+// PullOptions tune Pull.
+type PullOptions struct {
+	// Platform picks the image out of an index; the zero value means this
+	// machine's. When set, a single-platform image for another one is refused.
+	Platform image.Platform
+	// MaxConcurrent bounds parallel layer downloads; 0 means 3.
+	MaxConcurrent int
+	Progress      Progress
+}
+
+// PullResult is what a pull did.
+type PullResult struct {
+	Image    store.Image
+	Digest   digest.Digest // what the reference resolved to: a manifest or an index
+	UpToDate bool          // nothing was downloaded: the image was already here
+}
+
+// puller is one pull in progress.
+type puller struct {
+	s        *store.Store
+	repo     *remote.Repository
+	ref      reference.Named
+	platform image.Platform
+	explicit bool // the platform was asked for
+	opts     PullOptions
+}
+
+// Pull brings the image ref names (a tag or a digest) into the store, with
+// ref's tag, and returns it. See the package doc for what it skips.
+func Pull(ctx context.Context, s *store.Store, c *remote.Client, ref reference.Named, opts PullOptions) (PullResult, error) {
+	p := &puller{s: s, ref: ref, platform: opts.Platform, explicit: opts.Platform.OS != "", opts: opts,
+		repo: c.Repository(reference.Domain(ref), reference.Path(ref), remote.Pull)}
+	if !p.explicit {
+		p.platform = image.DefaultPlatform()
+	}
+	if p.opts.MaxConcurrent <= 0 {
+		p.opts.MaxConcurrent = DefaultConcurrentDownloads
+	}
+	release, err := s.Writing()
+	if err != nil {
+		return PullResult{}, err
+	}
+	defer release()
+
+	top := image.RefDigest(ref)
+	if top == "" {
+		desc, err := p.repo.Resolve(ctx, image.Tag(ref))
+		if err != nil {
+			return PullResult{}, err
+		}
+		top = desc.Digest
+	}
+	if img, ok, err := p.local(ctx, top); err != nil || ok {
+		return PullResult{Image: img, Digest: top, UpToDate: ok}, err
+	}
+	desc, body, err := p.repo.FetchManifest(ctx, top.String())
+	if err != nil {
+		return PullResult{}, err
+	}
+	if image.IsIndex(desc.MediaType) {
+		if desc, body, err = p.fromIndex(ctx, desc, body); err != nil {
+			return PullResult{}, err
+		}
+		if img, ok, err := p.local(ctx, desc.Digest); err != nil || ok {
+			if err == nil {
+				err = p.name(ctx, img, top)
+			}
+			return PullResult{Image: img, Digest: top, UpToDate: ok}, err
+		}
+	}
+	img, err := p.pullManifest(ctx, desc, body, top)
+	return PullResult{Image: img, Digest: top}, err
+}
+
+// repoDigest is repository@dgst.
+func (p *puller) repoDigest(dgst digest.Digest) (reference.Canonical, error) {
+	return image.WithDigest(p.ref, dgst)
+}
+
+// tag is the reference's tag, nil when it names a digest.
+func (p *puller) tag() reference.NamedTagged {
+	t, _ := p.ref.(reference.NamedTagged)
+	return t
+}
+
+// local finds a stored image whose manifest (or index, as its repo digest)
+// is dgst and that runs on the wanted platform; it names it as asked.
+func (p *puller) local(ctx context.Context, dgst digest.Digest) (store.Image, bool, error) {
+	rd, err := p.repoDigest(dgst)
+	if err != nil {
+		return store.Image{}, false, err
+	}
+	img, err := p.s.Resolve(ctx, rd.String())
+	if errdefs.IsNotFound(err) {
+		return store.Image{}, false, nil
+	}
+	if err != nil {
+		return store.Image{}, false, err
+	}
+	cb, err := p.s.Config(ctx, img)
+	if err != nil {
+		return store.Image{}, false, err
+	}
+	cfg, err := image.ParseConfig(cb)
+	if err != nil || !image.MatchPlatform(p.platform, cfg.Platform()) {
+		return store.Image{}, false, nil
+	}
+	if err := p.name(ctx, img, dgst); err != nil {
+		return store.Image{}, false, err
+	}
+	img, err = p.s.Get(ctx, img.ID)
+	return img, err == nil, err
+}
+
+func (p *puller) name(ctx context.Context, img store.Image, dgst digest.Digest) error {
+	rd, err := p.repoDigest(dgst)
+	if err != nil {
+		return err
+	}
+	return addNames(ctx, p.s, img, p.tag(), rd)
+}
+
+// fromIndex picks the platform's manifest out of an index and fetches it.
+func (p *puller) fromIndex(ctx context.Context, desc image.Descriptor, body []byte) (image.Descriptor, []byte, error) {
+	idx, err := image.ParseIndex(desc.MediaType, body)
+	if err != nil {
+		return image.Descriptor{}, nil, fmt.Errorf("%s: %w", p.ref, err)
+	}
+	child, err := image.SelectManifest(idx, p.platform)
+	if err != nil {
+		return image.Descriptor{}, nil, fmt.Errorf("%s: %w", image.FamiliarString(p.ref), err)
+	}
+	mdesc, mbody, err := p.repo.FetchManifest(ctx, child.Digest.String())
+	if err != nil {
+		return image.Descriptor{}, nil, err
+	}
+	if !image.IsManifest(mdesc.MediaType) {
+		return image.Descriptor{}, nil, fmt.Errorf("%s: the index entry for %s is a %s, not an image manifest: %w",
+			p.ref, image.FormatPlatform(p.platform), mdesc.MediaType, errdefs.ErrInvalidArgument)
+	}
+	return mdesc, mbody, nil
+}
+
+// pullManifest fetches what a manifest names that is not here yet, then
+// records the image. top is what the reference resolved to, its repo digest.
+func (p *puller) pullManifest(ctx context.Context, desc image.Descriptor, body []byte, top digest.Digest) (store.Image, error) {
+	m, err := image.ParseManifest(desc.MediaType, body)
+	if err != nil {
+		return store.Image{}, fmt.Errorf("%s: %w", p.ref, err)
+	}
+	cfg, err := p.fetchConfig(ctx, m.Config)
+	if err != nil {
+		return store.Image{}, err
+	}
+	if p.explicit && !image.MatchPlatform(p.platform, cfg.Platform()) {
+		return store.Image{}, fmt.Errorf("%s is for %s, not %s: %w", image.FamiliarString(p.ref),
+			image.FormatPlatform(cfg.Platform()), image.FormatPlatform(p.platform), errdefs.ErrNotFound)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return store.Image{}, fmt.Errorf("%s: the manifest lists %d layers but the config %d: %w",
+			p.ref, len(m.Layers), len(cfg.RootFS.DiffIDs), errdefs.ErrInvalidArgument)
+	}
+	layers, replaced, err := p.fetchLayers(ctx, m.Layers, cfg.RootFS.DiffIDs)
+	if err != nil {
+		return store.Image{}, err
+	}
+	if replaced {
+		// Some layers are here in another compression: the image is kept with
+		// a manifest naming the blobs that are here. Its ID (the config digest)
+		// and its repo digest are the registry's.
+		if desc, body, err = localManifest(desc.MediaType, m, layers); err != nil {
+			return store.Image{}, err
+		}
+	}
+	mdesc, err := p.s.AddJSON(ctx, desc.MediaType, body)
+	if err != nil {
+		return store.Image{}, err
+	}
+	rd, err := p.repoDigest(top)
+	if err != nil {
+		return store.Image{}, err
+	}
+	n := store.NewImage{Manifest: mdesc, Layers: layers, RepoDigests: []reference.Canonical{rd}}
+	if t := p.tag(); t != nil {
+		n.Tags = []reference.NamedTagged{t}
+	}
+	img, err := p.s.Add(ctx, n)
+	if err != nil {
+		return store.Image{}, err
+	}
+	blobs := []digest.Digest{m.Config.Digest}
+	for _, l := range m.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	return img, p.s.AddBlobSources(ctx, p.repo.Domain, p.repo.Name, blobs)
+}
+
+// localManifest rewrites m to name the layer blobs that are stored.
+func localManifest(mediaType string, m *image.Manifest, layers []store.Layer) (image.Descriptor, []byte, error) {
+	out := *m
+	out.Layers = make([]image.Descriptor, len(layers))
+	for i, l := range layers {
+		out.Layers[i] = l.Blob
+		if image.LayerCompression(l.Blob.MediaType) == image.Zstd && mediaType == image.MediaTypeDockerManifest {
+			mediaType = ocispec.MediaTypeImageManifest // Docker's schema has no zstd layers
+			out.MediaType = mediaType
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return image.Descriptor{}, nil, err
+	}
+	return image.Descriptor{MediaType: mediaType, Digest: image.Digest(b), Size: int64(len(b))}, b, nil
+}
+
+// fetchConfig reads the config from the store, or the registry.
+func (p *puller) fetchConfig(ctx context.Context, desc image.Descriptor) (*image.Config, error) {
+	if desc.Size > image.MaxManifestSize {
+		return nil, fmt.Errorf("%s: config of %d bytes is too big: %w", p.ref, desc.Size, errdefs.ErrInvalidArgument)
+	}
+	if err := p.download(ctx, desc); err != nil {
+		return nil, err
+	}
+	b, err := content.ReadBlob(ctx, p.s.Content(), desc, image.MaxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := image.ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.ref, err)
+	}
+	return cfg, nil
+}
+
+// fetchLayers stores every layer, downloading those that are not here, in
+// parallel. replaced reports that a layer is here in another blob than the
+// manifest names (another compression of the same diffID).
+func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diffIDs []digest.Digest) (layers []store.Layer, replaced bool, err error) {
+	layers = make([]store.Layer, len(descs))
+	source := p.repo.Domain + "/" + p.repo.Name
+	var todo []int
+	for i, d := range descs {
+		if _, err := p.s.Content().Info(ctx, d.Digest); err == nil {
+			// Stored: its facts come from the store, nothing is fetched.
+			if layers[i], err = p.s.AddLayerBlob(ctx, http.NoBody, d, diffIDs[i]); err != nil {
+				return nil, false, fmt.Errorf("%s: %w", p.ref, err)
+			}
+			p.opts.Progress.send(d.Digest, AlreadyExists, 0, d.Size)
+			continue
+		}
+		lb, err := p.s.LayerByDiffID(ctx, diffIDs[i])
+		if err == nil {
+			layers[i] = store.Layer{Blob: lb.Blob, DiffID: lb.DiffID, TarSize: lb.TarSize, Size: lb.Size}
+			replaced = true
+			p.opts.Progress.send(d.Digest, AlreadyExists, 0, d.Size)
+			continue
+		}
+		if !errdefs.IsNotFound(err) {
+			return nil, false, err
+		}
+		p.opts.Progress.send(d.Digest, PullingFSLayer, 0, d.Size)
+		todo = append(todo, i)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.MaxConcurrent)
+	for _, i := range todo {
+		g.Go(func() error {
+			if err := p.download(gctx, descs[i]); err != nil {
+				return err
+			}
+			p.opts.Progress.send(descs[i].Digest, Extracting, 0, descs[i].Size)
+			l, err := p.s.AddLayerBlob(gctx, http.NoBody, descs[i], diffIDs[i])
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.ref, err)
+			}
+			l.Source = source
+			layers[i] = l
+			p.opts.Progress.send(descs[i].Digest, PullComplete, descs[i].Size, descs[i].Size)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, false, err
+	}
+	return layers, replaced, nil
+}
