@@ -190,8 +190,9 @@ func writeDocker(ctx context.Context, s *store.Store, images []Selected, out sin
 			}
 		}
 		for _, t := range sel.Tags {
-			fam := image.FamiliarString(t)
-			e.RepoTags = append(e.RepoTags, fam)
+			// Full names: docker shows them familiar, and podman and
+			// skopeo would put a familiar name under localhost/.
+			e.RepoTags = append(e.RepoTags, t.String())
 			repo := image.FamiliarName(t)
 			if repositories[repo] == nil {
 				repositories[repo] = map[string]string{}

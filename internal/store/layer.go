@@ -196,7 +196,7 @@ func (s *Store) AddLayerBlob(ctx context.Context, r io.Reader, desc ocispec.Desc
 	}
 	diffID, tarSize, size, err := v.finish(cerr)
 	if err == nil && wantDiffID != "" && diffID != wantDiffID {
-		err = fmt.Errorf("layer %s has diffID %s, but the image config says %s: %w", desc.Digest, diffID, wantDiffID, errdefs.ErrInvalidArgument)
+		err = fmt.Errorf("layer has diffID %s, but the image config says %s: %w", diffID, wantDiffID, errdefs.ErrInvalidArgument)
 	}
 	st, _ := w.Status()
 	if err == nil {

@@ -180,6 +180,7 @@ var migrations = []string{
 		PRIMARY KEY (image_id, idx)
 	);
 	CREATE INDEX image_layers_chain ON image_layers(chain_id);`,
+	containersSchema, // containers.go: containers (issue 6)
 }
 
 // SchemaVersion is the schema this build of strata writes.
