@@ -25,7 +25,7 @@ type badCase struct {
 	header  map[string]string
 	body    []byte
 	status  int
-	code    string // the error code in the envelope ("" for none checked)
+	code    string                                 // the error code in the envelope ("" for none checked)
 	prepare func(t *testing.T, base string) string // returns the path, for cases that need an upload
 }
 

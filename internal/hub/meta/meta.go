@@ -9,7 +9,7 @@
 // can work at the same time, across processes, without locks outside the
 // database:
 //
-//	absent ──Reserve──► pending ──Publish──► live ──MarkGarbage──► deleting ──Forget──► absent
+//	absent ──LinkOrReserve──► pending ──Publish──► live ──MarkGarbage──► deleting ──Forget──► absent
 //
 // Only the caller that reserved a blob writes its content; only the
 // collector that marked it deleting removes its content; a live blob with a
@@ -144,10 +144,10 @@ type Store interface {
 	// returns BlobLive; for a blob in any other state it changes nothing and
 	// returns that state.
 	LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) (BlobState, error)
-	// ReserveBlob records an absent blob as pending, for the caller to write;
-	// it returns BlobAbsent when the reservation is the caller's, else the
-	// state found (and changes nothing).
-	ReserveBlob(ctx context.Context, d digest.Digest, size int64, now time.Time) (BlobState, error)
+	// LinkOrReserve is LinkBlob for a live blob; an absent one it records as
+	// pending, for the caller to write, and returns BlobAbsent: the
+	// reservation is the caller's. Other states it returns, changing nothing.
+	LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time) (BlobState, error)
 	// PublishBlob makes a pending blob live and links it into repo.
 	PublishBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) error
 	// RepoBlob returns a live blob linked into repo.

@@ -120,22 +120,17 @@ func (s *Store) publish(ctx context.Context, repo string, d digest.Digest, size 
 	deadline := time.Now().Add(time.Minute)
 	for {
 		now := s.opts.Now()
-		state, err := s.meta.LinkBlob(ctx, repo, d, now)
+		state, err := s.meta.LinkOrReserve(ctx, repo, d, size, now)
 		if err != nil || state == meta.BlobLive {
 			return err
 		}
-		if state == meta.BlobAbsent {
-			if state, err = s.meta.ReserveBlob(ctx, d, size, now); err != nil {
-				return err
+		if state == meta.BlobAbsent { // reserved: the content is ours to write
+			committed = true
+			if err := st.Commit(ctx, d); err != nil {
+				s.driver.RemoveUpload(context.WithoutCancel(ctx), id)
+				return err // the pending record is reaped as stale
 			}
-			if state == meta.BlobAbsent {
-				committed = true
-				if err := st.Commit(ctx, d); err != nil {
-					s.driver.RemoveUpload(context.WithoutCancel(ctx), id)
-					return err // the pending record is reaped as stale
-				}
-				return s.meta.PublishBlob(ctx, repo, d, now)
-			}
+			return s.meta.PublishBlob(ctx, repo, d, now)
 		}
 		// Another upload is writing this blob, or the collector is removing it.
 		if time.Now().After(deadline) {

@@ -57,18 +57,23 @@ func link(ctx context.Context, tx *sql.Tx, repo string, d digest.Digest, now tim
 	return err
 }
 
-// ReserveBlob records an absent blob as pending.
-func (s *Store) ReserveBlob(ctx context.Context, d digest.Digest, size int64, now time.Time) (meta.BlobState, error) {
+// LinkOrReserve links a live blob, or reserves an absent one as pending.
+func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time) (meta.BlobState, error) {
 	var state meta.BlobState
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		b, err := blobRecord(ctx, tx, d)
 		state = b.State
-		if !errdefs.IsNotFound(err) {
+		switch {
+		case errdefs.IsNotFound(err):
+			_, err = tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, created_at) VALUES (?, ?, ?, ?)`,
+				d.String(), size, meta.BlobPending, unixNano(now))
 			return err
+		case err != nil:
+			return err
+		case b.State == meta.BlobLive:
+			return link(ctx, tx, repo, d, now)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, created_at) VALUES (?, ?, ?, ?)`,
-			d.String(), size, meta.BlobPending, unixNano(now))
-		return err
+		return nil
 	})
 	return state, err
 }

@@ -1,8 +1,8 @@
 // Package filesystem is the storage.Driver on a local directory:
 //
 //	<root>/blobs/<algorithm>/<first two hex>/<hex>   blob content, read-only once there
-//	<root>/uploads/<id>/data                         an upload's bytes so far
-//	<root>/uploads/<id>/state                        its state record (written atomically)
+//	<root>/uploads/<id>                              an upload's bytes so far
+//	<root>/uploads/<id>.state                        its state record
 //
 // A blob appears by rename(2) of a fully written, fsynced upload file, with
 // the directory fsynced after, so a crash leaves either nothing or the whole
@@ -57,11 +57,14 @@ func (d *Driver) blobPath(dg digest.Digest) (string, error) {
 
 var idPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
-func (d *Driver) uploadDir(id string) (string, error) {
+const stateSuffix = ".state"
+
+// uploadPath is the path of upload id's data, plus suffix.
+func (d *Driver) uploadPath(id, suffix string) (string, error) {
 	if !idPattern.MatchString(id) {
 		return "", fmt.Errorf("upload id %q: %w", id, errdefs.ErrInvalidArgument)
 	}
-	return filepath.Join(d.root, "uploads", id), nil
+	return filepath.Join(d.root, "uploads", id+suffix), nil
 }
 
 func notFound(err error, what string) error {

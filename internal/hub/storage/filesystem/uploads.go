@@ -2,10 +2,13 @@ package filesystem
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -16,18 +19,15 @@ import (
 
 // Stage opens an upload's data file for appending at offset.
 func (d *Driver) Stage(_ context.Context, id string, offset int64) (storage.Staged, error) {
-	dir, err := d.uploadDir(id)
+	data, err := d.uploadPath(id, "")
 	if err != nil {
 		return nil, err
 	}
 	flags := os.O_WRONLY
 	if offset == 0 {
 		flags |= os.O_CREATE
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "data"), flags, 0o644)
+	f, err := os.OpenFile(data, flags, 0o644)
 	if err != nil {
 		return nil, notFound(err, "upload "+id)
 	}
@@ -50,12 +50,12 @@ func (d *Driver) Stage(_ context.Context, id string, offset int64) (storage.Stag
 		f.Close()
 		return nil, err
 	}
-	return &staged{d: d, dir: dir, f: f, size: offset}, nil
+	return &staged{d: d, id: id, f: f, size: offset}, nil
 }
 
 type staged struct {
 	d    *Driver
-	dir  string
+	id   string
 	f    *os.File
 	size int64
 }
@@ -78,7 +78,7 @@ func (s *staged) Size() int64 { return s.size }
 func (s *staged) Close() error { return s.f.Close() }
 
 // Commit fsyncs the data, renames it to the blob's path, fsyncs that
-// directory, and removes the upload.
+// directory, and removes the upload's state.
 func (s *staged) Commit(_ context.Context, dg digest.Digest) error {
 	p, err := s.d.blobPath(dg)
 	if err != nil {
@@ -93,97 +93,120 @@ func (s *staged) Commit(_ context.Context, dg digest.Digest) error {
 		return err
 	}
 	parent := filepath.Dir(p)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
+	err = os.Rename(s.f.Name(), p)
+	if errors.Is(err, fs.ErrNotExist) { // the first blob of its prefix
+		if err = os.MkdirAll(parent, 0o755); err == nil {
+			err = os.Rename(s.f.Name(), p)
+		}
 	}
-	if err := os.Rename(filepath.Join(s.dir, "data"), p); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := syncDir(parent); err != nil {
 		return err
 	}
-	return os.RemoveAll(s.dir)
+	return notFoundOK(os.Remove(s.f.Name() + stateSuffix))
 }
 
 // ReadStaged reads an upload's data from the start.
 func (d *Driver) ReadStaged(_ context.Context, id string) (io.ReadCloser, error) {
-	dir, err := d.uploadDir(id)
+	data, err := d.uploadPath(id, "")
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(dir, "data"))
+	f, err := os.Open(data)
 	if err != nil {
 		return nil, notFound(err, "upload "+id)
 	}
 	return f, nil
 }
 
-// PutState writes the state record to a temporary file and renames it into place.
+// PutState writes a new upload's state straight into place (a torn first
+// record only makes the upload unknown), and a changed one to a temporary
+// file renamed over the old, so a crash leaves the old or the new.
 func (d *Driver) PutState(_ context.Context, id string, state []byte) error {
-	dir, err := d.uploadDir(id)
+	p, err := d.uploadPath(id, stateSuffix)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err == nil {
+		_, err = f.Write(state)
+		return errors.Join(err, f.Close())
+	}
+	if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	tmp := filepath.Join(dir, "state.tmp")
+	tmp := p + ".tmp"
 	if err := os.WriteFile(tmp, state, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, "state"))
+	return os.Rename(tmp, p)
 }
 
 // State returns the state record.
 func (d *Driver) State(_ context.Context, id string) ([]byte, error) {
-	dir, err := d.uploadDir(id)
+	p, err := d.uploadPath(id, stateSuffix)
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "state"))
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, notFound(err, "upload "+id)
 	}
 	return b, nil
 }
 
-// RemoveUpload removes an upload's directory.
+// RemoveUpload removes an upload's files.
 func (d *Driver) RemoveUpload(_ context.Context, id string) error {
-	dir, err := d.uploadDir(id)
+	p, err := d.uploadPath(id, "")
 	if err != nil {
 		return err
 	}
-	return os.RemoveAll(dir)
+	var errs []error
+	for _, suffix := range []string{"", stateSuffix, stateSuffix + ".tmp"} {
+		errs = append(errs, notFoundOK(os.Remove(p+suffix)))
+	}
+	return errors.Join(errs...)
 }
 
-// Uploads lists upload directories with the time of their newest file.
+// Uploads lists uploads with the size of their data and the time of their
+// newest file.
 func (d *Driver) Uploads(ctx context.Context, fn func(string, int64, time.Time) error) error {
-	base := filepath.Join(d.root, "uploads")
-	entries, err := os.ReadDir(base)
+	entries, err := os.ReadDir(filepath.Join(d.root, "uploads"))
 	if err != nil {
 		return err
 	}
+	type upload struct {
+		size   int64
+		newest time.Time
+	}
+	found := map[string]*upload{}
+	var order []string
 	for _, e := range entries {
+		id, _, _ := strings.Cut(e.Name(), ".")
+		fi, err := e.Info()
+		if err != nil || !idPattern.MatchString(id) {
+			continue
+		}
+		u := found[id]
+		if u == nil {
+			u = &upload{}
+			found[id] = u
+			order = append(order, id)
+		}
+		if fi.ModTime().After(u.newest) {
+			u.newest = fi.ModTime()
+		}
+		if e.Name() == id {
+			u.size = fi.Size()
+		}
+	}
+	for _, id := range order {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !e.IsDir() || !idPattern.MatchString(e.Name()) {
-			continue
-		}
-		newest, size := time.Time{}, int64(0)
-		for _, f := range []string{"", "state", "data"} {
-			fi, err := os.Stat(filepath.Join(base, e.Name(), f))
-			if err != nil {
-				continue
-			}
-			if fi.ModTime().After(newest) {
-				newest = fi.ModTime()
-			}
-			if f == "data" {
-				size = fi.Size()
-			}
-		}
-		if err := fn(e.Name(), size, newest); err != nil {
+		if err := fn(id, found[id].size, found[id].newest); err != nil {
 			return err
 		}
 	}
