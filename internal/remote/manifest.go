@@ -69,7 +69,7 @@ func (r *Repository) Resolve(ctx context.Context, ref string) (image.Descriptor,
 
 // notFound is the error for a tag or digest the repository does not have.
 func (r *Repository) notFound(ref string) error {
-	return fmt.Errorf("manifest for %s not found: %w", r.opName(ref), errdefs.ErrNotFound)
+	return fmt.Errorf("no manifest for %s: the repository has no such tag or digest, or does not exist: %w", r.opName(ref), errdefs.ErrNotFound)
 }
 
 func refDigest(ref string) (digest.Digest, bool) {

@@ -25,8 +25,8 @@ func ingestRef(desc image.Descriptor) string { return "pull-" + desc.Digest.Stri
 // download stores the blob desc, unless it is stored already. The content
 // store verifies size and digest while it streams; a blob that does not
 // match is discarded, whole. A connection that breaks is resumed with a Range
-// request from the bytes already written.
-func (p *puller) download(ctx context.Context, desc image.Descriptor) error {
+// request from the bytes already written. progress, when set, hears of it.
+func (p *puller) download(ctx context.Context, desc image.Descriptor, progress Progress) error {
 	cs := p.s.Content()
 	for attempt := 0; ; attempt++ {
 		w, err := openWriter(ctx, cs, desc)
@@ -36,7 +36,7 @@ func (p *puller) download(ctx context.Context, desc image.Descriptor) error {
 		if err != nil {
 			return err
 		}
-		err = p.fetchInto(ctx, w, desc)
+		err = p.fetchInto(ctx, w, desc, progress)
 		if err == nil || errors.Is(err, errdefs.ErrAlreadyExists) {
 			return nil
 		}
@@ -44,7 +44,7 @@ func (p *puller) download(ctx context.Context, desc image.Descriptor) error {
 		if ctx.Err() != nil || errors.As(err, &re) || errors.Is(err, errdefs.ErrInvalidArgument) || attempt >= maxResumes {
 			return err
 		}
-		p.opts.Progress.send(desc.Digest, Retrying, 0, desc.Size)
+		progress.send(desc.Digest, Retrying, 0, desc.Size)
 	}
 }
 
@@ -65,7 +65,7 @@ func openWriter(ctx context.Context, cs content.Store, desc image.Descriptor) (c
 }
 
 // fetchInto writes the rest of the blob into w and commits it.
-func (p *puller) fetchInto(ctx context.Context, w content.Writer, desc image.Descriptor) error {
+func (p *puller) fetchInto(ctx context.Context, w content.Writer, desc image.Descriptor, progress Progress) error {
 	defer w.Close()
 	st, err := w.Status()
 	if err != nil {
@@ -83,7 +83,7 @@ func (p *puller) fetchInto(ctx context.Context, w content.Writer, desc image.Des
 		if err != nil {
 			return err
 		}
-		src := &progressReader{r: rc, done: offset, desc: desc, progress: p.opts.Progress}
+		src := &progressReader{r: rc, done: offset, desc: desc, progress: progress}
 		_, err = io.Copy(w, io.LimitReader(src, desc.Size-offset+1))
 		rc.Close()
 		if err != nil {
@@ -96,7 +96,7 @@ func (p *puller) fetchInto(ctx context.Context, w content.Writer, desc image.Des
 			return fmt.Errorf("blob %s from %s: %w", desc.Digest, p.repo, err)
 		}
 	}
-	p.opts.Progress.send(desc.Digest, Verifying, desc.Size, desc.Size)
+	progress.send(desc.Digest, Verifying, desc.Size, desc.Size)
 	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil {
 		if errdefs.IsInvalidArgument(err) {
 			return fmt.Errorf("blob %s from %s does not match its digest or size (%v); the partial download was discarded, pull again: %w",
@@ -104,7 +104,7 @@ func (p *puller) fetchInto(ctx context.Context, w content.Writer, desc image.Des
 		}
 		return err
 	}
-	p.opts.Progress.send(desc.Digest, DownloadComplete, desc.Size, desc.Size)
+	progress.send(desc.Digest, DownloadComplete, desc.Size, desc.Size)
 	return nil
 }
 

@@ -241,7 +241,7 @@ func (p *puller) fetchConfig(ctx context.Context, desc image.Descriptor) (*image
 	if desc.Size > image.MaxManifestSize {
 		return nil, fmt.Errorf("%s: config of %d bytes is too big: %w", p.ref, desc.Size, errdefs.ErrInvalidArgument)
 	}
-	if err := p.download(ctx, desc); err != nil {
+	if err := p.download(ctx, desc, nil); err != nil {
 		return nil, err
 	}
 	b, err := content.ReadBlob(ctx, p.s.Content(), desc, image.MaxManifestSize)
@@ -288,7 +288,7 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 	g.SetLimit(p.opts.MaxConcurrent)
 	for _, i := range todo {
 		g.Go(func() error {
-			if err := p.download(gctx, descs[i]); err != nil {
+			if err := p.download(gctx, descs[i], p.opts.Progress); err != nil {
 				return err
 			}
 			p.opts.Progress.send(descs[i].Digest, Extracting, 0, descs[i].Size)
