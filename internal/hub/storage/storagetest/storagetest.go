@@ -1,0 +1,221 @@
+// Package storagetest is the conformance suite for storage.Driver: every
+// driver (the filesystem now, object storage later) runs Run from its tests.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/storage"
+)
+
+// Run checks a driver made fresh by newDriver for each subtest.
+func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, storage.Driver)
+	}{
+		{"CommitThenRead", testCommitThenRead},
+		{"NothingVisibleBeforeCommit", testNothingVisibleBeforeCommit},
+		{"ResumeAndTruncate", testResumeAndTruncate},
+		{"State", testState},
+		{"UploadsAndRemove", testUploadsAndRemove},
+		{"DeleteAndWalk", testDeleteAndWalk},
+		{"HostileNames", testHostileNames},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newDriver(t)) })
+	}
+}
+
+// put stores content as a blob through a staged upload.
+func put(t *testing.T, d storage.Driver, id string, content []byte) digest.Digest {
+	t.Helper()
+	ctx := context.Background()
+	st, err := d.Stage(ctx, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	dg := digest.FromBytes(content)
+	if err := st.Commit(ctx, dg); err != nil {
+		t.Fatal(err)
+	}
+	return dg
+}
+
+func testCommitThenRead(t *testing.T, d storage.Driver) {
+	ctx := context.Background()
+	content := []byte("0123456789 the blob")
+	dg := put(t, d, "up1", content)
+	if n, err := d.Stat(ctx, dg); err != nil || n != int64(len(content)) {
+		t.Fatalf("Stat = %d, %v", n, err)
+	}
+	rc, err := d.Open(ctx, dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := rc.Seek(11, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(rc); string(b) != "the blob" {
+		t.Fatalf("after Seek(11) read %q", b)
+	}
+	if _, err := d.State(ctx, "up1"); !errdefs.IsNotFound(err) {
+		t.Fatalf("the upload is still there after Commit: %v", err)
+	}
+}
+
+func testNothingVisibleBeforeCommit(t *testing.T, d storage.Driver) {
+	ctx := context.Background()
+	content := []byte("not yet")
+	dg := digest.FromBytes(content)
+	st, err := d.Stage(ctx, "up2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write(content)
+	if _, err := d.Stat(ctx, dg); !errdefs.IsNotFound(err) {
+		t.Fatalf("blob visible before Commit: %v", err)
+	}
+	if _, err := d.Open(ctx, dg); !errdefs.IsNotFound(err) {
+		t.Fatalf("blob readable before Commit: %v", err)
+	}
+	st.Close()
+	if _, err := d.Stat(ctx, dg); !errdefs.IsNotFound(err) {
+		t.Fatalf("blob visible after Close without Commit: %v", err)
+	}
+}
+
+func testResumeAndTruncate(t *testing.T, d storage.Driver) {
+	ctx := context.Background()
+	st, err := d.Stage(ctx, "up3", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("hello, wor"))
+	st.Close()
+	// A crash after writing "wor" but before recording it: resume at 7.
+	st, err = d.Stage(ctx, "up3", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != 7 {
+		t.Fatalf("Size after resume = %d, want 7", st.Size())
+	}
+	st.Write([]byte("world"))
+	st.Close()
+	rc, err := d.ReadStaged(ctx, "up3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "hello, world" {
+		t.Fatalf("staged data %q", b)
+	}
+	if _, err := d.Stage(ctx, "up3", 100); err == nil {
+		t.Fatal("Stage past the data's end succeeded")
+	}
+	if _, err := d.Stage(ctx, "never-started", 5); !errdefs.IsNotFound(err) {
+		t.Fatalf("resuming an unknown upload: %v", err)
+	}
+}
+
+func testState(t *testing.T, d storage.Driver) {
+	ctx := context.Background()
+	if _, err := d.State(ctx, "up4"); !errdefs.IsNotFound(err) {
+		t.Fatalf("State of an unknown upload: %v", err)
+	}
+	for _, s := range []string{"first", "second, longer than the first", "3"} {
+		if err := d.PutState(ctx, "up4", []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.State(ctx, "up4"); err != nil || string(got) != s {
+			t.Fatalf("State = %q, %v; want %q", got, err, s)
+		}
+	}
+}
+
+func testUploadsAndRemove(t *testing.T, d storage.Driver) {
+	ctx := context.Background()
+	st, _ := d.Stage(ctx, "up5", 0)
+	st.Write(make([]byte, 1234))
+	st.Close()
+	d.PutState(ctx, "up5", []byte("{}"))
+	d.PutState(ctx, "up6", []byte("{}"))
+	found := map[string]int64{}
+	err := d.Uploads(ctx, func(id string, size int64, modified time.Time) error {
+		if time.Since(modified) > time.Minute || modified.After(time.Now().Add(time.Minute)) {
+			t.Errorf("upload %s modified at %v", id, modified)
+		}
+		found[id] = size
+		return nil
+	})
+	if err != nil || len(found) != 2 || found["up5"] != 1234 || found["up6"] != 0 {
+		t.Fatalf("Uploads = %v, %v", found, err)
+	}
+	if err := d.RemoveUpload(ctx, "up5"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.State(ctx, "up5"); !errdefs.IsNotFound(err) {
+		t.Fatalf("state after RemoveUpload: %v", err)
+	}
+	if _, err := d.ReadStaged(ctx, "up5"); !errdefs.IsNotFound(err) {
+		t.Fatalf("data after RemoveUpload: %v", err)
+	}
+	if err := d.RemoveUpload(ctx, "up5"); err != nil {
+		t.Fatalf("removing twice: %v", err)
+	}
+}
+
+func testDeleteAndWalk(t *testing.T, d storage.Driver) {
+	ctx := context.Background()
+	a := put(t, d, "wa", []byte("blob a"))
+	b := put(t, d, "wb", bytes.Repeat([]byte("b"), 100))
+	seen := map[digest.Digest]int64{}
+	if err := d.Walk(ctx, func(dg digest.Digest, size int64, _ time.Time) error { seen[dg] = size; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[a] != 6 || seen[b] != 100 {
+		t.Fatalf("Walk saw %v", seen)
+	}
+	if err := d.Delete(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, a); err != nil {
+		t.Fatalf("deleting a missing blob: %v", err)
+	}
+	if _, err := d.Stat(ctx, a); !errdefs.IsNotFound(err) {
+		t.Fatalf("Stat after Delete: %v", err)
+	}
+	if _, err := d.Stat(ctx, b); err != nil {
+		t.Fatalf("Delete of one blob touched another: %v", err)
+	}
+}
+
+func testHostileNames(t *testing.T, d storage.Driver) {
+	ctx := context.Background()
+	for _, id := range []string{"../escape", "a/b", "", "..", ".state"} {
+		if _, err := d.Stage(ctx, id, 0); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("Stage(%q): %v, want an invalid argument", id, err)
+		}
+		if err := d.PutState(ctx, id, []byte("x")); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("PutState(%q): %v, want an invalid argument", id, err)
+		}
+	}
+	for _, dg := range []digest.Digest{"sha256:../../etc/passwd", "sha256:abc", "nope"} {
+		if _, err := d.Open(ctx, dg); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("Open(%q): %v, want an invalid argument", dg, err)
+		}
+	}
+}
