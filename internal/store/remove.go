@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -259,6 +262,36 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 			return freed, fmt.Errorf("gc: %w", err)
 		}
 		freed += i.Size
+	}
+	return freed, nil
+}
+
+// PruneIngests discards interrupted writes that nobody has touched for
+// olderThan (a Writer still holding one keeps it), and leftover temporary
+// files, returning the bytes freed.
+func (s *Store) PruneIngests(ctx context.Context, olderThan time.Duration) (int64, error) {
+	sts, err := s.content.ListStatuses(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var freed int64
+	for _, st := range sts {
+		if time.Since(st.UpdatedAt) < olderThan {
+			continue
+		}
+		if err := s.content.Abort(ctx, st.Ref); err == nil {
+			freed += st.Offset
+		} else if !errors.Is(err, errdefs.ErrUnavailable) && !errors.Is(err, errdefs.ErrNotFound) {
+			return freed, err
+		}
+	}
+	tmp, _ := os.ReadDir(filepath.Join(s.root, "tmp"))
+	for _, e := range tmp {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) >= olderThan {
+			if os.Remove(filepath.Join(s.root, "tmp", e.Name())) == nil {
+				freed += fi.Size()
+			}
+		}
 	}
 	return freed, nil
 }

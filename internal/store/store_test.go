@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-dev/strata/internal/content"
 	"github.com/strata-dev/strata/internal/errdefs"
@@ -235,5 +237,27 @@ func TestBadImportChangesNothing(t *testing.T) {
 	imgs, _ := s.Images(ctx)
 	if len(sts) != 0 || len(imgs) != 1 || imgs[0].ID != good.ID {
 		t.Fatalf("after bad imports: %d ingests left, images %v", len(sts), imgs)
+	}
+}
+
+func TestPruneIngests(t *testing.T) {
+	s := openStore(t)
+	w, err := s.Content().Writer(ctx, "interrupted", ocispec.Descriptor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("half a blob"))
+	w.Close()
+	if n, err := s.PruneIngests(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("PruneIngests(1h) = %d, %v; a fresh ingest must stay", n, err)
+	}
+	held, _ := s.Content().Writer(ctx, "held", ocispec.Descriptor{})
+	if n, err := s.PruneIngests(ctx, 0); err != nil || n != int64(len("half a blob")) {
+		t.Fatalf("PruneIngests(0) = %d, %v", n, err)
+	}
+	held.Close()
+	sts, _ := s.Content().ListStatuses(ctx)
+	if len(sts) != 1 || sts[0].Ref != "held" {
+		t.Fatalf("ingests left: %+v; want only the one a writer held", sts)
 	}
 }
