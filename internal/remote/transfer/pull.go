@@ -28,7 +28,10 @@ type PullOptions struct {
 	Platform image.Platform
 	// MaxConcurrent bounds parallel layer downloads; 0 means 3.
 	MaxConcurrent int
-	Progress      Progress
+	// Unpacker, when set, unpacks the layers into snapshots while they
+	// arrive, in order; otherwise only their blobs are stored.
+	Unpacker Unpacker
+	Progress Progress
 }
 
 // PullResult is what a pull did.
@@ -74,6 +77,9 @@ func Pull(ctx context.Context, s *store.Store, c *remote.Client, ref reference.N
 		top = desc.Digest
 	}
 	if img, ok, err := p.local(ctx, top); err != nil || ok {
+		if err == nil {
+			err = p.ensureUnpacked(ctx, img)
+		}
 		return PullResult{Image: img, Digest: top, UpToDate: ok}, err
 	}
 	desc, body, err := p.repo.FetchManifest(ctx, top.String())
@@ -87,6 +93,9 @@ func Pull(ctx context.Context, s *store.Store, c *remote.Client, ref reference.N
 		if img, ok, err := p.local(ctx, desc.Digest); err != nil || ok {
 			if err == nil {
 				err = p.name(ctx, img, top)
+			}
+			if err == nil {
+				err = p.ensureUnpacked(ctx, img)
 			}
 			return PullResult{Image: img, Digest: top, UpToDate: ok}, err
 		}
@@ -141,6 +150,27 @@ func (p *puller) name(ctx context.Context, img store.Image, dgst digest.Digest) 
 		return err
 	}
 	return addNames(ctx, p.s, img, p.tag(), rd)
+}
+
+// ensureUnpacked unpacks what is missing of a stored image, when pulls unpack.
+func (p *puller) ensureUnpacked(ctx context.Context, img store.Image) error {
+	if p.opts.Unpacker == nil {
+		return nil
+	}
+	layers, err := p.s.ImageLayers(ctx, img)
+	if err != nil || len(layers) == 0 {
+		return err
+	}
+	diffIDs := make([]digest.Digest, len(layers))
+	ready := make([]chan struct{}, len(layers))
+	for i, l := range layers {
+		diffIDs[i], ready[i] = l.DiffID, make(chan struct{})
+		close(ready[i])
+	}
+	if p.opts.Unpacker.Unpacked(ctx, image.ChainID(diffIDs)) {
+		return nil
+	}
+	return p.unpackInOrder(ctx, ready, func(i int) image.Descriptor { return layers[i].Blob }, diffIDs, nil)
 }
 
 // fromIndex picks the platform's manifest out of an index and fetches it.
@@ -256,54 +286,109 @@ func (p *puller) fetchConfig(ctx context.Context, desc image.Descriptor) (*image
 }
 
 // fetchLayers stores every layer, downloading those that are not here, in
-// parallel. replaced reports that a layer is here in another blob than the
-// manifest names (another compression of the same diffID).
+// parallel, and unpacks them as they arrive when there is an Unpacker.
+// replaced reports that a layer is here in another blob than the manifest
+// names (another compression of the same diffID).
 func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diffIDs []digest.Digest) (layers []store.Layer, replaced bool, err error) {
 	layers = make([]store.Layer, len(descs))
-	source := p.repo.Domain + "/" + p.repo.Name
+	ready := make([]chan struct{}, len(descs))
 	var todo []int
 	for i, d := range descs {
-		if _, err := p.s.Content().Info(ctx, d.Digest); err == nil {
-			// Stored: its facts come from the store, nothing is fetched.
-			if layers[i], err = p.s.AddLayerBlob(ctx, http.NoBody, d, diffIDs[i]); err != nil {
-				return nil, false, fmt.Errorf("%s: %w", p.ref, err)
-			}
-			p.opts.Progress.send(d.Digest, AlreadyExists, 0, d.Size)
-			continue
-		}
-		lb, err := p.s.LayerByDiffID(ctx, diffIDs[i])
-		if err == nil {
-			layers[i] = store.Layer{Blob: lb.Blob, DiffID: lb.DiffID, TarSize: lb.TarSize, Size: lb.Size}
-			replaced = true
-			p.opts.Progress.send(d.Digest, AlreadyExists, 0, d.Size)
-			continue
-		}
-		if !errdefs.IsNotFound(err) {
+		ready[i] = make(chan struct{})
+		have, err := p.stored(ctx, d, diffIDs[i])
+		if err != nil {
 			return nil, false, err
+		}
+		if have != nil {
+			layers[i] = *have
+			replaced = replaced || have.Blob.Digest != d.Digest
+			close(ready[i])
+			p.opts.Progress.send(d.Digest, AlreadyExists, 0, d.Size)
+			continue
 		}
 		p.opts.Progress.send(d.Digest, PullingFSLayer, 0, d.Size)
 		todo = append(todo, i)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.MaxConcurrent)
+	unpacked := make(chan error, 1)
+	if p.opts.Unpacker != nil {
+		shown := map[int]bool{}
+		for _, i := range todo {
+			shown[i] = true
+		}
+		go func() {
+			err := p.unpackInOrder(ctx, ready, func(i int) image.Descriptor { return layers[i].Blob }, diffIDs, shown)
+			if err != nil {
+				cancel()
+			}
+			unpacked <- err
+		}()
+	} else {
+		unpacked <- nil
+	}
 	for _, i := range todo {
 		g.Go(func() error {
-			if err := p.download(gctx, descs[i], p.opts.Progress); err != nil {
+			l, err := p.fetchLayer(gctx, descs[i], diffIDs[i])
+			if err != nil {
 				return err
 			}
-			p.opts.Progress.send(descs[i].Digest, Extracting, 0, descs[i].Size)
-			l, err := p.s.AddLayerBlob(gctx, http.NoBody, descs[i], diffIDs[i])
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.ref, err)
-			}
-			l.Source = source
 			layers[i] = l
-			p.opts.Progress.send(descs[i].Digest, PullComplete, descs[i].Size, descs[i].Size)
+			close(ready[i])
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	if err != nil {
+		cancel() // the unpacking waits for no more layers
+	}
+	if uerr := <-unpacked; err == nil && uerr != nil {
+		err = fmt.Errorf("%s: unpack: %w", p.ref, uerr)
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	return layers, replaced, nil
+}
+
+// stored returns the layer when it is here already: its blob (its facts come
+// from the store, nothing is fetched), or another blob with its diffID.
+func (p *puller) stored(ctx context.Context, d image.Descriptor, diffID digest.Digest) (*store.Layer, error) {
+	if _, err := p.s.Content().Info(ctx, d.Digest); err == nil {
+		l, err := p.s.AddLayerBlob(ctx, http.NoBody, d, diffID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.ref, err)
+		}
+		return &l, nil
+	}
+	lb, err := p.s.LayerByDiffID(ctx, diffID)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &store.Layer{Blob: lb.Blob, DiffID: lb.DiffID, TarSize: lb.TarSize, Size: lb.Size}, nil
+}
+
+// fetchLayer downloads one layer and stores it, checking its diffID.
+func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID digest.Digest) (store.Layer, error) {
+	if err := p.download(ctx, desc, p.opts.Progress); err != nil {
+		return store.Layer{}, err
+	}
+	unpacking := p.opts.Unpacker != nil
+	if !unpacking {
+		p.opts.Progress.send(desc.Digest, Extracting, 0, desc.Size)
+	}
+	l, err := p.s.AddLayerBlob(ctx, http.NoBody, desc, diffID)
+	if err != nil {
+		return store.Layer{}, fmt.Errorf("%s: %w", p.ref, err)
+	}
+	l.Source = p.repo.Domain + "/" + p.repo.Name
+	if !unpacking {
+		p.opts.Progress.send(desc.Digest, PullComplete, desc.Size, desc.Size)
+	}
+	return l, nil
 }
