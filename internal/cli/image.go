@@ -47,3 +47,24 @@ func (a *app) imageShortcuts() []*cobra.Command {
 func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, a.root)
 }
+
+// completeImages offers the store's image names for shell completion.
+func (a *app) completeImages(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if err := a.setup(); err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	s, err := a.openStore(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer s.Close()
+	images, err := s.Images(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var names []string
+	for _, img := range images {
+		names = append(names, familiar(img.Tags)...)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}

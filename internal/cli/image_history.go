@@ -28,7 +28,8 @@ as they do in docker for an image that was pulled or loaded.`,
 		Example: `  strata image history busybox
   strata history --no-trunc -H=false app:1
   strata history --format '{{.CreatedBy}}: {{.Size}}' app:1`,
-		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeImages,
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.imageHistory(cmd.Context(), args[0], o)
 		},

@@ -124,7 +124,8 @@ manifest or --raw config, print the stored manifest or config blob as it is.`,
   strata image inspect -f '{{.Config.Cmd}}' busybox
   strata image inspect -f '{{json .RootFS}}' busybox
   strata image inspect --raw manifest busybox`,
-		Args: cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeImages,
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.imageInspect(cmd.Context(), args, format, raw)
 		},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +26,8 @@ tag it has (with -f when its tags span several repositories, or when a
 container uses it). Blobs that no image references any more are deleted.`,
 		Example: `  strata image rm busybox:1.36
   strata rmi -f 3f57d9401f8d`,
-		Args: cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeImages,
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.openStore(cmd.Context())
 			if err != nil {
@@ -70,13 +72,13 @@ func (a *app) imagePruneCommand() *cobra.Command {
 no container uses, and reclaim the blobs no remaining image needs.`,
 		Example: `  strata image prune -f
   strata image prune -a -f`,
-	}, "WARNING! This will remove all dangling images.",
+	}, false, "WARNING! This will remove all dangling images.",
 		"WARNING! This will remove all images without at least one container associated to them.")
 }
 
 // pruneCommand completes an image or system prune command: its flags, the
 // confirmation (warnings for without and with -a), the pruning.
-func (a *app) pruneCommand(cmd *cobra.Command, warning, warningAll string) *cobra.Command {
+func (a *app) pruneCommand(cmd *cobra.Command, system bool, warning, warningAll string) *cobra.Command {
 	var all, force bool
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -87,7 +89,7 @@ func (a *app) pruneCommand(cmd *cobra.Command, warning, warningAll string) *cobr
 		if !force && !a.confirm(w) {
 			return nil
 		}
-		return a.prune(cmd.Context(), all)
+		return a.prune(cmd.Context(), all, system)
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
@@ -105,7 +107,11 @@ func (a *app) confirm(warning string) bool {
 	return answer == "y" || answer == "yes"
 }
 
-func (a *app) prune(ctx context.Context, all bool) error {
+// staleIngest is how long an interrupted write is kept for resuming before
+// system prune discards it.
+const staleIngest = 24 * time.Hour
+
+func (a *app) prune(ctx context.Context, all, ingests bool) error {
 	s, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -114,6 +120,13 @@ func (a *app) prune(ctx context.Context, all bool) error {
 	r, err := s.Prune(ctx, all)
 	if err != nil {
 		return err
+	}
+	if ingests {
+		n, err := s.PruneIngests(ctx, staleIngest)
+		if err != nil {
+			return err
+		}
+		r.Freed += n
 	}
 	if len(r.Events) > 0 {
 		fmt.Fprintln(a.Out, "Deleted Images:")

@@ -30,7 +30,8 @@ directory -o names).`,
   strata image save --format oci-archive -o app.oci.tar app:1 app:2
   strata image save --format oci-dir -o ./layout app:1
   strata save busybox | docker load`,
-		Args: cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeImages,
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := imagearchive.ParseFormat(format)
 			if err != nil {

@@ -19,7 +19,8 @@ means "latest". A tag that named another image moves to this one.`,
 		Example: `  strata image tag busybox busybox:1.36          # docker.io/library/busybox:1.36
   strata image tag 3f57d9401f8d team/app:v2          # by image ID
   strata image tag app:v2 localhost:5000/team/app:v2 # ready to push to a local registry`,
-		Args: cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeImages,
+		Args:              cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, err := image.ParseTag(args[1])
 			if err != nil {

@@ -92,10 +92,11 @@ func (a *app) systemPruneCommand() *cobra.Command {
 	return a.pruneCommand(&cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused data",
-		Long: `Remove dangling images (or with -a every image no container uses) and every
-blob that no remaining image references, and report the space freed.`,
+		Long: `Remove dangling images (or with -a every image no container uses), every
+blob that no remaining image references, and writes (ingests) interrupted more
+than a day ago, and report the space freed.`,
 		Example: `  strata system prune -f
   strata system prune -a -f`,
-	}, "WARNING! This will remove:\n  - all dangling images\n  - all blobs no image references",
-		"WARNING! This will remove:\n  - all images without at least one container associated to them\n  - all blobs no image references")
+	}, true, "WARNING! This will remove:\n  - all dangling images\n  - all blobs no image references\n  - writes interrupted more than a day ago",
+		"WARNING! This will remove:\n  - all images without at least one container associated to them\n  - all blobs no image references\n  - writes interrupted more than a day ago")
 }
