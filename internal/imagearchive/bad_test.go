@@ -16,6 +16,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/content"
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/imagearchive"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -197,4 +198,48 @@ func snapshot(t *testing.T, s *store.Store) string {
 	tmp, _ := os.ReadDir(filepath.Join(s.Root(), "tmp"))
 	b.WriteString(strings.Repeat("ingest ", len(sts)) + strings.Repeat("tmp ", len(tmp)))
 	return b.String()
+}
+
+// TestLoadDockerSchema2Layout: an OCI layout may hold Docker schema2
+// manifests and manifest lists; the image for this platform is loaded and
+// its manifest kept as it is (same digest).
+func TestLoadDockerSchema2Layout(t *testing.T) {
+	layer := tarFile(t, file{name: "etc/os-release", body: "ID=test\n"})
+	var manifestDigest digest.Digest
+	archive := ociArchive(t, layer, func(b map[string][]byte) {
+		add := func(body []byte) digest.Digest {
+			d := digest.FromBytes(body)
+			b["blobs/sha256/"+d.Encoded()] = body
+			return d
+		}
+		ld := digest.FromBytes(layer)
+		cb, _ := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux",
+			"rootfs": map[string]any{"type": "layers", "diff_ids": []digest.Digest{ld}}})
+		cd := add(cb)
+		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",`+
+			`"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"%s","size":%d},`+
+			`"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar","digest":"%s","size":%d}]}`, cd, len(cb), ld, len(layer))
+		manifestDigest = add([]byte(m))
+		list := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[`+
+			`{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"%s","size":1,"platform":{"architecture":"arm64","os":"linux"}},`+
+			`{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}}]}`,
+			digest.FromString("not here"), manifestDigest, len(m))
+		ld2 := add([]byte(list))
+		b["index.json"] = []byte(fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json",`+
+			`"digest":"%s","size":%d,"annotations":{"io.containerd.image.name":"example.com/multi:1"}}]}`, ld2, len(list)))
+	})
+	if image.DefaultPlatform().Architecture != "amd64" {
+		t.Skip("the layout holds an amd64 image")
+	}
+	p := filepath.Join(t.TempDir(), "layout.tar")
+	os.WriteFile(p, archive, 0o644)
+	s := openStore(t)
+	loaded := load(t, s, p)
+	if len(loaded) != 1 || loaded[0].Image.Manifest.Digest != manifestDigest ||
+		loaded[0].Image.Manifest.MediaType != image.MediaTypeDockerManifest || loaded[0].Tags[0] != "example.com/multi:1" {
+		t.Fatalf("loaded %+v; want the amd64 schema2 manifest %s tagged example.com/multi:1", loaded, manifestDigest)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
