@@ -65,32 +65,38 @@ func run(ctx context.Context, images, runs int, withDocker, keep bool) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build strata: %w", err)
 	}
-	engines := []engine{strataEngine(bin, filepath.Join(work, "strata-sharing")), strataEngine(bin, filepath.Join(work, "strata-latency"))}
+	// Each engine gets one store for the sharing figures and one for latency.
+	sharing := []engine{strataEngine(bin, filepath.Join(work, "strata-sharing"))}
+	latency := []engine{strataEngine(bin, filepath.Join(work, "strata-latency"))}
 	if withDocker {
-		d1, err := startDockerd(ctx, filepath.Join(work, "docker-sharing"))
-		if err != nil {
-			return err
+		for i, set := range []*[]engine{&sharing, &latency} {
+			d, err := startDockerd(ctx, filepath.Join(work, fmt.Sprintf("docker-%d", i)))
+			if err != nil {
+				return err
+			}
+			defer d.stop()
+			*set = append(*set, d.engine())
 		}
-		defer d1.stop()
-		d2, err := startDockerd(ctx, filepath.Join(work, "docker-latency"))
-		if err != nil {
-			return err
-		}
-		defer d2.stop()
-		engines = append(engines, d1.engine(), d2.engine())
 	}
 	fmt.Printf("machine: %s\n\n", machine())
+	if err := measureSharing(work, sharing); err != nil {
+		return err
+	}
+	return measureLatency(work, latency, images, runs)
+}
 
+// measureSharing loads 10 images over one 50 MiB base into each engine and
+// prints how much its store grew.
+func measureSharing(work string, engines []engine) error {
 	shared := filepath.Join(work, "shared.tar")
 	if err := writeArchive(shared, sharingImages()); err != nil {
 		return err
 	}
-	fmt.Println("## 10 images sharing a 50 MiB base layer")
+	fmt.Println("## 10 images sharing a 50 MiB base layer (500 MiB if nothing were shared)")
 	fmt.Println()
 	fmt.Println("| engine | store grew by | per image | load time |")
 	fmt.Println("|---|---|---|---|")
-	for i := 0; i < len(engines); i += 2 {
-		e := engines[i]
+	for _, e := range engines {
 		before, err := e.size()
 		if err != nil {
 			return err
@@ -107,48 +113,47 @@ func run(ctx context.Context, images, runs int, withDocker, keep bool) error {
 		fmt.Printf("| %s | %s | %s | %s |\n", e.name, mib(grew), mib(grew/10), took.Round(time.Millisecond))
 	}
 	fmt.Println()
+	return nil
+}
 
+// measureLatency loads n images into each engine, then times ls, history
+// and inspect, and prints them side by side with the ratio.
+func measureLatency(work string, engines []engine, n, runs int) error {
 	many := filepath.Join(work, "many.tar")
-	if err := writeArchive(many, manyImages(images)); err != nil {
+	if err := writeArchive(many, manyImages(n)); err != nil {
 		return err
 	}
-	target := fmt.Sprintf("bench/img-%d:1", images/2)
+	target := fmt.Sprintf("bench/img-%d:1", n/2)
 	commands := [][]string{{"image", "ls"}, {"image", "history", target}, {"image", "inspect", target}}
-	fmt.Printf("## latency with %d images in the store (median of %d runs, each a new process)\n\n", images, runs)
-	header := "| command |"
-	sep := "|---|"
-	results := map[string][]time.Duration{}
-	var names []string
-	for i := 1; i < len(engines); i += 2 {
-		e := engines[i]
-		names = append(names, e.name)
-		header += " " + e.name + " |"
-		sep += "---|"
+	fmt.Printf("## latency with %d images in the store (median of %d runs, each a new process)\n\n", n, runs)
+	results := make([][]time.Duration, len(engines))
+	header, sep := "| command |", "|---|"
+	for i, e := range engines {
+		header, sep = header+" "+e.name+" |", sep+"---|"
 		took, err := timed(e.cmd("load", "-q", "-i", many))
 		if err != nil {
 			return fmt.Errorf("%s load: %w", e.name, err)
 		}
-		fmt.Printf("(%s loaded %d images in %s)\n", e.name, images, took.Round(time.Millisecond))
+		fmt.Printf("(%s loaded %d images in %s)\n", e.name, n, took.Round(time.Millisecond))
 		for _, c := range commands {
 			m, err := median(runs, func() *exec.Cmd { return e.cmd(c...) })
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", e.name, strings.Join(c, " "), err)
 			}
-			results[e.name] = append(results[e.name], m)
+			results[i] = append(results[i], m)
 		}
 	}
-	if len(names) == 2 {
-		header += " strata / docker |"
-		sep += "---|"
+	if len(engines) == 2 {
+		header, sep = header+" strata / docker |", sep+"---|"
 	}
 	fmt.Printf("\n%s\n%s\n", header, sep)
-	for i, c := range commands {
+	for j, c := range commands {
 		line := "| `" + strings.Join(c, " ") + "` |"
-		for _, n := range names {
-			line += " " + ms(results[n][i]) + " |"
+		for i := range engines {
+			line += " " + ms(results[i][j]) + " |"
 		}
-		if len(names) == 2 {
-			line += fmt.Sprintf(" %.2f |", float64(results[names[0]][i])/float64(results[names[1]][i]))
+		if len(engines) == 2 {
+			line += fmt.Sprintf(" %.2f |", float64(results[0][j])/float64(results[1][j]))
 		}
 		fmt.Println(line)
 	}

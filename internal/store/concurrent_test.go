@@ -67,16 +67,11 @@ func worker(role, root string) error {
 	return nil
 }
 
-// TestConcurrentProcesses: several processes import, tag and remove on one
-// store while another prunes and collects garbage; nothing fails and nothing
-// is lost.
+// TestConcurrentProcesses: several processes create one store at once, then
+// import, tag and remove on it while another prunes and collects garbage;
+// nothing fails and nothing is lost.
 func TestConcurrentProcesses(t *testing.T) {
-	root := t.TempDir()
-	s, err := Open(ctx, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	root := t.TempDir() // no store yet: the processes race to create it too
 	run := func(role string) error {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "STRATA_STORE_WORKER="+role, "STRATA_STORE_ROOT="+root)
@@ -109,6 +104,11 @@ func TestConcurrentProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	s, err := Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	imgs, err := s.Images(ctx)
 	if err != nil {
 		t.Fatal(err)
