@@ -83,11 +83,12 @@ run containers on their read-only layers, and serve your own hub.`,
 
 // commands lists every top-level command; each comes from its group's file.
 func (a *app) commands() []*cobra.Command {
-	return append([]*cobra.Command{
+	cmds := append([]*cobra.Command{
 		a.loginCommand(), a.logoutCommand(), a.pullCommand(), a.pushCommand(),
 		a.hubCommand(),
 		a.imageCommand(), a.systemCommand(),
 	}, a.imageShortcuts()...)
+	return a.withContainerCommands(cmds)
 }
 
 const defaultRootHelp = "/var/lib/strata for root, else $XDG_DATA_HOME/strata"

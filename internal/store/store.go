@@ -60,6 +60,7 @@ func Open(ctx context.Context, root string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{root: root, db: db, content: cs}
+	s.InUse = s.ContainersUsing // containers.go: an image a container uses is kept
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", root, err)

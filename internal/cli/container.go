@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-dev/strata/internal/runtime/container"
+)
+
+// containerCommands are `strata container` and Docker's top-level
+// shortcuts to its commands.
+func (a *app) containerCommands() []*cobra.Command {
+	group := &cobra.Command{
+		Use:     "container",
+		Short:   "Manage containers",
+		GroupID: "containers",
+		Long: `Manage containers: each runs on its image's read-only layers with a
+writable layer of its own on top, kept until the container is removed.`,
+	}
+	group.AddCommand(a.containerLsCommand(), a.logsCommand(), a.stopCommand(), a.startCommand(),
+		a.rmCommand(), a.containerPruneCommand(), a.containerMonitorCommand(), a.diffCommand(), a.commitCommand(),
+		a.exportCommand())
+	shortcut := func(c *cobra.Command) *cobra.Command { c.GroupID = "containers"; return c }
+	ps := shortcut(a.containerLsCommand())
+	ps.Use, ps.Aliases = "ps [OPTIONS]", nil
+	return []*cobra.Command{group, a.runCommand(), ps, shortcut(a.logsCommand()), shortcut(a.stopCommand()),
+		shortcut(a.startCommand()), shortcut(a.rmCommand()), shortcut(a.diffCommand()),
+		shortcut(a.commitCommand()), shortcut(a.exportCommand())}
+}
+
+// eachContainer runs fn for each named container, printing the name as
+// given when it succeeds, as docker stop/start/rm do; it fails after all
+// were tried when any failed.
+func (a *app) eachContainer(ctx context.Context, refs []string, fn func(m *container.Manager, ref string) error) error {
+	s, m, err := a.containers(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var errs []error
+	for _, ref := range refs {
+		if err := fn(m, ref); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(a.Out, ref)
+	}
+	return errors.Join(errs...)
+}
+
+func (a *app) stopCommand() *cobra.Command {
+	var seconds int
+	cmd := &cobra.Command{
+		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Stop running containers",
+		Long: `Stop running containers: each gets its stop signal (SIGTERM unless its
+image says otherwise), then SIGKILL if it is still running after --time.`,
+		Example: "  strata stop web\n  strata stop -t 0 web",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.eachContainer(cmd.Context(), args, func(m *container.Manager, ref string) error {
+				_, err := m.Stop(cmd.Context(), ref, time.Duration(seconds)*time.Second)
+				return err
+			})
+		},
+	}
+	cmd.Flags().IntVarP(&seconds, "time", "t", 10, "seconds to wait for the container to stop before killing it")
+	return cmd
+}
+
+func (a *app) startCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "start CONTAINER [CONTAINER...]",
+		Short: "Start stopped containers",
+		Long: `Start stopped or created containers in the background, on the writable layer
+they had: what they changed before is still there.`,
+		Example: "  strata start web",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.eachContainer(cmd.Context(), args, func(m *container.Manager, ref string) error {
+				c, err := m.Get(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				_, err = m.Start(cmd.Context(), c.ID, a.monitorCommand(c.ID))
+				return err
+			})
+		},
+	}
+}
+
+func (a *app) rmCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove containers",
+		Long: `Remove containers and their writable layers. A running container is
+refused unless -f, which kills it first.`,
+		Example: "  strata rm web\n  strata rm -f $(strata ps -aq)",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.eachContainer(cmd.Context(), args, func(m *container.Manager, ref string) error {
+				return m.Remove(cmd.Context(), ref, force)
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill and remove a running container")
+	return cmd
+}
+
+func (a *app) containerPruneCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove all stopped containers",
+		Long:  "Remove every container that is not running, with its writable layer, and say how much disk that freed.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, m, err := a.containers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			p, err := m.Prune(cmd.Context())
+			if len(p.IDs) > 0 {
+				fmt.Fprintln(a.Out, "Deleted Containers:")
+				for _, id := range p.IDs {
+					fmt.Fprintln(a.Out, id)
+				}
+				fmt.Fprintln(a.Out)
+			}
+			fmt.Fprintf(a.Out, "Total reclaimed space: %s\n", sizeString(p.Bytes, 3))
+			return err
+		},
+	}
+	// Docker asks for confirmation without -f; strata never prompts, and
+	// takes -f so scripts written for docker work unchanged.
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (strata never does)")
+	return cmd
+}
+
+// containerMonitorCommand is the hidden command that a detached container runs
+// under: it runs the container and records how it ended.
+func (a *app) containerMonitorCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "monitor CONTAINER",
+		Short:  "Run a container and watch it (used by run -d and start)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, m, err := a.containers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			_, err = m.Run(cmd.Context(), args[0], container.IO{})
+			return err
+		},
+	}
+}
+
+func (a *app) logsCommand() *cobra.Command {
+	o := container.LogOptions{}
+	var tail string
+	cmd := &cobra.Command{
+		Use:   "logs [OPTIONS] CONTAINER",
+		Short: "Show a container's output",
+		Long: `Show what a container wrote to its standard output and error, each to the
+same stream here. With -f, keep showing new output until the container stops.`,
+		Example: "  strata logs web\n  strata logs -f --tail 10 web",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Tail = -1
+			if tail != "all" {
+				if _, err := fmt.Sscanf(tail, "%d", &o.Tail); err != nil || o.Tail < 0 {
+					return fmt.Errorf("--tail %q: want a number of lines or \"all\"", tail)
+				}
+			}
+			ctx := cmd.Context()
+			s, m, err := a.containers(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			c, err := m.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			running := func() bool {
+				now, err := m.Get(ctx, c.ID)
+				return err == nil && now.Running() && ctx.Err() == nil
+			}
+			return container.ReadLog(m.LogPath(c.ID), o, a.Out, a.Err, running)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep following the output")
+	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show when each line was written")
+	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "show this many lines from the end")
+	return cmd
+}

@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/remote/transfer"
+	"github.com/strata-dev/strata/internal/runtime"
+	"github.com/strata-dev/strata/internal/runtime/container"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// runFlags are the flags of `strata run` (and `create`).
+type runFlags struct {
+	detach, interactive, tty, rm  bool
+	name, workdir, user, hostname string
+	entrypoint, network           string
+	env, envFiles, volumes        []string
+	entrypointSet                 bool
+}
+
+func (a *app) runCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:     "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short:   "Run a command in a new container",
+		GroupID: "containers",
+		Long: `Run a command in a new container, as docker run does.
+
+The container gets a writable layer of its own on top of the image's
+read-only layers (overlayfs where it works, else a copy), an OCI runtime
+bundle made from the image's config (entrypoint, command, env, working
+directory, user) and your options, and runs with runc. Without -d, strata
+waits for it and exits with its exit status; Ctrl-C and other signals go to
+the container. An image that is not in the local store is pulled first.
+
+The network is "none" unless you say --network host: the container has its
+own loopback and nothing else.`,
+		Example: `  strata run --rm busybox echo hello
+  strata run -it --rm busybox sh
+  strata run -d --name web -v /srv/www:/www:ro busybox httpd -f -p 8080 -h /www --network host
+  strata run --rm -e GREETING=hi -w /tmp -u app busybox sh -c 'echo $GREETING from $(pwd) as $(id -un)'`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.entrypointSet = cmd.Flags().Changed("entrypoint")
+			return a.run(cmd.Context(), f, args[0], args[1:])
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	fl := cmd.Flags()
+	fl.BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID")
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open and pass it to the container")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "give the container a pseudo-terminal")
+	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
+	fl.StringVar(&f.name, "name", "", "name the container (default: a generated name)")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable: KEY=VALUE, or KEY to pass on this shell's")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file, one KEY=VALUE a line")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "the working directory in the container")
+	fl.StringVarP(&f.user, "user", "u", "", "run as this user: name|uid[:group|gid]")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind-mount a host directory or file: /host/path:/container/path[:ro]")
+	fl.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint (\"\" clears it)")
+	fl.StringVar(&f.network, "network", "none", "none (only a loopback) or host (the host's network)")
+	fl.StringVar(&f.hostname, "hostname", "", "the container's host name (default: its short ID)")
+	return cmd
+}
+
+// containers opens the store and the containers in it.
+func (a *app) containers(ctx context.Context) (*store.Store, *container.Manager, error) {
+	s, err := a.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := container.New(s, a.getenv("STRATA_SNAPSHOTTER"), a.log)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, m, nil
+}
+
+func (a *app) run(ctx context.Context, f runFlags, imageName string, args []string) error {
+	opts, err := f.options(a.getenv, args)
+	if err != nil {
+		return err
+	}
+	terminal, err := a.terminal(f)
+	if err != nil {
+		return err
+	}
+	s, m, err := a.containers(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	img, err := a.localOrPull(ctx, s, imageName)
+	if err != nil {
+		return err
+	}
+	c, err := m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm})
+	if err != nil {
+		return err
+	}
+	if f.detach {
+		if _, err := m.Start(ctx, c.ID, a.monitorCommand(c.ID)); err != nil {
+			return a.exitWith(125, err)
+		}
+		fmt.Fprintln(a.Out, c.ID)
+		return nil
+	}
+	stdio := container.IO{Stdout: a.Out, Stderr: a.Err, Terminal: terminal}
+	if f.interactive {
+		stdio.Stdin = a.In
+	}
+	code, err := m.Run(ctx, c.ID, stdio)
+	if err != nil {
+		return a.exitWith(code, err)
+	}
+	if code != 0 {
+		return ExitError{Code: code}
+	}
+	return nil
+}
+
+// exitWith reports err as Run does, but exits with code: Docker's 125 when
+// strata failed, 126 or 127 when the container's program could not start.
+func (a *app) exitWith(code int, err error) error {
+	fmt.Fprintln(a.Err, "Error:", err)
+	return ExitError{Code: code}
+}
+
+// terminal is the terminal to hand the container for -it, nil without -t
+// or -i; -it without a terminal is refused, as by docker.
+func (a *app) terminal(f runFlags) (*os.File, error) {
+	if !f.tty || !f.interactive {
+		return nil, nil
+	}
+	in, ok := a.In.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return nil, fmt.Errorf("the input device is not a TTY: drop -t, or run strata from a terminal: %w", errdefs.ErrInvalidArgument)
+	}
+	return in, nil
+}
+
+// localOrPull finds an image in the store, pulling it when it is missing.
+func (a *app) localOrPull(ctx context.Context, s *store.Store, name string) (store.Image, error) {
+	img, err := s.Resolve(ctx, name)
+	if !errdefs.IsNotFound(err) {
+		return img, err
+	}
+	fmt.Fprintf(a.Err, "Unable to find image '%s' locally\n", name)
+	if err := a.pull(ctx, name, pullOptions{concurrency: transfer.DefaultConcurrentDownloads}); err != nil {
+		return store.Image{}, err
+	}
+	return s.Resolve(ctx, name)
+}
+
+// monitorCommand is the strata process that runs a detached container.
+func (a *app) monitorCommand(id string) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	return exec.Command(self, "--root", a.root, "--log-level", a.logLevel, "container", "monitor", id)
+}
+
+// options turns the flags into the runtime's options.
+func (f runFlags) options(getenv func(string) string, args []string) (runtime.Options, error) {
+	o := runtime.Options{Cmd: args, WorkingDir: f.workdir, User: f.user, Hostname: f.hostname,
+		Network: f.network, Tty: f.tty, Stdin: f.interactive}
+	if f.entrypointSet {
+		e := []string{f.entrypoint}
+		o.Entrypoint = &e
+	}
+	for _, file := range f.envFiles {
+		env, err := readEnvFile(file, getenv)
+		if err != nil {
+			return o, err
+		}
+		o.Env = append(o.Env, env...)
+	}
+	for _, kv := range f.env {
+		if v, ok := envValue(kv, getenv); ok {
+			o.Env = append(o.Env, v)
+		}
+	}
+	for _, v := range f.volumes {
+		vol, err := parseVolume(v)
+		if err != nil {
+			return o, err
+		}
+		o.Volumes = append(o.Volumes, vol)
+	}
+	return o, nil
+}
+
+// envValue is KEY=VALUE as given, or KEY with this process's value (false
+// when it has none), as docker -e does.
+func envValue(kv string, getenv func(string) string) (string, bool) {
+	if strings.Contains(kv, "=") {
+		return kv, true
+	}
+	if v := getenv(kv); v != "" {
+		return kv + "=" + v, true
+	}
+	return "", false
+}
+
+// readEnvFile reads Docker's env file format: KEY=VALUE or KEY lines,
+// blank lines and # comments skipped, values taken literally.
+func readEnvFile(path string, getenv func(string) string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--env-file: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimLeft(sc.Text(), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, _, _ := strings.Cut(line, "=")
+		if key == "" || strings.ContainsAny(key, " \t") {
+			return nil, fmt.Errorf("--env-file %s:%d: %q is not KEY=VALUE: %w", path, n, line, errdefs.ErrInvalidArgument)
+		}
+		if v, ok := envValue(line, getenv); ok {
+			out = append(out, v)
+		}
+	}
+	return out, sc.Err()
+}
+
+// parseVolume reads -v HOST:CONTAINER[:ro|rw].
+func parseVolume(s string) (runtime.Volume, error) {
+	parts := strings.Split(s, ":")
+	bad := func(why string) error {
+		return fmt.Errorf("-v %q: %s: %w", s, why, errdefs.ErrInvalidArgument)
+	}
+	if len(parts) < 2 || len(parts) > 3 {
+		return runtime.Volume{}, bad("want /host/path:/container/path[:ro]")
+	}
+	v := runtime.Volume{Source: parts[0], Target: parts[1]}
+	if len(parts) == 3 {
+		switch parts[2] {
+		case "ro":
+			v.ReadOnly = true
+		case "rw":
+		default:
+			return v, bad("the mode must be ro or rw")
+		}
+	}
+	if !filepath.IsAbs(v.Source) {
+		return v, bad("the host path must be absolute (strata has no named volumes)")
+	}
+	if !strings.HasPrefix(v.Target, "/") {
+		return v, bad("the container path must be absolute")
+	}
+	if _, err := os.Stat(v.Source); err != nil {
+		return v, bad(fmt.Sprintf("the host path: %v", errors.Unwrap(err)))
+	}
+	return v, nil
+}

@@ -1,0 +1,190 @@
+// Package container runs containers from the images of the local store:
+// their layers unpacked once into snapshots keyed by chainID, a writable
+// snapshot on top for each container, and runc to run them.
+//
+// Layout under the store's root:
+//
+//	snapshots/            the snapshotter (package snapshot)
+//	containers/ID/        one container: config.json (its OCI bundle),
+//	                      rootfs/ (its file system, mounted while it runs),
+//	                      hosts, hostname, resolv.conf, netns, container.log
+//	                      (Docker's json-file format), runc.log
+//	runc/                 runc's state
+//	mounts/ID/            `strata image mount` views of images
+//
+// A container's writable snapshot sits on an "init" snapshot of its image
+// (the mount points that runc needs, when the image lacks them), so what
+// runc creates never shows in `diff` or `commit`, as with Docker's init layer.
+package container
+
+import (
+	"context"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/runtime"
+	"github.com/strata-dev/strata/internal/snapshot"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// Manager creates, runs and inspects containers of one store.
+type Manager struct {
+	root  string
+	store *store.Store
+	sn    snapshot.Snapshotter
+	log   *slog.Logger
+}
+
+// New opens the containers of st. snapshotter is "overlay", "native" or ""
+// for the one the store uses (see snapshot.Open).
+func New(st *store.Store, snapshotter string, log *slog.Logger) (*Manager, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	sn, err := snapshot.Open(filepath.Join(st.Root(), "snapshots"), snapshotter, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{root: st.Root(), store: st, sn: sn, log: log}, nil
+}
+
+// Snapshotter is where the manager keeps layers and containers' files.
+func (m *Manager) Snapshotter() snapshot.Snapshotter { return m.sn }
+
+func (m *Manager) dir(id string) string { return filepath.Join(m.root, "containers", id) }
+
+func snapshotKey(id string) string { return "container-" + id }
+
+func (m *Manager) runc() (*runtime.Runc, error) {
+	return runtime.FindRunc(runtime.StateDir(m.root))
+}
+
+// ImageConfig reads and parses an image's config.
+func (m *Manager) ImageConfig(ctx context.Context, img store.Image) (*image.Config, error) {
+	b, err := m.store.Config(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	return image.ParseConfig(b)
+}
+
+// Unpack makes sure every layer of img is unpacked into a snapshot, each
+// stack of layers once, and returns the config and the top chainID ("" for
+// an image without layers). Layers are checked against their diffIDs as
+// they unpack; a layer that does not match is not committed.
+func (m *Manager) Unpack(ctx context.Context, img store.Image) (*image.Config, string, error) {
+	cfg, err := m.ImageConfig(ctx, img)
+	if err != nil {
+		return nil, "", err
+	}
+	chains := image.ChainIDs(cfg.RootFS.DiffIDs)
+	have := len(chains)
+	for ; have > 0; have-- {
+		if _, err := m.sn.Stat(ctx, chains[have-1].String()); err == nil {
+			break
+		}
+	}
+	for i := have; i < len(chains); i++ {
+		parent := ""
+		if i > 0 {
+			parent = chains[i-1].String()
+		}
+		if err := m.unpackLayer(ctx, cfg.RootFS.DiffIDs[i], chains[i].String(), parent); err != nil {
+			return nil, "", fmt.Errorf("unpack layer %d of %s (%s): %w", i+1, img.ID.Encoded()[:12], cfg.RootFS.DiffIDs[i], err)
+		}
+	}
+	if len(chains) == 0 {
+		return cfg, "", nil
+	}
+	return cfg, chains[len(chains)-1].String(), nil
+}
+
+func (m *Manager) unpackLayer(ctx context.Context, diffID digest.Digest, name, parent string) error {
+	rc, err := m.store.OpenLayer(ctx, diffID)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return snapshot.Unpack(ctx, m.sn, name, parent, &verifier{r: rc, want: diffID, h: diffID.Algorithm().Hash()})
+}
+
+// verifier fails at the end of r when what was read does not have digest
+// want, so a layer whose content is not its diffID never commits.
+type verifier struct {
+	r    io.Reader
+	want digest.Digest
+	h    hash.Hash
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF {
+		if got := digest.NewDigest(v.want.Algorithm(), v.h); got != v.want {
+			return n, fmt.Errorf("layer content has digest %s, not its diffID %s: %w", got, v.want, errdefs.ErrInvalidArgument)
+		}
+	}
+	return n, err
+}
+
+// initLayer returns the snapshot a container of the image chain sits on:
+// the image's own, or an "init" snapshot on it that adds the mount points
+// runc needs and the image lacks.
+func (m *Manager) initLayer(ctx context.Context, chain string) (string, error) {
+	name := "init-" + chain
+	if chain == "" {
+		name = "init"
+	}
+	if _, err := m.sn.Stat(ctx, name); err == nil {
+		return name, nil
+	}
+	missing, err := m.missingMountPoints(ctx, chain)
+	if err != nil || len(missing) == 0 {
+		return chain, err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeInitLayer(pw, missing)) }()
+	if err := snapshot.Unpack(ctx, m.sn, name, chain, pr); err != nil {
+		return "", fmt.Errorf("init layer: %w", err)
+	}
+	return name, nil
+}
+
+// mountPoints are what runc mounts over in every container.
+var mountPoints = []string{"dev/", "proc/", "sys/", "etc/", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
+
+// missingMountPoints lists the mount points the image chain lacks.
+func (m *Manager) missingMountPoints(ctx context.Context, chain string) ([]string, error) {
+	check := func(root string) []string {
+		var missing []string
+		for _, p := range mountPoints {
+			if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+				missing = append(missing, p)
+			}
+		}
+		return missing
+	}
+	if chain == "" {
+		return mountPoints, nil
+	}
+	key := "init-view-" + randomHex(6)
+	mounts, err := m.sn.View(ctx, key, chain, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer m.sn.Remove(context.WithoutCancel(ctx), key)
+	var missing []string
+	err = snapshot.WithTempMount(ctx, mounts, func(root string) error {
+		missing = check(root)
+		return nil
+	})
+	return missing, err
+}

@@ -1,0 +1,274 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/runtime"
+	"github.com/strata-dev/strata/internal/snapshot"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// IO is where a container's standard streams go, besides its log.
+type IO struct {
+	Stdin          io.Reader // nil: nothing, as without -i
+	Stdout, Stderr io.Writer // nil: the log only
+	// Terminal, for -it on a terminal, is handed to runc, which puts it in
+	// raw mode and relays it to the container's own pseudo-terminal.
+	Terminal *os.File
+}
+
+// signals are relayed to the container while strata waits for it, as
+// `docker run` does.
+var signals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// Run runs the container ref and waits for it to end, recording its state
+// and exit status; this process watches it meanwhile (for a detached
+// container, this process is `strata container monitor`). It returns the
+// container's exit status, or an error (with status 125, 126 or 127, as
+// Docker's) when it could not start. Cancelling ctx does not stop the
+// container: signals strata receives are relayed to it instead.
+func (m *Manager) Run(ctx context.Context, ref string, stdio IO) (int, error) {
+	ctx = context.WithoutCancel(ctx)
+	c, err := m.Get(ctx, ref)
+	if err != nil {
+		return 125, err
+	}
+	runc, err := m.runc()
+	if err != nil {
+		return 125, err
+	}
+	if err := m.begin(ctx, c.ID); err != nil {
+		return 125, err
+	}
+	code, runErr := m.run(ctx, runc, c, stdio)
+	rec, err := m.store.UpdateContainer(ctx, c.ID, func(r *store.Container) error {
+		r.State, r.ExitCode, r.Finished, r.Pid, r.PidStart = store.StateExited, code, time.Now(), 0, 0
+		r.Error = ""
+		if runErr != nil {
+			r.Error = runErr.Error()
+		}
+		return nil
+	})
+	if err == nil && c.Settings.AutoRemove && rec.State == store.StateExited {
+		err = m.Remove(ctx, c.ID, false)
+	}
+	return code, errors.Join(runErr, err)
+}
+
+// begin records that this process runs the container, unless another does.
+func (m *Manager) begin(ctx context.Context, id string) error {
+	_, err := m.store.UpdateContainer(ctx, id, func(r *store.Container) error {
+		if r.State == store.StateRunning && alive(r.Pid, r.PidStart) {
+			return fmt.Errorf("container %s is already running: %w", r.Name, errdefs.ErrConflict)
+		}
+		pid := os.Getpid()
+		r.State, r.Pid, r.PidStart, r.Started, r.ExitCode, r.Error = store.StateRunning, pid, processStart(pid), time.Now(), 0, ""
+		return nil
+	})
+	return err
+}
+
+// run mounts the container's file system, sets up its network namespace
+// and bundle, and runs runc in the foreground.
+func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdio IO) (int, error) {
+	dir := m.dir(c.ID)
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return 125, err
+	}
+	snapshot.Unmount(rootfs) // what a crashed run may have left
+	mounts, err := m.sn.Mounts(ctx, snapshotKey(c.ID))
+	if err != nil {
+		return 125, err
+	}
+	if err := snapshot.MountAll(mounts, rootfs); err != nil {
+		return 125, err
+	}
+	defer snapshot.Unmount(rootfs)
+	netns := ""
+	if c.Settings.Options.Network != "host" {
+		netns = filepath.Join(dir, "netns")
+		runtime.RemoveNetNS(netns)
+		if err := runtime.NewNetNS(netns); err != nil {
+			return 125, err
+		}
+		defer runtime.RemoveNetNS(netns)
+	}
+	if err := m.writeBundle(c, rootfs, netns); err != nil {
+		var ee *runtime.ExecError
+		if errors.As(err, &ee) {
+			return ee.Code, err
+		}
+		return 125, err
+	}
+	runcLog := filepath.Join(dir, "runc.log")
+	os.Remove(runcLog)
+	os.Remove(runtime.PidFile(dir))
+	cmd := runc.Command(runcLog, runtime.RunArgs(c.ID, dir)...)
+	code, err := m.runRunc(cmd, c, stdio)
+	if err != nil {
+		return 125, err
+	}
+	if code != 0 {
+		if f := runtime.RuncFailure(runcLog); f != nil {
+			runc.Delete(ctx, c.ID)
+			return failureCode(f), f
+		}
+	}
+	return code, nil
+}
+
+// failureCode is Docker's exit status for a container that did not start.
+func failureCode(err error) int {
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"):
+		return 126
+	}
+	return 125
+}
+
+// writeBundle writes config.json for the container as it is now.
+func (m *Manager) writeBundle(c Container, rootfs, netns string) error {
+	s := c.Settings
+	o := s.Options
+	userSpec := o.User
+	if userSpec == "" {
+		userSpec = s.Config.User
+	}
+	user, home, err := runtime.ResolveUser(rootfs, userSpec)
+	if err != nil {
+		return err
+	}
+	cwd, err := runtime.WorkingDir(s.Config, o)
+	if err != nil {
+		return err
+	}
+	if err := runtime.MkdirInRoot(rootfs, cwd); err != nil {
+		return err
+	}
+	env := runtime.Environment(s.Config, o, s.Hostname, home)
+	if err := runtime.LookPath(rootfs, cwd, env, s.Args[0]); err != nil {
+		return err
+	}
+	dir := m.dir(c.ID)
+	files := map[string]string{}
+	for _, f := range []string{"hosts", "hostname", "resolv.conf"} {
+		files["/etc/"+f] = filepath.Join(dir, f)
+	}
+	o.Hostname = s.Hostname
+	spec := runtime.Spec(runtime.Bundle{ID: c.ID, Args: s.Args, Env: env, Cwd: cwd, User: user, Options: o, Files: files, NetNS: netns})
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
+// runRunc starts runc with the container's streams wired, relays signals
+// to it, and returns the container's exit status.
+func (m *Manager) runRunc(cmd *exec.Cmd, c Container, stdio IO) (int, error) {
+	log, err := openLog(m.LogPath(c.ID))
+	if err != nil {
+		return 0, err
+	}
+	defer log.Close()
+	done, err := wire(cmd, c.Settings.Options.Tty, stdio, log)
+	if err != nil {
+		return 0, err
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, signals...)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		done()
+		return 0, fmt.Errorf("start runc: %w", err)
+	}
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+	werr := cmd.Wait()
+	done()
+	st := cmd.ProcessState
+	if st == nil {
+		return 0, werr
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return st.ExitCode(), nil
+}
+
+// wire connects runc's standard streams: a terminal directly; otherwise
+// through strata, which copies output to the log (and to stdio), with a
+// pseudo-terminal of its own for -t. done finishes the copies after runc
+// exits.
+func wire(cmd *exec.Cmd, tty bool, stdio IO, log *logFile) (done func(), err error) {
+	if tty && stdio.Terminal != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Terminal, stdio.Terminal, stdio.Terminal
+		return func() {}, nil
+	}
+	// Apart from the terminal's process group, so that Ctrl-C reaches the
+	// container once, relayed by strata, as with docker.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &streamWriter{log: log, stream: "stdout"}
+	errw := &streamWriter{log: log, stream: "stderr"}
+	if tty {
+		master, slave, err := runtime.OpenPty()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		if stdio.Stdin != nil {
+			go io.Copy(master, stdio.Stdin)
+		}
+		copied := make(chan struct{})
+		go func() { io.Copy(tee(stdio.Stdout, out), master); close(copied) }()
+		return func() {
+			slave.Close()
+			<-copied
+			master.Close()
+			out.flush()
+		}, nil
+	}
+	var closers []io.Closer
+	if stdio.Stdin != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		go func() { io.Copy(pw, stdio.Stdin); pw.Close() }()
+		cmd.Stdin = pr
+		closers = append(closers, pr)
+	}
+	cmd.Stdout, cmd.Stderr = tee(stdio.Stdout, out), tee(stdio.Stderr, errw)
+	return func() {
+		for _, c := range closers {
+			c.Close()
+		}
+		out.flush()
+		errw.flush()
+	}, nil
+}
+
+func tee(w io.Writer, log io.Writer) io.Writer {
+	if w == nil {
+		return log
+	}
+	return io.MultiWriter(w, log)
+}
