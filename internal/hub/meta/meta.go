@@ -62,7 +62,7 @@ type Blob struct {
 	Digest    digest.Digest
 	Size      int64
 	State     BlobState
-	CreatedAt time.Time
+	CreatedAt time.Time // when it entered its state
 }
 
 // Link is a blob as one repository sees it.
@@ -178,11 +178,14 @@ type Store interface {
 	// that would then have no link and were created before cutoff.
 	FindGarbage(ctx context.Context, cutoff time.Time) (Garbage, error)
 	// CollectGarbage removes those links and marks those blobs deleting, in
-	// one transaction, plus pending blobs reserved before staleBefore (their
-	// writer died). It returns what it did.
-	CollectGarbage(ctx context.Context, cutoff, staleBefore time.Time) (Garbage, error)
-	// DeletingBlobs lists blobs marked deleting (left by a collector that stopped).
-	DeletingBlobs(ctx context.Context) ([]Blob, error)
+	// one transaction; it also marks pending blobs reserved before
+	// staleBefore (their writer died) and takes over blobs another collector
+	// marked before staleBefore (it died). It returns what it did: the blobs
+	// are the caller's to delete, and no other collector's.
+	CollectGarbage(ctx context.Context, now, cutoff, staleBefore time.Time) (Garbage, error)
+	// ClaimOrphan records content found without a record as deleting, for
+	// the caller to delete; false when a record appeared meanwhile.
+	ClaimOrphan(ctx context.Context, d digest.Digest, size int64, now time.Time) (bool, error)
 	// ForgetBlob removes the record of a blob marked deleting, once its content is gone.
 	ForgetBlob(ctx context.Context, d digest.Digest) error
 }

@@ -2,12 +2,12 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
 // GCReport says what a collection removed, or with DryRun what it would.
@@ -24,6 +24,10 @@ type GCReport struct {
 
 // Bytes is everything freed.
 func (r GCReport) Bytes() int64 { return r.BlobBytes + r.UploadBytes + r.OrphanBytes }
+
+// staleAge is how long a blob may stay pending (its writer died) or
+// deleting (its collector died) before a collector takes it over.
+const staleAge = time.Hour
 
 // minOrphanAge is the least age of a content file with no record before it
 // is deleted: a commit renames content into place only after reserving its
@@ -56,12 +60,12 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 			r.BlobBytes += b.Size
 		}
 	} else {
-		g, err := s.meta.CollectGarbage(ctx, cutoff, now.Add(-max(s.opts.Grace, 10*time.Minute)))
+		g, err := s.meta.CollectGarbage(ctx, now, cutoff, now.Add(-staleAge))
 		if err != nil {
 			return r, err
 		}
 		r.Links = len(g.Links)
-		if err := s.deleteMarked(ctx, &r); err != nil {
+		if err := s.deleteClaimed(ctx, g.Blobs, &r); err != nil {
 			return r, err
 		}
 	}
@@ -86,14 +90,10 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 	return r, err
 }
 
-// deleteMarked deletes the content, then the record, of every blob marked
-// deleting, including any a previous collector left half done.
-func (s *Store) deleteMarked(ctx context.Context, r *GCReport) error {
-	marked, err := s.meta.DeletingBlobs(ctx)
-	if err != nil {
-		return err
-	}
-	for _, b := range marked {
+// deleteClaimed deletes the content, then the record, of blobs this
+// collector marked deleting.
+func (s *Store) deleteClaimed(ctx context.Context, blobs []meta.Blob, r *GCReport) error {
+	for _, b := range blobs {
 		if err := s.driver.Delete(ctx, b.Digest); err != nil {
 			return err
 		}
@@ -125,9 +125,21 @@ func (s *Store) sweepOrphans(ctx context.Context, before time.Time, dryRun bool,
 	if err != nil || dryRun {
 		return err
 	}
-	var errs []error
+	// Claimed through the metadata like any garbage, so that a push of the
+	// same digest meanwhile waits instead of losing its content.
 	for _, d := range orphans {
-		errs = append(errs, s.driver.Delete(ctx, d))
+		claimed, err := s.meta.ClaimOrphan(ctx, d, 0, s.opts.Now())
+		if err != nil {
+			return err
+		}
+		if claimed {
+			if err := s.driver.Delete(ctx, d); err != nil {
+				return err
+			}
+			if err := s.meta.ForgetBlob(ctx, d); err != nil {
+				return err
+			}
+		}
 	}
-	return errors.Join(errs...)
+	return nil
 }

@@ -263,15 +263,18 @@ func testGarbage(t *testing.T, s meta.Store) {
 	if again, _ := s.FindGarbage(ctx, cutoff); len(again.Blobs) != 1 {
 		t.Fatal("FindGarbage changed something")
 	}
-	if g, err = s.CollectGarbage(ctx, cutoff, cutoff); err != nil || len(g.Blobs) != 1 {
+	if g, err = s.CollectGarbage(ctx, cutoff, cutoff, t0); err != nil || len(g.Blobs) != 1 {
 		t.Fatalf("CollectGarbage = %+v, %v", g, err)
 	}
 	if st, _ := s.LinkOrReserve(ctx, "r", old, 10, cutoff); st != meta.BlobDeleting {
 		t.Fatalf("a blob being deleted could be linked: %v", st)
 	}
-	marked, _ := s.DeletingBlobs(ctx)
-	if len(marked) != 1 || marked[0].Digest != old {
-		t.Fatalf("DeletingBlobs = %v", marked)
+	if g2, _ := s.CollectGarbage(ctx, cutoff, cutoff, t0); len(g2.Blobs) != 0 {
+		t.Fatalf("a second collector claimed %v too", g2.Blobs)
+	}
+	// A collector that died leaves its claim; another takes it over once stale.
+	if g2, _ := s.CollectGarbage(ctx, cutoff.Add(2*time.Hour), cutoff, cutoff.Add(time.Hour)); len(g2.Blobs) != 1 {
+		t.Fatalf("a stale claim was not taken over: %v", g2.Blobs)
 	}
 	if err := s.ForgetBlob(ctx, old); err != nil {
 		t.Fatal(err)
@@ -286,5 +289,15 @@ func testGarbage(t *testing.T, s meta.Store) {
 	}
 	if st, _ := s.LinkOrReserve(ctx, "r", old, 10, cutoff); st != meta.BlobAbsent {
 		t.Fatalf("after Forget the blob can be pushed again: %v", st)
+	}
+	orphan := dg("orphan")
+	if ok, err := s.ClaimOrphan(ctx, orphan, 0, cutoff); !ok || err != nil {
+		t.Fatalf("ClaimOrphan = %v, %v", ok, err)
+	}
+	if ok, _ := s.ClaimOrphan(ctx, used, 0, cutoff); ok {
+		t.Fatal("ClaimOrphan claimed a recorded blob")
+	}
+	if st, _ := s.LinkOrReserve(ctx, "r", orphan, 10, cutoff); st != meta.BlobDeleting {
+		t.Fatalf("a claimed orphan could be reserved: %v", st)
 	}
 }

@@ -76,8 +76,10 @@ func scanBlobs(ctx context.Context, q querier, query string, args ...any) ([]met
 }
 
 // CollectGarbage removes garbage links and marks garbage blobs deleting, in
-// one transaction, so that no link can appear in between.
-func (s *Store) CollectGarbage(ctx context.Context, cutoff, staleBefore time.Time) (meta.Garbage, error) {
+// one transaction, so that no link can appear in between. A blob's
+// created_at becomes the time it was marked, so that a collector that dies
+// leaves rows another can take over once they are stale.
+func (s *Store) CollectGarbage(ctx context.Context, now, cutoff, staleBefore time.Time) (meta.Garbage, error) {
 	var g meta.Garbage
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -85,7 +87,7 @@ func (s *Store) CollectGarbage(ctx context.Context, cutoff, staleBefore time.Tim
 			return err
 		}
 		stale, err := scanBlobs(ctx, tx, `SELECT digest, size, state, created_at FROM blobs
-			WHERE state = 1 AND created_at < ? ORDER BY digest`, unixNano(staleBefore))
+			WHERE state IN (1, 3) AND created_at < ? ORDER BY digest`, unixNano(staleBefore))
 		if err != nil {
 			return err
 		}
@@ -97,7 +99,8 @@ func (s *Store) CollectGarbage(ctx context.Context, cutoff, staleBefore time.Tim
 			}
 		}
 		for _, b := range g.Blobs {
-			if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 3 WHERE digest = ?`, b.Digest.String()); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 3, created_at = ? WHERE digest = ?`,
+				unixNano(now), b.Digest.String()); err != nil {
 				return err
 			}
 		}
@@ -106,9 +109,20 @@ func (s *Store) CollectGarbage(ctx context.Context, cutoff, staleBefore time.Tim
 	return g, err
 }
 
-// DeletingBlobs lists blobs marked deleting.
-func (s *Store) DeletingBlobs(ctx context.Context) ([]meta.Blob, error) {
-	return scanBlobs(ctx, s.r, `SELECT digest, size, state, created_at FROM blobs WHERE state = 3 ORDER BY digest`)
+// ClaimOrphan records unrecorded content as deleting.
+func (s *Store) ClaimOrphan(ctx context.Context, d digest.Digest, size int64, now time.Time) (bool, error) {
+	var claimed bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, created_at) VALUES (?, ?, 3, ?)
+			ON CONFLICT (digest) DO NOTHING`, d.String(), size, unixNano(now))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		claimed = n == 1
+		return nil
+	})
+	return claimed, err
 }
 
 // ForgetBlob removes the record of a blob marked deleting.
