@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-dev/strata/internal/testutil"
+)
+
+// syncBuffer is a buffer a serving command writes to while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// serveHub runs `strata hub serve args...` until the returned stop is
+// called, which cancels it and returns its exit code.
+func serveHub(t *testing.T, env map[string]string, args ...string) (out *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out = &syncBuffer{}
+	code := make(chan int, 1)
+	go func() {
+		code <- Run(ctx, append([]string{"hub", "serve"}, args...), Streams{In: strings.NewReader(""), Out: out, Err: out},
+			func(k string) string { return env[k] })
+	}()
+	var once sync.Once
+	result := 0
+	stop = func() int {
+		once.Do(func() { cancel(); result = <-code })
+		return result
+	}
+	t.Cleanup(func() { stop() })
+	return out, stop
+}
+
+func waitHTTP(t *testing.T, client *http.Client, url string) *http.Response {
+	t.Helper()
+	var resp *http.Response
+	if !testutil.WaitFor(10*time.Second, func() bool {
+		var err error
+		resp, err = client.Get(url)
+		return err == nil
+	}) {
+		t.Fatalf("%s never answered", url)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func TestHubServeAndGC(t *testing.T) {
+	dir := t.TempDir()
+	addr := testutil.FreeAddr(t)
+	cfgFile := filepath.Join(dir, "hub.toml")
+	// The file names a data dir and an address; the flag overrides the address.
+	os.WriteFile(cfgFile, []byte("addr = \"127.0.0.1:1\"\ndata_dir = \""+filepath.Join(dir, "data")+"\"\ngc_grace = \"90m\"\n"), 0o644)
+	out, stop := serveHub(t, map[string]string{}, "--config", cfgFile, "--addr", addr)
+	resp := waitHTTP(t, http.DefaultClient, "http://"+addr+"/v2/")
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Distribution-API-Version") != "registry/2.0" {
+		t.Fatalf("/v2/: %d %v", resp.StatusCode, resp.Header)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("hub serve exited %d after its context ended:\n%s", code, out)
+	}
+	if !strings.Contains(out.String(), "serving http://"+addr) {
+		t.Fatalf("hub serve said: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "meta.db")); err != nil {
+		t.Fatalf("the config file's data_dir was not used: %v", err)
+	}
+
+	e := &netEnv{vars: map[string]string{}}
+	got := e.must(t, "", "hub", "gc", "--dry-run", "--config", cfgFile)
+	if !strings.HasPrefix(got, "Would free 0 B: 0 blob(s)") {
+		t.Fatalf("hub gc --dry-run: %q", got)
+	}
+	if got := e.must(t, "", "hub", "gc", "--data-dir", filepath.Join(dir, "data")); !strings.HasPrefix(got, "Freed 0 B") {
+		t.Fatalf("hub gc: %q", got)
+	}
+}
+
+func TestHubConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	e := &netEnv{vars: map[string]string{}}
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("adress = \"x\"\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"hub", "serve", "--config", bad}, `unknown key "adress"`},
+		{[]string{"hub", "serve", "--config", filepath.Join(dir, "none.toml")}, "no such file"},
+		{[]string{"hub", "serve", "--tls-cert", "c.pem", "--data-dir", dir}, "both --tls-cert and --tls-key"},
+		{[]string{"hub", "gc", "--data-dir", filepath.Join(dir, "empty")}, "no hub data in"},
+		{[]string{"hub", "serve", "extra"}, "unknown command"},
+	} {
+		_, errs, code := e.run("", tc.args...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("strata %s: exit %d, %q; want an error saying %q", strings.Join(tc.args, " "), code, errs, tc.want)
+		}
+	}
+}
+
+func TestHubServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	addr := testutil.FreeAddr(t)
+	serveHub(t, map[string]string{}, "--addr", addr, "--data-dir", filepath.Join(dir, "data"),
+		"--tls-cert", certFile, "--tls-key", keyFile)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if resp := waitHTTP(t, client, "https://"+addr+"/v2/"); resp.StatusCode != 200 {
+		t.Fatalf("https /v2/: %d", resp.StatusCode)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "strata test hub"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "hub.crt"), filepath.Join(dir, "hub.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
