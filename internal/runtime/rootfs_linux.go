@@ -121,6 +121,8 @@ func ResolveUser(rootfs, user string) (specs.User, string, error) {
 			return specs.User{}, "", fmt.Errorf("unable to find group %s: no matching entries in group file: %w", group, errdefs.ErrInvalidArgument)
 		}
 	}
+	// As initgroups(3): the primary group, then the groups that list the user.
+	u.AdditionalGids = []uint32{u.GID}
 	if found {
 		for _, g := range groups {
 			if slices.Contains(g.members, entry.name) && uint32(g.id) != u.GID {
