@@ -158,7 +158,9 @@ func (a *app) localOrPull(ctx context.Context, s *store.Store, name string) (sto
 		return img, err
 	}
 	fmt.Fprintf(a.Err, "Unable to find image '%s' locally\n", name)
-	if err := a.pull(ctx, name, pullOptions{concurrency: transfer.DefaultConcurrentDownloads}); err != nil {
+	puller := *a // as docker run: the pull's progress on stderr, stdout left to the container
+	puller.Out = a.Err
+	if err := puller.pull(ctx, name, pullOptions{concurrency: transfer.DefaultConcurrentDownloads}); err != nil {
 		return store.Image{}, err
 	}
 	return s.Resolve(ctx, name)
