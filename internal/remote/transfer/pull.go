@@ -170,7 +170,11 @@ func (p *puller) ensureUnpacked(ctx context.Context, img store.Image) error {
 	if p.opts.Unpacker.Unpacked(ctx, image.ChainID(diffIDs)) {
 		return nil
 	}
-	return p.unpackInOrder(ctx, ready, func(i int) image.Descriptor { return layers[i].Blob }, diffIDs, nil)
+	blobs := make([]image.Descriptor, len(layers))
+	for i, l := range layers {
+		blobs[i] = l.Blob
+	}
+	return p.unpackInOrder(ctx, ready, blobs, diffIDs, nil)
 }
 
 // fromIndex picks the platform's manifest out of an index and fetches it.
@@ -291,6 +295,7 @@ func (p *puller) fetchConfig(ctx context.Context, desc image.Descriptor) (*image
 // names (another compression of the same diffID).
 func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diffIDs []digest.Digest) (layers []store.Layer, replaced bool, err error) {
 	layers = make([]store.Layer, len(descs))
+	blobs := make([]image.Descriptor, len(descs)) // what each layer unpacks from, set before ready
 	ready := make([]chan struct{}, len(descs))
 	var todo []int
 	for i, d := range descs {
@@ -300,19 +305,18 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 			return nil, false, err
 		}
 		if have != nil {
-			layers[i] = *have
+			layers[i], blobs[i] = *have, have.Blob
 			replaced = replaced || have.Blob.Digest != d.Digest
 			close(ready[i])
 			p.opts.Progress.send(d.Digest, AlreadyExists, 0, d.Size)
 			continue
 		}
+		blobs[i] = d
 		p.opts.Progress.send(d.Digest, PullingFSLayer, 0, d.Size)
 		todo = append(todo, i)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.opts.MaxConcurrent)
 	unpacked := make(chan error, 1)
 	if p.opts.Unpacker != nil {
 		shown := map[int]bool{}
@@ -320,7 +324,7 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 			shown[i] = true
 		}
 		go func() {
-			err := p.unpackInOrder(ctx, ready, func(i int) image.Descriptor { return layers[i].Blob }, diffIDs, shown)
+			err := p.unpackInOrder(ctx, ready, blobs, diffIDs, shown)
 			if err != nil {
 				cancel()
 			}
@@ -329,15 +333,12 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 	} else {
 		unpacked <- nil
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.MaxConcurrent)
 	for _, i := range todo {
-		g.Go(func() error {
-			l, err := p.fetchLayer(gctx, descs[i], diffIDs[i])
-			if err != nil {
-				return err
-			}
-			layers[i] = l
-			close(ready[i])
-			return nil
+		g.Go(func() (err error) {
+			layers[i], err = p.fetchLayer(gctx, descs[i], diffIDs[i], ready[i])
+			return err
 		})
 	}
 	err = g.Wait()
@@ -373,11 +374,14 @@ func (p *puller) stored(ctx context.Context, d image.Descriptor, diffID digest.D
 	return &store.Layer{Blob: lb.Blob, DiffID: lb.DiffID, TarSize: lb.TarSize, Size: lb.Size}, nil
 }
 
-// fetchLayer downloads one layer and stores it, checking its diffID.
-func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID digest.Digest) (store.Layer, error) {
+// fetchLayer downloads one layer and stores it, checking its diffID. Once
+// its blob is stored it closes ready, so that unpacking (which checks the
+// diffID as it goes) runs alongside the store's own checks.
+func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID digest.Digest, ready chan struct{}) (store.Layer, error) {
 	if err := p.download(ctx, desc, p.opts.Progress); err != nil {
 		return store.Layer{}, err
 	}
+	close(ready)
 	unpacking := p.opts.Unpacker != nil
 	if !unpacking {
 		p.opts.Progress.send(desc.Digest, Extracting, 0, desc.Size)

@@ -2,10 +2,13 @@ package transfer
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/content"
+	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/snapshot"
 	"github.com/strata-dev/strata/internal/store"
@@ -27,7 +30,7 @@ func (u snapshotUnpacker) Unpacked(ctx context.Context, chainID digest.Digest) b
 	return err == nil
 }
 
-func (u snapshotUnpacker) Unpack(ctx context.Context, blob image.Descriptor, chainID, parent digest.Digest) error {
+func (u snapshotUnpacker) Unpack(ctx context.Context, blob image.Descriptor, diffID, chainID, parent digest.Digest) error {
 	ra, err := u.s.Content().ReaderAt(ctx, blob)
 	if err != nil {
 		return err
@@ -35,5 +38,22 @@ func (u snapshotUnpacker) Unpack(ctx context.Context, blob image.Descriptor, cha
 	defer ra.Close()
 	tarball := store.Uncompressed(content.NewReader(ra))
 	defer tarball.Close()
-	return snapshot.Unpack(ctx, u.sn, chainID.String(), string(parent), tarball)
+	return snapshot.Unpack(ctx, u.sn, chainID.String(), string(parent), &diffIDReader{r: tarball, want: diffID, d: diffID.Algorithm().Digester()})
+}
+
+// diffIDReader fails at the end of the layer when its content is not
+// diffID, so that a snapshot of the wrong content is never committed.
+type diffIDReader struct {
+	r    io.Reader
+	want digest.Digest
+	d    digest.Digester
+}
+
+func (v *diffIDReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.d.Hash().Write(p[:n])
+	if err == io.EOF && v.d.Digest() != v.want {
+		return n, fmt.Errorf("layer content has digest %s, not its diffID %s: %w", v.d.Digest(), v.want, errdefs.ErrInvalidArgument)
+	}
+	return n, err
 }
