@@ -196,16 +196,12 @@ func imageRows(img store.Image, showDigests, trunc bool) []map[string]string {
 	tags := map[string][]string{}
 	digests := map[string][]string{}
 	for _, t := range img.Tags {
-		if ref, err := image.ParseReference(t); err == nil {
-			fam := image.FamiliarName(ref)
-			tags[fam] = append(tags[fam], image.Tag(ref))
-		}
+		repo, tag := image.SplitNormalized(t)
+		tags[repo] = append(tags[repo], tag)
 	}
 	for _, d := range img.RepoDigests {
-		if ref, err := image.ParseReference(d); err == nil {
-			fam := image.FamiliarName(ref)
-			digests[fam] = append(digests[fam], image.RefDigest(ref).String())
-		}
+		repo, dgst := image.SplitNormalized(d)
+		digests[repo] = append(digests[repo], dgst)
 	}
 	var rows []map[string]string
 	row := func(repo, tag, dgst string) {

@@ -120,7 +120,12 @@ func (a *app) imageLoad(ctx context.Context, input string, quiet bool) error {
 			return fmt.Errorf("load: no -i and no standard input")
 		}
 		// An archive is read at random: spool standard input to a file first.
-		tmp, err := os.CreateTemp(s.Root(), ".load-*")
+		// In the store's tmp/, which system prune clears if this process dies.
+		dir := filepath.Join(s.Root(), "tmp")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		tmp, err := os.CreateTemp(dir, "stdin-*.tar")
 		if err != nil {
 			return err
 		}

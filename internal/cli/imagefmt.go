@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -91,7 +92,14 @@ var templateFuncs = template.FuncMap{
 type rowFormat struct {
 	tmpl  *template.Template
 	table bool
+	// columns is set when the format is only {{.Field}}s between tabs (as
+	// the default tables are): rows are then written without the template,
+	// which a thousand-row listing notices.
+	columns []string
 }
+
+var plainColumns = regexp.MustCompile(`^\{\{\.(\w+)\}\}(\t\{\{\.(\w+)\}\})*$`)
+var columnField = regexp.MustCompile(`\{\{\.(\w+)\}\}`)
 
 func parseRowFormat(format, defaultTable string) (rowFormat, error) {
 	switch {
@@ -109,7 +117,13 @@ func parseRowFormat(format, defaultTable string) (rowFormat, error) {
 	if err != nil {
 		return rowFormat{}, fmt.Errorf("--format: %w", err)
 	}
-	return rowFormat{tmpl: t, table: table}, nil
+	f := rowFormat{tmpl: t, table: table}
+	if plainColumns.MatchString(format) {
+		for _, m := range columnField.FindAllStringSubmatch(format, -1) {
+			f.columns = append(f.columns, m[1])
+		}
+	}
+	return f, nil
 }
 
 // write prints rows (maps of column name to text) through the format; a
@@ -136,6 +150,18 @@ func (f rowFormat) write(w io.Writer, headers map[string]string, rows []map[stri
 }
 
 func (f rowFormat) line(w io.Writer, data map[string]string) error {
+	if f.columns != nil {
+		cells := make([]string, len(f.columns))
+		for i, c := range f.columns {
+			v, ok := data[c]
+			if !ok {
+				return fmt.Errorf("--format: no field %q here", c)
+			}
+			cells[i] = v
+		}
+		_, err := io.WriteString(w, strings.Join(cells, "\t")+"\n")
+		return err
+	}
 	var b strings.Builder
 	if err := f.tmpl.Execute(&b, data); err != nil {
 		return fmt.Errorf("--format: %w", err)

@@ -52,3 +52,21 @@ func TestParseReferenceInvalid(t *testing.T) {
 		t.Errorf("ParseTag of a digest reference = %v, want an error", err)
 	}
 }
+
+func TestSplitNormalized(t *testing.T) {
+	for _, in := range []string{"busybox", "busybox:1.36", "team/app:v2", "library/x/y:1", "localhost:5000/team/app:1",
+		"localhost:5000/app", "ghcr.io/o/r@sha256:" + strings.Repeat("c", 64), "example.com/library/z:2"} {
+		ref, err := ParseReference(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo, rest := SplitNormalized(ref.String())
+		wantRest := Tag(ref)
+		if d := RefDigest(ref); d != "" {
+			wantRest = d.String()
+		}
+		if repo != FamiliarName(ref) || rest != wantRest {
+			t.Errorf("SplitNormalized(%q) = %q, %q; want %q, %q", ref.String(), repo, rest, FamiliarName(ref), wantRest)
+		}
+	}
+}
