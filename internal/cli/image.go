@@ -45,7 +45,11 @@ func (a *app) imageShortcuts() []*cobra.Command {
 
 // openStore opens the local store at --root.
 func (a *app) openStore(ctx context.Context) (*store.Store, error) {
-	return store.Open(ctx, a.root)
+	s, err := store.Open(ctx, a.root)
+	if err == nil {
+		a.wireSnapshots(s) // container_store.go: unpack what is added, collect what is not needed
+	}
+	return s, err
 }
 
 // completeImages offers the store's image names for shell completion.

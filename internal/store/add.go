@@ -112,7 +112,13 @@ func (s *Store) Add(ctx context.Context, n NewImage) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("add image %s: %w", id, err)
 	}
-	return s.Get(ctx, id)
+	img, err := s.Get(ctx, id)
+	if err == nil && s.Unpack != nil {
+		if err = s.Unpack(ctx, img); err != nil {
+			err = fmt.Errorf("image %s is stored, but it cannot be unpacked to run: %w", shortID(id), err)
+		}
+	}
+	return img, err
 }
 
 func insertManifest(ctx context.Context, tx *sql.Tx, id digest.Digest, desc ocispec.Descriptor, m *image.Manifest) error {

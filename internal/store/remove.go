@@ -263,6 +263,13 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 		}
 		freed += i.Size
 	}
+	if s.Collected != nil {
+		n, err := s.Collected(ctx)
+		freed += n
+		if err != nil {
+			return freed, fmt.Errorf("gc: unpacked layers: %w", err)
+		}
+	}
 	return freed, nil
 }
 

@@ -41,6 +41,12 @@ type Store struct {
 	// InUse reports who uses an image (containers, by name) so that Remove and
 	// Prune leave it alone unless forced. Nil means nothing uses images.
 	InUse func(ctx context.Context, id digest.Digest) ([]string, error)
+	// Unpack, when set, unpacks each image that Add records into snapshots,
+	// so that imported, loaded and pulled images are ready to run.
+	Unpack func(ctx context.Context, img Image) error
+	// Collected, when set, runs at the end of GC to remove the unpacked
+	// layers that no image needs any more; it returns the bytes it freed.
+	Collected func(ctx context.Context) (int64, error)
 }
 
 // Open opens the store in root, creating it and bringing its schema up to

@@ -1,0 +1,163 @@
+// Command run measures `strata run --rm IMAGE true` from start to exit
+// against `podman run --rm` and `docker run --rm` of the same image, side by
+// side in one run, and the disk that 20 containers of one image take when
+// each writes 1 KiB.
+//
+// The image is a busybox root file system (Debian's busybox-static and a
+// symlink per applet), imported into each engine's own store. Every engine
+// runs it with --network none (strata's default; docker here runs without
+// its bridge, see shared/peers), each run a fresh process as a user runs
+// it, the engines taking turns so that the machine's noise falls on all
+// alike. docker is Debian's 20.10 in a private dockerd that this program
+// starts and stops; podman is Debian's 4.3 with a private store. Needs root.
+//
+//	go run ./bench/run [-runs 30] [-docker=true] [-podman=true]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+func main() {
+	runs := flag.Int("runs", 30, "timed runs per engine (after one warm-up run each)")
+	withDocker := flag.Bool("docker", true, "measure docker too")
+	withPodman := flag.Bool("podman", true, "measure podman too")
+	keep := flag.Bool("keep", false, "keep the work directory")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *runs, *withDocker, *withPodman, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/run:", err)
+		os.Exit(1)
+	}
+}
+
+// engine is a container CLI with a store of its own holding the image.
+type engine struct {
+	name string
+	cmd  func(args ...string) *exec.Cmd
+	stop func()
+}
+
+const image = "busybox:bench"
+
+func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("containers need root: run it as root")
+	}
+	work, err := os.MkdirTemp("", "strata-bench-run-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("work directory:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	rootfs, err := busyboxTar(work)
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(work, "strata")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata").CombinedOutput(); err != nil {
+		return fmt.Errorf("build strata: %v\n%s", err, out)
+	}
+	engines := []engine{strataEngine(bin, filepath.Join(work, "strata"), "")}
+	if withPodman {
+		engines = append(engines, podmanEngine(work))
+	}
+	if withDocker {
+		d, err := startDockerd(ctx, filepath.Join(work, "docker"))
+		if err != nil {
+			return err
+		}
+		engines = append(engines, d)
+	}
+	defer func() {
+		for _, e := range engines {
+			if e.stop != nil {
+				e.stop()
+			}
+		}
+	}()
+	for _, e := range engines {
+		if out, err := e.cmd("import", rootfs, image).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s import: %v\n%s", e.name, err, out)
+		}
+	}
+	times, err := timeRuns(ctx, engines, runs)
+	if err != nil {
+		return err
+	}
+	report(engines, times, runs)
+	return disk(ctx, bin, work, rootfs)
+}
+
+// runArgs is the command every engine runs, after its own name.
+var runArgs = []string{"run", "--rm", "--network", "none", image, "true"}
+
+// timeRuns times runs of each engine, taking turns, after a warm-up run each.
+func timeRuns(ctx context.Context, engines []engine, runs int) (map[string][]time.Duration, error) {
+	times := map[string][]time.Duration{}
+	for i := -1; i < runs; i++ {
+		for _, e := range engines {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			cmd := e.cmd(runArgs...)
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			d := time.Since(start)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %v\n%s", e.name, strings.Join(runArgs, " "), err, out)
+			}
+			if i >= 0 {
+				times[e.name] = append(times[e.name], d)
+			}
+		}
+	}
+	return times, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(float64(len(s)-1)*p)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// report prints each engine's median and p90, and how many times slower
+// than strata it is.
+func report(engines []engine, times map[string][]time.Duration, runs int) {
+	fmt.Printf("\n`%s` start to exit, %d runs each (median, p90):\n\n", "ENGINE "+strings.Join(runArgs, " "), runs)
+	fmt.Println("| engine | median | p90 | time / strata's |")
+	fmt.Println("|---|---|---|---|")
+	base := median(times["strata"])
+	fastestPeer := time.Duration(0)
+	for _, e := range engines {
+		m := median(times[e.name])
+		fmt.Printf("| %s | %s | %s | %.2fx |\n", e.name, ms(m), ms(percentile(times[e.name], 0.9)), float64(m)/float64(base))
+		if e.name != "strata" && (fastestPeer == 0 || m < fastestPeer) {
+			fastestPeer = m
+		}
+	}
+	if fastestPeer > 0 {
+		fmt.Printf("\nstrata is %.1fx faster than the faster of the others.\n", float64(fastestPeer)/float64(base))
+	}
+}
