@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // strata runs the CLI in process against the store at root.
@@ -62,6 +63,9 @@ func relaxed(s string) string {
 // archive (testdata/golden/make.sh made both with the real docker).
 func TestGoldenAgainstDocker(t *testing.T) {
 	dir := filepath.Join("testdata", "golden")
+	// Absolute times print in the local zone, as docker's do; make.sh ran in UTC.
+	defer func(l *time.Location) { time.Local = l }(time.Local)
+	time.Local = time.UTC
 	root := t.TempDir()
 	mustStrata(t, root, "load", "-i", filepath.Join(dir, "golden.tar.gz"))
 	tests := []struct {
