@@ -14,8 +14,8 @@ import (
 func disk(ctx context.Context, bin, work, rootfs string) error {
 	fmt.Println("\nDisk used by 20 stopped containers of one image that each wrote 1 KiB:")
 	fmt.Println()
-	fmt.Println("| snapshotter | image, unpacked | 20 containers add | per container |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Println("| snapshotter | image, unpacked | 20 containers add | of which writable layers | container files | store database |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for _, sn := range []string{"overlay", "native"} {
 		root := filepath.Join(work, "disk-"+sn)
 		e := strataEngine(bin, root, sn)
@@ -30,7 +30,7 @@ func disk(ctx context.Context, bin, work, rootfs string) error {
 		if err != nil {
 			return err
 		}
-		before, err := du(root)
+		before, err := usage(root)
 		if err != nil {
 			return err
 		}
@@ -43,13 +43,35 @@ func disk(ctx context.Context, bin, work, rootfs string) error {
 				return fmt.Errorf("run: %v\n%s", err, out)
 			}
 		}
-		after, err := du(root)
+		after, err := usage(root)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("| %s | %s | %s | %s |\n", sn, kib(imageSize), kib(after-before), kib((after-before)/20))
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", sn, kib(imageSize), kib(after.total-before.total),
+			kib(after.snapshots-before.snapshots), kib(after.containers-before.containers), kib(after.db-before.db))
 	}
 	return nil
+}
+
+// parts is a store root's disk, in its parts.
+type parts struct{ total, snapshots, containers, db int64 }
+
+func usage(root string) (parts, error) {
+	var p parts
+	var err error
+	for _, x := range []struct {
+		n   *int64
+		dir string
+	}{{&p.total, root}, {&p.snapshots, filepath.Join(root, "snapshots")}, {&p.containers, filepath.Join(root, "containers")}} {
+		if *x.n, err = du(x.dir); err != nil {
+			return p, err
+		}
+	}
+	for _, f := range []string{"strata.db", "strata.db-wal", "strata.db-shm"} {
+		n, _ := du(filepath.Join(root, f))
+		p.db += n
+	}
+	return p, nil
 }
 
 func kib(n int64) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }

@@ -71,7 +71,7 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata").CombinedOutput(); err != nil {
 		return fmt.Errorf("build strata: %v\n%s", err, out)
 	}
-	engines := []engine{strataEngine(bin, filepath.Join(work, "strata"), "")}
+	engines := []engine{strataEngine(bin, filepath.Join(work, "strata-root"), "")}
 	if withPodman {
 		engines = append(engines, podmanEngine(work))
 	}

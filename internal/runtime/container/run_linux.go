@@ -116,6 +116,7 @@ func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdi
 	runcLog := filepath.Join(dir, "runc.log")
 	os.Remove(runcLog)
 	os.Remove(runtime.PidFile(dir))
+	defer os.Remove(runtime.PidFile(dir)) // it says the container runs
 	cmd := runc.Command(runcLog, runtime.RunArgs(c.ID, dir)...)
 	code, err := m.runRunc(cmd, c, stdio)
 	if err != nil {
