@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,6 +29,20 @@ func TestImagesAndTheirSnapshots(t *testing.T) {
 	root := busyboxRoot(t, "")
 	if n := snapshotNames(t, root); len(n) != 1 || !strings.HasPrefix(n[0], "sha256:") {
 		t.Fatalf("after import, snapshots %v; want the image's one layer", n)
+	}
+	dir := strings.TrimSpace(mustStrata(t, root, "image", "mount", "busybox:test"))
+	if again := strings.TrimSpace(mustStrata(t, root, "image", "mount", "busybox:test")); again != dir {
+		t.Fatalf("a second mount is at %s, the first at %s", again, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err != nil {
+		t.Fatalf("the mounted image: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err == nil {
+		t.Fatal("the mounted image is writable")
+	}
+	mustStrata(t, root, "image", "unmount", "busybox:test")
+	if _, err := os.Stat(filepath.Join(dir, "bin")); err == nil {
+		t.Fatal("the image is still mounted after unmount")
 	}
 	mustStrata(t, root, "run", "--name", "keeper", "busybox:test", "true")
 	_, err := strata(t, root, nil, "rmi", "busybox:test")

@@ -206,7 +206,8 @@ func (s *snapshotter) Mounts(ctx context.Context, key string) ([]Mount, error) {
 	return s.drv.mounts(s.dir(r.ID), r.Kind, s.parentDirs(r)), nil
 }
 
-func (s *snapshotter) Commit(ctx context.Context, name, key string) error {
+// locked runs fn with the record of key, holding the index's lock.
+func (s *snapshotter) locked(key string, fn func(record) error) error {
 	unlock, err := s.lock()
 	if err != nil {
 		return err
@@ -216,6 +217,14 @@ func (s *snapshotter) Commit(ctx context.Context, name, key string) error {
 	if err != nil {
 		return err
 	}
+	return fn(r)
+}
+
+func (s *snapshotter) Commit(ctx context.Context, name, key string) error {
+	return s.locked(key, func(r record) error { return s.commit(r, name, key) })
+}
+
+func (s *snapshotter) commit(r record, name, key string) error {
 	if r.Kind != KindActive {
 		return fmt.Errorf("snapshot %q is %s; only an active one commits: %w", key, r.Kind, errdefs.ErrInvalidArgument)
 	}
@@ -234,17 +243,12 @@ func (s *snapshotter) Commit(ctx context.Context, name, key string) error {
 }
 
 func (s *snapshotter) Remove(ctx context.Context, key string) error {
-	unlock, err := s.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	r, err := s.get(key)
-	if err != nil {
-		return err
-	}
+	return s.locked(key, func(r record) error { return s.remove(r, key) })
+}
+
+func (s *snapshotter) remove(r record, key string) error {
 	var children []string
-	err = s.walk(func(c record) error {
+	err := s.walk(func(c record) error {
 		if c.Parent == key {
 			children = append(children, c.Name)
 		}
