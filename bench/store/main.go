@@ -8,6 +8,10 @@
 //     `image ls`, `image history IMAGE` and `image inspect IMAGE`, each a
 //     fresh process as a user runs it (the median of -runs).
 //
+// strata keeps each layer twice on disk when it runs as root: its blob
+// (compressed, what push sends) and, unpacked, the snapshot that containers
+// run on; docker keeps only the unpacked layer. The table says which is which.
+//
 // docker is Debian's 20.10, in a private dockerd that this program starts
 // and stops (as root); without docker, strata's figures are still printed.
 //
@@ -44,9 +48,10 @@ func main() {
 // engine is a CLI with its own store: strata with --root, or docker with a
 // private dockerd.
 type engine struct {
-	name string
-	cmd  func(args ...string) *exec.Cmd
-	size func() (int64, error) // bytes its store takes on disk
+	name  string
+	cmd   func(args ...string) *exec.Cmd
+	size  func() (int64, error) // bytes its store takes on disk
+	parts func() string         // what those bytes are, when it can tell
 }
 
 func run(ctx context.Context, images, runs int, withDocker, keep bool) error {
@@ -94,8 +99,8 @@ func measureSharing(work string, engines []engine) error {
 	}
 	fmt.Println("## 10 images sharing a 50 MiB base layer (500 MiB if nothing were shared)")
 	fmt.Println()
-	fmt.Println("| engine | store grew by | per image | load time |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Println("| engine | store grew by | per image | of which | load time |")
+	fmt.Println("|---|---|---|---|---|")
 	for _, e := range engines {
 		before, err := e.size()
 		if err != nil {
@@ -110,7 +115,11 @@ func measureSharing(work string, engines []engine) error {
 			return err
 		}
 		grew := after - before
-		fmt.Printf("| %s | %s | %s | %s |\n", e.name, mib(grew), mib(grew/10), took.Round(time.Millisecond))
+		parts := ""
+		if e.parts != nil {
+			parts = e.parts()
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", e.name, mib(grew), mib(grew/10), parts, took.Round(time.Millisecond))
 	}
 	fmt.Println()
 	return nil
@@ -165,6 +174,11 @@ func strataEngine(bin, root string) engine {
 		name: "strata",
 		cmd:  func(args ...string) *exec.Cmd { return exec.Command(bin, append([]string{"--root", root}, args...)...) },
 		size: func() (int64, error) { return du(root) },
+		parts: func() string {
+			blobs, _ := du(filepath.Join(root, "content"))
+			unpacked, _ := du(filepath.Join(root, "snapshots"))
+			return fmt.Sprintf("blobs %s, unpacked layers %s", mib(blobs), mib(unpacked))
+		},
 	}
 }
 
