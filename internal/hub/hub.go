@@ -148,10 +148,19 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
 		return errcode.New(errcode.Unsupported, "%s is not allowed on the %s endpoint", r.Method, p.Kind).
 			WithHeader("Allow", allowed(s.table, p.Kind))
 	}
-	if err := s.deps.Access.Decide(r.Context(), r, needs(rt, p, r)); err != nil {
+	d, err := s.deps.Access.Decide(r.Context(), r, needs(rt, p, r))
+	if err != nil {
 		return err
 	}
-	return rt.handle(w, r, p)
+	for _, n := range d.Refused {
+		if n.Optional && rt.kind == distapi.KindUploadStart {
+			// A mount source that may not be read is treated as absent.
+			q := r.URL.Query()
+			q.Del("from")
+			r.URL.RawQuery = q.Encode()
+		}
+	}
+	return rt.handle(w, r.WithContext(access.WithSubject(r.Context(), d.Subject)), p)
 }
 
 // Serve listens on cfg.Addr and serves until ctx ends, then shuts down

@@ -24,8 +24,8 @@ func routes(a *distapi.API) []route {
 			http.MethodPost, http.MethodPatch, http.MethodDelete
 	)
 	return []route{
-		{get, distapi.KindBase, a.Base, ""},
-		{head, distapi.KindBase, a.Base, ""},
+		{get, distapi.KindBase, a.Base, access.Ping},
+		{head, distapi.KindBase, a.Base, access.Ping},
 		{get, distapi.KindCatalog, a.Catalog, access.Catalog},
 
 		{get, distapi.KindManifest, a.GetManifest, access.Pull},
@@ -51,7 +51,8 @@ func routes(a *distapi.API) []route {
 }
 
 // needs lists what a request must be allowed: the route's action on the
-// path's repository, and pull on the source of a cross-repository mount.
+// path's repository, and (optionally) pull on the source of a
+// cross-repository mount.
 func needs(rt route, p distapi.Path, r *http.Request) []access.Need {
 	if rt.action == "" {
 		return nil
@@ -59,7 +60,7 @@ func needs(rt route, p distapi.Path, r *http.Request) []access.Need {
 	n := []access.Need{{Repository: p.Name, Action: rt.action}}
 	if rt.kind == distapi.KindUploadStart {
 		if from := r.URL.Query().Get("from"); from != "" && r.URL.Query().Get("mount") != "" {
-			n = append(n, access.Need{Repository: from, Action: access.Pull})
+			n = append(n, access.Need{Repository: from, Action: access.Pull, Optional: true})
 		}
 	}
 	return n

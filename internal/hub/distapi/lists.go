@@ -7,7 +7,9 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/errcode"
+	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
 // Listing limits: a page holds at most maxPage entries; the catalog pages
@@ -37,15 +39,22 @@ func (a *API) Tags(w http.ResponseWriter, r *http.Request, p Path) error {
 	}{p.Name, tags})
 }
 
-// Catalog lists repository names in byte order, paged like Tags.
+// Catalog lists the names of the repositories the request's subject may
+// pull, in byte order, paged like Tags.
 func (a *API) Catalog(w http.ResponseWriter, r *http.Request, _ Path) error {
 	pg, err := pageParams(r, defaultCatalog, maxPage)
 	if err != nil {
 		return err
 	}
-	names, more, err := a.Meta.Repositories(r.Context(), pg)
+	sub := access.SubjectFrom(r.Context())
+	f := meta.RepoFilter{All: sub.All || sub.Admin, Viewer: sub.User}
+	repos, more, err := a.Meta.ListRepositories(r.Context(), f, pg)
 	if err != nil {
 		return err
+	}
+	names := make([]string, len(repos))
+	for i, repo := range repos {
+		names[i] = repo.Name
 	}
 	if more {
 		nextLink(w, "/v2/_catalog", names, pg.N)

@@ -26,8 +26,8 @@ import (
 	"github.com/strata-dev/strata/internal/errdefs"
 )
 
-// Visibility says who may pull a repository. Every repository is public
-// until accounts exist (a later issue); the column is there already.
+// Visibility says who may pull a repository: anyone (public), or only its
+// owner and collaborators (private).
 type Visibility string
 
 const (
@@ -36,11 +36,15 @@ const (
 )
 
 // Repository is a named collection of manifests, tags and blob links.
+// A repository made implicitly (by a push) belongs to the user its
+// namespace (first path component) names, with that user's default
+// visibility; with no such user it has no owner and is public.
 type Repository struct {
-	Name       string
-	Owner      string // empty: no owner (accounts do not exist yet)
-	Visibility Visibility
-	CreatedAt  time.Time
+	Name        string
+	Owner       string // the namespace's owner (a user now, an organization later); "" none
+	Visibility  Visibility
+	Description string
+	CreatedAt   time.Time
 }
 
 // BlobState is where a blob record is in its life; see the package doc.
@@ -133,10 +137,11 @@ type LinkRef struct {
 type Store interface {
 	Close() error
 
+	Catalog
+	Accounts
+
 	// Repository returns a repository by name.
 	Repository(ctx context.Context, name string) (Repository, error)
-	// Repositories lists repository names in byte order; more reports whether a next page exists.
-	Repositories(ctx context.Context, p Page) (names []string, more bool, err error)
 
 	// Blob returns the hub-wide record of a blob (State BlobAbsent and ErrNotFound when none).
 	Blob(ctx context.Context, d digest.Digest) (Blob, error)

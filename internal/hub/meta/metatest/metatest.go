@@ -28,6 +28,14 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Referrers", testReferrers},
 		{"Paging", testPaging},
 		{"Garbage", testGarbage},
+		{"Users", testUsers},
+		{"LastAdmin", testLastAdmin},
+		{"Credentials", testCredentials},
+		{"Settings", testSettings},
+		{"ImplicitRepositoryOwner", testImplicitOwner},
+		{"RepositoryLifecycle", testRepositoryLifecycle},
+		{"VisibilityFilter", testVisibilityFilter},
+		{"Usage", testUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,9 +245,13 @@ func testPaging(t *testing.T, s meta.Store) {
 		t.Fatalf("Tags of an unknown repository: %v", err)
 	}
 	live(t, s, "a/b", dg("x"), t0)
-	repos, more, _ := s.Repositories(ctx, meta.Page{N: 1})
-	if !more || !slices.Equal(repos, []string{"a/b"}) {
-		t.Fatalf("Repositories = %v, more %v", repos, more)
+	repos, more, _ := s.ListRepositories(ctx, meta.RepoFilter{All: true}, meta.Page{N: 1})
+	if !more || len(repos) != 1 || repos[0].Name != "a/b" {
+		t.Fatalf("ListRepositories = %v, more %v", repos, more)
+	}
+	repos, more, _ = s.ListRepositories(ctx, meta.RepoFilter{All: true}, meta.Page{Last: "a/b", N: 5})
+	if more || len(repos) != 1 || repos[0].Name != "r" || repos[0].Tags != 5 || !repos[0].LastPushed.Equal(t0) {
+		t.Fatalf("ListRepositories after a/b = %+v, more %v", repos, more)
 	}
 }
 

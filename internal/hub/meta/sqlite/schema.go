@@ -62,6 +62,47 @@ CREATE TABLE tags (
 ) WITHOUT ROWID;
 CREATE INDEX tags_by_digest ON tags (repo_id, digest);
 `,
+	// 2: accounts. Users; their credentials (access tokens, web sessions,
+	// refresh tokens), stored as hashes; collaborators on repositories;
+	// repository descriptions; the hub's settings.
+	`
+ALTER TABLE repositories ADD COLUMN description TEXT NOT NULL DEFAULT '';
+CREATE INDEX repositories_by_owner ON repositories (owner);
+CREATE TABLE users (
+	id                 INTEGER PRIMARY KEY,
+	name               TEXT    NOT NULL UNIQUE,
+	password_hash      TEXT    NOT NULL,
+	admin              INTEGER NOT NULL DEFAULT 0,
+	disabled           INTEGER NOT NULL DEFAULT 0,
+	default_visibility TEXT    NOT NULL DEFAULT 'public',
+	created_at         INTEGER NOT NULL
+);
+CREATE TABLE credentials (
+	id           INTEGER PRIMARY KEY,
+	user_id      INTEGER NOT NULL,
+	kind         TEXT    NOT NULL, -- meta.CredentialKind
+	name         TEXT    NOT NULL DEFAULT '',
+	hash         TEXT    NOT NULL UNIQUE,
+	scope        TEXT    NOT NULL DEFAULT '',
+	parent_id    INTEGER,          -- NULL: made with a password
+	created_at   INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL DEFAULT 0, -- 0: never
+	last_used_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX credentials_by_user ON credentials (user_id, kind);
+CREATE INDEX credentials_by_parent ON credentials (parent_id) WHERE parent_id IS NOT NULL;
+CREATE TABLE collaborators (
+	repo_id INTEGER NOT NULL,
+	user_id INTEGER NOT NULL,
+	role    TEXT    NOT NULL, -- meta.Role
+	PRIMARY KEY (repo_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX collaborators_by_user ON collaborators (user_id);
+CREATE TABLE settings (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -105,12 +106,19 @@ func repoID(ctx context.Context, q querier, name string) (int64, error) {
 	return id, err
 }
 
-// ensureRepo returns the id of a repository, creating it (public, no owner).
+// ensureRepo returns the id of a repository, creating it for the user its
+// namespace names (with their default visibility), or public with no owner
+// when no user has that name.
 func ensureRepo(ctx context.Context, tx *sql.Tx, name string, now time.Time) (int64, error) {
+	ns, _, nested := strings.Cut(name, "/")
+	if !nested {
+		ns = ""
+	}
 	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO repositories (name, visibility, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
-		name, string(meta.Public), unixNano(now)).Scan(&id)
+	err := tx.QueryRowContext(ctx, `INSERT INTO repositories (name, owner, visibility, created_at)
+		SELECT ?1, u.name, COALESCE(u.default_visibility, ?2), ?3 FROM (SELECT 1) LEFT JOIN users u ON u.name = ?4
+		WHERE true ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
+		name, string(meta.Public), unixNano(now), ns).Scan(&id)
 	return id, err
 }
 
@@ -120,18 +128,13 @@ func (s *Store) Repository(ctx context.Context, name string) (meta.Repository, e
 	var owner sql.NullString
 	var vis string
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT name, owner, visibility, created_at FROM repositories WHERE name = ?`, name).
-		Scan(&r.Name, &owner, &vis, &created)
+	err := s.r.QueryRowContext(ctx, `SELECT name, owner, visibility, description, created_at FROM repositories WHERE name = ?`, name).
+		Scan(&r.Name, &owner, &vis, &r.Description, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, notFound("repository %q", name)
 	}
 	r.Owner, r.Visibility, r.CreatedAt = owner.String, meta.Visibility(vis), fromNano(created)
 	return r, err
-}
-
-// Repositories lists repository names in byte order.
-func (s *Store) Repositories(ctx context.Context, p meta.Page) ([]string, bool, error) {
-	return page(ctx, s.r, p, `SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?`)
 }
 
 // page runs a listing query whose parameters are (after, limit) and reports

@@ -1,0 +1,87 @@
+package meta
+
+import (
+	"context"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Role is what a collaborator may do in a repository they do not own.
+type Role string
+
+const (
+	RoleRead  Role = "read"  // pull
+	RoleWrite Role = "write" // pull and push
+)
+
+// Collaborator is a user given a role in someone else's repository.
+type Collaborator struct {
+	User string
+	Role Role
+}
+
+// RepoFilter selects repositories for a listing. With All unset, only the
+// repositories Viewer may see are listed: public ones, and the private ones
+// Viewer owns or collaborates on ("" is anonymous: public ones only).
+type RepoFilter struct {
+	All    bool   // every repository (an administrator, or a hub without accounts)
+	Viewer string // who is looking
+	Mine   bool   // only those Viewer owns or collaborates on
+	Owner  string // only this owner's
+	Query  string // only those whose name or description contains it, case-insensitively
+	Recent bool   // most recently pushed first, instead of by name (Page.Last is then ignored)
+}
+
+// RepoSummary is a repository with what a listing shows of it.
+type RepoSummary struct {
+	Repository
+	Tags       int
+	LastPushed time.Time // zero when nothing was ever tagged
+}
+
+// Tag is a tag with the manifest it points at.
+type Tag struct {
+	Name      string
+	Digest    digest.Digest
+	MediaType string
+	Content   []byte
+	UpdatedAt time.Time
+}
+
+// Usage is what the hub stores, for its administrator.
+type Usage struct {
+	Users        int
+	Repositories int
+	Blobs        int   // live blobs
+	BlobBytes    int64 // their size, each stored once
+}
+
+// Catalog manages repositories as people see them: made, described,
+// shared, listed and deleted.
+type Catalog interface {
+	// CreateRepository makes an empty repository; ErrAlreadyExists when the name is taken.
+	CreateRepository(ctx context.Context, r Repository) error
+	// UpdateRepository changes a repository's visibility and description.
+	UpdateRepository(ctx context.Context, r Repository) error
+	// DeleteRepository removes a repository with its manifests, tags,
+	// links and collaborators; blobs it alone used become garbage.
+	DeleteRepository(ctx context.Context, name string) error
+	// ListRepositories lists repositories by name (or most recent first)
+	// that pass f; more reports whether a next page exists.
+	ListRepositories(ctx context.Context, f RepoFilter, p Page) (repos []RepoSummary, more bool, err error)
+	// TagList returns a repository's tags in byte order, with their manifests.
+	TagList(ctx context.Context, repo string) ([]Tag, error)
+
+	// SetCollaborator gives user a role in repo (ErrNotFound: no such user or repository).
+	SetCollaborator(ctx context.Context, repo, user string, role Role) error
+	// RemoveCollaborator takes user's role in repo away.
+	RemoveCollaborator(ctx context.Context, repo, user string) error
+	// Collaborators lists a repository's collaborators by name.
+	Collaborators(ctx context.Context, repo string) ([]Collaborator, error)
+	// CollaboratorRole is user's role in repo, "" when none.
+	CollaboratorRole(ctx context.Context, repo, user string) (Role, error)
+
+	// Usage counts users, repositories and stored blobs.
+	Usage(ctx context.Context) (Usage, error)
+}

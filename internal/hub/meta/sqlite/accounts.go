@@ -1,0 +1,292 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// CreateUser adds a user.
+func (s *Store) CreateUser(ctx context.Context, u meta.User) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, admin, disabled, default_visibility, created_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.PasswordHash, u.Admin, u.Disabled, string(orPublic(u.DefaultVisibility)), unixNano(u.CreatedAt))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("user %q: %w", u.Name, errdefs.ErrAlreadyExists)
+		}
+		return nil
+	})
+}
+
+func orPublic(v meta.Visibility) meta.Visibility {
+	if v == "" {
+		return meta.Public
+	}
+	return v
+}
+
+const userColumns = `name, password_hash, admin, disabled, default_visibility, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (meta.User, error) {
+	var u meta.User
+	var vis string
+	var created int64
+	err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &u.Disabled, &vis, &created)
+	u.DefaultVisibility, u.CreatedAt = meta.Visibility(vis), fromNano(created)
+	return u, err
+}
+
+// User returns a user by name.
+func (s *Store) User(ctx context.Context, name string) (meta.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, notFound("user %q", name)
+	}
+	return u, err
+}
+
+// Users lists every user by name.
+func (s *Store) Users(ctx context.Context) ([]meta.User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []meta.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// enabledAdmins counts the administrators who may sign in.
+func enabledAdmins(ctx context.Context, tx *sql.Tx) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE admin AND NOT disabled`).Scan(&n)
+	return n, err
+}
+
+// keepAnAdmin runs change and refuses it when it took the last enabled
+// administrator away from a hub that had one.
+func keepAnAdmin(ctx context.Context, tx *sql.Tx, who string, change func() error) error {
+	before, err := enabledAdmins(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := change(); err != nil {
+		return err
+	}
+	after, err := enabledAdmins(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if before > 0 && after == 0 {
+		return fmt.Errorf("%s is the hub's last administrator: make another user an administrator first: %w", who, errdefs.ErrConflict)
+	}
+	return nil
+}
+
+// UpdateUser writes a user's password hash, flags and default visibility.
+func (s *Store) UpdateUser(ctx context.Context, u meta.User) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return keepAnAdmin(ctx, tx, u.Name, func() error {
+			res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, admin = ?, disabled = ?, default_visibility = ?
+				WHERE name = ?`, u.PasswordHash, u.Admin, u.Disabled, string(orPublic(u.DefaultVisibility)), u.Name)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return notFound("user %q", u.Name)
+			}
+			return nil
+		})
+	})
+}
+
+// DeleteUser removes a user and everything that is theirs.
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		uid, err := userID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		return keepAnAdmin(ctx, tx, name, func() error {
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM repositories WHERE owner = ?`, name)
+			if err != nil {
+				return err
+			}
+			var repos []int64
+			for rows.Next() {
+				var id int64
+				rows.Scan(&id)
+				repos = append(repos, id)
+			}
+			rows.Close()
+			for _, id := range repos {
+				if err := deleteRepo(ctx, tx, id); err != nil {
+					return err
+				}
+			}
+			for _, q := range []string{`DELETE FROM credentials WHERE user_id = ?`,
+				`DELETE FROM collaborators WHERE user_id = ?`, `DELETE FROM users WHERE id = ?`} {
+				if _, err := tx.ExecContext(ctx, q, uid); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// CreateCredential stores a credential and returns its id.
+func (s *Store) CreateCredential(ctx context.Context, c meta.Credential) (int64, error) {
+	var id int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		uid, err := userID(ctx, tx, c.User)
+		if err != nil {
+			return err
+		}
+		var parent any
+		if c.Parent != 0 {
+			parent = c.Parent
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO credentials (user_id, kind, name, hash, scope, parent_id, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, uid, string(c.Kind), c.Name, c.Hash, c.Scope, parent,
+			unixNano(c.CreatedAt), zeroNano(c.ExpiresAt)).Scan(&id)
+	})
+	return id, err
+}
+
+// zeroNano stores a zero time as 0.
+func zeroNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func zeroTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return fromNano(n)
+}
+
+const credentialColumns = `c.id, u.name, c.kind, c.name, c.hash, c.scope, COALESCE(c.parent_id, 0),
+	c.created_at, c.expires_at, c.last_used_at FROM credentials c JOIN users u ON u.id = c.user_id`
+
+func scanCredential(row interface{ Scan(...any) error }) (meta.Credential, error) {
+	var c meta.Credential
+	var kind string
+	var created, expires, used int64
+	err := row.Scan(&c.ID, &c.User, &kind, &c.Name, &c.Hash, &c.Scope, &c.Parent, &created, &expires, &used)
+	c.Kind, c.CreatedAt, c.ExpiresAt, c.LastUsedAt = meta.CredentialKind(kind), fromNano(created), zeroTime(expires), zeroTime(used)
+	return c, err
+}
+
+func (s *Store) credentialWhere(ctx context.Context, cond string, arg any) (meta.Credential, error) {
+	c, err := scanCredential(s.r.QueryRowContext(ctx, `SELECT `+credentialColumns+` WHERE `+cond, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("credential")
+	}
+	return c, err
+}
+
+// CredentialByHash finds a credential by the hash of its secret.
+func (s *Store) CredentialByHash(ctx context.Context, hash string) (meta.Credential, error) {
+	return s.credentialWhere(ctx, `c.hash = ?`, hash)
+}
+
+// CredentialByID finds a credential by id.
+func (s *Store) CredentialByID(ctx context.Context, id int64) (meta.Credential, error) {
+	return s.credentialWhere(ctx, `c.id = ?`, id)
+}
+
+// Credentials lists a user's credentials of one kind, newest first.
+func (s *Store) Credentials(ctx context.Context, user string, kind meta.CredentialKind) ([]meta.Credential, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+credentialColumns+` WHERE u.name = ? AND c.kind = ?
+		ORDER BY c.created_at DESC, c.id DESC`, user, string(kind))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []meta.Credential{}
+	for rows.Next() {
+		c, err := scanCredential(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeleteCredential revokes one of user's credentials and those made with it.
+func (s *Store) DeleteCredential(ctx context.Context, user string, id int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE id = ? AND user_id = (SELECT id FROM users WHERE name = ?)`, id, user)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("credential %d of %q", id, user)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM credentials WHERE parent_id = ?`, id)
+		return err
+	})
+}
+
+// DeleteCredentials revokes all of user's credentials of the given kinds.
+func (s *Store) DeleteCredentials(ctx context.Context, user string, kinds ...meta.CredentialKind) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, k := range kinds {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE kind = ?
+				AND user_id = (SELECT id FROM users WHERE name = ?)`, string(k), user); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE parent_id IS NOT NULL
+			AND parent_id NOT IN (SELECT id FROM credentials)`)
+		return err
+	})
+}
+
+// TouchCredential records a use.
+func (s *Store) TouchCredential(ctx context.Context, id int64, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE credentials SET last_used_at = ? WHERE id = ?`, unixNano(now), id)
+		return err
+	})
+}
+
+// Setting returns a hub setting, "" when unset.
+func (s *Store) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetSetting stores a hub setting.
+func (s *Store) SetSetting(ctx context.Context, key, value string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+		return err
+	})
+}

@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// CreateRepository makes an empty repository.
+func (s *Store) CreateRepository(ctx context.Context, r meta.Repository) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO repositories (name, owner, visibility, description, created_at)
+			VALUES (?, NULLIF(?, ''), ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			r.Name, r.Owner, string(r.Visibility), r.Description, unixNano(r.CreatedAt))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("repository %q: %w", r.Name, errdefs.ErrAlreadyExists)
+		}
+		return nil
+	})
+}
+
+// UpdateRepository changes a repository's visibility and description.
+func (s *Store) UpdateRepository(ctx context.Context, r meta.Repository) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE repositories SET visibility = ?, description = ? WHERE name = ?`,
+			string(r.Visibility), r.Description, r.Name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("repository %q", r.Name)
+		}
+		return nil
+	})
+}
+
+// DeleteRepository removes a repository and everything in it.
+func (s *Store) DeleteRepository(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		id, err := repoID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		return deleteRepo(ctx, tx, id)
+	})
+}
+
+func deleteRepo(ctx context.Context, tx *sql.Tx, id int64) error {
+	for _, table := range []string{"tags", "manifest_blobs", "manifests", "links", "collaborators"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE repo_id = ?`, id); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM repositories WHERE id = ?`, id)
+	return err
+}
+
+// visibleTo is the condition on repositories r that f selects, with its arguments.
+func visibleTo(f meta.RepoFilter) (string, []any) {
+	var conds []string
+	var args []any
+	member := `(r.owner = ? OR EXISTS (SELECT 1 FROM collaborators c JOIN users u ON u.id = c.user_id
+		WHERE c.repo_id = r.id AND u.name = ?))`
+	switch {
+	case f.Mine:
+		conds, args = append(conds, member), append(args, f.Viewer, f.Viewer)
+	case !f.All && f.Viewer == "":
+		conds, args = append(conds, `r.visibility = ?`), append(args, string(meta.Public))
+	case !f.All:
+		conds, args = append(conds, `(r.visibility = ? OR `+member+`)`), append(args, string(meta.Public), f.Viewer, f.Viewer)
+	}
+	if f.Owner != "" {
+		conds, args = append(conds, `r.owner = ?`), append(args, f.Owner)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
+		conds = append(conds, `(lower(r.name) LIKE ? ESCAPE '\' OR lower(r.description) LIKE ? ESCAPE '\')`)
+		args = append(args, like, like)
+	}
+	if len(conds) == 0 {
+		return "true", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// ListRepositories lists the repositories f selects.
+func (s *Store) ListRepositories(ctx context.Context, f meta.RepoFilter, p meta.Page) ([]meta.RepoSummary, bool, error) {
+	cond, args := visibleTo(f)
+	order := `r.name`
+	if f.Recent {
+		order = `last_pushed DESC, r.name`
+	} else {
+		cond += ` AND r.name > ?`
+		args = append(args, p.Last)
+	}
+	limit := int64(p.N) + 1
+	if p.N < 0 {
+		limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT r.name, r.owner, r.visibility, r.description, r.created_at,
+		(SELECT count(*) FROM tags t WHERE t.repo_id = r.id),
+		COALESCE((SELECT max(t.updated_at) FROM tags t WHERE t.repo_id = r.id), 0) AS last_pushed
+		FROM repositories r WHERE `+cond+` ORDER BY `+order+` LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	out := []meta.RepoSummary{}
+	for rows.Next() {
+		var r meta.RepoSummary
+		var owner sql.NullString
+		var vis string
+		var created, pushed int64
+		if err := rows.Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Tags, &pushed); err != nil {
+			return nil, false, err
+		}
+		r.Owner, r.Visibility, r.CreatedAt = owner.String, meta.Visibility(vis), fromNano(created)
+		if pushed != 0 {
+			r.LastPushed = fromNano(pushed)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if p.N >= 0 && len(out) > p.N {
+		return out[:p.N], true, nil
+	}
+	return out, false, nil
+}
+
+// TagList returns a repository's tags with their manifests.
+func (s *Store) TagList(ctx context.Context, repo string) ([]meta.Tag, error) {
+	id, err := repoID(ctx, s.r, repo)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT t.name, t.digest, m.media_type, m.content, t.updated_at
+		FROM tags t JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
+		WHERE t.repo_id = ? ORDER BY t.name`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []meta.Tag{}
+	for rows.Next() {
+		var t meta.Tag
+		var d string
+		var updated int64
+		if err := rows.Scan(&t.Name, &d, &t.MediaType, &t.Content, &updated); err != nil {
+			return nil, err
+		}
+		t.Digest, t.UpdatedAt = digest.Digest(d), fromNano(updated)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// userID returns the id of a user, or meta's not-found error.
+func userID(ctx context.Context, q querier, name string) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound("user %q", name)
+	}
+	return id, err
+}
+
+// SetCollaborator gives user a role in repo.
+func (s *Store) SetCollaborator(ctx context.Context, repo, user string, role meta.Role) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		rid, err := repoID(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		uid, err := userID(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO collaborators (repo_id, user_id, role) VALUES (?, ?, ?)
+			ON CONFLICT (repo_id, user_id) DO UPDATE SET role = excluded.role`, rid, uid, string(role))
+		return err
+	})
+}
+
+// RemoveCollaborator takes user's role in repo away.
+func (s *Store) RemoveCollaborator(ctx context.Context, repo, user string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM collaborators
+			WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND user_id = (SELECT id FROM users WHERE name = ?)`, repo, user)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("collaborator %q of %s", user, repo)
+		}
+		return nil
+	})
+}
+
+// Collaborators lists a repository's collaborators by name.
+func (s *Store) Collaborators(ctx context.Context, repo string) ([]meta.Collaborator, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT u.name, c.role FROM collaborators c
+		JOIN users u ON u.id = c.user_id JOIN repositories r ON r.id = c.repo_id
+		WHERE r.name = ? ORDER BY u.name`, repo)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []meta.Collaborator{}
+	for rows.Next() {
+		var c meta.Collaborator
+		var role string
+		if err := rows.Scan(&c.User, &role); err != nil {
+			return nil, err
+		}
+		c.Role = meta.Role(role)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CollaboratorRole is user's role in repo, "" when none.
+func (s *Store) CollaboratorRole(ctx context.Context, repo, user string) (meta.Role, error) {
+	var role string
+	err := s.r.QueryRowContext(ctx, `SELECT c.role FROM collaborators c
+		JOIN users u ON u.id = c.user_id JOIN repositories r ON r.id = c.repo_id
+		WHERE r.name = ? AND u.name = ?`, repo, user).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return meta.Role(role), err
+}
+
+// Usage counts users, repositories and live blobs.
+func (s *Store) Usage(ctx context.Context) (meta.Usage, error) {
+	var u meta.Usage
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM repositories),
+		(SELECT count(*) FROM blobs WHERE state = ?), (SELECT COALESCE(sum(size), 0) FROM blobs WHERE state = ?)`,
+		meta.BlobLive, meta.BlobLive).Scan(&u.Users, &u.Repositories, &u.Blobs, &u.BlobBytes)
+	return u, err
+}
