@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/strata-dev/strata/internal/archive"
 	"github.com/strata-dev/strata/internal/errdefs"
 )
@@ -36,6 +38,32 @@ func Unpack(ctx context.Context, sn Snapshotter, name, parent string, r io.Reade
 		return errors.Join(err, rerr)
 	}
 	return nil
+}
+
+// UnpackLayer is Unpack of a layer that must have the given diffID: read to
+// its end, content of another digest fails the unpack, so a snapshot of the
+// wrong content is never committed.
+func UnpackLayer(ctx context.Context, sn Snapshotter, name, parent string, r io.Reader, diffID digest.Digest) error {
+	if err := diffID.Validate(); err != nil {
+		return fmt.Errorf("layer diffID %q: %v: %w", diffID, err, errdefs.ErrInvalidArgument)
+	}
+	return Unpack(ctx, sn, name, parent, &verifier{r: r, want: diffID, d: diffID.Algorithm().Digester()})
+}
+
+// verifier fails at the end of r when what was read is not digest want.
+type verifier struct {
+	r    io.Reader
+	want digest.Digest
+	d    digest.Digester
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.d.Hash().Write(p[:n])
+	if err == io.EOF && v.d.Digest() != v.want {
+		return n, fmt.Errorf("layer content has digest %s, not its diffID %s: %w", v.d.Digest(), v.want, errdefs.ErrInvalidArgument)
+	}
+	return n, err
 }
 
 // Changes lists what the active snapshot key changed on top of its parent,

@@ -4,11 +4,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/snapshot"
 	"github.com/strata-dev/strata/internal/snapshot/snapshottest"
 	"github.com/strata-dev/strata/internal/testutil"
@@ -80,6 +84,35 @@ func TestOverlayManyLayers(t *testing.T) {
 		return err
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnpackLayerChecksTheDiffID: a layer whose content is not its diffID
+// leaves no snapshot.
+func TestUnpackLayerChecksTheDiffID(t *testing.T) {
+	testutil.RequireRoot(t)
+	sn, err := snapshot.NewNative(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+	tw.Write([]byte("x"))
+	tw.Close()
+	layer := b.Bytes()
+	wrong := digest.FromString("something else")
+	err = snapshot.UnpackLayer(context.Background(), sn, "layer", "", bytes.NewReader(layer), wrong)
+	if !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("UnpackLayer with the wrong diffID: %v", err)
+	}
+	n := 0
+	sn.Walk(context.Background(), func(snapshot.Info) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("a layer of the wrong content left %d snapshots", n)
+	}
+	if err := snapshot.UnpackLayer(context.Background(), sn, "layer", "", bytes.NewReader(layer), digest.FromBytes(layer)); err != nil {
 		t.Fatal(err)
 	}
 }

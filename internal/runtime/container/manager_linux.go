@@ -20,7 +20,6 @@ package container
 import (
 	"context"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -28,7 +27,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/snapshot"
@@ -113,26 +111,7 @@ func (m *Manager) unpackLayer(ctx context.Context, diffID digest.Digest, name, p
 		return err
 	}
 	defer rc.Close()
-	return snapshot.Unpack(ctx, m.sn, name, parent, &verifier{r: rc, want: diffID, h: diffID.Algorithm().Hash()})
-}
-
-// verifier fails at the end of r when what was read does not have digest
-// want, so a layer whose content is not its diffID never commits.
-type verifier struct {
-	r    io.Reader
-	want digest.Digest
-	h    hash.Hash
-}
-
-func (v *verifier) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
-	if err == io.EOF {
-		if got := digest.NewDigest(v.want.Algorithm(), v.h); got != v.want {
-			return n, fmt.Errorf("layer content has digest %s, not its diffID %s: %w", got, v.want, errdefs.ErrInvalidArgument)
-		}
-	}
-	return n, err
+	return snapshot.UnpackLayer(ctx, m.sn, name, parent, rc, diffID)
 }
 
 // initLayer returns the snapshot a container of the image chain sits on:
