@@ -49,15 +49,27 @@ func (s *Store) readSmall(ctx context.Context, dgst digest.Digest) ([]byte, erro
 	return b, err
 }
 
-const imageColumns = `i.id, i.manifest, m.media_type, m.size, i.created, i.added, i.last_tag_time, i.size, i.labels`
+// imageQuery selects images with their names, in one pass: listing a
+// thousand images is one query.
+const imageQuery = `SELECT i.id, i.manifest, m.media_type, m.size, i.created, i.added, i.last_tag_time, i.size, i.labels,
+	(SELECT group_concat(name, char(10) ORDER BY name) FROM tags WHERE image_id = i.id),
+	(SELECT group_concat(repo || '@' || digest, char(10) ORDER BY repo, digest) FROM repo_digests WHERE image_id = i.id)
+	FROM images i JOIN manifests m ON m.digest = i.manifest`
 
 func scanImage(rows interface{ Scan(...any) error }) (Image, error) {
 	var img Image
 	var created, added, tagged int64
 	var labels string
+	var tags, digests sql.NullString
 	if err := rows.Scan(&img.ID, &img.Manifest.Digest, &img.Manifest.MediaType, &img.Manifest.Size,
-		&created, &added, &tagged, &img.Size, &labels); err != nil {
+		&created, &added, &tagged, &img.Size, &labels, &tags, &digests); err != nil {
 		return Image{}, err
+	}
+	if tags.Valid {
+		img.Tags = strings.Split(tags.String, "\n")
+	}
+	if digests.Valid {
+		img.RepoDigests = strings.Split(digests.String, "\n")
 	}
 	if created != 0 {
 		img.Created = time.Unix(0, created).UTC()
@@ -74,76 +86,29 @@ func scanImage(rows interface{ Scan(...any) error }) (Image, error) {
 
 // Images lists every stored image with its tags and repo digests, newest first.
 func (s *Store) Images(ctx context.Context) ([]Image, error) {
+	rows, err := s.db.QueryContext(ctx, imageQuery)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var out []Image
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+imageColumns+` FROM images i JOIN manifests m ON m.digest = i.manifest`)
+	for rows.Next() {
+		img, err := scanImage(rows)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer rows.Close()
-		byID := map[digest.Digest]int{}
-		for rows.Next() {
-			img, err := scanImage(rows)
-			if err != nil {
-				return err
-			}
-			byID[img.ID] = len(out)
-			out = append(out, img)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return addNames(ctx, tx, "", func(id digest.Digest) *Image {
-			if i, ok := byID[id]; ok {
-				return &out[i]
-			}
-			return nil
-		})
-	})
+		out = append(out, img)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
 			return out[i].Created.After(out[j].Created)
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out, err
-}
-
-// addNames fills in tags and repo digests, of one image or (id "") all.
-func addNames(ctx context.Context, tx *sql.Tx, id digest.Digest, find func(digest.Digest) *Image) error {
-	queries := []struct {
-		q   string
-		add func(*Image, string)
-	}{
-		{`SELECT image_id, name FROM tags`, func(i *Image, n string) { i.Tags = append(i.Tags, n) }},
-		{`SELECT image_id, repo || '@' || digest FROM repo_digests`, func(i *Image, n string) { i.RepoDigests = append(i.RepoDigests, n) }},
-	}
-	for _, q := range queries {
-		query, args := q.q+` ORDER BY 2`, []any{}
-		if id != "" {
-			query, args = q.q+` WHERE image_id = ? ORDER BY 2`, []any{id}
-		}
-		rows, err := tx.QueryContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var imgID digest.Digest
-			var name string
-			if err := rows.Scan(&imgID, &name); err != nil {
-				rows.Close()
-				return err
-			}
-			if img := find(imgID); img != nil {
-				q.add(img, name)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out, nil
 }
 
 // Get returns one image by ID.
@@ -158,14 +123,10 @@ func (s *Store) Get(ctx context.Context, id digest.Digest) (Image, error) {
 }
 
 func getImage(ctx context.Context, tx *sql.Tx, id digest.Digest) (Image, error) {
-	img, err := scanImage(tx.QueryRowContext(ctx, `SELECT `+imageColumns+` FROM images i JOIN manifests m ON m.digest = i.manifest WHERE i.id = ?`, id))
+	img, err := scanImage(tx.QueryRowContext(ctx, imageQuery+` WHERE i.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Image{}, fmt.Errorf("No such image: %s: %w", id, errdefs.ErrNotFound)
 	}
-	if err != nil {
-		return Image{}, err
-	}
-	err = addNames(ctx, tx, id, func(digest.Digest) *Image { return &img })
 	return img, err
 }
 
