@@ -4,11 +4,17 @@
 // routes.go lists the whole surface, and Serve runs it with the online
 // garbage collector until its context ends.
 //
+// With accounts (the default), the registry API answers Docker's token
+// auth (package auth decides who may do what), the token service is at
+// /auth/token, and the web UI (package web) is at every other path.
+// Config.Open serves the registry API alone, to anyone.
+//
 // On disk, under the data directory:
 //
-//	meta.db          metadata (SQLite, WAL)
-//	content/blobs    blob content by digest
-//	content/uploads  uploads in progress
+//	meta.db                  metadata (SQLite, WAL)
+//	content/blobs            blob content by digest
+//	content/uploads          uploads in progress
+//	keys/token-signing.pem   the key bearer tokens are signed with (made on first start)
 package hub
 
 import (
@@ -23,6 +29,7 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/internal/hub/access"
+	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/distapi"
 	"github.com/strata-dev/strata/internal/hub/errcode"
 	"github.com/strata-dev/strata/internal/hub/meta"
@@ -43,6 +50,14 @@ type Config struct {
 	GCGrace time.Duration
 	// UploadMaxAge reaps uploads untouched this long.
 	UploadMaxAge time.Duration
+	// Open serves without accounts: anyone may push, pull and delete
+	// anything, and there is no web UI. For a trusted network, or tests.
+	Open bool
+	// URL is the hub's public URL (https://hub.example.com), for token
+	// realms and links; empty: as each request reached the hub.
+	URL string
+	// Auth tunes the token service and sign-in limits (tests make hashing cheap).
+	Auth auth.Options
 }
 
 // Defaults for an empty Config.
@@ -75,6 +90,7 @@ type Deps struct {
 	Meta   meta.Store
 	Blobs  *storage.Store
 	Access access.Decider // nil: access.AllowAll
+	Auth   *auth.Service  // nil: a hub without accounts
 	Log    *slog.Logger
 }
 
@@ -100,7 +116,20 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	blobs := storage.New(drv, m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log})
-	return Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log}, nil
+	deps := Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log}
+	if !cfg.Open {
+		opts := cfg.Auth
+		opts.URL, opts.Log = cfg.URL, log
+		if opts.KeyFile == "" {
+			opts.KeyFile = filepath.Join(cfg.DataDir, "keys", "token-signing.pem")
+		}
+		if deps.Auth, err = auth.New(m, opts); err != nil {
+			m.Close()
+			return Deps{}, err
+		}
+		deps.Access = deps.Auth
+	}
+	return deps, nil
 }
 
 // server routes requests to the API's handlers.
@@ -110,7 +139,8 @@ type server struct {
 	byKind map[distapi.Kind]map[string]route
 }
 
-// NewServer returns the hub's HTTP handler.
+// NewServer returns the hub's HTTP handler: the registry API, and with
+// accounts the token service and the web UI.
 func NewServer(cfg Config, deps Deps) http.Handler {
 	if deps.Access == nil {
 		deps.Access = access.AllowAll{}
@@ -118,6 +148,19 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
+	reg := newRegistry(deps)
+	if deps.Auth == nil {
+		return reg
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v2/", reg)
+	mux.Handle("/v2", reg)
+	mux.HandleFunc(auth.TokenPath, deps.Auth.ServeToken)
+	return mux
+}
+
+// newRegistry returns the registry API's handler.
+func newRegistry(deps Deps) *server {
 	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log}
 	s := &server{deps: deps, table: routes(api), byKind: map[distapi.Kind]map[string]route{}}
 	for _, rt := range s.table {

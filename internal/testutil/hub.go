@@ -19,10 +19,17 @@ type Hub struct {
 	Deps hub.Deps
 }
 
-// StartHub serves a hub with its data in a temporary directory until the
-// test ends. cfg may set the collector's timings; Addr and DataDir are the
-// helper's.
+// StartHub serves an open hub (no accounts: anyone may push and pull) with
+// its data in a temporary directory until the test ends. cfg may set the
+// collector's timings; Addr, DataDir and Open are the helper's.
+// StartAccountsHub serves one with accounts.
 func StartHub(t testing.TB, cfg hub.Config) *Hub {
+	t.Helper()
+	cfg.Open = true
+	return startHub(t, cfg)
+}
+
+func startHub(t testing.TB, cfg hub.Config) *Hub {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
 	log := slog.New(slog.DiscardHandler)

@@ -43,13 +43,16 @@ var (
 	TagInvalid          = Code{"TAG_INVALID", http.StatusBadRequest, "manifest tag did not match URI"}
 	Unauthorized        = Code{"UNAUTHORIZED", http.StatusUnauthorized, "authentication required"}
 	Denied              = Code{"DENIED", http.StatusForbidden, "requested access to the resource is denied"}
-	Conflict            = Code{"DENIED", http.StatusConflict, "the request conflicts with what is stored"}
-	Unsupported         = Code{"UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported"}
-	TooManyRequests     = Code{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"}
-	PaginationInvalid   = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
-	RangeInvalid        = Code{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable, "requested range not satisfiable"}
-	Unavailable         = Code{"UNAVAILABLE", http.StatusServiceUnavailable, "service unavailable, try again"}
-	Unknown             = Code{"UNKNOWN", http.StatusInternalServerError, "unknown error"}
+	// InsufficientScope is a token (or credentials) that does not allow the
+	// request: a 401, so that the client asks for a token with more scope.
+	InsufficientScope = Code{"DENIED", http.StatusUnauthorized, "requested access to the resource is denied"}
+	Conflict          = Code{"DENIED", http.StatusConflict, "the request conflicts with what is stored"}
+	Unsupported       = Code{"UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported"}
+	TooManyRequests   = Code{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"}
+	PaginationInvalid = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
+	RangeInvalid      = Code{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable, "requested range not satisfiable"}
+	Unavailable       = Code{"UNAVAILABLE", http.StatusServiceUnavailable, "service unavailable, try again"}
+	Unknown           = Code{"UNKNOWN", http.StatusInternalServerError, "unknown error"}
 )
 
 // Error is a coded error for the client; Header carries response headers

@@ -1,0 +1,281 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/access"
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// Scope is what a personal access token may do. "" (a password, a web
+// session) is everything the user may do.
+type Scope string
+
+const (
+	ScopeRead            Scope = "read"
+	ScopeReadWrite       Scope = "read-write"
+	ScopeReadWriteDelete Scope = "read-write-delete"
+)
+
+// ParseScope reads a token scope as the CLI and the web give it.
+func ParseScope(s string) (Scope, error) {
+	switch Scope(s) {
+	case ScopeRead, ScopeReadWrite, ScopeReadWriteDelete:
+		return Scope(s), nil
+	}
+	return "", fmt.Errorf("token scope %q: want read, read-write or read-write-delete: %w", s, errdefs.ErrInvalidArgument)
+}
+
+// Allows reports whether the scope permits action.
+func (sc Scope) Allows(a access.Action) bool {
+	switch a {
+	case access.Push:
+		return sc == "" || sc == ScopeReadWrite || sc == ScopeReadWriteDelete
+	case access.Delete:
+		return sc == "" || sc == ScopeReadWriteDelete
+	}
+	return true
+}
+
+// Identity is who a request proved to be.
+type Identity struct {
+	User  meta.User // Name "" when anonymous
+	Scope Scope     // what the credential used may do
+	Cred  int64     // the credential used; 0 for a password or nobody
+}
+
+// Anonymous reports whether no one signed in.
+func (id Identity) Anonymous() bool { return id.User.Name == "" }
+
+// Subject is the identity as the router sees it.
+func (id Identity) Subject() access.Subject {
+	return access.Subject{User: id.User.Name, Admin: id.User.Admin}
+}
+
+// ErrBadCredentials is a wrong name, password or token; the same error
+// whichever it was.
+var ErrBadCredentials = fmt.Errorf("incorrect username, password or token: %w", errdefs.ErrUnauthorized)
+
+// Secret prefixes tell what a secret is at a glance (and to secret scanners).
+const (
+	tokenPrefix   = "strata_pat_"
+	refreshPrefix = "strata_rt_"
+	sessionPrefix = "strata_ses_"
+)
+
+func newSecret(prefix string) string {
+	return prefix + strings.ToLower(rand.Text()+rand.Text())
+}
+
+// CreateUser makes an account. The hub's first account is an administrator.
+func (s *Service) CreateUser(ctx context.Context, name, password string, admin bool) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	users, err := s.meta.Users(ctx)
+	if err != nil {
+		return err
+	}
+	hash, err := s.hasher.hash(password)
+	if err != nil {
+		return err
+	}
+	return s.meta.CreateUser(ctx, meta.User{Name: name, PasswordHash: hash, Admin: admin || len(users) == 0,
+		DefaultVisibility: meta.Public, CreatedAt: s.opts.Now()})
+}
+
+// SetPassword changes a user's password and signs them out everywhere
+// (web sessions and refresh tokens made with the old password).
+func (s *Service) SetPassword(ctx context.Context, name, password string) error {
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	u, err := s.meta.User(ctx, name)
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash, err = s.hasher.hash(password); err != nil {
+		return err
+	}
+	if err := s.meta.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	return s.meta.DeleteCredentials(ctx, name, meta.KindSession, meta.KindRefresh)
+}
+
+// Password checks a user's password, rate limited per client address
+// (addr) and per name. A disabled user's password does not check.
+func (s *Service) Password(ctx context.Context, addr, name, password string) (Identity, error) {
+	return s.limited(addr, name, func() (Identity, error) {
+		u, err := s.meta.User(ctx, name)
+		if errdefs.IsNotFound(err) {
+			s.hasher.check(password, s.hasher.dummy(), s.opts.Now())
+			return Identity{}, ErrBadCredentials
+		}
+		if err != nil {
+			return Identity{}, err
+		}
+		if !s.hasher.check(password, u.PasswordHash, s.opts.Now()) || u.Disabled {
+			return Identity{}, ErrBadCredentials
+		}
+		return Identity{User: u}, nil
+	})
+}
+
+// Basic checks what a client sent as username and password: a personal
+// access token or the password itself.
+func (s *Service) Basic(ctx context.Context, addr, name, secret string) (Identity, error) {
+	if !strings.HasPrefix(secret, tokenPrefix) {
+		return s.Password(ctx, addr, name, secret)
+	}
+	return s.limited(addr, name, func() (Identity, error) {
+		id, err := s.credential(ctx, secret, meta.KindToken)
+		if err == nil && id.User.Name != name {
+			err = ErrBadCredentials
+		}
+		return id, err
+	})
+}
+
+// credential finds a live credential of kind by its secret, with its user.
+func (s *Service) credential(ctx context.Context, secret string, kind meta.CredentialKind) (Identity, error) {
+	c, err := s.meta.CredentialByHash(ctx, secretHash(secret))
+	if errdefs.IsNotFound(err) || (err == nil && (c.Kind != kind || c.Expired(s.opts.Now()))) {
+		return Identity{}, ErrBadCredentials
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	u, err := s.meta.User(ctx, c.User)
+	if errdefs.IsNotFound(err) || (err == nil && u.Disabled) {
+		return Identity{}, ErrBadCredentials
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	if now := s.opts.Now(); now.Sub(c.LastUsedAt) > time.Minute {
+		s.meta.TouchCredential(ctx, c.ID, now)
+	}
+	return Identity{User: u, Scope: Scope(c.Scope), Cred: c.ID}, nil
+}
+
+// stillValid re-checks, for a bearer token, that its user may still act
+// and that the credential it came from is not revoked.
+func (s *Service) stillValid(ctx context.Context, name string, cred int64) (Identity, error) {
+	u, err := s.meta.User(ctx, name)
+	if errdefs.IsNotFound(err) || (err == nil && u.Disabled) {
+		return Identity{}, ErrBadCredentials
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{User: u, Cred: cred}
+	if cred != 0 {
+		c, err := s.meta.CredentialByID(ctx, cred)
+		if errdefs.IsNotFound(err) || (err == nil && (c.User != name || c.Expired(s.opts.Now()))) {
+			return Identity{}, ErrBadCredentials
+		}
+		if err != nil {
+			return Identity{}, err
+		}
+		id.Scope = Scope(c.Scope)
+	}
+	return id, nil
+}
+
+// CreateToken makes a personal access token for user and returns its
+// secret, which is shown once and stored only as a hash. expires zero: never.
+func (s *Service) CreateToken(ctx context.Context, user, name string, scope Scope, expires time.Time) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		return "", fmt.Errorf("a token needs a name of 1 to 100 characters: %w", errdefs.ErrInvalidArgument)
+	}
+	if _, err := ParseScope(string(scope)); err != nil {
+		return "", err
+	}
+	now := s.opts.Now()
+	if !expires.IsZero() && !expires.After(now) {
+		return "", fmt.Errorf("the token's expiry date is in the past: %w", errdefs.ErrInvalidArgument)
+	}
+	secret := newSecret(tokenPrefix)
+	_, err := s.meta.CreateCredential(ctx, meta.Credential{User: user, Kind: meta.KindToken, Name: name,
+		Hash: secretHash(secret), Scope: string(scope), CreatedAt: now, ExpiresAt: expires})
+	return secret, err
+}
+
+// NewSession signs a user in on the web and returns the cookie's secret.
+func (s *Service) NewSession(ctx context.Context, user, browser string, ttl time.Duration) (string, error) {
+	secret := newSecret(sessionPrefix)
+	now := s.opts.Now()
+	_, err := s.meta.CreateCredential(ctx, meta.Credential{User: user, Kind: meta.KindSession, Name: browser,
+		Hash: secretHash(secret), CreatedAt: now, ExpiresAt: now.Add(ttl)})
+	return secret, err
+}
+
+// Session returns who a session cookie belongs to.
+func (s *Service) Session(ctx context.Context, secret string) (Identity, error) {
+	if !strings.HasPrefix(secret, sessionPrefix) {
+		return Identity{}, ErrBadCredentials
+	}
+	return s.credential(ctx, secret, meta.KindSession)
+}
+
+// EndSession signs a browser out.
+func (s *Service) EndSession(ctx context.Context, id Identity) error {
+	err := s.meta.DeleteCredential(ctx, id.User.Name, id.Cred)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// newRefresh makes an OAuth2 refresh token for id, limited as id is.
+func (s *Service) newRefresh(ctx context.Context, id Identity, client string) (string, error) {
+	secret := newSecret(refreshPrefix)
+	now := s.opts.Now()
+	c := meta.Credential{User: id.User.Name, Kind: meta.KindRefresh, Name: client, Hash: secretHash(secret),
+		Scope: string(id.Scope), Parent: id.Cred, CreatedAt: now}
+	if id.Cred == 0 {
+		c.ExpiresAt = now.Add(s.opts.RefreshTTL)
+	} else if parent, err := s.meta.CredentialByID(ctx, id.Cred); err == nil {
+		c.ExpiresAt = parent.ExpiresAt
+	}
+	_, err := s.meta.CreateCredential(ctx, c)
+	return secret, err
+}
+
+// refresh checks a refresh token, rate limited like a password.
+func (s *Service) refresh(ctx context.Context, addr, secret string) (Identity, error) {
+	return s.limited(addr, "", func() (Identity, error) {
+		if !strings.HasPrefix(secret, refreshPrefix) {
+			return Identity{}, ErrBadCredentials
+		}
+		return s.credential(ctx, secret, meta.KindRefresh)
+	})
+}
+
+// limited runs check unless addr or name failed too often lately, and
+// counts its failure.
+func (s *Service) limited(addr, name string, check func() (Identity, error)) (Identity, error) {
+	keys := []string{"addr " + addr}
+	if name != "" {
+		keys = append(keys, "name "+name)
+	}
+	if wait := s.limiter.blocked(keys, s.opts.Now()); wait > 0 {
+		return Identity{}, &RateLimitError{RetryAfter: wait}
+	}
+	id, err := check()
+	if errors.Is(err, ErrBadCredentials) {
+		s.limiter.fail(keys, s.opts.Now())
+	}
+	return id, err
+}

@@ -1,0 +1,148 @@
+// Package auth is the hub's accounts and access control: who a request is
+// (a password, a personal access token, a refresh token, a web session or a
+// signed bearer token), what they may do (the rules in policy.go), and
+// Docker's token service (the realm of the WWW-Authenticate challenge).
+//
+// The rules, in one place:
+//
+//   - a public repository may be pulled by anyone, anonymous included;
+//   - a private one by its owner, its collaborators (read or write) and
+//     administrators;
+//   - the owner pushes and deletes, a write collaborator pushes, an
+//     administrator does everything; a user may create repositories only in
+//     their own namespace (the first component of the name);
+//   - a personal access token may do no more than its scope (read,
+//     read-write, read-write-delete) allows;
+//   - a repository that may not be read answers exactly as one that does
+//     not exist.
+//
+// Bearer tokens are JWTs (ES256) signed with a key made on first start and
+// kept in the data directory; their key id is the key's JWK thumbprint
+// (RFC 7638). A token is checked against the rules again on every request,
+// so revoking a credential, disabling a user or making a repository private
+// takes effect at once, not when the token expires.
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// Options configure a Service. Zero values take the defaults.
+type Options struct {
+	// Service names the hub in challenges and is the tokens' audience. Default "strata-hub".
+	Service string
+	// URL is the hub's public URL (https://hub.example.com); empty: each
+	// request's own scheme and Host.
+	URL string
+	// KeyFile keeps the token signing key (PEM); made on first start.
+	KeyFile string
+	// TokenTTL is how long a bearer token lasts. Default 5 minutes.
+	TokenTTL time.Duration
+	// RefreshTTL is how long a refresh token made with a password lasts. Default 90 days.
+	RefreshTTL time.Duration
+	// Failures is how many failed sign-ins a client address or a user name
+	// may have in a burst before being slowed to one per FailureEvery.
+	// Defaults 10 and 6 seconds.
+	Failures     int
+	FailureEvery time.Duration
+	// HashParams tune argon2id; nil: defaults (tests make them cheap).
+	HashParams *HashParams
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Service authenticates requests and decides what they may do.
+type Service struct {
+	meta    meta.Store
+	opts    Options
+	key     *ecdsa.PrivateKey
+	kid     string
+	limiter *limiter
+	hasher  *hasher
+}
+
+// DefaultService is the challenge's service when none is configured.
+const DefaultService = "strata-hub"
+
+// New returns the service over a metadata store, loading or making the
+// signing key.
+func New(m meta.Store, opts Options) (*Service, error) {
+	if opts.Service == "" {
+		opts.Service = DefaultService
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = 5 * time.Minute
+	}
+	if opts.RefreshTTL <= 0 {
+		opts.RefreshTTL = 90 * 24 * time.Hour
+	}
+	if opts.Failures <= 0 {
+		opts.Failures = 10
+	}
+	if opts.FailureEvery <= 0 {
+		opts.FailureEvery = 6 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	opts.URL = strings.TrimRight(opts.URL, "/")
+	key, kid, err := loadOrCreateKey(opts.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{meta: m, opts: opts, key: key, kid: kid,
+		limiter: newLimiter(opts.Failures, opts.FailureEvery), hasher: newHasher(opts.HashParams)}, nil
+}
+
+// Meta is the store the service works on.
+func (s *Service) Meta() meta.Store { return s.meta }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.opts.Now() }
+
+// ServiceName is the service named in challenges and tokens.
+func (s *Service) ServiceName() string { return s.opts.Service }
+
+// BaseURL is the hub's public URL as r reached it (or as configured).
+func (s *Service) BaseURL(r *http.Request) string {
+	if s.opts.URL != "" {
+		return s.opts.URL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// Secure reports whether the hub is reached over https (cookies are then Secure).
+func (s *Service) Secure(r *http.Request) bool {
+	return strings.HasPrefix(s.BaseURL(r), "https://")
+}
+
+// SignupOpen reports whether anyone may make an account on the web.
+func (s *Service) SignupOpen(ctx context.Context) (bool, error) {
+	v, err := s.meta.Setting(ctx, settingSignup)
+	return v != "off", err
+}
+
+// SetSignup turns sign-up on the web on or off.
+func (s *Service) SetSignup(ctx context.Context, open bool) error {
+	v := "on"
+	if !open {
+		v = "off"
+	}
+	return s.meta.SetSetting(ctx, settingSignup, v)
+}
+
+const settingSignup = "signup"
