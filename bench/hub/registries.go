@@ -37,7 +37,7 @@ func startAll(ctx context.Context, work string) ([]*registry, error) {
 		return nil, fmt.Errorf("docker-registry (Debian's distribution 2.8.2) is not installed: apt-get install docker-registry")
 	}
 	sAddr, dAddr := freeAddr(), freeAddr()
-	strata, err := start(ctx, work, "strata", sAddr, bin, "hub", "serve", "--addr", sAddr,
+	strata, err := start(ctx, work, "strata", sAddr, bin, "hub", "serve", "--open", "--addr", sAddr,
 		"--data-dir", workPath(work, "strata-data"), "--gc-interval", "-1s")
 	if err != nil {
 		return nil, err

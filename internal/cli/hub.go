@@ -25,6 +25,8 @@ type hubFlags struct {
 	gcInterval   time.Duration
 	gcGrace      time.Duration
 	uploadMaxAge time.Duration
+	open         bool
+	url          string
 }
 
 // hubFile is the config file's shape (TOML).
@@ -36,6 +38,8 @@ type hubFile struct {
 	GCInterval   string `toml:"gc_interval"`
 	GCGrace      string `toml:"gc_grace"`
 	UploadMaxAge string `toml:"upload_max_age"`
+	Open         bool   `toml:"open"`
+	URL          string `toml:"url"`
 }
 
 func (a *app) hubCommand() *cobra.Command {
@@ -45,15 +49,20 @@ func (a *app) hubCommand() *cobra.Command {
 		GroupID: "hub",
 		Long: `The hub is a container registry that speaks the OCI distribution API, so docker,
 podman, skopeo, crane and oras push to it and pull from it as from any registry.
-Each blob is stored once for the whole hub; metadata lives in SQLite.`,
+Each blob is stored once for the whole hub; metadata lives in SQLite.
+
+People sign up on its web pages (or an administrator makes accounts with
+'strata hub user'), push to repositories under their own name, keep them
+public or private, and log in with docker or strata using their password or
+a personal access token.`,
 	}
-	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand())
+	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubUserCommand())
 	return cmd
 }
 
 func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "TOML config file (keys: addr, data_dir, tls_cert, tls_key, gc_interval, gc_grace, upload_max_age); flags override it")
+	fl.StringVar(&f.config, "config", "", "TOML config file (keys: addr, data_dir, tls_cert, tls_key, gc_interval, gc_grace, upload_max_age, open, url); flags override it")
 	fl.StringVar(&f.dataDir, "data-dir", "", "where the hub keeps blobs and metadata (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
 	fl.DurationVar(&f.gcGrace, "gc-grace", 0, "keep blobs no manifest uses for this long, so pushes can finish (default 1h)")
 	fl.DurationVar(&f.uploadMaxAge, "upload-max-age", 0, "reap uploads untouched for this long (default 24h)")
@@ -62,6 +71,8 @@ func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
 		fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 		fl.StringVar(&f.tlsKey, "tls-key", "", "the certificate's private key (PEM)")
 		fl.DurationVar(&f.gcInterval, "gc-interval", 0, "run the garbage collector this often, while serving (default 1h; negative: never)")
+		fl.BoolVar(&f.open, "open", false, "serve without accounts: anyone may push, pull and delete anything, and there is no web UI")
+		fl.StringVar(&f.url, "url", "", "the hub's public URL, for token realms and links (default: as each request reached it)")
 	}
 }
 
@@ -82,7 +93,8 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 		}
 	}
 	cfg := hub.Config{Addr: pick(f.addr, file.Addr), DataDir: pick(f.dataDir, file.DataDir),
-		TLSCert: pick(f.tlsCert, file.TLSCert), TLSKey: pick(f.tlsKey, file.TLSKey)}
+		TLSCert: pick(f.tlsCert, file.TLSCert), TLSKey: pick(f.tlsKey, file.TLSKey),
+		Open: f.open || file.Open, URL: pick(f.url, file.URL)}
 	for _, d := range []struct {
 		flag   time.Duration
 		file   string
@@ -125,12 +137,19 @@ func (a *app) hubServeCommand() *cobra.Command {
 speak) on --addr, with blobs on the local filesystem and metadata in SQLite
 under --data-dir. With no flags it listens on localhost:5000.
 
+With accounts (the default) the web UI is at the same address: the first
+account made (on the web, or with 'strata hub user create --admin') is an
+administrator. Clients log in with Docker's token auth: 'docker login' and
+'strata login' take a password or a personal access token. --open serves the
+registry API alone, to anyone, as a plain private registry.
+
 Garbage collection runs online every --gc-interval: blobs no manifest uses are
 freed once they are older than --gc-grace, and abandoned uploads once older
 than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
 		Example: `  strata hub serve
   strata hub serve --addr :5000 --data-dir /srv/hub
-  strata hub serve --addr :443 --tls-cert hub.crt --tls-key hub.key
+  strata hub serve --addr :443 --tls-cert hub.crt --tls-key hub.key --url https://hub.example.com
+  strata hub serve --open --addr 127.0.0.1:5000   # no accounts, for a trusted network
   strata hub serve --config /etc/strata/hub.toml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -149,6 +168,9 @@ than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
 			}
 			return hub.Serve(cmd.Context(), cfg, deps, func(addr string) {
 				fmt.Fprintf(a.Out, "strata hub: serving %s://%s (data in %s)\n", scheme, addr, cfg.DataDir)
+				if cfg.Open {
+					fmt.Fprintln(a.Out, "strata hub: open: no accounts, anyone may push and delete")
+				}
 			})
 		},
 	}
@@ -177,6 +199,7 @@ pushes in flight keep their blobs through the grace period.`,
 			if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
 				return fmt.Errorf("no hub data in %s (set --data-dir): %w", cfg.DataDir, err)
 			}
+			cfg.Open = true // the collector needs no accounts
 			deps, err := hub.Open(cmd.Context(), cfg, a.log)
 			if err != nil {
 				return err

@@ -78,8 +78,10 @@ func TestHubServeAndGC(t *testing.T) {
 	// The file names a data dir and an address; the flag overrides the address.
 	os.WriteFile(cfgFile, []byte("addr = \"127.0.0.1:1\"\ndata_dir = \""+filepath.Join(dir, "data")+"\"\ngc_grace = \"90m\"\n"), 0o644)
 	out, stop := serveHub(t, map[string]string{}, "--config", cfgFile, "--addr", addr)
+	// With accounts, /v2/ tells an anonymous client where to get a token.
 	resp := waitHTTP(t, http.DefaultClient, "http://"+addr+"/v2/")
-	if resp.StatusCode != 200 || resp.Header.Get("Docker-Distribution-API-Version") != "registry/2.0" {
+	if resp.StatusCode != 401 || resp.Header.Get("Docker-Distribution-API-Version") != "registry/2.0" ||
+		!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="http://`+addr+`/auth/token"`) {
 		t.Fatalf("/v2/: %d %v", resp.StatusCode, resp.Header)
 	}
 	if code := stop(); code != 0 {
@@ -129,10 +131,58 @@ func TestHubServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, dir)
 	addr := testutil.FreeAddr(t)
 	serveHub(t, map[string]string{}, "--addr", addr, "--data-dir", filepath.Join(dir, "data"),
-		"--tls-cert", certFile, "--tls-key", keyFile)
+		"--tls-cert", certFile, "--tls-key", keyFile, "--open")
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	if resp := waitHTTP(t, client, "https://"+addr+"/v2/"); resp.StatusCode != 200 {
-		t.Fatalf("https /v2/: %d", resp.StatusCode)
+		t.Fatalf("https /v2/ of an open hub: %d", resp.StatusCode)
+	}
+}
+
+func TestHubUser(t *testing.T) {
+	data := t.TempDir()
+	e := &netEnv{vars: map[string]string{}}
+	if out := e.must(t, "first-pass-1\n", "hub", "user", "create", "alice", "--password-stdin", "--data-dir", data); out != "Created administrator alice\n" {
+		t.Fatalf("the first user: %q", out)
+	}
+	if out := e.must(t, "second-pass-2", "hub", "user", "create", "bob", "--password-stdin", "--data-dir", data); out != "Created user bob\n" {
+		t.Fatalf("the second user: %q", out)
+	}
+	e.must(t, "", "hub", "user", "disable", "bob", "--data-dir", data)
+	e.must(t, "", "hub", "user", "promote", "bob", "--data-dir", data)
+	e.must(t, "", "hub", "user", "enable", "bob", "--data-dir", data)
+	e.must(t, "", "hub", "user", "demote", "alice", "--data-dir", data)
+	out := e.must(t, "", "hub", "user", "ls", "--data-dir", data)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "alice no no public") ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[2]), " "), "bob yes no public") {
+		t.Fatalf("hub user ls:\n%s", out)
+	}
+	e.must(t, "new-password-3", "hub", "user", "passwd", "bob", "--password-stdin", "--data-dir", data)
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"pw-long-enough", []string{"create", "alice"}, "already exists"},
+		{"short", []string{"create", "carol"}, "too short"},
+		{"pw-long-enough", []string{"create", "Carol"}, "lowercase letters"},
+		{"pw-long-enough", []string{"create", "admin"}, "reserved"},
+		{"", []string{"create", "carol"}, "without a terminal"},
+		{"", []string{"demote", "bob"}, "last administrator"},
+		{"", []string{"rm", "bob"}, "last administrator"},
+		{"", []string{"disable", "nobody"}, "not found"},
+	} {
+		args := append([]string{"hub", "user"}, tc.args...)
+		if tc.stdin != "" {
+			args = append(args, "--password-stdin")
+		}
+		_, errs, code := e.run(tc.stdin, append(args, "--data-dir", data)...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("strata %s: exit %d, %q; want an error saying %q", strings.Join(tc.args, " "), code, errs, tc.want)
+		}
+	}
+	if out := e.must(t, "", "hub", "user", "rm", "alice", "--data-dir", data); out != "Deleted user alice\n" {
+		t.Fatalf("hub user rm: %q", out)
 	}
 }
 

@@ -112,6 +112,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 	if err != nil {
 		return Deps{}, err
 	}
+	for _, f := range []string{"meta.db", "meta.db-wal", "meta.db-shm"} { // it holds password hashes
+		if err := os.Chmod(filepath.Join(cfg.DataDir, f), 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			m.Close()
+			return Deps{}, fmt.Errorf("hub metadata: %w", err)
+		}
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
