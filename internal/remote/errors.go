@@ -41,7 +41,14 @@ func (e *Error) Error() string {
 		msgs = append(msgs, m)
 	}
 	if len(msgs) == 0 {
-		msgs = append(msgs, strings.ToLower(http.StatusText(e.Status)))
+		switch e.Status {
+		case http.StatusUnauthorized:
+			msgs = append(msgs, "authentication required")
+		case http.StatusForbidden:
+			msgs = append(msgs, "access denied")
+		default:
+			msgs = append(msgs, strings.ToLower(http.StatusText(e.Status)))
+		}
 	}
 	return fmt.Sprintf("%s: %s (HTTP %d)", e.Op, strings.Join(msgs, "; "), e.Status)
 }
