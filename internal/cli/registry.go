@@ -94,14 +94,17 @@ func registryDomain(server string) string {
 	return s
 }
 
-// withLoginHint adds what to do to an authentication failure.
+// withLoginHint adds what to do to an authentication or permission failure.
 func withLoginHint(err error, domain string) error {
-	if !errors.Is(err, errdefs.ErrUnauthorized) {
-		return err
-	}
 	cmd := "strata login"
 	if domain != remote.DockerHubDomain {
 		cmd += " " + domain
 	}
-	return fmt.Errorf("%w\nLog in with `%s`, or check that you may access this repository", err, cmd)
+	switch {
+	case errors.Is(err, errdefs.ErrUnauthorized):
+		return fmt.Errorf("%w\nLog in with `%s`, or check that you may access this repository", err, cmd)
+	case errors.Is(err, errdefs.ErrForbidden):
+		return fmt.Errorf("%w\nThe registry knows you but refuses this: check the repository's name and your rights to it (or log in as someone else with `%s`)", err, cmd)
+	}
+	return err
 }

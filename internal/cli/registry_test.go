@@ -40,3 +40,21 @@ func TestRegistryDomain(t *testing.T) {
 		}
 	}
 }
+
+func TestLoginHint(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		domain string
+		want   string
+	}{
+		{errdefs.ErrUnauthorized, "docker.io", "Log in with `strata login`,"},
+		{errdefs.ErrUnauthorized, "localhost:5000", "Log in with `strata login localhost:5000`"},
+		{errdefs.ErrForbidden, "ghcr.io", "refuses this"},
+		{errdefs.ErrNotFound, "ghcr.io", ""},
+	} {
+		got := withLoginHint(tc.err, tc.domain)
+		if !errors.Is(got, tc.err) || (tc.want == "") != (got == tc.err) || !strings.Contains(got.Error(), tc.want) {
+			t.Errorf("withLoginHint(%v, %s) = %q", tc.err, tc.domain, got)
+		}
+	}
+}
