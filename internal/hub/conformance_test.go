@@ -47,13 +47,28 @@ type junitReport struct {
 	} `xml:"testsuite"`
 }
 
-// The real OCI conformance suite against an in-process hub: zero failures,
-// and nothing skipped as unsupported.
+// The real OCI conformance suite against an in-process open hub: zero
+// failures, and nothing skipped as unsupported.
 func TestConformance(t *testing.T) {
 	bin := testutil.Tool(t, "conformance")
 	h := testutil.StartHub(t, hub.Config{})
+	runConformance(t, bin, h, conformanceEnv)
+}
+
+// The suite again against a hub with accounts, logged in with
+// OCI_USERNAME/OCI_PASSWORD through Docker's token auth, in the user's
+// own namespace.
+func TestConformanceWithAccounts(t *testing.T) {
+	bin := testutil.Tool(t, "conformance")
+	h := testutil.StartAccountsHub(t, hub.Config{}, [2]string{"admin-user", "admin-pass-1"}, [2]string{"oci", "oci-pass-12"})
+	env := append([]string{"OCI_USERNAME=oci", "OCI_PASSWORD=oci-pass-12"}, conformanceEnv...)
+	env = append(env, "OCI_REPO1=oci/repo1", "OCI_REPO2=oci/repo2") // later values win
+	runConformance(t, bin, h, env)
+}
+
+func runConformance(t *testing.T, bin string, h *testutil.Hub, conf []string) {
 	results := t.TempDir()
-	env := append([]string{"OCI_REGISTRY=" + h.Addr, "OCI_RESULTS_DIR=" + results}, conformanceEnv...)
+	env := append([]string{"OCI_REGISTRY=" + h.Addr, "OCI_RESULTS_DIR=" + results}, conf...)
 	out, err := testutil.RunErr(env, bin)
 	junit, readErr := os.ReadFile(filepath.Join(results, "junit.xml"))
 	if readErr != nil {

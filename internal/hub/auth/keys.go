@@ -100,3 +100,6 @@ func keyID(pub *ecdsa.PublicKey) string {
 	sum := sha256.Sum256([]byte(jwk))
 	return b64(sum[:])
 }
+
+// KeyID is the id of the key tokens are signed with (their kid header).
+func (s *Service) KeyID() string { return s.kid }

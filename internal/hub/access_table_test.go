@@ -1,0 +1,145 @@
+package hub_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/hub/auth"
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// endpoint is a sample request for one route of the API, harmless to
+// repeat: deletes name what does not exist (allowed: 404; refused: 401).
+type endpoint struct {
+	key    string // "METHOD kind", as hub.RouteKeys says
+	action string // pull, push, delete, ping or catalog
+	path   func(repo string, img seeded) string
+	body   func(img seeded) []byte
+	header func(img seeded) []string
+}
+
+var endpoints = []endpoint{
+	{key: "GET base", action: "ping", path: func(string, seeded) string { return "/v2/" }},
+	{key: "HEAD base", action: "ping", path: func(string, seeded) string { return "/v2/" }},
+	{key: "GET catalog", action: "catalog", path: func(string, seeded) string { return "/v2/_catalog" }},
+	{key: "GET manifest", action: "pull", path: manifestPath},
+	{key: "HEAD manifest", action: "pull", path: manifestPath},
+	{key: "PUT manifest", action: "push", path: manifestPath, body: func(i seeded) []byte { return i.Manifest },
+		header: func(i seeded) []string { return []string{"Content-Type", i.MediaType} }},
+	{key: "DELETE manifest", action: "delete", path: func(r string, _ seeded) string { return "/v2/" + r + "/manifests/no-such-tag" }},
+	{key: "GET blob", action: "pull", path: blobPath},
+	{key: "HEAD blob", action: "pull", path: blobPath},
+	{key: "DELETE blob", action: "delete", path: func(r string, _ seeded) string { return "/v2/" + r + "/blobs/sha256:" + strings.Repeat("0", 64) }},
+	{key: "POST upload-start", action: "push", path: func(r string, _ seeded) string { return "/v2/" + r + "/blobs/uploads/" }},
+	{key: "GET upload", action: "push", path: uploadPath},
+	{key: "PATCH upload", action: "push", path: uploadPath},
+	{key: "PUT upload", action: "push", path: func(r string, _ seeded) string {
+		return "/v2/" + r + "/blobs/uploads/nope?digest=sha256:" + strings.Repeat("0", 64)
+	}},
+	{key: "DELETE upload", action: "push", path: uploadPath},
+	{key: "GET tags", action: "pull", path: func(r string, _ seeded) string { return "/v2/" + r + "/tags/list" }},
+	{key: "HEAD tags", action: "pull", path: func(r string, _ seeded) string { return "/v2/" + r + "/tags/list" }},
+	{key: "GET referrers", action: "pull", path: referrersPath},
+	{key: "HEAD referrers", action: "pull", path: referrersPath},
+}
+
+func manifestPath(r string, _ seeded) string { return "/v2/" + r + "/manifests/v1" }
+func blobPath(r string, i seeded) string     { return "/v2/" + r + "/blobs/" + i.Layer.String() }
+func uploadPath(r string, _ seeded) string   { return "/v2/" + r + "/blobs/uploads/nope" }
+func referrersPath(r string, i seeded) string {
+	return "/v2/" + r + "/referrers/" + i.Digest.String()
+}
+
+// who is one kind of client, and what the rules let it do: by action, on
+// the public and the private repository.
+type who struct {
+	name             string
+	user, secret     string // "" anonymous; a secret of "token:<scope>" is an access token of that scope
+	noToken          bool   // send no token at all
+	pub, priv, other string // allowed actions as letters: l (pull), s (push), d (delete), p (ping)
+}
+
+var people = []who{
+	{name: "anonymous, no token", noToken: true, pub: "l", priv: ""},
+	{name: "anonymous token", pub: "lp", priv: "p"},
+	{name: "owner", user: "alice", secret: "alice-pass-1", pub: "lsdp", priv: "lsdp"},
+	{name: "owner's read token", user: "alice", secret: "token:read", pub: "lp", priv: "lp"},
+	{name: "owner's read-write token", user: "alice", secret: "token:read-write", pub: "lsp", priv: "lsp"},
+	{name: "owner's read-write-delete token", user: "alice", secret: "token:read-write-delete", pub: "lsdp", priv: "lsdp"},
+	{name: "another user", user: "bob", secret: "bob-pass-12", pub: "lp", priv: "p"},
+	{name: "read collaborator", user: "carol", secret: "carol-pass-1", pub: "lp", priv: "lp"},
+	{name: "write collaborator", user: "dave", secret: "dave-pass-12", pub: "lsp", priv: "lsp"},
+	{name: "administrator", user: "ops", secret: "ops-pass-12", pub: "lsdp", priv: "lsdp"},
+	{name: "disabled owner of another repository", user: "erin", secret: "erin-pass-12", noToken: true, pub: "l", priv: ""},
+}
+
+var letters = map[string]string{"pull": "l", "push": "s", "delete": "d", "ping": "p", "catalog": "c"}
+
+// The access rules, who x action x visibility, on every endpoint of the
+// API: an allowed request is not refused, a refused one is a 401.
+func TestAccessTable(t *testing.T) {
+	var covered []string
+	for _, e := range endpoints {
+		covered = append(covered, e.key)
+	}
+	for _, k := range hub.RouteKeys() {
+		if !slices.Contains(covered, k) {
+			t.Errorf("endpoint %s is not in the access table", k)
+		}
+	}
+	h, pub, priv := accountsHub(t, hub.Config{})
+	ctx := context.Background()
+	for _, u := range [][2]string{{"carol", "carol-pass-1"}, {"dave", "dave-pass-12"}, {"erin", "erin-pass-12"}} {
+		if err := h.Deps.Auth.CreateUser(ctx, u[0], u[1], false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, repo := range []string{"alice/pub", "alice/priv"} {
+		h.Deps.Meta.SetCollaborator(ctx, repo, "carol", meta.RoleRead)
+		h.Deps.Meta.SetCollaborator(ctx, repo, "dave", meta.RoleWrite)
+	}
+	erin, _ := h.Deps.Meta.User(ctx, "erin")
+	erin.Disabled = true
+	h.Deps.Meta.UpdateUser(ctx, erin)
+
+	for _, p := range people {
+		secret := p.secret
+		if scope, ok := strings.CutPrefix(secret, "token:"); ok {
+			var err error
+			if secret, err = h.Deps.Auth.CreateToken(ctx, p.user, scope, auth.Scope(scope), time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, vis := range []struct {
+			repo    string
+			img     seeded
+			allowed string
+		}{{"alice/pub", pub, p.pub}, {"alice/priv", priv, p.priv}} {
+			tok := ""
+			if !p.noToken {
+				tr, r := getToken(t, h, p.user, secret, "repository:"+vis.repo+":pull,push,delete", "registry:catalog:*")
+				if r.Status != 200 {
+					t.Fatalf("%s: token: %d %s", p.name, r.Status, r.Body)
+				}
+				tok = tr.Token
+			}
+			for _, e := range endpoints {
+				var body []byte
+				var header []string
+				if e.body != nil {
+					body, header = e.body(vis.img), e.header(vis.img)
+				}
+				method, _, _ := strings.Cut(e.key, " ")
+				r := call(t, method, h.URL()+e.path(vis.repo, vis.img), tok, body, header...)
+				want := strings.Contains(vis.allowed, letters[e.action]) || e.action == "catalog"
+				if got := r.Status != 401 && r.Status != 403; got != want || r.Status >= 500 {
+					t.Errorf("%s, %s on %s: %d %s (allowed: %v)", p.name, e.key, vis.repo, r.Status, strings.TrimSpace(r.Body), want)
+				}
+			}
+		}
+	}
+}
