@@ -36,6 +36,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta/sqlite"
 	"github.com/strata-dev/strata/internal/hub/storage"
 	"github.com/strata-dev/strata/internal/hub/storage/filesystem"
+	"github.com/strata-dev/strata/internal/hub/web"
 )
 
 // Config is what an operator sets (flags, the config file).
@@ -162,6 +163,7 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	mux.Handle("/v2/", reg)
 	mux.Handle("/v2", reg)
 	mux.HandleFunc(auth.TokenPath, deps.Auth.ServeToken)
+	mux.Handle("/", web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log}))
 	return mux
 }
 

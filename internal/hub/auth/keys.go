@@ -103,3 +103,11 @@ func keyID(pub *ecdsa.PublicKey) string {
 
 // KeyID is the id of the key tokens are signed with (their kid header).
 func (s *Service) KeyID() string { return s.kid }
+
+// Secret derives a key for purpose (such as "csrf") from the signing key,
+// so the hub keeps one secret file.
+func (s *Service) Secret(purpose string) []byte {
+	b, _ := s.key.Bytes()
+	sum := sha256.Sum256(append([]byte("strata hub "+purpose+"\x00"), b...))
+	return sum[:]
+}

@@ -1,0 +1,90 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// adminData is the administrator's page.
+type adminData struct {
+	Users  []meta.User
+	Usage  meta.Usage
+	Signup bool
+}
+
+func (s *site) adminPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	users, err := s.Meta.Users(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	usage, err := s.Meta.Usage(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	open, _ := s.Auth.SignupOpen(ctx)
+	s.render(w, r, http.StatusOK, "admin", "Administration", adminData{users, usage, open}, "")
+}
+
+func (s *site) adminSignup(w http.ResponseWriter, r *http.Request) {
+	open := r.PostForm.Get("signup") == "on"
+	if err := s.Auth.SetSignup(r.Context(), open); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	msg := "Sign-up is closed: only administrators make accounts."
+	if open {
+		msg = "Sign-up is open: anyone who reaches the hub may make an account."
+	}
+	s.back(w, r, "/admin", msg)
+}
+
+// adminUser disables, enables, promotes, demotes or deletes a user.
+func (s *site) adminUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	name, op := r.PostForm.Get("name"), r.PostForm.Get("op")
+	var err error
+	if op == "delete" {
+		err = s.Meta.DeleteUser(ctx, name)
+	} else {
+		var u meta.User
+		if u, err = s.Meta.User(ctx, name); err == nil {
+			switch op {
+			case "disable", "enable":
+				u.Disabled = op == "disable"
+			case "promote", "demote":
+				u.Admin = op == "promote"
+			default:
+				s.notFound(w, r)
+				return
+			}
+			err = s.Meta.UpdateUser(ctx, u)
+		}
+	}
+	switch {
+	case errdefs.IsConflict(err), errdefs.IsNotFound(err):
+		s.back(w, r, "/admin", sentence(err))
+	case err != nil:
+		s.serverError(w, r, err)
+	default:
+		s.back(w, r, "/admin", "Done: "+op+" "+name+".")
+	}
+}
+
+// adminGC runs the garbage collector now.
+func (s *site) adminGC(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.Blobs.CollectGarbage(r.Context(), r.PostForm.Get("dry") == "on")
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	verb := "Freed"
+	if rep.DryRun {
+		verb = "Would free"
+	}
+	s.back(w, r, "/admin", verb+" "+humanBytes(rep.Bytes())+": "+plural(rep.Blobs, "blob")+", "+plural(rep.Uploads, "abandoned upload")+".")
+}

@@ -1,0 +1,267 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/access"
+	"github.com/strata-dev/strata/internal/hub/auth"
+	"github.com/strata-dev/strata/internal/hub/distapi"
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// listLimit bounds the repositories a listing page shows.
+const listLimit = 100
+
+// home is the dashboard (my repositories) when signed in, else explore.
+func (s *site) home(w http.ResponseWriter, r *http.Request) {
+	v := visitorOf(r.Context())
+	if !v.signedIn() {
+		s.explore(w, r)
+		return
+	}
+	f := meta.RepoFilter{Viewer: v.id.User.Name, Mine: true, Recent: true}
+	repos, _, err := s.Meta.ListRepositories(r.Context(), f, meta.Page{N: listLimit})
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "dashboard", "Your repositories", struct {
+		Repos []meta.RepoSummary
+		Host  string
+	}{repos, r.Host}, "")
+}
+
+// explore lists public repositories, searched by name and description.
+func (s *site) explore(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(q) > 100 {
+		q = q[:100]
+	}
+	repos, more, err := s.Meta.ListRepositories(r.Context(), meta.RepoFilter{Query: q, Recent: true}, meta.Page{N: listLimit})
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "explore", "Explore", struct {
+		Query string
+		Repos []meta.RepoSummary
+		More  bool
+	}{q, repos, more}, "")
+}
+
+type signForm struct {
+	Name, Next string
+}
+
+func (s *site) signinPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "signin", "Sign in", signForm{Next: r.URL.Query().Get("next")}, "")
+}
+
+func (s *site) signin(w http.ResponseWriter, r *http.Request) {
+	form := signForm{Name: strings.TrimSpace(r.PostForm.Get("name")), Next: r.PostForm.Get("next")}
+	id, err := s.Auth.Password(r.Context(), auth.ClientAddr(r), form.Name, r.PostForm.Get("password"))
+	var limited *auth.RateLimitError
+	switch {
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.Itoa(int(limited.RetryAfter.Seconds())+1))
+		s.render(w, r, http.StatusTooManyRequests, "signin", "Sign in", form, limited.Error()+".")
+	case errors.Is(err, auth.ErrBadCredentials):
+		s.render(w, r, http.StatusUnauthorized, "signin", "Sign in", form, "Incorrect username or password.")
+	case err != nil:
+		s.serverError(w, r, err)
+	default:
+		s.signIn(w, r, id.User.Name, form.Next)
+	}
+}
+
+func (s *site) signupPage(w http.ResponseWriter, r *http.Request) {
+	if open, _ := s.Auth.SignupOpen(r.Context()); !open {
+		s.fail(w, r, http.StatusForbidden, "Sign-up is closed on this hub. Ask its administrator for an account.")
+		return
+	}
+	s.render(w, r, http.StatusOK, "signup", "Sign up", signForm{}, "")
+}
+
+func (s *site) signup(w http.ResponseWriter, r *http.Request) {
+	if open, _ := s.Auth.SignupOpen(r.Context()); !open {
+		s.fail(w, r, http.StatusForbidden, "Sign-up is closed on this hub. Ask its administrator for an account.")
+		return
+	}
+	form := signForm{Name: strings.TrimSpace(r.PostForm.Get("name"))}
+	pw := r.PostForm.Get("password")
+	if pw != r.PostForm.Get("confirm") {
+		s.render(w, r, http.StatusBadRequest, "signup", "Sign up", form, "The two passwords differ.")
+		return
+	}
+	err := s.Auth.CreateUser(r.Context(), form.Name, pw, false)
+	switch {
+	case errdefs.IsAlreadyExists(err):
+		s.render(w, r, http.StatusConflict, "signup", "Sign up", form, "That name is taken; pick another.")
+	case errdefs.IsInvalidArgument(err):
+		s.render(w, r, http.StatusBadRequest, "signup", "Sign up", form, sentence(err))
+	case err != nil:
+		s.serverError(w, r, err)
+	default:
+		s.signIn(w, r, form.Name, "/")
+	}
+}
+
+// sentence is an error for a person: without its class suffix.
+func sentence(err error) string {
+	msg := err.Error()
+	for _, class := range []error{errdefs.ErrInvalidArgument, errdefs.ErrConflict, errdefs.ErrNotFound, errdefs.ErrAlreadyExists} {
+		msg = strings.TrimSuffix(msg, ": "+class.Error())
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
+
+func (s *site) signout(w http.ResponseWriter, r *http.Request) {
+	if v := visitorOf(r.Context()); v.signedIn() {
+		s.Auth.EndSession(r.Context(), v.id)
+	}
+	s.setCookie(w, r, "session", "", -1)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// settingsData is the settings page: tokens, default visibility, password.
+type settingsData struct {
+	Tokens   []meta.Credential
+	NewToken string // shown once, right after it is made
+	Now      time.Time
+	Host     string
+}
+
+func (s *site) settings(w http.ResponseWriter, r *http.Request) {
+	s.renderSettings(w, r, http.StatusOK, "", "")
+}
+
+func (s *site) renderSettings(w http.ResponseWriter, r *http.Request, status int, newToken, errMsg string) {
+	v := visitorOf(r.Context())
+	tokens, err := s.Meta.Credentials(r.Context(), v.id.User.Name, meta.KindToken)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.render(w, r, status, "settings", "Settings", settingsData{tokens, newToken, time.Now(), r.Host}, errMsg)
+}
+
+func (s *site) createToken(w http.ResponseWriter, r *http.Request) {
+	v := visitorOf(r.Context())
+	f := r.PostForm
+	var expires time.Time
+	if days, _ := strconv.Atoi(f.Get("days")); days > 0 {
+		expires = time.Now().Add(time.Duration(days) * 24 * time.Hour)
+	}
+	secret, err := s.Auth.CreateToken(r.Context(), v.id.User.Name, f.Get("name"), auth.Scope(f.Get("scope")), expires)
+	if errdefs.IsInvalidArgument(err) {
+		s.renderSettings(w, r, http.StatusBadRequest, "", sentence(err))
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.renderSettings(w, r, http.StatusOK, secret, "")
+}
+
+func (s *site) revokeToken(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PostForm.Get("id"), 10, 64)
+	err := s.Meta.DeleteCredential(r.Context(), visitorOf(r.Context()).id.User.Name, id)
+	if err != nil && !errdefs.IsNotFound(err) {
+		s.serverError(w, r, err)
+		return
+	}
+	s.back(w, r, "/settings", "Token revoked.")
+}
+
+func (s *site) defaultVisibility(w http.ResponseWriter, r *http.Request) {
+	u := visitorOf(r.Context()).id.User
+	u.DefaultVisibility = visibilityField(r)
+	if err := s.Meta.UpdateUser(r.Context(), u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.back(w, r, "/settings", "New repositories you push will be "+string(u.DefaultVisibility)+".")
+}
+
+func visibilityField(r *http.Request) meta.Visibility {
+	if r.PostForm.Get("visibility") == string(meta.Private) {
+		return meta.Private
+	}
+	return meta.Public
+}
+
+func (s *site) changePassword(w http.ResponseWriter, r *http.Request) {
+	v := visitorOf(r.Context())
+	f := r.PostForm
+	if _, err := s.Auth.Password(r.Context(), auth.ClientAddr(r), v.id.User.Name, f.Get("current")); err != nil {
+		s.renderSettings(w, r, http.StatusBadRequest, "", "The current password is not right.")
+		return
+	}
+	if f.Get("password") != f.Get("confirm") {
+		s.renderSettings(w, r, http.StatusBadRequest, "", "The two new passwords differ.")
+		return
+	}
+	if err := s.Auth.SetPassword(r.Context(), v.id.User.Name, f.Get("password")); err != nil {
+		if errdefs.IsInvalidArgument(err) {
+			s.renderSettings(w, r, http.StatusBadRequest, "", sentence(err))
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	s.flash(w, r, "Password changed. Other browsers and docker logins made with the old one are signed out.")
+	s.signIn(w, r, v.id.User.Name, "/settings")
+}
+
+type newRepoForm struct {
+	Namespace, Name, Description string
+	Private                      bool
+}
+
+func (s *site) newRepoPage(w http.ResponseWriter, r *http.Request) {
+	u := visitorOf(r.Context()).id.User
+	s.render(w, r, http.StatusOK, "new", "New repository",
+		newRepoForm{Namespace: u.Name, Private: u.DefaultVisibility == meta.Private}, "")
+}
+
+func (s *site) newRepo(w http.ResponseWriter, r *http.Request) {
+	v := visitorOf(r.Context())
+	f := r.PostForm
+	form := newRepoForm{Namespace: v.id.User.Name, Name: strings.TrimSpace(f.Get("name")),
+		Description: strings.TrimSpace(f.Get("description")), Private: visibilityField(r) == meta.Private}
+	name := form.Namespace + "/" + form.Name
+	if err := distapi.CheckName(name); err != nil || form.Name == "" {
+		s.render(w, r, http.StatusBadRequest, "new", "New repository", form,
+			"Use lowercase letters and digits, separated by '.', '_', '-' or '/'.")
+		return
+	}
+	if len(form.Description) > 1000 {
+		s.render(w, r, http.StatusBadRequest, "new", "New repository", form, "Keep the description under 1000 characters.")
+		return
+	}
+	if ok, err := s.Auth.May(r.Context(), v.id, name, access.Push); err != nil || !ok {
+		s.render(w, r, http.StatusForbidden, "new", "New repository", form, "You may not make repositories there.")
+		return
+	}
+	vis := meta.Public
+	if form.Private {
+		vis = meta.Private
+	}
+	err := s.Meta.CreateRepository(r.Context(), meta.Repository{Name: name, Owner: form.Namespace, Visibility: vis,
+		Description: form.Description, CreatedAt: time.Now()})
+	if errdefs.IsAlreadyExists(err) {
+		s.render(w, r, http.StatusConflict, "new", "New repository", form, "You already have a repository called "+name+".")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.back(w, r, "/r/"+name, "Repository created. Push to it with the command below.")
+}

@@ -1,0 +1,244 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/access"
+	"github.com/strata-dev/strata/internal/hub/distapi"
+	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/image"
+)
+
+// repoPath splits /r/<name>/-/<rest> into the repository name and rest.
+func repoPath(r *http.Request) (name, rest string, ok bool) {
+	name, rest, _ = strings.Cut(r.PathValue("path"), "/-/")
+	name = strings.TrimSuffix(name, "/")
+	return name, rest, distapi.CheckName(name) == nil
+}
+
+// repoAccess is what the visitor may do with a repository.
+type repoAccess struct {
+	Repo   meta.Repository
+	Push   bool
+	Manage bool // owner or administrator: settings, collaborators, deletion
+}
+
+// openRepo finds a repository the visitor may pull; false (after a 404
+// page) when it does not exist or may not be seen, the same either way.
+func (s *site) openRepo(w http.ResponseWriter, r *http.Request, name string) (repoAccess, bool) {
+	id := visitorOf(r.Context()).id
+	ctx := r.Context()
+	repo, err := s.Meta.Repository(ctx, name)
+	if err == nil {
+		var ok bool
+		if ok, err = s.Auth.May(ctx, id, name, access.Pull); err == nil && !ok {
+			err = errdefs.ErrNotFound
+		}
+	}
+	if errdefs.IsNotFound(err) {
+		s.notFound(w, r)
+		return repoAccess{}, false
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return repoAccess{}, false
+	}
+	a := repoAccess{Repo: repo}
+	a.Push, _ = s.Auth.May(ctx, id, name, access.Push)
+	a.Manage, _ = s.Auth.May(ctx, id, name, access.Delete)
+	return a, true
+}
+
+func (s *site) repoGet(w http.ResponseWriter, r *http.Request) {
+	name, rest, ok := repoPath(r)
+	if !ok {
+		s.notFound(w, r)
+		return
+	}
+	a, ok := s.openRepo(w, r, name)
+	if !ok {
+		return
+	}
+	switch {
+	case rest == "":
+		s.repoPage(w, r, a)
+	case strings.HasPrefix(rest, "tags/"):
+		s.manifestPage(w, r, a, strings.TrimPrefix(rest, "tags/"))
+	case strings.HasPrefix(rest, "manifests/"):
+		if _, err := digest.Parse(strings.TrimPrefix(rest, "manifests/")); err != nil {
+			s.notFound(w, r)
+			return
+		}
+		s.manifestPage(w, r, a, strings.TrimPrefix(rest, "manifests/"))
+	default:
+		s.notFound(w, r)
+	}
+}
+
+// repoData is the repository page.
+type repoData struct {
+	repoAccess
+	Host          string
+	Tags          []tagRow
+	Sort          string
+	Collaborators []meta.Collaborator
+}
+
+func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
+	ctx := r.Context()
+	tags, err := s.Meta.TagList(ctx, a.Repo.Name)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	d := repoData{repoAccess: a, Host: r.Host, Tags: s.tagRows(ctx, a.Repo.Name, tags), Sort: r.URL.Query().Get("sort")}
+	if d.Sort != "date" {
+		d.Sort = "name"
+	}
+	sortTags(d.Tags, d.Sort)
+	if a.Manage {
+		if d.Collaborators, err = s.Meta.Collaborators(ctx, a.Repo.Name); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "repo", a.Repo.Name, d, "")
+}
+
+// manifestData is the tag page: an image or an index, by tag or digest.
+type manifestData struct {
+	repoAccess
+	Host      string
+	Reference string
+	Tag       string
+	Image     *imageView
+	Index     *indexView
+}
+
+func (s *site) manifestPage(w http.ResponseWriter, r *http.Request, a repoAccess, ref string) {
+	ctx := r.Context()
+	if !strings.Contains(ref, ":") && distapi.CheckTag(ref) != nil {
+		s.notFound(w, r)
+		return
+	}
+	m, err := s.Meta.Manifest(ctx, a.Repo.Name, ref)
+	if errdefs.IsNotFound(err) {
+		s.notFound(w, r)
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	d := manifestData{repoAccess: a, Host: r.Host, Reference: ref}
+	if !strings.Contains(ref, ":") {
+		d.Tag = ref
+	}
+	if image.IsIndex(m.MediaType) {
+		d.Index = s.indexView(ctx, a.Repo.Name, m.Digest, m.MediaType, m.Content)
+	} else {
+		d.Image = s.imageView(ctx, a.Repo.Name, m.Digest, m.MediaType, m.Content, true)
+	}
+	if d.Image == nil && d.Index == nil {
+		s.fail(w, r, http.StatusUnprocessableEntity, "This manifest cannot be shown: it is not an image or an index.")
+		return
+	}
+	s.render(w, r, http.StatusOK, "tag", a.Repo.Name+":"+ref, d, "")
+}
+
+// repoPost runs a repository's forms: /r/<name>/-/<action>.
+func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
+	name, action, ok := repoPath(r)
+	if !ok {
+		s.notFound(w, r)
+		return
+	}
+	a, ok := s.openRepo(w, r, name)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	page := "/r/" + name
+	if action == "tags/delete" {
+		tag := r.PostForm.Get("tag")
+		if !a.Manage {
+			s.fail(w, r, http.StatusForbidden, "Only the repository's owner may delete its tags.")
+			return
+		}
+		if err := s.Meta.DeleteTag(ctx, name, tag); err != nil && !errdefs.IsNotFound(err) {
+			s.serverError(w, r, err)
+			return
+		}
+		s.back(w, r, page, "Tag "+tag+" deleted; the image stays under its other tags and its digest.")
+		return
+	}
+	if !a.Manage {
+		s.fail(w, r, http.StatusForbidden, "Only the repository's owner may change its settings.")
+		return
+	}
+	var err error
+	msg := ""
+	switch action {
+	case "description":
+		a.Repo.Description = strings.TrimSpace(r.PostForm.Get("description"))
+		if len(a.Repo.Description) > 1000 {
+			s.back(w, r, page, "Keep the description under 1000 characters.")
+			return
+		}
+		err, msg = s.Meta.UpdateRepository(ctx, a.Repo), "Description saved."
+	case "visibility":
+		a.Repo.Visibility = visibilityField(r)
+		err, msg = s.Meta.UpdateRepository(ctx, a.Repo), "The repository is now "+string(a.Repo.Visibility)+"."
+	case "collaborators":
+		role := meta.RoleRead
+		if r.PostForm.Get("role") == string(meta.RoleWrite) {
+			role = meta.RoleWrite
+		}
+		user := strings.TrimSpace(r.PostForm.Get("user"))
+		if user == a.Repo.Owner {
+			s.back(w, r, page, "The owner needs no invitation.")
+			return
+		}
+		err, msg = s.Meta.SetCollaborator(ctx, name, user, role), user+" may now "+map[meta.Role]string{meta.RoleRead: "pull", meta.RoleWrite: "pull and push"}[role]+"."
+		if errdefs.IsNotFound(err) {
+			s.back(w, r, page, "There is no user called "+user+".")
+			return
+		}
+	case "collaborators/remove":
+		user := r.PostForm.Get("user")
+		err, msg = s.Meta.RemoveCollaborator(ctx, name, user), user+" is no longer a collaborator."
+	case "delete":
+		if r.PostForm.Get("confirm") != name {
+			s.back(w, r, page, "Type the repository's name to delete it.")
+			return
+		}
+		if err := s.Meta.DeleteRepository(ctx, name); err != nil && !errdefs.IsNotFound(err) {
+			s.serverError(w, r, err)
+			return
+		}
+		s.back(w, r, "/", "Repository "+name+" deleted.")
+		return
+	default:
+		s.notFound(w, r)
+		return
+	}
+	if err != nil && !errdefs.IsNotFound(err) {
+		s.serverError(w, r, err)
+		return
+	}
+	s.back(w, r, page, msg)
+}
+
+// pullRef is what to type to pull a tag.
+func pullRef(host, name, ref string) string {
+	sep := ":"
+	if strings.Contains(ref, ":") {
+		sep = "@"
+	}
+	return host + "/" + name + sep + ref
+}
+
