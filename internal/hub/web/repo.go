@@ -241,4 +241,3 @@ func pullRef(host, name, ref string) string {
 	}
 	return host + "/" + name + sep + ref
 }
-
