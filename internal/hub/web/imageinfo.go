@@ -182,12 +182,17 @@ func layerRows(m *image.Manifest, cfg *image.Config) []layerRow {
 }
 
 // cleanCommand shows a history line as a Dockerfile step, as Docker Hub does.
+// Docker's classic builder writes "/bin/sh -c #(nop) ENV ..." for steps
+// and "/bin/sh -c cmd" for RUN; BuildKit writes "RUN /bin/sh -c cmd # buildkit".
 func cleanCommand(c string) string {
-	c = strings.TrimSpace(c)
+	c = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(c), "# buildkit"))
 	if rest, ok := strings.CutPrefix(c, "/bin/sh -c #(nop) "); ok {
 		return strings.TrimSpace(rest)
 	}
 	if rest, ok := strings.CutPrefix(c, "/bin/sh -c "); ok {
+		return "RUN " + rest
+	}
+	if rest, ok := strings.CutPrefix(c, "RUN /bin/sh -c "); ok {
 		return "RUN " + rest
 	}
 	return c

@@ -1,0 +1,208 @@
+package hub_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/testutil"
+)
+
+// browser starts Debian's chromium, headless, with a fresh profile and
+// nothing that reaches out to the internet.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	bin := testutil.Tool(t, "chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 860),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("hide-scrollbars", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTime(); cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// webImage is a small image with a Dockerfile-like history: busybox, then
+// two steps that add files and three that only set configuration.
+func webImage(t *testing.T) v1.Image {
+	t.Helper()
+	img := busybox(t)
+	for _, step := range []string{"COPY site/ /srv/www/ # buildkit", "RUN /bin/sh -c adduser -D web # buildkit"} {
+		l, err := random.Layer(40_000, "application/vnd.docker.image.rootfs.diff.tar.gzip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{CreatedBy: step, Created: v1.Time{Time: time.Now()}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.History[0].CreatedBy = "ADD busybox.tar / # buildkit"
+	for _, h := range []string{"ENV PORT=8080", "WORKDIR /srv/www", `CMD ["httpd", "-f", "-p", "8080"]`} {
+		cf.History = append(cf.History, v1.History{CreatedBy: h + " # buildkit", EmptyLayer: true, Created: v1.Time{Time: time.Now()}})
+	}
+	cf.Config.Env = []string{"PATH=/bin", "PORT=8080"}
+	cf.Config.WorkingDir = "/srv/www"
+	cf.Config.Cmd = []string{"httpd", "-f", "-p", "8080"}
+	cf.Config.Labels = map[string]string{"org.opencontainers.image.title": "webapp", "org.opencontainers.image.source": "https://example.com/webapp"}
+	img, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// shots saves screenshots where STRATA_SCREENSHOTS says (the README's
+// are made so), else in a temporary directory.
+type shots struct {
+	t   *testing.T
+	ctx context.Context
+	dir string
+}
+
+func (s shots) take(name string) {
+	s.t.Helper()
+	png, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		s.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, name+".png"), png, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// A person in a real browser: sign up, create a private repository, make
+// a token, push with strata using it, see the tags and layers, make the
+// repository public, and pull it anonymously. Screenshots of the main pages
+// are saved on the way.
+func TestWebEndToEnd(t *testing.T) {
+	ctx := browser(t)
+	h := testutil.StartAccountsHub(t, hub.Config{}, [2]string{"ops", "ops-pass-12"})
+	dir := os.Getenv("STRATA_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	shot := shots{t, ctx, dir}
+	u := h.URL()
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+
+	run("sign up", chromedp.Navigate(u+"/signup"), chromedp.WaitVisible(chromedp.CSS("input[name=name]")))
+	shot.take("signup")
+	run("sign up", chromedp.SendKeys(chromedp.CSS("input[name=name]"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("input[name=password]"), "alice-pass-1"),
+		chromedp.SendKeys(chromedp.CSS("input[name=confirm]"), "alice-pass-1"),
+		chromedp.Click(chromedp.CSS("button.primary")), chromedp.WaitVisible(chromedp.CSS("a.who")))
+	if got := text("a.who"); !strings.Contains(got, "alice") {
+		t.Fatalf("after sign-up the header says %q", got)
+	}
+
+	run("create a private repository", chromedp.Navigate(u+"/new"), chromedp.WaitVisible(chromedp.CSS("input[name=name]")),
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "webapp"),
+		chromedp.SendKeys(chromedp.CSS("textarea[name=description]"), "A tiny web server on busybox, built for the strata hub tour."),
+		chromedp.Click(chromedp.CSS("input[value=private]")))
+	shot.take("new-repository")
+	run("create", chromedp.Click(chromedp.CSS("button.primary")), chromedp.WaitVisible(chromedp.CSS("h1.repo-title")))
+	if got := text("h1.repo-title"); !strings.Contains(got, "alice/webapp") || !strings.Contains(got, "Private") {
+		t.Fatalf("new repository page: %q", got)
+	}
+
+	run("make a token", chromedp.Navigate(u+"/settings"), chromedp.WaitVisible(chromedp.CSS("input[name=name]")),
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "laptop"),
+		chromedp.Click(chromedp.CSS("form[action='/settings/tokens'] button")), chromedp.WaitVisible(chromedp.CSS("#new-token")))
+	token := strings.TrimSpace(text("#new-token"))
+	if !strings.HasPrefix(token, "strata_pat_") {
+		t.Fatalf("the new token reads %q", token)
+	}
+	shot.take("settings")
+
+	// strata pushes with the token; anonymous pulls are refused while private.
+	s := newStrata(t)
+	archive := filepath.Join(t.TempDir(), "webapp.tar")
+	ref, _ := name.ParseReference(h.Addr + "/alice/webapp:1.0")
+	if err := tarball.WriteToFile(archive, ref, webImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.must(t, "", "load", "-i", archive)
+	s.must(t, token, "login", "-u", "alice", "--password-stdin", h.Addr)
+	s.must(t, "", "push", h.Addr+"/alice/webapp:1.0")
+	s.must(t, "", "tag", h.Addr+"/alice/webapp:1.0", h.Addr+"/alice/webapp:latest")
+	s.must(t, "", "push", h.Addr+"/alice/webapp:latest")
+	anon := newStrata(t)
+	anon.mustFail(t, "HTTP 401", "pull", h.Addr+"/alice/webapp:1.0")
+
+	run("repository page", chromedp.Navigate(u+"/r/alice/webapp"), chromedp.WaitVisible(chromedp.CSS("table.tags")))
+	tags := text("table.tags")
+	for _, want := range []string{"1.0", "latest", "linux/amd64", "MB"} {
+		if !strings.Contains(tags, want) {
+			t.Fatalf("the tags table lacks %q:\n%s", want, tags)
+		}
+	}
+	shot.take("repository")
+	run("tag page", chromedp.Click(chromedp.CSS("a.tag")), chromedp.WaitVisible(chromedp.CSS("ol.layers")))
+	layers := text("ol.layers")
+	for _, want := range []string{"ADD busybox.tar /", "COPY site/ /srv/www/", "RUN adduser -D web", "WORKDIR /srv/www", "0 B"} {
+		if !strings.Contains(layers, want) {
+			t.Fatalf("the layers lack %q:\n%s", want, layers)
+		}
+	}
+	if cfg := text("aside .kv"); !strings.Contains(cfg, "httpd -f -p 8080") || !strings.Contains(cfg, "PORT=8080") {
+		t.Fatalf("the configuration reads:\n%s", cfg)
+	}
+	shot.take("tag")
+
+	run("make it public", chromedp.Navigate(u+"/r/alice/webapp"), chromedp.WaitVisible(chromedp.CSS("form[action$='/-/visibility'] button")),
+		chromedp.Click(chromedp.CSS("form[action$='/-/visibility'] button")), chromedp.WaitVisible(chromedp.CSS(".notice.ok")))
+	if got := text("h1.repo-title"); !strings.Contains(got, "Public") {
+		t.Fatalf("after making it public: %q", got)
+	}
+	anon.must(t, "", "pull", h.Addr+"/alice/webapp:1.0")
+
+	run("dashboard", chromedp.Navigate(u+"/"), chromedp.WaitVisible(chromedp.CSS("ul.repos")))
+	shot.take("dashboard")
+	run("sign out", chromedp.Click(chromedp.CSS("form[action='/signout'] button")), chromedp.WaitVisible(chromedp.CSS("a[href='/signin']")))
+	run("explore", chromedp.Navigate(u+"/explore?q=web"), chromedp.WaitVisible(chromedp.CSS("ul.repos")))
+	if got := text("ul.repos"); !strings.Contains(got, "alice/webapp") {
+		t.Fatalf("explore?q=web lists:\n%s", got)
+	}
+	shot.take("explore")
+	run("sign in as the administrator", chromedp.Navigate(u+"/signin"), chromedp.WaitVisible(chromedp.CSS("input[name=name]")))
+	shot.take("signin")
+	run("sign in", chromedp.SendKeys(chromedp.CSS("input[name=name]"), "ops"),
+		chromedp.SendKeys(chromedp.CSS("input[name=password]"), "ops-pass-12"),
+		chromedp.Click(chromedp.CSS("button.primary")), chromedp.WaitVisible(chromedp.CSS("a.who")),
+		chromedp.Navigate(u+"/admin"), chromedp.WaitVisible(chromedp.CSS(".stats")))
+	if got := text("table"); !strings.Contains(got, "alice") || !strings.Contains(got, "ops") {
+		t.Fatalf("the admin's user list:\n%s", got)
+	}
+	shot.take("admin")
+}
