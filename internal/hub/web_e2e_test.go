@@ -60,6 +60,7 @@ func webImage(t *testing.T) v1.Image {
 	}
 	cf.Config.Env = []string{"PATH=/bin", "PORT=8080"}
 	cf.Config.WorkingDir = "/srv/www"
+	cf.Created = v1.Time{Time: time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)}
 	cf.Config.Cmd = []string{"httpd", "-f", "-p", "8080"}
 	cf.Config.Labels = map[string]string{"org.opencontainers.image.title": "webapp", "org.opencontainers.image.source": "https://example.com/webapp"}
 	img, err := mutate.ConfigFile(img, cf)
