@@ -21,7 +21,7 @@ use it; removing an image reclaims the blobs that no other image needs.`,
 	}
 	cmd.AddCommand(a.imageImportCommand(), a.imageLsCommand(), a.imageTagCommand(), a.imageRmCommand(),
 		a.imagePruneCommand(), a.imageHistoryCommand(), a.imageInspectCommand(), a.imageSaveCommand(),
-		a.imageLoadCommand(), a.imagePullCommand(), a.imagePushCommand())
+		a.imageLoadCommand(), a.imagePullCommand(), a.imagePushCommand(), a.imageBuildCommand())
 	return cmd
 }
 

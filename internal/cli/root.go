@@ -85,7 +85,7 @@ run containers on their read-only layers, and serve your own hub.`,
 func (a *app) commands() []*cobra.Command {
 	cmds := append([]*cobra.Command{
 		a.loginCommand(), a.logoutCommand(), a.pullCommand(), a.pushCommand(),
-		a.hubCommand(),
+		a.hubCommand(), a.buildCommand(), a.builderCommand(),
 		a.imageCommand(), a.systemCommand(),
 	}, a.imageShortcuts()...)
 	return a.withContainerCommands(cmds)

@@ -230,14 +230,14 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 	defer l.Unlock()
 	live := map[digest.Digest]bool{}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		ds, err := queryDigests(ctx, tx, `SELECT digest FROM manifests UNION SELECT blob FROM manifest_blobs`)
+		ds, err := queryDigests(ctx, tx, `SELECT digest FROM manifests UNION SELECT blob FROM manifest_blobs UNION `+buildCacheBlobs)
 		if err != nil {
 			return err
 		}
 		for _, d := range ds {
 			live[d] = true
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM layer_blobs WHERE blob NOT IN (SELECT blob FROM manifest_blobs)`); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM layer_blobs WHERE blob NOT IN (SELECT blob FROM manifest_blobs UNION `+buildCacheBlobs+`)`); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM layer_blobs)

@@ -188,6 +188,7 @@ var migrations = []string{
 	);
 	CREATE INDEX image_layers_chain ON image_layers(chain_id);`,
 	containersSchema, // containers.go: containers (issue 6)
+	buildCacheSchema, // buildcache.go: the build cache (issue 7)
 }
 
 // SchemaVersion is the schema this build of strata writes.

@@ -69,35 +69,19 @@ func (m *Manager) Commit(ctx context.Context, ref string, o CommitOptions) (stor
 	if err := commitConfig(cfg, c, o); err != nil {
 		return store.Image{}, err
 	}
-	tmp, err := os.CreateTemp(m.root, "commit-*.tar")
+	d, err := m.diff(ctx, snapshotKey(c.ID))
 	if err != nil {
 		return store.Image{}, err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if _, err := snapshot.WriteDiff(ctx, m.sn, snapshotKey(c.ID), tmp); err != nil {
-		return store.Image{}, err
-	}
-	img, err := m.addCommitted(ctx, base, cfg, tmp, tags)
+	defer d.Close()
+	below := append([]digest.Digest{}, cfg.RootFS.DiffIDs...)
+	img, err := m.addCommitted(ctx, base, cfg, d, tags)
 	if err != nil {
 		return store.Image{}, err
 	}
 	// Unpack the new layer now, on the image's own stack.
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return img, err
-	}
-	chains := image.ChainIDs(cfg.RootFS.DiffIDs)
-	if _, err := m.sn.Stat(ctx, chains[len(chains)-1].String()); err == nil {
-		return img, nil
-	}
-	parent := ""
-	if len(chains) > 1 {
-		parent = chains[len(chains)-2].String()
-	}
-	if _, _, err := m.Unpack(ctx, base); err != nil {
-		return img, err
-	}
-	return img, snapshot.Unpack(ctx, m.sn, chains[len(chains)-1].String(), parent, tmp)
+	_, err = m.UnpackDiff(ctx, d, below, cfg.RootFS.DiffIDs[len(cfg.RootFS.DiffIDs)-1])
+	return img, err
 }
 
 // commitConfig turns the image's config into the committed image's.
@@ -156,18 +140,15 @@ func withoutDefaults(env, image []string) []string {
 	return out
 }
 
-// addCommitted stores the layer in tar and an image of base plus it, with
+// addCommitted stores the diff as a layer and an image of base plus it, with
 // config cfg (whose diffIDs and history get the new layer).
-func (m *Manager) addCommitted(ctx context.Context, base store.Image, cfg *image.Config, tar *os.File, tags []reference.NamedTagged) (store.Image, error) {
+func (m *Manager) addCommitted(ctx context.Context, base store.Image, cfg *image.Config, d *Diff, tags []reference.NamedTagged) (store.Image, error) {
 	release, err := m.store.Writing()
 	if err != nil {
 		return store.Image{}, err
 	}
 	defer release()
-	if _, err := tar.Seek(0, io.SeekStart); err != nil {
-		return store.Image{}, err
-	}
-	layer, err := m.store.AddLayerTar(ctx, tar, "")
+	layer, err := d.Store(ctx, m.store)
 	if err != nil {
 		return store.Image{}, err
 	}

@@ -83,7 +83,21 @@ func (m *Manager) Unpack(ctx context.Context, img store.Image) (*image.Config, s
 	if err != nil {
 		return nil, "", err
 	}
-	chains := image.ChainIDs(cfg.RootFS.DiffIDs)
+	chain, err := m.unpackLayers(ctx, cfg.RootFS.DiffIDs, img.ID.Encoded()[:12])
+	if err != nil {
+		return nil, "", err
+	}
+	return cfg, chain, nil
+}
+
+// UnpackLayers is Unpack of a stack of stored layers, bottom first, that
+// need not be an image's (the layers a build has made so far).
+func (m *Manager) UnpackLayers(ctx context.Context, diffIDs []digest.Digest) (string, error) {
+	return m.unpackLayers(ctx, diffIDs, "the build")
+}
+
+func (m *Manager) unpackLayers(ctx context.Context, diffIDs []digest.Digest, of string) (string, error) {
+	chains := image.ChainIDs(diffIDs)
 	have := len(chains)
 	for ; have > 0; have-- {
 		if _, err := m.sn.Stat(ctx, chains[have-1].String()); err == nil {
@@ -95,14 +109,14 @@ func (m *Manager) Unpack(ctx context.Context, img store.Image) (*image.Config, s
 		if i > 0 {
 			parent = chains[i-1].String()
 		}
-		if err := m.unpackLayer(ctx, cfg.RootFS.DiffIDs[i], chains[i].String(), parent); err != nil {
-			return nil, "", fmt.Errorf("unpack layer %d of %s (%s): %w", i+1, img.ID.Encoded()[:12], cfg.RootFS.DiffIDs[i], err)
+		if err := m.unpackLayer(ctx, diffIDs[i], chains[i].String(), parent); err != nil {
+			return "", fmt.Errorf("unpack layer %d of %s (%s): %w", i+1, of, diffIDs[i], err)
 		}
 	}
 	if len(chains) == 0 {
-		return cfg, "", nil
+		return "", nil
 	}
-	return cfg, chains[len(chains)-1].String(), nil
+	return chains[len(chains)-1].String(), nil
 }
 
 func (m *Manager) unpackLayer(ctx context.Context, diffID digest.Digest, name, parent string) error {

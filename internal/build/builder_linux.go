@@ -1,0 +1,333 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/runtime"
+	"github.com/strata-dev/strata/internal/runtime/container"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// builder is one build in progress.
+type builder struct {
+	o       Options
+	st      *store.Store
+	m       *container.Manager
+	df      *dockerfile
+	context *tree // nil without a build context
+	args    *argSet
+	stages  map[int]*state // the stages built so far
+	events  int
+	res     Result
+}
+
+// state is a stage as far as it got: the config of the image it makes
+// (history and diffIDs included) and the layers' blobs.
+type state struct {
+	cfg        image.Config
+	layers     []store.Layer
+	args       stageArgs
+	cmdSet     bool // CMD was set in this stage: ENTRYPOINT keeps it
+	maintainer string
+	label      string // for progress: the stage's name, "" for a single stage
+	n, of      int
+}
+
+func (s *state) diffIDs() []digest.Digest { return s.cfg.RootFS.DiffIDs }
+
+// Build builds the Dockerfile of o on st and stores the image with o's
+// tags. Nothing is tagged unless every step succeeded.
+func Build(ctx context.Context, st *store.Store, o Options) (Result, error) {
+	df, err := parseDockerfile(o.Dockerfile)
+	if err != nil {
+		return Result{}, err
+	}
+	m, err := container.New(st, o.Snapshotter, o.Log)
+	if err != nil {
+		return Result{}, err
+	}
+	if o.Network == "" {
+		o.Network = "host"
+	}
+	if o.Network != "host" && o.Network != "none" {
+		return Result{}, fmt.Errorf("--network %q: builds run with host (the default) or none: %w", o.Network, errdefs.ErrInvalidArgument)
+	}
+	target := o.Platform
+	if target.OS == "" {
+		target = image.DefaultPlatform()
+	}
+	b := &builder{o: o, st: st, m: m, df: df, args: newArgSet(o.BuildArgs, target, image.DefaultPlatform()), stages: map[int]*state{}}
+	if o.ContextDir != "" {
+		if b.context, err = openContext(o.ContextDir); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, w := range df.warnings {
+		b.emit(Event{Kind: Warning, Text: w})
+	}
+	if err := b.args.declareMeta(df.lex, df.metaArgs); err != nil {
+		return Result{}, fmt.Errorf("ARG: %w", err)
+	}
+	last, err := df.target(o.Target)
+	if err != nil {
+		return Result{}, err
+	}
+	order, err := df.needed(last, b.fromName)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, i := range order {
+		if err := b.buildStage(ctx, i, len(order) > 1, i == last); err != nil {
+			return Result{}, err
+		}
+	}
+	if un := b.args.unused(); len(un) > 0 {
+		b.emit(Event{Kind: Warning, Text: fmt.Sprintf("One or more build-args %v were not consumed", un)})
+	}
+	img, err := b.store(ctx, b.stages[last])
+	b.res.Image = img
+	return b.res, err
+}
+
+func (b *builder) emit(e Event) {
+	if b.o.Progress != nil {
+		b.o.Progress(e)
+	}
+}
+
+// fromName is stage i's FROM name, global ARGs expanded.
+func (b *builder) fromName(i int) (string, error) {
+	name, _, err := b.df.lex.ProcessWord(b.df.stages[i].BaseName, shell.EnvsFromSlice(b.args.metaEnv()))
+	if err != nil {
+		return "", fmt.Errorf("FROM %s: %w", b.df.stages[i].BaseName, err)
+	}
+	if name == "" {
+		return "", fmt.Errorf("FROM %s: the image name is empty once its ARGs are expanded: %w", b.df.stages[i].BaseName, errdefs.ErrInvalidArgument)
+	}
+	return name, nil
+}
+
+// buildStage runs stage i: its FROM, the ONBUILD triggers of its image,
+// its instructions, and for the target the --label flags.
+func (b *builder) buildStage(ctx context.Context, i int, multi, target bool) error {
+	st := b.df.stages[i]
+	s, triggers, err := b.from(ctx, i)
+	if err != nil {
+		return err
+	}
+	if multi {
+		s.label = stageLabel(st, i)
+	}
+	cmds := append(triggers, st.Commands...)
+	if target && len(b.o.Labels) > 0 {
+		cmds = append(cmds, labelCommand(b.o.Labels))
+	}
+	s.n, s.of = 1, len(cmds)+1
+	id := b.begin(s, st.SourceCode)
+	b.emit(Event{Kind: StepDone, ID: id, Stage: s.label, N: 1, Of: s.of, Text: st.SourceCode})
+	for _, c := range cmds {
+		s.n++
+		if err := b.dispatch(ctx, s, c); err != nil {
+			return withLine(err, c)
+		}
+	}
+	b.stages[i] = s
+	return nil
+}
+
+// begin announces the next step and returns its id.
+func (b *builder) begin(s *state, text string) int {
+	b.events++
+	b.emit(Event{Kind: StepStart, ID: b.events, Stage: s.label, N: s.n, Of: s.of, Text: text})
+	return b.events
+}
+
+// withLine says which Dockerfile line an error is from.
+func withLine(err error, c instructions.Command) error {
+	var se *StepError
+	if errors.As(err, &se) || len(c.Location()) == 0 {
+		return err
+	}
+	return fmt.Errorf("Dockerfile:%d: %w", c.Location()[0].Start.Line, err)
+}
+
+// labelCommand is the LABEL that --label flags add, keys sorted.
+func labelCommand(labels map[string]string) *instructions.LabelCommand {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	c := &instructions.LabelCommand{}
+	for _, k := range keys {
+		c.Labels = append(c.Labels, instructions.KeyValuePair{Key: k, Value: labels[k]})
+	}
+	return c
+}
+
+// from starts stage i on what its FROM names: scratch, an earlier stage, or
+// an image (pulled when missing, or always with --pull). It returns the
+// image's ONBUILD triggers, parsed.
+func (b *builder) from(ctx context.Context, i int) (*state, []instructions.Command, error) {
+	name, err := b.fromName(i)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &state{}
+	if j := b.df.stageIndex(name, i); j >= 0 {
+		prev := b.stages[j]
+		s.cfg, s.layers = cloneConfig(prev.cfg), slices.Clone(prev.layers)
+		return s, nil, nil
+	}
+	if strings.EqualFold(name, "scratch") {
+		p := b.platform(i)
+		s.cfg = image.Config{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, RootFS: ocispec.RootFS{Type: "layers"}}
+	} else {
+		img, err := b.baseImage(ctx, name, b.platform(i))
+		if err != nil {
+			return nil, nil, err
+		}
+		cb, err := b.st.Config(ctx, img)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg, err := image.ParseConfig(cb)
+		if err != nil {
+			return nil, nil, err
+		}
+		if s.layers, err = b.baseLayers(ctx, img); err != nil {
+			return nil, nil, err
+		}
+		s.cfg = *cfg
+	}
+	s.cfg.Author, s.cfg.Comment, s.cfg.Container, s.cfg.ContainerConfig, s.cfg.DockerVersion = "", "", "", nil, ""
+	if !slices.ContainsFunc(s.cfg.Config.Env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		s.cfg.Config.Env = append(s.cfg.Config.Env, "PATH="+runtime.DefaultPath)
+	}
+	s.cfg.Config.OpenStdin, s.cfg.Config.StdinOnce = false, false
+	triggers, err := parseTriggers(s.cfg.Config.OnBuild)
+	s.cfg.Config.OnBuild = nil
+	return s, triggers, err
+}
+
+// platform is what stage i is for: its FROM --platform, else --platform.
+func (b *builder) platform(i int) image.Platform {
+	if p := b.df.stages[i].Platform; p != "" {
+		if v, _, err := b.df.lex.ProcessWord(p, shell.EnvsFromSlice(b.args.metaEnv())); err == nil {
+			if pl, err := image.ParsePlatform(v); err == nil {
+				return pl
+			}
+		}
+	}
+	if b.o.Platform.OS != "" {
+		return b.o.Platform
+	}
+	return image.DefaultPlatform()
+}
+
+// baseImage finds the image FROM names, pulling it when the store lacks
+// it (or with --pull).
+func (b *builder) baseImage(ctx context.Context, name string, p image.Platform) (store.Image, error) {
+	ref, err := image.ParseReference(name)
+	if err != nil {
+		return store.Image{}, fmt.Errorf("FROM %s: %w", name, err)
+	}
+	if image.Tag(ref) == "" && image.RefDigest(ref) == "" {
+		ref = reference.TagNameOnly(ref)
+	}
+	if !b.o.Pull {
+		img, err := b.st.Resolve(ctx, ref.String())
+		if err == nil || !errdefs.IsNotFound(err) {
+			return img, err
+		}
+	}
+	if b.o.PullImage == nil {
+		return store.Image{}, fmt.Errorf("FROM %s: the image is not in the store, and this build cannot pull: %w", name, errdefs.ErrNotFound)
+	}
+	return b.o.PullImage(ctx, ref, p)
+}
+
+func (b *builder) baseLayers(ctx context.Context, img store.Image) ([]store.Layer, error) {
+	lbs, err := b.st.ImageLayers(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Layer, len(lbs))
+	for i, l := range lbs {
+		out[i] = store.Layer{Blob: l.Blob, DiffID: l.DiffID, TarSize: l.TarSize, Size: l.Size}
+	}
+	return out, nil
+}
+
+// parseTriggers parses an image's ONBUILD instructions.
+func parseTriggers(exprs []string) ([]instructions.Command, error) {
+	var out []instructions.Command
+	for _, e := range exprs {
+		res, err := parser.Parse(strings.NewReader(e))
+		if err != nil {
+			return nil, fmt.Errorf("ONBUILD %s: %w", e, err)
+		}
+		for _, n := range res.AST.Children {
+			c, err := instructions.ParseCommand(n)
+			if err != nil {
+				return nil, fmt.Errorf("ONBUILD %s: %w", e, err)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func cloneConfig(c image.Config) image.Config {
+	b, _ := json.Marshal(c)
+	var out image.Config
+	json.Unmarshal(b, &out)
+	return out
+}
+
+// store stores the target stage's image with the tags asked for.
+func (b *builder) store(ctx context.Context, s *state) (store.Image, error) {
+	release, err := b.st.Writing()
+	if err != nil {
+		return store.Image{}, err
+	}
+	defer release()
+	cb, err := json.Marshal(s.cfg)
+	if err != nil {
+		return store.Image{}, err
+	}
+	cdesc, err := b.st.AddJSON(ctx, ocispec.MediaTypeImageConfig, cb)
+	if err != nil {
+		return store.Image{}, err
+	}
+	n, err := b.st.WriteManifest(ctx, cdesc, s.layers)
+	if err != nil {
+		return store.Image{}, err
+	}
+	n.Tags = b.o.Tags
+	img, err := b.st.Add(ctx, n)
+	if err != nil {
+		return img, fmt.Errorf("store the image: %w", err)
+	}
+	b.events++
+	b.emit(Event{Kind: Writing, ID: b.events, Text: "writing image " + img.ID.String()})
+	for _, t := range b.o.Tags {
+		b.emit(Event{Kind: Writing, ID: b.events, Text: "naming to " + t.String()})
+	}
+	return img, nil
+}

@@ -1,0 +1,242 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/archive"
+	"github.com/strata-dev/strata/internal/errdefs"
+)
+
+// copyCmd is a COPY or ADD, expanded.
+type copyCmd struct {
+	instr    string // "COPY" or "ADD"
+	text     string
+	srcs     []string
+	contents []instructions.SourceContent
+	dest     string
+	from     string
+	chown    string
+	chmod    string
+	add      bool
+}
+
+func copyCommand(c *instructions.CopyCommand) copyCmd {
+	return copyCmd{instr: "COPY", text: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
+		from: c.From, chown: c.Chown, chmod: c.Chmod}
+}
+
+func addCommand(c *instructions.AddCommand) copyCmd {
+	return copyCmd{instr: "ADD", text: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
+		chown: c.Chown, chmod: c.Chmod, add: true}
+}
+
+// copy runs COPY or ADD: from the build context, or with --from from a
+// stage or an image, whose files are mounted to read.
+func (b *builder) copy(ctx context.Context, s *state, c copyCmd) error {
+	if c.from == "" {
+		return b.copyFrom(ctx, s, c, b.context)
+	}
+	var diffIDs []digest.Digest
+	if j := b.df.stageIndex(c.from, len(b.df.stages)); j >= 0 && b.stages[j] != nil {
+		diffIDs = b.stages[j].diffIDs()
+	} else {
+		img, err := b.baseImage(ctx, c.from, b.o.Platform)
+		if err != nil {
+			return fmt.Errorf("COPY --from=%s: %w", c.from, err)
+		}
+		layers, err := b.baseLayers(ctx, img)
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			diffIDs = append(diffIDs, l.DiffID)
+		}
+	}
+	return b.m.View(ctx, diffIDs, func(root string) error {
+		return b.copyFrom(ctx, s, c, &tree{root: root, what: "--from=" + c.from})
+	})
+}
+
+// copyFrom runs COPY or ADD reading from t.
+func (b *builder) copyFrom(ctx context.Context, s *state, c copyCmd, t *tree) error {
+	spec, err := b.resolveCopy(ctx, s, c, t)
+	if err != nil {
+		return err
+	}
+	var hashes, names []string
+	for _, src := range spec.sources {
+		hashes, names = append(hashes, src.hash), append(names, src.name)
+	}
+	history := copyHistory(s.cfg.Config, c.instr, c.chown, hashes, spec.historyDest)
+	key := b.key(s, c.instr, history, c.chmod, spec.dest, strings.Join(names, "\x00"))
+	return b.do(ctx, s, c.text, key, func(int) (change, error) {
+		diff, err := b.m.Change(ctx, s.diffIDs(), func(root string) error { return applyCopy(ctx, root, &spec.copySpec) })
+		return change{history: history, diff: diff}, err
+	})
+}
+
+// applyCopy writes the copy into root through archive.Apply, which
+// refuses any entry that would land outside it.
+func applyCopy(ctx context.Context, root string, c *copySpec) error {
+	pr, pw := io.Pipe()
+	entries := make(chan int, 1)
+	go func() {
+		n, err := writeCopy(pw, root, c)
+		entries <- n
+		pw.CloseWithError(err)
+	}()
+	err := archive.Apply(ctx, root, pr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if n := <-entries; n == 0 && err != nil && errdefs.IsInvalidArgument(err) {
+		return nil // nothing to copy (an empty directory into one that exists)
+	}
+	return err
+}
+
+// resolvedCopy is a COPY or ADD with its sources found and hashed.
+type resolvedCopy struct {
+	copySpec
+	historyDest string // the destination as Docker's history shows it
+}
+
+// resolveCopy finds what c copies and where it goes.
+func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree) (*resolvedCopy, error) {
+	dest := c.dest
+	if !path.IsAbs(dest) {
+		dest = path.Join("/", s.cfg.Config.WorkingDir, dest)
+		if strings.HasSuffix(c.dest, "/") {
+			dest += "/"
+		}
+	}
+	r := &resolvedCopy{copySpec: copySpec{dest: dest, chown: c.chown, chmod: c.chmod}, historyDest: c.dest}
+	wild := false
+	for _, p := range c.srcs {
+		if c.add && isURL(p) {
+			src, err := download(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			r.sources = append(r.sources, src)
+			continue
+		}
+		if t == nil {
+			return nil, fmt.Errorf("%s %s: there is no build context (the Dockerfile came on standard input): give a directory: %w",
+				c.instr, p, errdefs.ErrInvalidArgument)
+		}
+		srcs, err := resolveSource(t, p, c.add)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", c.instr, p, err)
+		}
+		wild = wild || hasWildcards(p)
+		r.sources = append(r.sources, srcs...)
+	}
+	for _, sc := range c.contents {
+		h := sha256.Sum256([]byte(sc.Path + "\x00" + sc.Data))
+		r.sources = append(r.sources, copySource{name: sc.Path, data: []byte(sc.Data), mode: 0o644, mtime: time.Now(),
+			hash: "file:" + hex.EncodeToString(h[:])})
+	}
+	if len(r.sources) > 1 && !strings.HasSuffix(c.dest, "/") {
+		return nil, fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /: %w",
+			c.instr, errdefs.ErrInvalidArgument)
+	}
+	r.destDir = strings.HasSuffix(c.dest, "/") || c.dest == "." || strings.HasSuffix(c.dest, "/.") || wild
+	for _, src := range r.sources {
+		if src.name == "" && src.data != nil && r.destDir {
+			return nil, fmt.Errorf("%s: cannot tell a file name from the URL: name the destination file: %w", c.instr, errdefs.ErrInvalidArgument)
+		}
+	}
+	return r, nil
+}
+
+// resolveSource finds the sources that p (a path or a pattern) means in t.
+func resolveSource(t *tree, p string, add bool) ([]copySource, error) {
+	var rels []string
+	if hasWildcards(p) {
+		matches, err := t.glob(p)
+		if err != nil {
+			return nil, err
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("no source files were specified (nothing in %s matches): %w", t.what, errdefs.ErrNotFound)
+		}
+		rels = matches
+	} else {
+		rel, err := t.resolve(p)
+		if err != nil {
+			return nil, err
+		}
+		if t.excluded(rel) {
+			return nil, fmt.Errorf("file not found in %s or excluded by .dockerignore: %w", t.what, errdefs.ErrNotFound)
+		}
+		rels = []string{rel}
+	}
+	var out []copySource
+	for _, rel := range rels {
+		entries, hash, err := t.walk(rel)
+		if err != nil {
+			return nil, fmt.Errorf("file not found in %s: %w", t.what, err)
+		}
+		name := path.Base(path.Clean("/" + p))
+		if hasWildcards(p) {
+			name = path.Base(rel)
+		}
+		src := copySource{name: name, entries: entries, dir: entries[0].info.IsDir(), hash: hash}
+		src.unpack = add && !src.dir && entries[0].info.Mode().IsRegular() && isArchive(entries[0].abs)
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func isURL(p string) bool {
+	return strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://")
+}
+
+// download fetches ADD's URL: a file of mode 0600, timed as the server's
+// Last-Modified says, named after the URL's last part.
+func download(ctx context.Context, raw string) (copySource, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return copySource{}, fmt.Errorf("ADD %s: %v: %w", raw, err, errdefs.ErrInvalidArgument)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return copySource{}, fmt.Errorf("ADD %s: %v: %w", raw, err, errdefs.ErrInvalidArgument)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return copySource{}, fmt.Errorf("ADD %s: cannot download it (%v): check the URL and that this machine reaches the network: %w",
+			raw, err, errdefs.ErrUnavailable)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return copySource{}, fmt.Errorf("ADD %s: the server answered %s: %w", raw, resp.Status, errdefs.ErrUnavailable)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<30))
+	if err != nil {
+		return copySource{}, fmt.Errorf("ADD %s: download: %v: %w", raw, err, errdefs.ErrUnavailable)
+	}
+	mtime := time.Now()
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		mtime = lm
+	}
+	name := path.Base(u.Path)
+	if name == "/" || name == "." {
+		name = ""
+	}
+	h := sha256.Sum256(body)
+	return copySource{name: name, data: body, mode: 0o600, mtime: mtime, hash: "file:" + hex.EncodeToString(h[:])}, nil
+}

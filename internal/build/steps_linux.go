@@ -1,0 +1,332 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-dev/strata/internal/content"
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/runtime"
+	"github.com/strata-dev/strata/internal/runtime/container"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// change is what a step did: the config it edits, its history entry, and
+// what it changed in the files (nil for a step on the config alone).
+type change struct {
+	edit    func(c *image.ContainerConfig)
+	history string
+	diff    *container.Diff
+}
+
+// key is the cache key of a step of s: the config and chainID it starts
+// from, and what the step is (the instruction expanded, the build args it
+// sees, the digests of what it copies).
+func (b *builder) key(s *state, parts ...string) digest.Digest {
+	cb, _ := json.Marshal(s.cfg)
+	h := sha256.New()
+	fmt.Fprintf(h, "strata build cache 1\n%s\n%s\n", digest.FromBytes(cb), image.ChainID(s.diffIDs()))
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+}
+
+// do runs one step: from the cache when its key is there (unless
+// --no-cache), else with fn, whose result it stores and caches.
+func (b *builder) do(ctx context.Context, s *state, text string, key digest.Digest, fn func(id int) (change, error)) error {
+	id := b.begin(s, text)
+	start := time.Now()
+	b.res.Steps++
+	if !b.o.NoCache {
+		hit, err := b.fromCache(ctx, s, key)
+		if err != nil {
+			return err
+		}
+		if hit {
+			b.res.Cached++
+			b.emit(Event{Kind: StepCached, ID: id, Stage: s.label, N: s.n, Of: s.of, Text: text})
+			return nil
+		}
+	}
+	ch, err := fn(id)
+	if ch.diff != nil {
+		defer ch.diff.Close()
+	}
+	if err != nil {
+		return err
+	}
+	if err := b.commit(ctx, s, key, ch); err != nil {
+		return err
+	}
+	b.emit(Event{Kind: StepDone, ID: id, Stage: s.label, N: s.n, Of: s.of, Text: text, Elapsed: time.Since(start)})
+	return nil
+}
+
+// fromCache takes the step's result from the cache, if it is there whole.
+func (b *builder) fromCache(ctx context.Context, s *state, key digest.Digest) (bool, error) {
+	e, err := b.st.Cache(ctx, key)
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	cb, err := content.ReadBlob(ctx, b.st.Content(), ocispec.Descriptor{Digest: e.Config}, image.MaxManifestSize)
+	if err != nil {
+		return false, nil // pruned meanwhile: run the step
+	}
+	cfg, err := image.ParseConfig(cb)
+	if err != nil {
+		return false, err
+	}
+	want := s.diffIDs()
+	if e.Layer != nil {
+		want = append(append([]digest.Digest{}, want...), e.Layer.DiffID)
+	}
+	if !slices.Equal(cfg.RootFS.DiffIDs, want) {
+		return false, nil
+	}
+	s.cfg = *cfg
+	if e.Layer != nil {
+		s.layers = append(s.layers, *e.Layer)
+	}
+	return true, nil
+}
+
+// commit makes the step's change the stage's new state: its layer stored
+// and unpacked, the config with its history entry, all cached under key.
+func (b *builder) commit(ctx context.Context, s *state, key digest.Digest, ch change) error {
+	next := cloneConfig(s.cfg)
+	if ch.edit != nil {
+		ch.edit(&next.Config)
+	}
+	now := time.Now().UTC()
+	next.Created, next.Author = &now, s.maintainer
+	h := image.History{Created: &now, CreatedBy: ch.history, Author: s.maintainer, EmptyLayer: true}
+	release, err := b.st.Writing()
+	if err != nil {
+		return err
+	}
+	defer release()
+	var layer *store.Layer
+	if ch.diff != nil && len(ch.diff.Changes) > 0 {
+		l, err := ch.diff.Store(ctx, b.st)
+		if err != nil {
+			return err
+		}
+		layer, h.EmptyLayer = &l, false
+		next.RootFS.DiffIDs = append(next.RootFS.DiffIDs, l.DiffID)
+	}
+	next.History = append(next.History, h)
+	cb, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	desc, err := b.st.AddJSON(ctx, ocispec.MediaTypeImageConfig, cb)
+	if err != nil {
+		return err
+	}
+	if err := b.st.PutCache(ctx, store.CacheEntry{Key: key, Config: desc.Digest, Layer: layer}); err != nil {
+		return err
+	}
+	if layer != nil {
+		if _, err := b.m.UnpackDiff(ctx, ch.diff, s.diffIDs(), layer.DiffID); err != nil {
+			return err
+		}
+		s.layers = append(s.layers, *layer)
+	}
+	s.cfg = next
+	return nil
+}
+
+// dispatch runs one instruction, its variables expanded first.
+func (b *builder) dispatch(ctx context.Context, s *state, c instructions.Command) error {
+	env := s.args.expandEnv(s.cfg.Config.Env)
+	expand := func(w string) (string, error) {
+		r, _, err := b.df.lex.ProcessWord(w, env)
+		return r, err
+	}
+	if ex, ok := c.(instructions.SupportsSingleWordExpansion); ok {
+		if err := ex.Expand(expand); err != nil {
+			return err
+		}
+	}
+	if ex, ok := c.(instructions.SupportsSingleWordExpansionRaw); ok {
+		if err := ex.ExpandRaw(expand); err != nil {
+			return err
+		}
+	}
+	switch c := c.(type) {
+	case *instructions.RunCommand:
+		return b.run(ctx, s, c)
+	case *instructions.CopyCommand:
+		return b.copy(ctx, s, copyCommand(c))
+	case *instructions.AddCommand:
+		return b.copy(ctx, s, addCommand(c))
+	case *instructions.WorkdirCommand:
+		return b.workdir(ctx, s, c)
+	case *instructions.ExposeCommand:
+		ports, err := b.exposed(c, env)
+		if err != nil {
+			return err
+		}
+		c.Ports = ports
+	}
+	ch, err := configChange(s, c, b.args)
+	if err != nil {
+		return err
+	}
+	return b.do(ctx, s, commandText(c), b.key(s, "config", ch.history), func(int) (change, error) { return ch, nil })
+}
+
+// commandText is how progress shows an instruction.
+func commandText(c instructions.Command) string {
+	if s, ok := c.(fmt.Stringer); ok && s.String() != "" {
+		return s.String()
+	}
+	if l, ok := c.(*instructions.LabelCommand); ok {
+		var kv []string
+		for _, p := range l.Labels {
+			kv = append(kv, p.String())
+		}
+		return "LABEL " + strings.Join(kv, " ")
+	}
+	return strings.ToUpper(c.Name())
+}
+
+// run runs a RUN instruction in a container.
+func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand) error {
+	if len(c.FlagsUsed) > 0 {
+		return fmt.Errorf("RUN --%s is not supported by strata yet: %w", c.FlagsUsed[0], errdefs.ErrInvalidArgument)
+	}
+	args, script, err := runArgs(s.cfg.Config, c)
+	if err != nil {
+		return err
+	}
+	histArgs, envArgs := s.args.inScope(s.cfg.Config.Env, b.args)
+	history := runHistory(args, histArgs)
+	key := b.key(s, "RUN", history, strings.Join(envArgs, "\x00"), b.o.Network, script)
+	return b.do(ctx, s, commandText(c), key, func(id int) (change, error) {
+		cfg := s.cfg.Config
+		cfg.Env = append(append([]string{}, cfg.Env...), envArgs...)
+		cfg.Healthcheck = nil
+		step := container.Step{DiffIDs: s.diffIDs(), Config: cfg, Args: args, Network: b.o.Network}
+		if script != "" {
+			p, err := b.writeScript(script)
+			if err != nil {
+				return change{}, err
+			}
+			defer os.Remove(p)
+			step.Files = map[string]string{args[0]: p}
+		}
+		out := b.output(s, id, 1)
+		errw := b.output(s, id, 2)
+		step.Stdout, step.Stderr = out, errw
+		code, diff, err := b.m.RunStep(ctx, step)
+		out.flush()
+		errw.flush()
+		var ee *runtime.ExecError
+		if errors.As(err, &ee) {
+			errw.emit(err.Error())
+			return change{}, &StepError{Command: strings.Join(args, " "), Code: code}
+		}
+		if err != nil {
+			return change{}, err
+		}
+		if code != 0 {
+			return change{}, &StepError{Command: strings.Join(args, " "), Code: code}
+		}
+		return change{history: history, diff: diff}, nil
+	})
+}
+
+// output is where a RUN step's stream goes: a line at a time, as events.
+func (b *builder) output(s *state, id, stream int) *lineWriter {
+	return &lineWriter{emit: func(line string) {
+		b.emit(Event{Kind: StepOutput, ID: id, Stage: s.label, N: s.n, Of: s.of, Text: line, Stream: stream})
+	}}
+}
+
+// scriptPath is where a heredoc script with a #! line is run from, as
+// BuildKit puts it.
+const scriptPath = "/dev/pipes/"
+
+// runArgs is what RUN runs: the shell form with the shell, the exec form as
+// it is; a heredoc's script through the shell, or run directly (and
+// returned, to be mounted at args[0]) when it starts with "#!".
+func runArgs(cfg image.ContainerConfig, c *instructions.RunCommand) (args []string, script string, err error) {
+	cmdline := c.CmdLine
+	if len(c.Files) > 0 {
+		if len(cmdline) != 1 || !c.PrependShell {
+			return nil, "", fmt.Errorf("RUN: a heredoc goes with the shell form: %w", errdefs.ErrInvalidArgument)
+		}
+		if h := parser.MustParseHeredoc(cmdline[0]); h != nil {
+			data := c.Files[0].Data
+			if c.Files[0].Chomp {
+				data = parser.ChompHeredocContent(data)
+			}
+			if strings.HasPrefix(data, "#!") {
+				return []string{scriptPath + c.Files[0].Name}, data, nil
+			}
+			cmdline = []string{data}
+		} else {
+			full := cmdline[0]
+			for _, f := range c.Files {
+				full += "\n" + f.Data + f.Name
+			}
+			cmdline = []string{full}
+		}
+	}
+	if len(cmdline) == 0 || (len(cmdline) == 1 && strings.TrimSpace(cmdline[0]) == "") {
+		return nil, "", fmt.Errorf("RUN needs a command: %w", errdefs.ErrInvalidArgument)
+	}
+	if c.PrependShell {
+		return append(append([]string{}, shellOf(cfg)...), cmdline...), "", nil
+	}
+	return cmdline, "", nil
+}
+
+// writeScript writes a heredoc script to a file to mount in the container.
+func (b *builder) writeScript(script string) (string, error) {
+	f, err := os.CreateTemp("", "strata-build-script-")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.WriteString(script); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), os.Chmod(f.Name(), 0o755)
+}
+
+// workdir runs WORKDIR: the directory is made now, as Docker does, so it
+// is in the image even when nothing else makes it.
+func (b *builder) workdir(ctx context.Context, s *state, c *instructions.WorkdirCommand) error {
+	wd := c.Path
+	if !path.IsAbs(wd) {
+		wd = path.Join("/", s.cfg.Config.WorkingDir, wd)
+	}
+	wd = path.Clean(wd)
+	history := fileHistory(s.cfg.Config, "WORKDIR "+wd)
+	return b.do(ctx, s, commandText(c), b.key(s, "WORKDIR", history), func(int) (change, error) {
+		diff, err := b.m.Change(ctx, s.diffIDs(), func(root string) error { return runtime.MkdirInRoot(root, wd) })
+		return change{edit: func(c *image.ContainerConfig) { c.WorkingDir = wd }, history: history, diff: diff}, err
+	})
+}

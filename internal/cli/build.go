@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/strata-dev/strata/internal/build"
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/remote/transfer"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+type buildFlags struct {
+	tags      []string
+	file      string
+	buildArgs []string
+	target    string
+	noCache   bool
+	pull      bool
+	platform  string
+	labels    []string
+	quiet     bool
+	progress  string
+	network   string
+}
+
+// imageBuildCommand is `strata image build`, the same command in the image group.
+func (a *app) imageBuildCommand() *cobra.Command {
+	c := a.buildCommand()
+	c.GroupID = ""
+	return c
+}
+
+func (a *app) buildCommand() *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] PATH | -",
+		Short: "Build an image from a Dockerfile",
+		Long: `Build an image from a Dockerfile, as docker build does, without a daemon.
+
+PATH is the build context: the directory that COPY and ADD read from, with
+its .dockerignore; its Dockerfile is PATH/Dockerfile unless -f says
+otherwise. With "-", the Dockerfile comes on standard input and there is no
+context.
+
+Each RUN runs in a container (runc, as root) on the layers made so far;
+each step that changes files adds a layer, the others only a history entry,
+as Docker writes them. Steps are cached in the store: a step whose inputs
+(the image it starts from, the instruction with its variables expanded, the
+build args it sees, the contents of what it copies) have not changed is
+taken from the cache instead of run, across builds and processes, until
+'strata builder prune'. Multi-stage builds keep only the last stage's (or
+--target's) layers. Progress goes to standard error; -q prints only the
+image ID.`,
+		Example: `  strata build -t app:1 .
+  strata build -t app:dev -f docker/Dockerfile.dev --build-arg VERSION=1.2 .
+  strata build --target test --no-cache .
+  strata build -q - < Dockerfile`,
+		Args:    cobra.ExactArgs(1),
+		GroupID: "images",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.build(cmd.Context(), f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.tags, "tag", "t", nil, "name the image, NAME[:TAG] (repeatable)")
+	fl.StringVarP(&f.file, "file", "f", "", "the Dockerfile (default PATH/Dockerfile; - for standard input)")
+	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "set a build arg, KEY=VALUE (KEY alone takes it from the environment)")
+	fl.StringVar(&f.target, "target", "", "build this stage, and what it needs, rather than the last")
+	fl.BoolVar(&f.noCache, "no-cache", false, "run every step rather than take it from the cache")
+	fl.BoolVar(&f.pull, "pull", false, "pull the FROM images even when they are in the store")
+	fl.StringVar(&f.platform, "platform", "", "the platform to build for, os/arch[/variant] (default: this machine's)")
+	fl.StringArrayVar(&f.labels, "label", nil, "add a label to the image, KEY=VALUE (repeatable)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the image ID, on success")
+	fl.StringVar(&f.progress, "progress", "auto", "how to show progress: auto, plain or tty")
+	fl.StringVar(&f.network, "network", "host", "the network of RUN steps: host or none")
+	return cmd
+}
+
+// options turns the flags into build options; the Dockerfile is read from
+// the context, the file named, or standard input.
+func (a *app) buildOptions(f buildFlags, contextArg string) (build.Options, error) {
+	o := build.Options{Target: f.target, NoCache: f.noCache, Pull: f.pull, Network: f.network,
+		BuildArgs: map[string]string{}, Labels: map[string]string{}, Snapshotter: a.getenv("STRATA_SNAPSHOTTER"), Log: a.log}
+	for _, t := range f.tags {
+		tag, err := image.ParseTag(t)
+		if err != nil {
+			return o, fmt.Errorf("-t %s: %w", t, err)
+		}
+		o.Tags = append(o.Tags, tag)
+	}
+	for _, kv := range f.buildArgs {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return o, fmt.Errorf("--build-arg %q: want KEY=VALUE: %w", kv, errdefs.ErrInvalidArgument)
+		}
+		if !ok {
+			if v, ok = lookupEnv(a.getenv, k); !ok {
+				continue // unset: as docker, the Dockerfile's default stands
+			}
+		}
+		o.BuildArgs[k] = v
+	}
+	for _, kv := range f.labels {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return o, fmt.Errorf("--label %q: want KEY=VALUE: %w", kv, errdefs.ErrInvalidArgument)
+		}
+		o.Labels[k] = v
+	}
+	if f.platform != "" {
+		p, err := image.ParsePlatform(f.platform)
+		if err != nil {
+			return o, err
+		}
+		o.Platform = p
+	}
+	var err error
+	o.ContextDir, o.Dockerfile, err = a.dockerfile(f.file, contextArg)
+	return o, err
+}
+
+func lookupEnv(getenv func(string) string, k string) (string, bool) {
+	v := getenv(k)
+	return v, v != ""
+}
+
+// maxDockerfile bounds what is read as a Dockerfile.
+const maxDockerfile = 16 << 20
+
+// dockerfile reads the Dockerfile and says where the context is.
+func (a *app) dockerfile(file, contextArg string) (string, []byte, error) {
+	read := func(r io.Reader, what string) ([]byte, error) {
+		b, err := io.ReadAll(io.LimitReader(r, maxDockerfile+1))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", what, err)
+		}
+		if len(b) > maxDockerfile {
+			return nil, fmt.Errorf("%s is over %d MiB: is it a Dockerfile? %w", what, maxDockerfile>>20, errdefs.ErrInvalidArgument)
+		}
+		return b, nil
+	}
+	if contextArg == "-" {
+		if file != "" && file != "-" {
+			return "", nil, fmt.Errorf("-f %s: with PATH \"-\" the Dockerfile comes on standard input: %w", file, errdefs.ErrInvalidArgument)
+		}
+		b, err := read(a.In, "the Dockerfile on standard input")
+		return "", b, err
+	}
+	if strings.Contains(contextArg, "://") || strings.HasPrefix(contextArg, "git@") {
+		return "", nil, fmt.Errorf("build context %s: strata builds from a local directory; clone or download it first: %w", contextArg, errdefs.ErrInvalidArgument)
+	}
+	if file == "-" {
+		b, err := read(a.In, "the Dockerfile on standard input")
+		return contextArg, b, err
+	}
+	if file == "" {
+		file = filepath.Join(contextArg, "Dockerfile")
+	}
+	fh, err := os.Open(file)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil, fmt.Errorf("cannot read the Dockerfile %s: it does not exist; name another with -f: %w", file, errdefs.ErrNotFound)
+		}
+		return "", nil, err
+	}
+	defer fh.Close()
+	b, err := read(fh, file)
+	return contextArg, b, err
+}
+
+func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error {
+	o, err := a.buildOptions(f, contextArg)
+	if err != nil {
+		return err
+	}
+	view, err := a.buildView(f)
+	if err != nil {
+		return err
+	}
+	o.Progress = view.event
+	s, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	o.PullImage = func(ctx context.Context, ref reference.Named, p image.Platform) (store.Image, error) {
+		return a.buildPull(ctx, s, ref, p, f.quiet)
+	}
+	res, err := build.Build(ctx, s, o)
+	view.finish(err)
+	var se *build.StepError
+	if errors.As(err, &se) {
+		fmt.Fprintln(a.Err, "Error:", err)
+		return ExitError{Code: se.Code}
+	}
+	if err != nil {
+		return err
+	}
+	if f.quiet {
+		fmt.Fprintln(a.Out, res.Image.ID)
+	}
+	return nil
+}
+
+// buildPull pulls an image that FROM names, showing plain progress.
+func (a *app) buildPull(ctx context.Context, s *store.Store, ref reference.Named, p image.Platform, quiet bool) (store.Image, error) {
+	client, err := a.registryClient()
+	if err != nil {
+		return store.Image{}, err
+	}
+	opts := transfer.PullOptions{Platform: p}
+	if opts.Unpacker, err = a.pullUnpacker(s); err != nil {
+		return store.Image{}, err
+	}
+	if !quiet {
+		fmt.Fprintf(a.Err, "pulling %s\n", ref)
+	}
+	res, err := transfer.Pull(ctx, s, client, ref, opts)
+	if err != nil {
+		return store.Image{}, withLoginHint(fmt.Errorf("pull %s: %w", image.FamiliarString(ref), err), reference.Domain(ref))
+	}
+	return res.Image, nil
+}
+
+// buildView picks how progress shows: plain lines, or a terminal's view.
+func (a *app) buildView(f buildFlags) (*buildProgress, error) {
+	p := &buildProgress{w: a.Err, quiet: f.quiet}
+	switch f.progress {
+	case "plain":
+	case "tty":
+		p.tty = true
+	case "auto", "":
+		if fh, ok := a.Err.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
+			p.tty = true
+		}
+	default:
+		return nil, fmt.Errorf("--progress %q: want auto, plain or tty: %w", f.progress, errdefs.ErrInvalidArgument)
+	}
+	return p, nil
+}

@@ -1,0 +1,195 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/archive"
+	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/runtime"
+	"github.com/strata-dev/strata/internal/snapshot"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// Diff is what a writable snapshot changed on top of its layers, as a layer
+// tar in a temporary file: what `commit` and the steps of a build make into
+// a layer. Close removes the file.
+type Diff struct {
+	f       *os.File
+	Changes []archive.Change // none: the step changed nothing
+}
+
+// diff writes what the active snapshot key changed into a temporary file.
+func (m *Manager) diff(ctx context.Context, key string) (*Diff, error) {
+	f, err := os.CreateTemp(m.root, "diff-*.tar")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name()) // open only: a crash leaves nothing behind
+	changes, err := snapshot.WriteDiff(ctx, m.sn, key, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Diff{f: f, Changes: changes}, nil
+}
+
+// Close discards the diff's file.
+func (d *Diff) Close() error { return d.f.Close() }
+
+func (d *Diff) rewound() (io.Reader, error) {
+	if _, err := d.f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return d.f, nil
+}
+
+// Store stores the diff as a gzip layer blob. Call it while holding the
+// store's Writing, until the layer is recorded where GC sees it.
+func (d *Diff) Store(ctx context.Context, st *store.Store) (store.Layer, error) {
+	r, err := d.rewound()
+	if err != nil {
+		return store.Layer{}, err
+	}
+	return st.AddLayerTar(ctx, r, "")
+}
+
+// UnpackDiff makes the diff, stored as layer diffID, the committed snapshot on
+// top of the layers below (bottom first), so that what comes next runs on
+// it, unless that stack is unpacked already. It returns the new chainID.
+func (m *Manager) UnpackDiff(ctx context.Context, d *Diff, below []digest.Digest, diffID digest.Digest) (string, error) {
+	chains := image.ChainIDs(append(append([]digest.Digest{}, below...), diffID))
+	name := chains[len(chains)-1].String()
+	if _, err := m.sn.Stat(ctx, name); err == nil {
+		return name, nil
+	}
+	parent, err := m.UnpackLayers(ctx, below)
+	if err != nil {
+		return "", err
+	}
+	r, err := d.rewound()
+	if err != nil {
+		return "", err
+	}
+	return name, snapshot.UnpackLayer(ctx, m.sn, name, parent, r, diffID)
+}
+
+// Step is one RUN of a build: a command in a throwaway container on a stack
+// of layers, which is not an image of the store (yet).
+type Step struct {
+	DiffIDs []digest.Digest       // the layers it runs on, bottom first
+	Config  image.ContainerConfig // its environment, user and working directory
+	Args    []string              // the command
+	Network string                // "none" (a loopback only) or "host"
+	// Files are host files bind-mounted read-only at container paths (the
+	// scripts of heredocs).
+	Files          map[string]string
+	Stdout, Stderr io.Writer
+}
+
+// RunStep runs a build step with runc, as `run` runs a container, and
+// returns its exit status and, when it succeeded, what it changed. Nothing
+// of the container is left behind, nor recorded among the containers.
+func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
+	chain, err := m.UnpackLayers(ctx, s.DiffIDs)
+	if err != nil {
+		return 125, nil, err
+	}
+	runc, err := m.runc()
+	if err != nil {
+		return 125, nil, err
+	}
+	parent, err := m.initLayer(ctx, chain)
+	if err != nil {
+		return 125, nil, err
+	}
+	id := randomHex(32)
+	dir := m.dir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 125, nil, err
+	}
+	key := snapshotKey(id)
+	defer func() {
+		ctx := context.WithoutCancel(ctx)
+		runc.Delete(ctx, id)
+		m.sn.Remove(ctx, key)
+		os.RemoveAll(dir)
+	}()
+	o := runtime.Options{Network: s.Network}
+	for dst, src := range s.Files {
+		o.Volumes = append(o.Volumes, runtime.Volume{Source: src, Target: dst, ReadOnly: true})
+	}
+	c := Container{Container: store.Container{ID: id}, Settings: Settings{Args: s.Args, Config: s.Config,
+		Options: o, Hostname: id[:12], Parent: parent}}
+	if _, err := runtime.EtcFiles(dir, c.Settings.Hostname, o.Network); err != nil {
+		return 125, nil, err
+	}
+	if _, err := m.sn.Prepare(ctx, key, parent, map[string]string{"strata.build": id}); err != nil {
+		return 125, nil, err
+	}
+	code, err := m.run(context.WithoutCancel(ctx), runc, c, IO{Stdout: s.Stdout, Stderr: s.Stderr})
+	if err != nil {
+		var ee *runtime.ExecError
+		if errors.As(err, &ee) {
+			return ee.Code, nil, err
+		}
+		return code, nil, err
+	}
+	if code != 0 {
+		return code, nil, nil
+	}
+	d, err := m.diff(ctx, key)
+	if err != nil {
+		return 125, nil, fmt.Errorf("the changes of the step: %w", err)
+	}
+	return 0, d, nil
+}
+
+// Change prepares a writable snapshot on the layers diffIDs, mounts it for
+// fn, and returns what fn changed: how a build's COPY and WORKDIR change
+// files without a container.
+func (m *Manager) Change(ctx context.Context, diffIDs []digest.Digest, fn func(root string) error) (*Diff, error) {
+	chain, err := m.UnpackLayers(ctx, diffIDs)
+	if err != nil {
+		return nil, err
+	}
+	key := "change-" + randomHex(12)
+	mounts, err := m.sn.Prepare(ctx, key, chain, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer m.sn.Remove(context.WithoutCancel(ctx), key)
+	if err := snapshot.WithTempMount(ctx, mounts, fn); err != nil {
+		return nil, err
+	}
+	return m.diff(ctx, key)
+}
+
+// View mounts a read-only view of the layers diffIDs for fn: what a
+// build's COPY --from reads.
+func (m *Manager) View(ctx context.Context, diffIDs []digest.Digest, fn func(root string) error) error {
+	chain, err := m.UnpackLayers(ctx, diffIDs)
+	if err != nil {
+		return err
+	}
+	if chain == "" { // no layers: an empty file system
+		dir, err := os.MkdirTemp(m.root, "empty-")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(dir)
+		return fn(dir)
+	}
+	key := "view-" + randomHex(12)
+	mounts, err := m.sn.View(ctx, key, chain, nil)
+	if err != nil {
+		return err
+	}
+	defer m.sn.Remove(context.WithoutCancel(ctx), key)
+	return snapshot.WithTempMount(ctx, mounts, fn)
+}
