@@ -1,0 +1,263 @@
+package hub_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/hub/auth"
+	"github.com/strata-dev/strata/internal/testutil"
+)
+
+// webClient is a browser without JavaScript: cookies, forms, no redirects followed.
+type webClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+func newWebClient(t *testing.T, h *testutil.Hub) *webClient {
+	jar, _ := cookiejar.New(nil)
+	return &webClient{t: t, base: h.URL(), c: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// get fetches a page and keeps its CSRF token.
+func (w *webClient) get(path string) reply {
+	w.t.Helper()
+	resp, err := w.c.Get(w.base + path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if m := csrfField.FindSubmatch(b); m != nil {
+		w.csrf = string(m[1])
+	}
+	return reply{resp.StatusCode, resp.Header, string(b)}
+}
+
+// post submits a form with the page's CSRF token (unless form sets one).
+func (w *webClient) post(path string, form url.Values, header ...string) reply {
+	w.t.Helper()
+	if _, ok := form["csrf"]; !ok {
+		form.Set("csrf", w.csrf)
+	}
+	req, _ := http.NewRequest("POST", w.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := w.c.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header, string(b)}
+}
+
+func (w *webClient) signIn(name, password string) {
+	w.t.Helper()
+	w.get("/signin")
+	if r := w.post("/signin", url.Values{"name": {name}, "password": {password}}); r.Status != 303 {
+		w.t.Fatalf("sign in as %s: %d %s", name, r.Status, r.Body)
+	}
+	w.get("/")
+}
+
+// Every form needs the visitor's CSRF token and the hub's own origin.
+func TestWebCSRF(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{})
+	alice, bob := newWebClient(t, h), newWebClient(t, h)
+	alice.signIn("alice", "alice-pass-1")
+	bob.signIn("bob", "bob-pass-12")
+	form := func() url.Values { return url.Values{"name": {"x"}, "scope": {"read"}, "days": {"0"}} }
+	for _, tc := range []struct {
+		what   string
+		form   url.Values
+		header []string
+	}{
+		{"no token", url.Values{"name": {"x"}, "scope": {"read"}, "csrf": {""}}, nil},
+		{"a forged token", url.Values{"name": {"x"}, "scope": {"read"}, "csrf": {"AAAA"}}, nil},
+		{"bob's token", url.Values{"name": {"x"}, "scope": {"read"}, "csrf": {bob.csrf}}, nil},
+		{"another site", form(), []string{"Sec-Fetch-Site", "cross-site"}},
+		{"another origin", form(), []string{"Origin", "https://evil.example"}},
+	} {
+		if r := alice.post("/settings/tokens", tc.form, tc.header...); r.Status != 403 {
+			t.Errorf("%s: %d, want 403", tc.what, r.Status)
+		}
+	}
+	if list, _ := h.Deps.Meta.Credentials(context.Background(), "alice", "token"); len(list) != 0 {
+		t.Fatalf("a forged form made tokens: %+v", list)
+	}
+	if r := alice.post("/settings/tokens", form()); r.Status != 200 || !strings.Contains(r.Body, "strata_pat_") {
+		t.Fatalf("the genuine form: %d", r.Status)
+	}
+	// Signed-out forms are bound to a cookie of their own.
+	anon := newWebClient(t, h)
+	anon.get("/signin")
+	if r := anon.post("/signin", url.Values{"name": {"alice"}, "password": {"alice-pass-1"}, "csrf": {alice.csrf}}); r.Status != 403 {
+		t.Errorf("sign-in with another visitor's token: %d", r.Status)
+	}
+}
+
+// Sessions are HttpOnly cookies, Secure (with the __Host- prefix) when the
+// hub is served over https; signing out ends the session on the hub too.
+func TestWebSessionCookies(t *testing.T) {
+	for _, tc := range []struct {
+		url    string
+		name   string
+		secure bool
+	}{{"", "session", false}, {"https://hub.example", "__Host-session", true}} {
+		h := testutil.StartAccountsHub(t, hub.Config{URL: tc.url}, [2]string{"alice", "alice-pass-1"})
+		w := newWebClient(t, h)
+		w.get("/signin")
+		r := w.post("/signin", url.Values{"name": {"alice"}, "password": {"alice-pass-1"}})
+		var c *http.Cookie
+		for _, k := range (&http.Response{Header: r.Header}).Cookies() {
+			if k.Name == tc.name && k.Value != "" {
+				c = k
+			}
+		}
+		if c == nil || !c.HttpOnly || c.Secure != tc.secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+			t.Fatalf("URL %q: session cookie %+v", tc.url, c)
+		}
+	}
+	h, _, _ := accountsHub(t, hub.Config{})
+	w := newWebClient(t, h)
+	w.signIn("alice", "alice-pass-1")
+	if r := w.post("/signout", url.Values{}); r.Status != 303 {
+		t.Fatalf("sign out: %d", r.Status)
+	}
+	if list, _ := h.Deps.Meta.Credentials(context.Background(), "alice", "session"); len(list) != 0 {
+		t.Fatalf("the session outlived sign-out: %+v", list)
+	}
+	if r := w.get("/settings"); r.Status != 303 {
+		t.Fatalf("settings after sign-out: %d", r.Status)
+	}
+}
+
+// The website shows nothing private to those who may not see it: a
+// private repository's pages and forms are the same 404 as a missing
+// one's, and search and dashboards leave it out.
+func TestWebNoLeak(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{})
+	bob, anon, alice := newWebClient(t, h), newWebClient(t, h), newWebClient(t, h)
+	bob.signIn("bob", "bob-pass-12")
+	alice.signIn("alice", "alice-pass-1")
+	for _, w := range []*webClient{bob, anon} {
+		for _, p := range []string{"/r/%s", "/r/%s/-/tags/v1", "/r/%s?sort=date"} {
+			a, b := w.get(strings.Replace(p, "%s", "alice/priv", 1)), w.get(strings.Replace(p, "%s", "alice/none", 1))
+			if a.Status != 404 || a.Status != b.Status || a.Body != b.Body {
+				t.Errorf("%s: private %d, missing %d; bodies equal: %v", p, a.Status, b.Status, a.Body == b.Body)
+			}
+		}
+		for _, q := range []string{"priv", "alice", ""} {
+			if r := w.get("/explore?q=" + q); r.Status != 200 || strings.Contains(r.Body, "alice/priv") || !strings.Contains(r.Body, "alice/pub") == (q != "priv") {
+				t.Errorf("explore?q=%s shows a private repository, or hides the public one", q)
+			}
+		}
+	}
+	if r := bob.post("/r/alice/priv/-/visibility", url.Values{"visibility": {"public"}}); r.Status != 404 {
+		t.Errorf("bob's form on alice's private repository: %d", r.Status)
+	}
+	if r := bob.post("/r/alice/pub/-/delete", url.Values{"confirm": {"alice/pub"}}); r.Status != 403 {
+		t.Errorf("bob deleting alice's public repository: %d", r.Status)
+	}
+	if r := bob.get("/"); strings.Contains(r.Body, "alice/") {
+		t.Errorf("bob's dashboard shows alice's repositories")
+	}
+	if r := alice.get("/"); !strings.Contains(r.Body, "alice/priv") || !strings.Contains(r.Body, "alice/pub") {
+		t.Errorf("alice's dashboard lacks her repositories")
+	}
+	if r := alice.get("/r/alice/priv/-/tags/v1"); r.Status != 200 || !strings.Contains(r.Body, "Image layers") {
+		t.Errorf("alice's private tag page: %d", r.Status)
+	}
+	if r := bob.get("/admin"); r.Status != 404 {
+		t.Errorf("bob on the admin page: %d", r.Status)
+	}
+}
+
+// Hostile or wrong form fields get a clear error and change nothing.
+func TestWebBadForms(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{})
+	alice := newWebClient(t, h)
+	alice.signIn("alice", "alice-pass-1")
+	anon := newWebClient(t, h)
+	anon.get("/signup")
+	for _, tc := range []struct {
+		w      *webClient
+		path   string
+		form   url.Values
+		status int
+		want   string
+	}{
+		{anon, "/signup", url.Values{"name": {"Alice"}, "password": {"long-enough"}, "confirm": {"long-enough"}}, 400, "lowercase"},
+		{anon, "/signup", url.Values{"name": {"../etc"}, "password": {"long-enough"}, "confirm": {"long-enough"}}, 400, "lowercase"},
+		{anon, "/signup", url.Values{"name": {strings.Repeat("a", 40)}, "password": {"long-enough"}, "confirm": {"long-enough"}}, 400, "39"},
+		{anon, "/signup", url.Values{"name": {"carol"}, "password": {"short"}, "confirm": {"short"}}, 400, "too short"},
+		{anon, "/signup", url.Values{"name": {"carol"}, "password": {"long-enough"}, "confirm": {"different"}}, 400, "differ"},
+		{anon, "/signup", url.Values{"name": {"alice"}, "password": {"long-enough"}, "confirm": {"long-enough"}}, 409, "taken"},
+		{alice, "/new", url.Values{"name": {"../x"}}, 400, "lowercase"},
+		{alice, "/new", url.Values{"name": {"Web"}}, 400, "lowercase"},
+		{alice, "/new", url.Values{"name": {"a//b"}}, 400, "lowercase"},
+		{alice, "/new", url.Values{"name": {"pub"}}, 409, "already"},
+		{alice, "/new", url.Values{"name": {"x"}, "description": {strings.Repeat("d", 1001)}}, 400, "1000"},
+		{alice, "/settings/tokens", url.Values{"name": {""}, "scope": {"read"}}, 400, "name"},
+		{alice, "/settings/tokens", url.Values{"name": {"t"}, "scope": {"admin"}}, 400, "scope"},
+		{alice, "/settings/password", url.Values{"current": {"wrong"}, "password": {"long-enough"}, "confirm": {"long-enough"}}, 400, "current password"},
+	} {
+		r := tc.w.post(tc.path, tc.form)
+		if r.Status != tc.status || !strings.Contains(r.Body, tc.want) {
+			t.Errorf("POST %s %v: %d, want %d saying %q", tc.path, tc.form, r.Status, tc.status, tc.want)
+		}
+	}
+	if users, _ := h.Deps.Meta.Users(context.Background()); len(users) != 3 {
+		t.Errorf("bad sign-ups made users: %d", len(users))
+	}
+	if r := anon.get("/signin?next=//evil.example/x"); r.Status == 200 {
+		if r := anon.post("/signin", url.Values{"name": {"bob"}, "password": {"bob-pass-12"}, "next": {"//evil.example/x"}}); r.Header.Get("Location") != "/" {
+			t.Errorf("sign-in redirected to %q", r.Header.Get("Location"))
+		}
+	}
+}
+
+// The administrator closes sign-up; sign-ins are rate limited.
+func TestWebSignupAndLimits(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{Auth: auth.Options{Failures: 2, FailureEvery: 1 << 40}})
+	ops := newWebClient(t, h)
+	ops.signIn("ops", "ops-pass-12")
+	if r := ops.post("/admin/signup", url.Values{"signup": {"off"}}); r.Status != 303 {
+		t.Fatalf("closing sign-up: %d", r.Status)
+	}
+	anon := newWebClient(t, h)
+	if r := anon.get("/signup"); r.Status != 403 {
+		t.Fatalf("sign-up page when closed: %d", r.Status)
+	}
+	anon.get("/signin")
+	if r := anon.post("/signup", url.Values{"name": {"carol"}, "password": {"long-enough"}, "confirm": {"long-enough"}}); r.Status != 403 {
+		t.Fatalf("sign-up when closed: %d", r.Status)
+	}
+	for range 2 {
+		anon.post("/signin", url.Values{"name": {"bob"}, "password": {"guess-guess"}})
+	}
+	if r := anon.post("/signin", url.Values{"name": {"bob"}, "password": {"bob-pass-12"}}); r.Status != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("sign-in after failures: %d", r.Status)
+	}
+	if r := ops.post("/admin/users", url.Values{"name": {"ops"}, "op": {"demote"}}); r.Status != 303 {
+		t.Fatalf("demoting the last admin: %d", r.Status)
+	}
+	if u, _ := h.Deps.Meta.User(context.Background(), "ops"); !u.Admin {
+		t.Fatal("the last administrator was demoted")
+	}
+}
