@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -81,40 +82,50 @@ func run(ctx context.Context, runs, layers int, size int64) error {
 		}
 		tools = append(tools, t)
 	}
-	var results []result
-	for _, t := range tools {
-		r, err := measure(reg, t, ref, runs)
-		t.stop()
-		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
+	defer func() {
+		for _, t := range tools {
+			t.stop()
 		}
-		results = append(results, r)
+	}()
+	results, err := measure(reg, tools, ref, runs)
+	if err != nil {
+		return err
 	}
 	report(results)
 	return nil
 }
 
-// measure times cold pulls (the image forgotten before each) and warm ones.
-func measure(reg *registry, t tool, ref string, runs int) (result, error) {
-	r := result{name: t.name}
-	var cold, warm []time.Duration
+// measure times cold pulls (the image forgotten before each) and warm ones,
+// the tools taking turns in each round so that whatever else the machine
+// does weighs on all of them alike.
+func measure(reg *registry, tools []tool, ref string, runs int) ([]result, error) {
+	cold := make([][]time.Duration, len(tools))
+	warm := make([][]time.Duration, len(tools))
+	results := make([]result, len(tools))
 	for range runs {
-		if err := t.forget(ref); err != nil {
-			return r, fmt.Errorf("forget the image: %w", err)
+		for i, t := range tools {
+			r := &results[i]
+			r.name = t.name
+			if err := t.forget(ref); err != nil {
+				return nil, fmt.Errorf("%s: forget the image: %w", t.name, err)
+			}
+			syscall.Sync() // what the last pull or removal wrote does not weigh on this one
+			took, blobs, err := timed(reg, t.pull(ref))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			cold[i], r.coldBlobs = append(cold[i], took), blobs
+			took, blobs, err = timed(reg, t.pull(ref))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			warm[i], r.warmBlobs = append(warm[i], took), max(r.warmBlobs, blobs)
 		}
-		took, blobs, err := timed(reg, t.pull(ref))
-		if err != nil {
-			return r, err
-		}
-		cold, r.coldBlobs = append(cold, took), blobs
-		took, blobs, err = timed(reg, t.pull(ref))
-		if err != nil {
-			return r, err
-		}
-		warm, r.warmBlobs = append(warm, took), max(r.warmBlobs, blobs)
 	}
-	r.cold, r.warm = median(cold), median(warm)
-	return r, nil
+	for i := range results {
+		results[i].cold, results[i].warm = median(cold[i]), median(warm[i])
+	}
+	return results, nil
 }
 
 func timed(reg *registry, cmd *exec.Cmd) (time.Duration, int64, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -49,6 +50,10 @@ type puller struct {
 	platform image.Platform
 	explicit bool // the platform was asked for
 	opts     PullOptions
+	// checks bounds the store's layer checks running at once: when layers
+	// unpack, they leave a core to the unpacking, which is in order and so
+	// the longest path of a cold pull.
+	checks chan struct{}
 }
 
 // Pull brings the image ref names (a tag or a digest) into the store, with
@@ -61,6 +66,10 @@ func Pull(ctx context.Context, s *store.Store, c *remote.Client, ref reference.N
 	}
 	if p.opts.MaxConcurrent <= 0 {
 		p.opts.MaxConcurrent = DefaultConcurrentDownloads
+	}
+	p.checks = make(chan struct{}, p.opts.MaxConcurrent)
+	if p.opts.Unpacker != nil {
+		p.checks = make(chan struct{}, max(1, min(p.opts.MaxConcurrent, runtime.NumCPU()-1)))
 	}
 	release, err := s.Writing()
 	if err != nil {
@@ -333,11 +342,20 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 	} else {
 		unpacked <- nil
 	}
+	// Downloads start in layer order, MaxConcurrent at a time; a layer's
+	// checks run after its download has freed its place.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.opts.MaxConcurrent)
+	downloads := make(chan struct{}, p.opts.MaxConcurrent)
 	for _, i := range todo {
+		select {
+		case downloads <- struct{}{}:
+		case <-gctx.Done():
+		}
+		if gctx.Err() != nil {
+			break
+		}
 		g.Go(func() (err error) {
-			layers[i], err = p.fetchLayer(gctx, descs[i], diffIDs[i], ready[i])
+			layers[i], err = p.fetchLayer(gctx, descs[i], diffIDs[i], ready[i], downloads)
 			return err
 		})
 	}
@@ -374,11 +392,14 @@ func (p *puller) stored(ctx context.Context, d image.Descriptor, diffID digest.D
 	return &store.Layer{Blob: lb.Blob, DiffID: lb.DiffID, TarSize: lb.TarSize, Size: lb.Size}, nil
 }
 
-// fetchLayer downloads one layer and stores it, checking its diffID. Once
-// its blob is stored it closes ready, so that unpacking (which checks the
-// diffID as it goes) runs alongside the store's own checks.
-func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID digest.Digest, ready chan struct{}) (store.Layer, error) {
-	if err := p.download(ctx, desc, p.opts.Progress); err != nil {
+// fetchLayer downloads one layer, frees its place in downloads, and stores
+// it, checking its diffID. Once its blob is stored it closes ready, so that
+// unpacking (which checks the diffID as it goes) runs alongside the store's
+// own checks.
+func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID digest.Digest, ready, downloads chan struct{}) (store.Layer, error) {
+	err := p.download(ctx, desc, p.opts.Progress)
+	<-downloads
+	if err != nil {
 		return store.Layer{}, err
 	}
 	close(ready)
@@ -386,7 +407,13 @@ func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID d
 	if !unpacking {
 		p.opts.Progress.send(desc.Digest, Extracting, 0, desc.Size)
 	}
+	select {
+	case p.checks <- struct{}{}:
+	case <-ctx.Done():
+		return store.Layer{}, ctx.Err()
+	}
 	l, err := p.s.AddLayerBlob(ctx, http.NoBody, desc, diffID)
+	<-p.checks
 	if err != nil {
 		return store.Layer{}, fmt.Errorf("%s: %w", p.ref, err)
 	}
