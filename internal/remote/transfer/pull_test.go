@@ -12,6 +12,7 @@ import (
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/remote"
+	"github.com/strata-dev/strata/internal/store"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -270,5 +271,38 @@ func TestPlatformFromIndex(t *testing.T) {
 	_, err = Pull(ctx, s, r.client, ref(t, r.ref(t, "single/app:nosuchtag")), PullOptions{})
 	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "single/app:nosuchtag") {
 		t.Errorf("pull of a missing tag = %v", err)
+	}
+}
+
+// Two pulls of one image into one store at once (as two processes would,
+// each with its own handle): each blob is downloaded once, and both succeed.
+func TestConcurrentPullsShareDownloads(t *testing.T) {
+	r := startRegistry(t)
+	ctx := context.Background()
+	img := newImage(t, amd64,
+		compress(t, makeTar(t, map[string][]byte{"a": randomFile(t, 2<<20)}), image.Gzip),
+		compress(t, makeTar(t, map[string][]byte{"b": randomFile(t, 2<<20)}), image.Gzip))
+	upload(t, r.repo("a/shared"), img, "1")
+	root := t.TempDir()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			s, err := store.Open(ctx, root)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			_, err = Pull(ctx, s, r.client, ref(t, r.ref(t, "a/shared:1")), PullOptions{})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gets, _ := r.rec.BlobTransfers(); gets != 3 {
+		t.Errorf("%d blob downloads for two concurrent pulls, want 3 (each blob once)", gets)
 	}
 }
