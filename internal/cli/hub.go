@@ -170,6 +170,8 @@ than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
 				fmt.Fprintf(a.Out, "strata hub: serving %s://%s (data in %s)\n", scheme, addr, cfg.DataDir)
 				if cfg.Open {
 					fmt.Fprintln(a.Out, "strata hub: open: no accounts, anyone may push and delete")
+				} else {
+					fmt.Fprintf(a.Out, "strata hub: web UI at %s://%s/ (token service at /auth/token)\n", scheme, addr)
 				}
 			})
 		},

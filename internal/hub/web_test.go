@@ -10,6 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/testutil"
@@ -259,5 +264,39 @@ func TestWebSignupAndLimits(t *testing.T) {
 	}
 	if u, _ := h.Deps.Meta.User(context.Background(), "ops"); !u.Admin {
 		t.Fatal("the last administrator was demoted")
+	}
+}
+
+// An index's tag page lists its images; each opens by digest.
+func TestWebIndexPage(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{})
+	idx, err := random.Index(512, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(h.Addr + "/alice/pub:multi")
+	if err := remote.WriteIndex(ref, idx, remote.WithAuth(&authn.Basic{Username: "alice", Password: "alice-pass-1"})); err != nil {
+		t.Fatal(err)
+	}
+	w := newWebClient(t, h)
+	if r := w.get("/r/alice/pub"); !strings.Contains(r.Body, ">multi</a> <span class=\"badge\">index</span>") {
+		t.Fatalf("the repository page does not list the index:\n%s", r.Body)
+	}
+	r := w.get("/r/alice/pub/-/tags/multi")
+	m, _ := idx.IndexManifest()
+	if r.Status != 200 || !strings.Contains(r.Body, "multi-platform index") || len(m.Manifests) != 2 {
+		t.Fatalf("index page: %d", r.Status)
+	}
+	for _, c := range m.Manifests {
+		link := "/r/alice/pub/-/manifests/" + c.Digest.String()
+		if !strings.Contains(r.Body, link) {
+			t.Fatalf("the index page does not link %s", link)
+		}
+		if r := w.get(link); r.Status != 200 || !strings.Contains(r.Body, "Image layers") {
+			t.Fatalf("%s: %d", link, r.Status)
+		}
+	}
+	if r := w.get("/r/alice/pub/-/manifests/sha256:nothex"); r.Status != 404 {
+		t.Fatalf("a malformed digest: %d", r.Status)
 	}
 }

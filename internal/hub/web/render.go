@@ -153,8 +153,8 @@ func plural(n int, unit string) string {
 }
 
 // shortDigest is a digest's first 12 hex digits, as docker shows image ids.
-func shortDigest(d fmt.Stringer) string {
-	s := d.String()
+func shortDigest(d any) string {
+	s := fmt.Sprint(d)
 	if _, hex, ok := strings.Cut(s, ":"); ok && len(hex) > 12 {
 		return hex[:12]
 	}
