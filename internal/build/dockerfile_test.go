@@ -117,7 +117,8 @@ func TestRunArgs(t *testing.T) {
 		{"RUN echo  hi", `[/bin/sh -c echo  hi]`, ""},
 		{`RUN ["echo", "hi"]`, `[echo hi]`, ""},
 		{"RUN <<EOF\necho a\necho b\nEOF\n", "[/bin/sh -c echo a\necho b\n]", ""},
-		{"RUN <<EOF\n#!/bin/sh\necho s\nEOF\n", "[/dev/pipes/EOF]", "#!/bin/sh\necho s\n"},
+		{"RUN <<EOF\n#!/bin/sh\necho s\nEOF\n", "[/bin/sh /dev/pipes/EOF]", "#!/bin/sh\necho s\n"},
+		{"RUN <<X\n#!/usr/bin/env  python3 -u\nprint(1)\nX\n", "[/usr/bin/env python3 -u /dev/pipes/X]", "#!/usr/bin/env  python3 -u\nprint(1)\n"},
 		{"RUN cat <<A <<B\na\nA\nb\nB\n", "[/bin/sh -c cat <<A <<B\na\nA\nb\nB]", ""},
 	} {
 		args, script, err := runArgs(sh, parse(tc.line))

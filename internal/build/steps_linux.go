@@ -233,7 +233,7 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 				return change{}, err
 			}
 			defer os.Remove(p)
-			step.Files = map[string]string{args[0]: p}
+			step.Files = map[string]string{args[len(args)-1]: p}
 		}
 		out := b.output(s, id, 1)
 		errw := b.output(s, id, 2)
@@ -282,7 +282,7 @@ func runArgs(cfg image.ContainerConfig, c *instructions.RunCommand) (args []stri
 				data = parser.ChompHeredocContent(data)
 			}
 			if strings.HasPrefix(data, "#!") {
-				return []string{scriptPath + c.Files[0].Name}, data, nil
+				return shebang(data, scriptPath+c.Files[0].Name), data, nil
 			}
 			cmdline = []string{data}
 		} else {
@@ -300,6 +300,19 @@ func runArgs(cfg image.ContainerConfig, c *instructions.RunCommand) (args []stri
 		return append(append([]string{}, shellOf(cfg)...), cmdline...), "", nil
 	}
 	return cmdline, "", nil
+}
+
+// shebang is how the kernel runs a script at p that starts with "#!": its
+// interpreter, the one argument the line may give it, then p. (Running it
+// so spares looking up p before it is mounted.)
+func shebang(script, p string) []string {
+	line, _, _ := strings.Cut(strings.TrimPrefix(script, "#!"), "\n")
+	interp, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+	args := []string{interp}
+	if arg = strings.TrimSpace(arg); arg != "" {
+		args = append(args, arg)
+	}
+	return append(args, p)
 }
 
 // writeScript writes a heredoc script to a file to mount in the container.
