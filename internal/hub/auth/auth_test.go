@@ -1,0 +1,80 @@
+package auth
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// Scopes are hostile input: what does not parse is granted nothing, never an error.
+func TestParseScopes(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want []ResourceActions
+	}{
+		{[]string{"repository:alice/app:pull,push"}, []ResourceActions{{"repository", "alice/app", []string{"pull", "push"}}}},
+		{[]string{"repository:alice/app:pull repository:bob/x:push"}, []ResourceActions{
+			{"repository", "alice/app", []string{"pull"}}, {"repository", "bob/x", []string{"push"}}}},
+		{[]string{"repository(plugin):alice/p:pull"}, []ResourceActions{{"repository", "alice/p", []string{"pull"}}}},
+		{[]string{"registry:catalog:*"}, []ResourceActions{{"registry", "catalog", []string{"*"}}}},
+		{[]string{"repository:host:5000/x:pull"}, []ResourceActions{{"repository", "host:5000/x", []string{"pull"}}}},
+		{[]string{"", "nonsense", "repository:", "repository:x"}, nil},
+	} {
+		if got := parseScopes(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseScopes(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	for name, ok := range map[string]bool{"alice": true, "a1": true, "bob-smith": true, "a": false, "Alice": false,
+		"bob--smith": false, "-bob": false, "bob-": false, "bob.smith": false, "bob_smith": false, "../x": false,
+		"admin": false, "library": false, "x234567890123456789012345678901234567890": false} {
+		if err := CheckName(name); (err == nil) != ok {
+			t.Errorf("CheckName(%q) = %v", name, err)
+		}
+	}
+}
+
+// Failures drain a bucket; it refills with time; success never drains it.
+func TestLimiter(t *testing.T) {
+	l := newLimiter(2, time.Minute)
+	now := time.Unix(1000, 0)
+	keys := []string{"addr 1.2.3.4", "name bob"}
+	l.fail(keys, now)
+	if l.blocked(keys, now) != 0 {
+		t.Fatal("blocked after one failure of two")
+	}
+	l.fail(keys, now)
+	if w := l.blocked(keys, now); w <= 0 || w > time.Minute {
+		t.Fatalf("after two failures: wait %v", w)
+	}
+	if l.blocked([]string{"addr 5.6.7.8"}, now) != 0 {
+		t.Fatal("another address was blocked")
+	}
+	if l.blocked(keys, now.Add(time.Minute)) != 0 {
+		t.Fatal("still blocked after the interval")
+	}
+}
+
+// The key is made once, kept private, and read back; a broken file is an error.
+func TestKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "k.pem")
+	_, kid1, err := loadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v", fi.Mode())
+	}
+	if _, kid2, err := loadOrCreateKey(path); err != nil || kid2 != kid1 {
+		t.Fatalf("reloaded key id %q (%v), want %q", kid2, err, kid1)
+	}
+	os.WriteFile(path, []byte("not a key"), 0o600)
+	if _, _, err := loadOrCreateKey(path); err == nil {
+		t.Fatal("a broken key file was accepted")
+	}
+}
