@@ -300,3 +300,48 @@ func TestWebIndexPage(t *testing.T) {
 		t.Fatalf("a malformed digest: %d", r.Status)
 	}
 }
+
+// The owner's forms on a repository: description, collaborators,
+// visibility, deleting one tag, and deleting the repository.
+func TestWebRepositoryForms(t *testing.T) {
+	h, pub, _ := accountsHub(t, hub.Config{})
+	ctx := context.Background()
+	w := newWebClient(t, h)
+	w.signIn("alice", "alice-pass-1")
+	w.get("/r/alice/pub")
+	steps := []struct {
+		action string
+		form   url.Values
+	}{
+		{"description", url.Values{"description": {"Now described"}}},
+		{"collaborators", url.Values{"user": {"bob"}, "role": {"write"}}},
+		{"collaborators", url.Values{"user": {"nobody"}, "role": {"read"}}},
+		{"visibility", url.Values{"visibility": {"private"}}},
+		{"tags/delete", url.Values{"tag": {"v1"}}},
+		{"delete", url.Values{"confirm": {"wrong/name"}}},
+	}
+	for _, st := range steps {
+		if r := w.post("/r/alice/pub/-/"+st.action, st.form); r.Status != 303 {
+			t.Fatalf("%s: %d %s", st.action, r.Status, r.Body)
+		}
+	}
+	repo, err := h.Deps.Meta.Repository(ctx, "alice/pub")
+	if err != nil || repo.Description != "Now described" || repo.Visibility != "private" {
+		t.Fatalf("after the forms: %+v, %v", repo, err)
+	}
+	if role, _ := h.Deps.Meta.CollaboratorRole(ctx, "alice/pub", "bob"); role != "write" {
+		t.Fatalf("bob's role: %q", role)
+	}
+	if _, err := h.Deps.Meta.Manifest(ctx, "alice/pub", "v1"); err == nil {
+		t.Fatal("the deleted tag still resolves")
+	}
+	if _, err := h.Deps.Meta.Manifest(ctx, "alice/pub", pub.Digest.String()); err != nil {
+		t.Fatalf("deleting a tag deleted its manifest: %v", err)
+	}
+	if r := w.post("/r/alice/pub/-/delete", url.Values{"confirm": {"alice/pub"}}); r.Status != 303 || r.Header.Get("Location") != "/" {
+		t.Fatalf("delete: %d", r.Status)
+	}
+	if _, err := h.Deps.Meta.Repository(ctx, "alice/pub"); err == nil {
+		t.Fatal("the repository outlived its deletion")
+	}
+}

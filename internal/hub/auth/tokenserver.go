@@ -38,90 +38,100 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) error {
-	var (
-		id       Identity
-		err      error
-		scopes   []string
-		offline  bool
-		refresh  string
-		oauth    = r.Method == http.MethodPost
-		client   string
-		addr     = ClientAddr(r)
-		ctx      = r.Context()
-		problemf = func(f string, args ...any) error {
-			return errcode.New(errcode.Code{Name: "INVALID_REQUEST", Status: http.StatusBadRequest, Message: "invalid token request"}, f, args...)
-		}
-	)
+// tokenAsk is a token request read: who it proves to be and what it asks.
+type tokenAsk struct {
+	id      Identity
+	scopes  []string
+	offline bool   // a refresh token is wanted
+	refresh string // the refresh token it came with
+	oauth   bool
+	client  string
+}
+
+func badTokenRequest(f string, args ...any) error {
+	return errcode.New(errcode.Code{Name: "INVALID_REQUEST", Status: http.StatusBadRequest, Message: "invalid token request"}, f, args...)
+}
+
+// readTokenRequest authenticates a token request, GET or POST.
+func (s *Service) readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenAsk, error) {
+	var a tokenAsk
+	var err error
+	ctx, addr := r.Context(), ClientAddr(r)
 	switch r.Method {
 	case http.MethodGet:
 		q := r.URL.Query()
-		scopes, offline, client = q["scope"], q.Get("offline_token") == "true", q.Get("client_id")
+		a.scopes, a.offline, a.client = q["scope"], q.Get("offline_token") == "true", q.Get("client_id")
 		if err := s.checkService(q.Get("service")); err != nil {
-			return err
+			return a, err
 		}
 		if user, pass, ok := r.BasicAuth(); ok {
-			id, err = s.Basic(ctx, addr, user, pass)
+			a.id, err = s.Basic(ctx, addr, user, pass)
 		} else if r.Header.Get("Authorization") != "" {
-			return problemf("the token endpoint takes Basic credentials or none")
+			return a, badTokenRequest("the token endpoint takes Basic credentials or none")
 		}
 	case http.MethodPost:
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			return problemf("the form does not parse: %v", err)
+			return a, badTokenRequest("the form does not parse: %v", err)
 		}
 		f := r.PostForm
-		scopes, offline, client = f["scope"], f.Get("access_type") == "offline", f.Get("client_id")
+		a.oauth, a.scopes, a.offline, a.client = true, f["scope"], f.Get("access_type") == "offline", f.Get("client_id")
 		if err := s.checkService(f.Get("service")); err != nil {
-			return err
+			return a, err
 		}
 		switch f.Get("grant_type") {
 		case "password":
-			id, err = s.Basic(ctx, addr, f.Get("username"), f.Get("password"))
+			a.id, err = s.Basic(ctx, addr, f.Get("username"), f.Get("password"))
 		case "refresh_token":
-			refresh = f.Get("refresh_token")
-			id, err = s.refresh(ctx, addr, refresh)
+			a.refresh = f.Get("refresh_token")
+			a.id, err = s.refresh(ctx, addr, a.refresh)
 		default:
-			return problemf("grant_type %q: want password or refresh_token", f.Get("grant_type"))
+			return a, badTokenRequest("grant_type %q: want password or refresh_token", f.Get("grant_type"))
 		}
 	default:
-		return errcode.New(errcode.Unsupported, "the token endpoint answers GET and POST").WithHeader("Allow", "GET, POST")
+		return a, errcode.New(errcode.Unsupported, "the token endpoint answers GET and POST").WithHeader("Allow", "GET, POST")
 	}
 	if errors.Is(err, ErrBadCredentials) {
-		return errcode.Wrap(errcode.Unauthorized, err)
+		return a, errcode.Wrap(errcode.Unauthorized, err)
 	}
-	if err != nil {
-		return limitError(err)
-	}
-	asked := parseScopes(scopes)
-	if len(asked) > maxScopes {
-		return problemf("%d scopes asked for; at most %d", len(asked), maxScopes)
-	}
-	granted, err := s.grant(ctx, id, asked)
+	return a, limitError(err)
+}
+
+func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.readTokenRequest(w, r)
 	if err != nil {
 		return err
 	}
-	tok, issued, err := s.issue(id, granted)
+	ctx := r.Context()
+	asked := parseScopes(a.scopes)
+	if len(asked) > maxScopes {
+		return badTokenRequest("%d scopes asked for; at most %d", len(asked), maxScopes)
+	}
+	granted, err := s.grant(ctx, a.id, asked)
+	if err != nil {
+		return err
+	}
+	tok, issued, err := s.issue(a.id, granted)
 	if err != nil {
 		return err
 	}
 	resp := tokenResponse{Token: tok, AccessToken: tok, ExpiresIn: int(s.opts.TokenTTL / time.Second),
 		IssuedAt: issued.UTC().Format(time.RFC3339)}
-	if oauth {
+	if a.oauth {
 		parts := make([]string, len(granted))
 		for i, g := range granted {
 			parts[i] = g.String()
 		}
 		resp.Scope = strings.Join(parts, " ")
 	}
-	if offline && !id.Anonymous() {
-		if resp.RefreshToken = refresh; refresh == "" {
-			if resp.RefreshToken, err = s.newRefresh(ctx, id, client); err != nil {
+	if a.offline && !a.id.Anonymous() {
+		if resp.RefreshToken = a.refresh; a.refresh == "" {
+			if resp.RefreshToken, err = s.newRefresh(ctx, a.id, a.client); err != nil {
 				return err
 			}
 		}
 	}
-	s.opts.Log.Debug("token issued", "user", id.User.Name, "granted", granted, "client", client)
+	s.opts.Log.Debug("token issued", "user", a.id.User.Name, "granted", granted, "client", a.client)
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(resp)
 }
@@ -129,8 +139,7 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) error {
 // checkService refuses a token for another service; none named is ours.
 func (s *Service) checkService(service string) error {
 	if service != "" && service != s.opts.Service {
-		return errcode.New(errcode.Code{Name: "INVALID_REQUEST", Status: http.StatusBadRequest, Message: "invalid token request"},
-			"service %q is not this hub (%q)", service, s.opts.Service)
+		return badTokenRequest("service %q is not this hub (%q)", service, s.opts.Service)
 	}
 	return nil
 }

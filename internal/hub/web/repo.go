@@ -163,21 +163,8 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	page := "/r/" + name
-	if action == "tags/delete" {
-		tag := r.PostForm.Get("tag")
-		if !a.Manage {
-			s.fail(w, r, http.StatusForbidden, "Only the repository's owner may delete its tags.")
-			return
-		}
-		if err := s.Meta.DeleteTag(ctx, name, tag); err != nil && !errdefs.IsNotFound(err) {
-			s.serverError(w, r, err)
-			return
-		}
-		s.back(w, r, page, "Tag "+tag+" deleted; the image stays under its other tags and its digest.")
-		return
-	}
 	if !a.Manage {
-		s.fail(w, r, http.StatusForbidden, "Only the repository's owner may change its settings.")
+		s.fail(w, r, http.StatusForbidden, "Only the repository's owner may change it.")
 		return
 	}
 	var err error
@@ -211,17 +198,15 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	case "collaborators/remove":
 		user := r.PostForm.Get("user")
 		err, msg = s.Meta.RemoveCollaborator(ctx, name, user), user+" is no longer a collaborator."
+	case "tags/delete":
+		tag := r.PostForm.Get("tag")
+		err, msg = s.Meta.DeleteTag(ctx, name, tag), "Tag "+tag+" deleted; the image stays under its other tags and its digest."
 	case "delete":
 		if r.PostForm.Get("confirm") != name {
 			s.back(w, r, page, "Type the repository's name to delete it.")
 			return
 		}
-		if err := s.Meta.DeleteRepository(ctx, name); err != nil && !errdefs.IsNotFound(err) {
-			s.serverError(w, r, err)
-			return
-		}
-		s.back(w, r, "/", "Repository "+name+" deleted.")
-		return
+		err, msg, page = s.Meta.DeleteRepository(ctx, name), "Repository "+name+" deleted.", "/"
 	default:
 		s.notFound(w, r)
 		return
