@@ -15,9 +15,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/strata-dev/strata/internal/content"
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/runtime"
@@ -87,11 +85,7 @@ func (b *builder) fromCache(ctx context.Context, s *state, key digest.Digest) (b
 	if err != nil {
 		return false, err
 	}
-	cb, err := content.ReadBlob(ctx, b.st.Content(), ocispec.Descriptor{Digest: e.Config}, image.MaxManifestSize)
-	if err != nil {
-		return false, nil // pruned meanwhile: run the step
-	}
-	cfg, err := image.ParseConfig(cb)
+	cfg, err := image.ParseConfig(e.Config)
 	if err != nil {
 		return false, err
 	}
@@ -138,11 +132,7 @@ func (b *builder) commit(ctx context.Context, s *state, key digest.Digest, ch ch
 	if err != nil {
 		return err
 	}
-	desc, err := b.st.AddJSON(ctx, ocispec.MediaTypeImageConfig, cb)
-	if err != nil {
-		return err
-	}
-	if err := b.st.PutCache(ctx, store.CacheEntry{Key: key, Config: desc.Digest, Layer: layer}); err != nil {
+	if err := b.st.PutCache(ctx, store.CacheEntry{Key: key, Config: cb, Layer: layer}); err != nil {
 		return err
 	}
 	if layer != nil {

@@ -14,11 +14,13 @@ import (
 
 // buildCacheSchema is the migration that adds the build cache (issue 7):
 // what each step of a Dockerfile build made, by the digest of its inputs
-// (package build computes the key). The entry keeps its config and layer
-// blobs from GC (see buildCacheBlobs) until `strata builder prune`.
+// (package build computes the key). The entry keeps its layer blob from GC
+// (see buildCacheBlobs) until `strata builder prune`; the config is kept in
+// the row itself, so that a step that only changes the config writes no
+// file (and waits for no fsync).
 const buildCacheSchema = `CREATE TABLE build_cache (
 	key       TEXT PRIMARY KEY,            -- sha256 of the step's inputs
-	config    TEXT NOT NULL,               -- blob: the image config after the step
+	config    TEXT NOT NULL,               -- the image config after the step (JSON)
 	layer     TEXT NOT NULL DEFAULT '',    -- blob: the layer the step made, '' for none
 	diff_id   TEXT NOT NULL DEFAULT '',
 	created   INTEGER NOT NULL,            -- unix nanoseconds
@@ -28,19 +30,19 @@ CREATE INDEX build_cache_layer ON build_cache(layer);`
 
 // buildCacheBlobs selects the blobs the build cache holds; GC keeps them as
 // it keeps those of stored images.
-const buildCacheBlobs = `SELECT config FROM build_cache UNION SELECT layer FROM build_cache WHERE layer != ''`
+const buildCacheBlobs = `SELECT layer FROM build_cache WHERE layer != ''`
 
 // CacheEntry is what one build step made.
 type CacheEntry struct {
 	Key      digest.Digest
-	Config   digest.Digest // config blob after the step
-	Layer    *Layer        // the layer it added; nil for a step that only changed the config
+	Config   []byte // the image config after the step
+	Layer    *Layer // the layer it added; nil for a step that only changed the config
 	Created  time.Time
 	LastUsed time.Time
 }
 
-// PutCache records a build step's result. Its blobs must be stored already,
-// written while holding Writing; from now on GC keeps them.
+// PutCache records a build step's result. Its layer blob must be stored
+// already, written while holding Writing; from now on GC keeps it.
 func (s *Store) PutCache(ctx context.Context, e CacheEntry) error {
 	now := time.Now().UnixNano()
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -58,29 +60,26 @@ func (s *Store) PutCache(ctx context.Context, e CacheEntry) error {
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO build_cache (key, config, layer, diff_id, created, last_used)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET config = excluded.config, layer = excluded.layer,
-			diff_id = excluded.diff_id, last_used = excluded.last_used`, e.Key, e.Config, layer, diffID, now, now)
+			diff_id = excluded.diff_id, last_used = excluded.last_used`, e.Key, string(e.Config), layer, diffID, now, now)
 		return err
 	})
 }
 
 // Cache finds the result of the step with inputs key, marking it used;
-// errdefs.ErrNotFound when there is none, or when its blobs are gone.
+// errdefs.ErrNotFound when there is none, or when its layer is gone.
 func (s *Store) Cache(ctx context.Context, key digest.Digest) (CacheEntry, error) {
 	var e CacheEntry
-	var layer, diffID string
+	var layer, diffID, config string
 	var created, used int64
 	err := s.db.QueryRowContext(ctx, `SELECT key, config, layer, diff_id, created, last_used FROM build_cache WHERE key = ?`, key).
-		Scan(&e.Key, &e.Config, &layer, &diffID, &created, &used)
+		Scan(&e.Key, &config, &layer, &diffID, &created, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return CacheEntry{}, fmt.Errorf("build cache %s: %w", key, errdefs.ErrNotFound)
 	}
 	if err != nil {
 		return CacheEntry{}, err
 	}
-	e.Created, e.LastUsed = unixTime(created), unixTime(used)
-	if _, err := s.content.Info(ctx, e.Config); err != nil {
-		return CacheEntry{}, fmt.Errorf("build cache %s: config: %w", key, err)
-	}
+	e.Config, e.Created, e.LastUsed = []byte(config), unixTime(created), unixTime(used)
 	if layer != "" {
 		lb, err := s.LayerByDiffID(ctx, digest.Digest(diffID))
 		if err != nil {

@@ -1,0 +1,179 @@
+// Command build measures `strata build` against `docker build` (Debian's
+// 20.10, its classic builder, and BuildKit) and `podman build` (4.3) of
+// the same 6-step Dockerfile on the same busybox base, side by side in one
+// run: cold (--no-cache: every step runs, the base is there) and with
+// every step cached (nothing changed since the last build).
+//
+// Each engine has a store of its own holding the base image (imported from
+// a busybox root file system, Debian's busybox-static); every build is a
+// fresh process as a user runs it, with RUN steps on --network none; the
+// engines take turns so that the machine's noise falls on all alike.
+// docker runs in a private dockerd that this program starts and stops
+// (bench/internal/dockerd). Needs root.
+//
+//	go run ./bench/build [-runs 10] [-cold-runs 5] [-docker=true] [-podman=true]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/strata-dev/strata/bench/internal/dockerd"
+	"github.com/strata-dev/strata/bench/internal/rootfs"
+)
+
+// dockerfile is the build measured: six steps as docker counts them.
+const dockerfile = `FROM busybox:bench
+ENV APP=bench
+WORKDIR /app
+COPY src/ /app/src/
+RUN cat /app/src/*.txt | wc -c > /app/size && echo built >> /app/size
+CMD ["cat", "/app/size"]
+`
+
+// engine is a build CLI with a store of its own.
+type engine struct {
+	name  string
+	cmd   func(args ...string) *exec.Cmd
+	build func(ctx string, noCache bool) []string // the build command's arguments
+	stop  func()
+}
+
+func main() {
+	runs := flag.Int("runs", 10, "timed cached builds per engine (after a warm-up build)")
+	coldRuns := flag.Int("cold-runs", 5, "timed --no-cache builds per engine")
+	withDocker := flag.Bool("docker", true, "measure docker too")
+	withPodman := flag.Bool("podman", true, "measure podman too")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *runs, *coldRuns, *withDocker, *withPodman); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/build:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, runs, coldRuns int, withDocker, withPodman bool) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("builds run containers, which needs root: run it as root")
+	}
+	work, err := os.MkdirTemp("", "strata-bench-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	base, err := rootfs.BusyboxTar(work)
+	if err != nil {
+		return err
+	}
+	buildCtx, err := writeContext(work)
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(work, "strata")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata").CombinedOutput(); err != nil {
+		return fmt.Errorf("build strata: %v\n%s", err, out)
+	}
+	engines := []engine{strataEngine(bin, filepath.Join(work, "strata-root"))}
+	if withPodman {
+		engines = append(engines, podmanEngine(work))
+	}
+	if withDocker {
+		d, err := dockerd.Start(ctx, filepath.Join(work, "docker"))
+		if err != nil {
+			return err
+		}
+		engines = append(engines, dockerEngine(d, "docker", "0", d.Stop), dockerEngine(d, "docker (BuildKit)", "1", nil))
+	}
+	defer func() {
+		for _, e := range engines {
+			if e.stop != nil {
+				e.stop()
+			}
+		}
+	}()
+	for _, e := range engines {
+		if err := e.setup(base, buildCtx); err != nil {
+			return fmt.Errorf("%s: %w", e.name, err)
+		}
+	}
+	cold, err := measure(ctx, engines, buildCtx, true, coldRuns)
+	if err != nil {
+		return err
+	}
+	cached, err := measure(ctx, engines, buildCtx, false, runs)
+	if err != nil {
+		return err
+	}
+	report(engines, cold, cached)
+	return nil
+}
+
+// setup imports the base and checks that the Dockerfile builds and runs.
+func (e engine) setup(rootfs, buildCtx string) error {
+	if out, err := e.cmd("import", rootfs, "busybox:bench").CombinedOutput(); err != nil {
+		return fmt.Errorf("import: %v\n%s", err, out)
+	}
+	if out, err := e.cmd(e.build(buildCtx, true)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	out, err := e.cmd("run", "--rm", "--network", "none", "bench:img").CombinedOutput()
+	if err != nil || !strings.HasSuffix(string(out), "built\n") {
+		return fmt.Errorf("run the built image: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// measure times runs builds by each engine, taking turns.
+func measure(ctx context.Context, engines []engine, buildCtx string, noCache bool, runs int) (map[string][]time.Duration, error) {
+	times := map[string][]time.Duration{}
+	for i := 0; i < runs; i++ {
+		for _, e := range engines {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			cmd := e.cmd(e.build(buildCtx, noCache)...)
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				return nil, fmt.Errorf("%s build: %v\n%s", e.name, err, out)
+			}
+			times[e.name] = append(times[e.name], time.Since(start))
+		}
+	}
+	return times, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// report prints a Markdown table: medians, and each engine's time over
+// strata's.
+func report(engines []engine, cold, cached map[string][]time.Duration) {
+	base, baseCold := median(cached["strata"]), median(cold["strata"])
+	fmt.Printf("| engine | cold (--no-cache) | cold / strata's | all cached | cached / strata's |\n|---|---|---|---|---|\n")
+	fastest := time.Duration(0)
+	for _, e := range engines {
+		c, k := median(cold[e.name]), median(cached[e.name])
+		fmt.Printf("| %s | %s | %.2fx | %s | %.2fx |\n", e.name, ms(c), float64(c)/float64(baseCold), ms(k), float64(k)/float64(base))
+		if e.name != "strata" && (fastest == 0 || k < fastest) {
+			fastest = k
+		}
+	}
+	if fastest > 0 {
+		fmt.Printf("\nA fully cached rebuild with strata is %.1fx faster than the fastest of the others.\n", float64(fastest)/float64(base))
+	}
+}
