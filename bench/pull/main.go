@@ -73,7 +73,9 @@ func run(ctx context.Context, runs, layers int, size int64) error {
 		layers, d.files, float64(d.tarBytes)/1e6, float64(d.compressed())/1e6, runs)
 
 	tools := []tool{strataTool(bin, work)}
-	makers := []func(string) (tool, error){podmanTool, dockerTool, func(w string) (tool, error) { return strataUserTool(bin, w) }}
+	makers := []func(string) (tool, error){podmanTool,
+		func(w string) (tool, error) { return dockerTool(ctx, w) },
+		func(w string) (tool, error) { return strataUserTool(bin, w) }}
 	for _, mk := range makers {
 		t, err := mk(work)
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/strata-dev/strata/bench/internal/dockerd"
 )
 
 // registry is distribution 2.8.2 (Debian's docker-registry) behind a proxy
@@ -167,50 +169,16 @@ func podmanTool(work string) (tool, error) {
 	}, nil
 }
 
-// dockerTool starts a private dockerd (own data root and socket, no bridge,
-// no firewall changes), with Debian's 20.10 CLI.
-func dockerTool(work string) (tool, error) {
-	if _, err := exec.LookPath("dockerd"); err != nil {
-		return tool{}, fmt.Errorf("dockerd is not installed")
-	}
-	if os.Geteuid() != 0 {
-		return tool{}, fmt.Errorf("dockerd needs root")
-	}
-	dir, err := os.MkdirTemp("", "bpd-") // a unix socket path is short
+// dockerTool starts a private dockerd (see bench/internal/dockerd).
+func dockerTool(ctx context.Context, work string) (tool, error) {
+	d, err := dockerd.Start(ctx, filepath.Join(work, "docker"))
 	if err != nil {
 		return tool{}, err
-	}
-	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
-	if err != nil {
-		return tool{}, err
-	}
-	sock := "unix://" + filepath.Join(dir, "sock")
-	d := exec.Command("dockerd", "--data-root", filepath.Join(work, "docker-data"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "pid"), "-H", sock, "--storage-driver", "overlay2",
-		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false")
-	d.Stdout, d.Stderr = logf, logf
-	if err := d.Start(); err != nil {
-		return tool{}, err
-	}
-	cli := func(args ...string) *exec.Cmd {
-		c := exec.Command("/usr/bin/docker", append([]string{"-H", sock}, args...)...)
-		c.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(dir, "cfg"))
-		return c
-	}
-	stop := func() {
-		d.Process.Signal(os.Interrupt)
-		d.Wait()
-		logf.Close()
-		os.RemoveAll(dir)
-	}
-	if !waitFor(func() bool { return cli("version").Run() == nil }) {
-		stop()
-		return tool{}, fmt.Errorf("dockerd did not start; see %s", logf.Name())
 	}
 	return tool{
 		name:   "docker",
-		pull:   func(ref string) *exec.Cmd { return cli("pull", "-q", ref) },
-		forget: func(ref string) error { return cli("rmi", "-f", ref).Run() },
-		stop:   stop,
+		pull:   func(ref string) *exec.Cmd { return d.Command("pull", "-q", ref) },
+		forget: func(ref string) error { return d.Command("rmi", "-f", ref).Run() },
+		stop:   d.Stop,
 	}, nil
 }
