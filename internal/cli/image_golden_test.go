@@ -105,6 +105,14 @@ func TestGoldenAgainstDocker(t *testing.T) {
 			}
 		})
 	}
+	t.Run("inspect-json-field-names", func(t *testing.T) {
+		// Docker's templates may name fields as the JSON does ({{.Id}}) or as Go does ({{.ID}}).
+		byJSON := mustStrata(t, root, "image", "inspect", "-f", "{{.Id}} {{.Size}} {{.Config.Cmd}}", "golden/app:1")
+		byGo := mustStrata(t, root, "image", "inspect", "-f", "{{.ID}} {{.Size}} {{.Config.Cmd}}", "golden/app:1")
+		if byJSON != byGo || !strings.HasPrefix(byJSON, "sha256:") {
+			t.Errorf("{{.Id}} gave %q, {{.ID}} gave %q", byJSON, byGo)
+		}
+	})
 	t.Run("inspect.json", func(t *testing.T) {
 		want, err := os.ReadFile(filepath.Join(dir, "inspect.json"))
 		if err != nil {

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/template"
 	"time"
@@ -161,7 +163,7 @@ func (a *app) imageInspect(ctx context.Context, names []string, format, raw stri
 			continue
 		}
 		if tmpl != nil {
-			if err := tmpl.Execute(a.Out, v); err != nil {
+			if err := executeInspect(a.Out, tmpl, v); err != nil {
 				return fmt.Errorf("--format: %w", err)
 			}
 			fmt.Fprintln(a.Out)
@@ -180,6 +182,32 @@ func (a *app) imageInspect(ctx context.Context, names []string, format, raw stri
 		fmt.Fprintln(a.Out, string(b))
 	}
 	return errors.Join(errs...)
+}
+
+// executeInspect runs tmpl on v, and when that fails, on v's JSON form, as
+// docker does: templates may use the Go field names or the JSON ones
+// ({{.ID}} and {{.Id}} both work). Numbers keep their JSON spelling.
+func executeInspect(w io.Writer, tmpl *template.Template, v any) error {
+	var buf bytes.Buffer
+	err := tmpl.Execute(&buf, v)
+	if err != nil {
+		b, merr := json.Marshal(v)
+		if merr != nil {
+			return err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var raw any
+		if dec.Decode(&raw) != nil {
+			return err
+		}
+		buf.Reset()
+		if tmpl.Execute(&buf, raw) != nil {
+			return err // the first error names the Go fields, which is the more useful
+		}
+	}
+	_, err = w.Write(buf.Bytes())
+	return err
 }
 
 // inspectOne is an image's inspect object, or its raw manifest or config
