@@ -82,7 +82,15 @@ type Podman struct {
 func NewPodman(t testing.TB) *Podman {
 	t.Helper()
 	RequireRoot(t)
-	p := &Podman{dir: t.TempDir(), bin: Tool(t, "podman")}
+	bin := Tool(t, "podman")
+	// A short path: podman refuses a run root longer than 50 characters,
+	// which t.TempDir() makes for long test names.
+	dir, err := os.MkdirTemp("", "podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	p := &Podman{dir: dir, bin: bin}
 	// Root here lacks CAP_SYS_RESOURCE, so podman's default rlimits make runc fail
 	// ("error setting rlimit type 7"); an auth file must exist before login.
 	conf := "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=1024:1024\"]\n"
