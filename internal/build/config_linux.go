@@ -17,9 +17,11 @@ import (
 // and its history, as Docker's classic builder writes it. ARG, CMD and
 // MAINTAINER also change the stage's state (s) at once, cached or not.
 func configChange(s *state, c instructions.Command, a *argSet) (change, error) {
-	cfg := s.cfg.Config
 	nop := func(what string, edit func(c *image.ContainerConfig)) (change, error) {
-		return change{edit: edit, history: nopHistory(cfg, what)}, nil
+		return change{edit: edit, history: nopHistory(s.cfg.Config, what)}, nil
+	}
+	if ch, ok, err := runConfigChange(s, c, nop); ok {
+		return ch, err
 	}
 	switch c := c.(type) {
 	case *instructions.EnvCommand:
@@ -48,25 +50,6 @@ func configChange(s *state, c instructions.Command, a *argSet) (change, error) {
 	case *instructions.MaintainerCommand:
 		s.maintainer = c.Maintainer
 		return nop("MAINTAINER "+c.Maintainer, nil)
-	case *instructions.CmdCommand:
-		cmd := commandLine(cfg, c.ShellDependantCmdLine)
-		if len(c.CmdLine) > 0 {
-			s.cmdSet = true
-		}
-		return nop(fmt.Sprintf("CMD %q", cmd), func(cc *image.ContainerConfig) { cc.Cmd = cmd })
-	case *instructions.EntrypointCommand:
-		ep := commandLine(cfg, c.ShellDependantCmdLine)
-		keepCmd := s.cmdSet
-		return nop(fmt.Sprintf("ENTRYPOINT %q", ep), func(cc *image.ContainerConfig) {
-			cc.Entrypoint = ep
-			if !keepCmd {
-				cc.Cmd = nil
-			}
-		})
-	case *instructions.HealthCheckCommand:
-		h := &image.Healthcheck{Test: c.Health.Test, Interval: c.Health.Interval, Timeout: c.Health.Timeout,
-			StartPeriod: c.Health.StartPeriod, Retries: c.Health.Retries}
-		return nop(healthHistory(h), func(cc *image.ContainerConfig) { cc.Healthcheck = h })
 	case *instructions.ExposeCommand:
 		return nop("EXPOSE "+strings.Join(c.Ports, " "), func(cc *image.ContainerConfig) {
 			if cc.ExposedPorts == nil {
@@ -80,8 +63,6 @@ func configChange(s *state, c instructions.Command, a *argSet) (change, error) {
 				cc.ExposedPorts[port+"/"+strings.ToLower(proto)] = struct{}{}
 			}
 		})
-	case *instructions.UserCommand:
-		return nop("USER "+c.User, func(cc *image.ContainerConfig) { cc.User = c.User })
 	case *instructions.VolumeCommand:
 		return nop(fmt.Sprintf("VOLUME %v", c.Volumes), func(cc *image.ContainerConfig) {
 			if cc.Volumes == nil {
@@ -91,21 +72,54 @@ func configChange(s *state, c instructions.Command, a *argSet) (change, error) {
 				cc.Volumes[v] = struct{}{}
 			}
 		})
-	case *instructions.StopSignalCommand:
-		if !validSignal(c.Signal) {
-			return change{}, fmt.Errorf("STOPSIGNAL %s: not a signal: %w", c.Signal, errdefs.ErrInvalidArgument)
-		}
-		return nop("STOPSIGNAL "+c.Signal, func(cc *image.ContainerConfig) { cc.StopSignal = c.Signal })
-	case *instructions.ShellCommand:
-		sh := c.Shell
-		return change{edit: func(cc *image.ContainerConfig) { cc.Shell = sh },
-			history: nopHistory(image.ContainerConfig{Shell: sh}, fmt.Sprintf("SHELL %v", sh))}, nil
-	case *instructions.OnbuildCommand:
-		return nop("ONBUILD "+c.Expression, func(cc *image.ContainerConfig) { cc.OnBuild = append(cc.OnBuild, c.Expression) })
 	case *instructions.ArgCommand:
 		return nop(declareArgs(s, c, a), nil)
 	}
 	return change{}, fmt.Errorf("%s is not supported by strata: %w", strings.ToUpper(c.Name()), errdefs.ErrInvalidArgument)
+}
+
+// runConfigChange is configChange of the instructions that say how the
+// image runs: CMD, ENTRYPOINT, HEALTHCHECK, USER, STOPSIGNAL, SHELL and
+// ONBUILD; ok is false for the others.
+func runConfigChange(s *state, c instructions.Command, nop func(string, func(*image.ContainerConfig)) (change, error)) (ch change, ok bool, err error) {
+	cfg := s.cfg.Config
+	switch c := c.(type) {
+	case *instructions.CmdCommand:
+		cmd := commandLine(cfg, c.ShellDependantCmdLine)
+		if len(c.CmdLine) > 0 {
+			s.cmdSet = true
+		}
+		ch, err = nop(fmt.Sprintf("CMD %q", cmd), func(cc *image.ContainerConfig) { cc.Cmd = cmd })
+	case *instructions.EntrypointCommand:
+		ep := commandLine(cfg, c.ShellDependantCmdLine)
+		keepCmd := s.cmdSet
+		ch, err = nop(fmt.Sprintf("ENTRYPOINT %q", ep), func(cc *image.ContainerConfig) {
+			cc.Entrypoint = ep
+			if !keepCmd {
+				cc.Cmd = nil
+			}
+		})
+	case *instructions.HealthCheckCommand:
+		h := &image.Healthcheck{Test: c.Health.Test, Interval: c.Health.Interval, Timeout: c.Health.Timeout,
+			StartPeriod: c.Health.StartPeriod, Retries: c.Health.Retries}
+		ch, err = nop(healthHistory(h), func(cc *image.ContainerConfig) { cc.Healthcheck = h })
+	case *instructions.UserCommand:
+		ch, err = nop("USER "+c.User, func(cc *image.ContainerConfig) { cc.User = c.User })
+	case *instructions.StopSignalCommand:
+		if !validSignal(c.Signal) {
+			return change{}, true, fmt.Errorf("STOPSIGNAL %s: not a signal: %w", c.Signal, errdefs.ErrInvalidArgument)
+		}
+		ch, err = nop("STOPSIGNAL "+c.Signal, func(cc *image.ContainerConfig) { cc.StopSignal = c.Signal })
+	case *instructions.ShellCommand:
+		sh := c.Shell
+		ch = change{edit: func(cc *image.ContainerConfig) { cc.Shell = sh },
+			history: nopHistory(image.ContainerConfig{Shell: sh}, fmt.Sprintf("SHELL %v", sh))}
+	case *instructions.OnbuildCommand:
+		ch, err = nop("ONBUILD "+c.Expression, func(cc *image.ContainerConfig) { cc.OnBuild = append(cc.OnBuild, c.Expression) })
+	default:
+		return change{}, false, nil
+	}
+	return ch, true, err
 }
 
 // declareArgs declares a stage's ARGs and returns their history text.

@@ -318,3 +318,32 @@ CMD ["sh", "-c", "stat -c '%a %u:%g %n' /home/app/run.sh /opt/pkg/file; cat /her
 		t.Errorf("labels %s", labels)
 	}
 }
+
+// TestBuildPullsItsBase: FROM an image the store lacks pulls it (here from
+// the reference registry), and --pull pulls it again when it changed there.
+func TestBuildPullsItsBase(t *testing.T) {
+	root := busyboxRoot(t, "")
+	reg := testutil.StartDistribution(t, "")
+	ref := reg.Addr + "/test/busybox:1"
+	mustStrata(t, root, "tag", "busybox:test", ref)
+	mustStrata(t, root, "push", ref)
+	other := t.TempDir()
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN echo pulled > /p\nCMD [\"cat\", \"/p\"]\n"})
+	progress := mustBuild(t, other, "-t", "pulled:1", ctx)
+	if !strings.Contains(progress, "pulling "+ref) {
+		t.Errorf("the build did not say it pulls:\n%s", progress)
+	}
+	if got := mustStrata(t, other, "run", "--rm", "pulled:1"); got != "pulled\n" {
+		t.Errorf("the image prints %q", got)
+	}
+	if progress := mustBuild(t, other, "-t", "pulled:1", ctx); strings.Contains(progress, "pulling") {
+		t.Errorf("a second build pulled its stored base again:\n%s", progress)
+	}
+	// The base changes in the registry; --pull builds on the new one.
+	mustStrata(t, root, "build", "-q", "-t", ref, writeContext(t, map[string]string{"Dockerfile": "FROM busybox:test\nRUN echo v2 > /v\n"}))
+	mustStrata(t, root, "push", ref)
+	mustBuild(t, other, "--pull", "-t", "pulled:2", ctx)
+	if got := mustStrata(t, other, "run", "--rm", "pulled:2", "cat", "/v", "/p"); got != "v2\npulled\n" {
+		t.Errorf("after --pull the image prints %q", got)
+	}
+}
