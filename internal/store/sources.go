@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -12,10 +11,10 @@ import (
 // pushed to, a repository. A push mounts a blob from a repository of the same
 // registry that has it, rather than uploading it again.
 //
-// The table is the pull/push engines' own and is created on first use:
+// Schema (migration 4):
 //
 //	blob_sources(blob, registry, repository)  one row per place a blob is known to be
-const blobSourcesTable = `CREATE TABLE IF NOT EXISTS blob_sources (
+const blobSourcesSchema = `CREATE TABLE IF NOT EXISTS blob_sources (
 	blob       TEXT NOT NULL,
 	registry   TEXT NOT NULL,  -- docker.io, localhost:5000
 	repository TEXT NOT NULL,  -- library/busybox
@@ -25,9 +24,6 @@ const blobSourcesTable = `CREATE TABLE IF NOT EXISTS blob_sources (
 // AddBlobSources records that the registry's repository holds each of blobs.
 func (s *Store) AddBlobSources(ctx context.Context, registry, repository string, blobs []digest.Digest) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, blobSourcesTable); err != nil {
-			return err
-		}
 		for _, b := range blobs {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO blob_sources (blob, registry, repository) VALUES (?, ?, ?)
 				ON CONFLICT DO NOTHING`, b, registry, repository); err != nil {
@@ -43,9 +39,6 @@ func (s *Store) BlobSources(ctx context.Context, registry string, blob digest.Di
 	rows, err := s.db.QueryContext(ctx, `SELECT repository FROM blob_sources WHERE blob = ? AND registry = ?
 		ORDER BY repository`, blob, registry)
 	if err != nil {
-		if strings.Contains(err.Error(), "no such table") {
-			return nil, nil // nothing was ever recorded
-		}
 		return nil, err
 	}
 	defer rows.Close()

@@ -187,8 +187,9 @@ var migrations = []string{
 		PRIMARY KEY (image_id, idx)
 	);
 	CREATE INDEX image_layers_chain ON image_layers(chain_id);`,
-	containersSchema, // containers.go: containers (issue 6)
-	buildCacheSchema, // buildcache.go: the build cache (issue 7)
+	containersSchema,  // containers.go: containers (issue 6)
+	buildCacheSchema,  // buildcache.go: the build cache (issue 7)
+	blobSourcesSchema, // sources.go: where blobs are on registries, for cross-repo mounts
 }
 
 // SchemaVersion is the schema this build of strata writes.
