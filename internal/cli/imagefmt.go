@@ -14,7 +14,7 @@ import (
 // Docker's ways of writing sizes, times and IDs, so that strata's tables
 // read the same as docker's.
 
-// humanSize writes n bytes in decimal units with precision significant
+// sizeString writes n bytes in decimal units with precision significant
 // digits: "1.98MB", "0B", "512kB".
 func sizeString(n int64, precision int) string {
 	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"}
