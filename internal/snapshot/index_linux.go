@@ -56,6 +56,7 @@ func newSnapshotter(root string, drv driver) (*snapshotter, error) {
 			return nil, fmt.Errorf("snapshots: %w", err)
 		}
 	}
+	markTopDir(filepath.Join(root, "ids"))
 	return &snapshotter{root: root, drv: drv}, nil
 }
 
