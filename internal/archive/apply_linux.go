@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -40,35 +41,34 @@ const (
 // discard it on failure. Apply reads r to its end, so a digest of r computed
 // alongside covers the whole stream.
 func Apply(ctx context.Context, root string, r io.Reader) error {
+	return applyTar(ctx, root, r, nil)
+}
+
+func applyTar(ctx context.Context, root string, r io.Reader, ov *overlay) error {
 	t, err := openTree(root)
 	if err != nil {
 		return err
 	}
 	defer t.close()
-	a := &applier{tree: t, written: map[string]bool{}, asRoot: os.Geteuid() == 0, buf: make([]byte, 128<<10)}
-	tr := tar.NewReader(r)
-	for n := 0; ; n++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			if n == 0 {
-				return fmt.Errorf("layer tar has no entries (is it a tar at all?): %w", errdefs.ErrInvalidArgument)
-			}
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("layer tar: entry %d: %v: %w", n+1, err, errdefs.ErrInvalidArgument)
-		}
-		if err := a.entry(hdr, tr); err != nil {
+	a := &applier{tree: t, written: map[string]bool{}, asRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), ov: ov}
+	if ov != nil {
+		defer ov.close()
+		t.whiteouts, t.made = true, ov.made
+	}
+	// archive/tar reads headers a block at a time: read ahead in big pieces.
+	br := bufio.NewReaderSize(r, 1<<20)
+	if err := a.entries(ctx, tar.NewReader(br)); err != nil {
+		return err
+	}
+	if ov != nil {
+		if err := a.settle(); err != nil {
 			return err
 		}
 	}
 	if err := a.dirTimes(); err != nil {
 		return err
 	}
-	_, err = io.Copy(io.Discard, r) // the end-of-archive padding belongs to the digest
+	_, err = io.Copy(io.Discard, br) // the end-of-archive padding belongs to the digest
 	return err
 }
 
@@ -78,6 +78,29 @@ type applier struct {
 	dirs    []*tar.Header   // directories, whose times are set once their children are in
 	asRoot  bool
 	buf     []byte
+	ov      *overlay // the layer is written as an overlay upper directory
+}
+
+// entries applies every entry of tr.
+func (a *applier) entries(ctx context.Context, tr *tar.Reader) error {
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			if n == 0 {
+				return fmt.Errorf("layer tar has no entries (is it a tar at all?): %w", errdefs.ErrInvalidArgument)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("layer tar: entry %d: %v: %w", n+1, err, errdefs.ErrInvalidArgument)
+		}
+		if err := a.entry(hdr, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // entry applies one tar entry.
@@ -97,18 +120,17 @@ func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
 	if name == "." {
 		return a.rootEntry(hdr)
 	}
-	dirfd, err := a.openDir(dir, hdr.Name, true)
+	dirfd, err := a.dir(dir, hdr.Name, true)
 	if err != nil {
 		return err
-	}
-	defer unix.Close(dirfd)
-	if err := a.clear(dirfd, base, hdr); err != nil {
-		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
 	}
 	if err := a.create(dirfd, base, name, hdr, body); err != nil {
 		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
 	}
 	a.written[name] = true
+	if a.ov != nil {
+		delete(a.ov.implicit, name)
+	}
 	return nil
 }
 
@@ -121,20 +143,23 @@ func (a *applier) whiteout(entry, dir, base string) error {
 	if target == "" || target == "." || target == ".." {
 		return fmt.Errorf("tar entry %q is a whiteout of no valid name: %w", entry, errdefs.ErrInvalidArgument)
 	}
-	dirfd, err := a.openDir(dir, entry, base == WhiteoutOpaque)
+	if a.ov != nil {
+		return a.overlayWhiteout(entry, dir, target, base == WhiteoutOpaque)
+	}
+	dirfd, err := a.dir(dir, entry, base == WhiteoutOpaque)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // nothing below to hide
 	}
 	if err != nil {
 		return err
 	}
-	defer unix.Close(dirfd)
 	if base == WhiteoutOpaque {
 		return a.clearOpaque(dirfd, dir)
 	}
 	if a.written[join(dir, target)] {
 		return nil // a whiteout hides only what the layers below hold
 	}
+	a.forget()
 	if err := removeAt(dirfd, target); err != nil {
 		return fmt.Errorf("tar entry %q: remove %s: %w", entry, join(dir, target), err)
 	}
@@ -143,6 +168,7 @@ func (a *applier) whiteout(entry, dir, base string) error {
 
 // clearOpaque empties dir of everything that this layer did not put there.
 func (a *applier) clearOpaque(dirfd int, dir string) error {
+	a.forget()
 	keep := func(n string) bool { return a.keptByLayer(join(dir, n)) }
 	if err := clearDir(dirfd, ".", keep); err != nil {
 		return fmt.Errorf("opaque directory %s: %w", dir, err)
@@ -163,30 +189,12 @@ func (a *applier) keptByLayer(name string) bool {
 	return false
 }
 
-// clear makes room for the entry: whatever is at base goes, except a
-// directory that the entry, also a directory, merges into.
-func (a *applier) clear(dirfd int, base string, hdr *tar.Header) error {
-	st, ok, err := lstatAt(dirfd, base)
-	if err != nil || !ok {
-		return err
-	}
-	if hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return nil
-	}
-	return removeAt(dirfd, base)
-}
-
 // rootEntry applies the metadata of a "./" entry to the root itself.
 func (a *applier) rootEntry(hdr *tar.Header) error {
 	if hdr.Typeflag != tar.TypeDir {
 		return fmt.Errorf("tar entry %q names the layer's root but is not a directory: %w", hdr.Name, errdefs.ErrInvalidArgument)
 	}
-	fd, err := unix.Dup(a.root)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := a.fileMeta(fd, hdr); err != nil {
+	if err := a.fileMeta(a.root, hdr); err != nil {
 		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
 	}
 	h := *hdr
@@ -195,26 +203,34 @@ func (a *applier) rootEntry(hdr *tar.Header) error {
 	return nil
 }
 
-// create makes the entry at base in dirfd (which is free) with its metadata.
+// make runs mk, which creates base in dirfd; if something is in the way,
+// it goes first (but a directory stays for a directory to merge into), and
+// replaced says so.
+func (a *applier) make(dirfd int, base string, isDir bool, mk func() error) (replaced bool, err error) {
+	err = mk()
+	if !errors.Is(err, unix.EEXIST) {
+		return false, err
+	}
+	st, ok, err := lstatAt(dirfd, base)
+	if err != nil || (ok && isDir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
+		return false, err
+	}
+	a.forget()
+	if err := removeAt(dirfd, base); err != nil {
+		return false, err
+	}
+	return true, mk()
+}
+
+// create makes the entry at base in dirfd, with its metadata.
 func (a *applier) create(dirfd int, base, name string, hdr *tar.Header, body io.Reader) error {
 	mode := uint32(hdr.Mode & 0o7777)
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeRegA:
-		fd, err := unix.Openat(dirfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return err
-		}
-		f := os.NewFile(uintptr(fd), name)
-		defer f.Close()
-		if n, err := io.CopyBuffer(f, io.LimitReader(body, hdr.Size), a.buf); err != nil || n != hdr.Size {
-			return fmt.Errorf("layer tar is truncated or unreadable in this entry (%d of %d bytes): %v: %w", n, hdr.Size, err, errdefs.ErrInvalidArgument)
-		}
-		if err := a.fileMeta(fd, hdr); err != nil {
-			return err
-		}
-		return setTimes(dirfd, base, hdr)
+		return a.regular(dirfd, base, name, hdr, body)
 	case tar.TypeDir:
-		if err := unix.Mkdirat(dirfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		replaced, err := a.make(dirfd, base, true, func() error { return unix.Mkdirat(dirfd, base, 0o700) })
+		if err != nil {
 			return err
 		}
 		fd, err := openAt(dirfd, base)
@@ -222,10 +238,16 @@ func (a *applier) create(dirfd int, base, name string, hdr *tar.Header, body io.
 			return err
 		}
 		defer unix.Close(fd)
+		if replaced && a.ov != nil {
+			// What was there hid what is below; so must the new directory.
+			if err := setOpaque(fd); err != nil {
+				return err
+			}
+		}
 		a.dirs = append(a.dirs, hdr)
 		return a.fileMeta(fd, hdr)
 	case tar.TypeSymlink:
-		if err := unix.Symlinkat(hdr.Linkname, dirfd, base); err != nil {
+		if _, err := a.make(dirfd, base, false, func() error { return unix.Symlinkat(hdr.Linkname, dirfd, base) }); err != nil {
 			return err
 		}
 	case tar.TypeLink:
@@ -233,7 +255,8 @@ func (a *applier) create(dirfd int, base, name string, hdr *tar.Header, body io.
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
 		dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
-		if err := unix.Mknodat(dirfd, base, kind|mode, dev); err != nil {
+		_, err := a.make(dirfd, base, false, func() error { return unix.Mknodat(dirfd, base, kind|mode, dev) })
+		if err != nil {
 			if errors.Is(err, unix.EPERM) && hdr.Typeflag != tar.TypeFifo {
 				return fmt.Errorf("creating a device node needs root: %w", err)
 			}
@@ -249,13 +272,45 @@ func (a *applier) create(dirfd int, base, name string, hdr *tar.Header, body io.
 	return setTimes(dirfd, base, hdr)
 }
 
+// regular writes a regular file's content and metadata.
+func (a *applier) regular(dirfd int, base, name string, hdr *tar.Header, body io.Reader) error {
+	fd := -1
+	_, err := a.make(dirfd, base, false, func() (err error) {
+		fd, err = unix.Openat(dirfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	if n, err := io.CopyBuffer(f, io.LimitReader(body, hdr.Size), a.buf); err != nil || n != hdr.Size {
+		return fmt.Errorf("layer tar is truncated or unreadable in this entry (%d of %d bytes): %v: %w", n, hdr.Size, err, errdefs.ErrInvalidArgument)
+	}
+	if err := a.fileMeta(fd, hdr); err != nil {
+		return err
+	}
+	return setTimes(dirfd, base, hdr)
+}
+
 // hardLink links base to the entry the header names, which must already be
 // in the tree (from this layer or one below) and is found without following
 // a symlink on the way.
 func (a *applier) hardLink(dirfd int, base string, hdr *tar.Header) error {
+	fd, err := unix.Dup(dirfd) // the tree lends one directory at a time
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
 	target, _ := CleanName(hdr.Linkname)
 	tdir, tbase := path.Split(target)
-	tdirfd, err := a.openDir(strings.TrimSuffix(tdir, "/"), hdr.Name, false)
+	tdir = strings.TrimSuffix(tdir, "/")
+	var tdirfd int
+	if a.ov != nil {
+		tdirfd, err = a.linkTarget(hdr, tdir, tbase)
+	} else {
+		tdirfd, err = a.openDir(tdir, hdr.Name, false)
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("hard link target %q does not exist in this layer or below: %w", hdr.Linkname, errdefs.ErrInvalidArgument)
 	}
@@ -267,13 +322,14 @@ func (a *applier) hardLink(dirfd int, base string, hdr *tar.Header) error {
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !ok || (a.ov != nil && isWhiteoutStat(&st)) {
 		return fmt.Errorf("hard link target %q does not exist in this layer or below: %w", hdr.Linkname, errdefs.ErrInvalidArgument)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return fmt.Errorf("hard link target %q is a directory: %w", hdr.Linkname, errdefs.ErrInvalidArgument)
 	}
-	return unix.Linkat(tdirfd, tbase, dirfd, base, 0)
+	_, err = a.make(fd, base, false, func() error { return unix.Linkat(tdirfd, tbase, fd, base, 0) })
+	return err
 }
 
 // fileMeta sets owner, mode and xattrs through an open descriptor. The owner
@@ -344,7 +400,7 @@ func (a *applier) dirTimes() error {
 		if name == "." {
 			dir, base = ".", "."
 		}
-		dirfd, err := a.openDir(strings.TrimSuffix(dir, "/"), hdr.Name, false)
+		dirfd, err := a.dir(strings.TrimSuffix(dir, "/"), hdr.Name, false)
 		if err != nil {
 			continue
 		}
@@ -352,7 +408,6 @@ func (a *applier) dirTimes() error {
 		if ok && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			err = setTimes(dirfd, base, hdr)
 		}
-		unix.Close(dirfd)
 		if err != nil {
 			return fmt.Errorf("tar entry %q: set times: %w", hdr.Name, err)
 		}

@@ -42,49 +42,68 @@ func mustApply(t *testing.T, root string, entries ...entry) {
 	}
 }
 
+// hostileCase is a break-out layer, on a lower layer that planted a trap.
+type hostileCase struct {
+	name    string
+	planted []entry // a lower layer applied first
+	layer   []entry
+	want    string // part of the error; "" means the layer applies
+}
+
+// hostileCases are the layers that TestApplyRefusesHostileTars and
+// TestApplyOverlayRefusesHostileTars apply.
+var hostileCases = []hostileCase{
+	{name: "dot-dot name", layer: []entry{file("../outside/secret", "pwned")}, want: "climbs out"},
+	{name: "dot-dot deep in the name", layer: []entry{file("a/b/../../../outside/x", "pwned")}, want: "climbs out"},
+	{name: "absolute symlink, then a file through it", layer: []entry{symlink("evil", "OUTSIDE"), file("evil/secret", "pwned")}, want: "through the symlink"},
+	{name: "relative escaping symlink, then a file through it", layer: []entry{symlink("evil", "../outside"), file("evil/new", "pwned")}, want: "through the symlink"},
+	{name: "symlink deep under a directory", layer: []entry{dir("a/"), symlink("a/evil", "../../outside"), file("a/evil/new", "pwned")}, want: "through the symlink"},
+	{name: "symlink planted by a lower layer", planted: []entry{symlink("evil", "OUTSIDE")}, layer: []entry{file("evil/secret", "pwned")}, want: "through the symlink"},
+	{name: "symlink inside the root is not followed either", layer: []entry{dir("usr/"), dir("usr/lib/"), symlink("lib", "usr/lib"), file("lib/x", "y")}, want: "through the symlink"},
+	{name: "symlink loop", layer: []entry{symlink("a", "b"), symlink("b", "a"), file("a/x", "y")}, want: "through the symlink"},
+	{name: "directory through a symlink", layer: []entry{symlink("evil", "OUTSIDE"), dir("evil/sub/")}, want: "through the symlink"},
+	{name: "hard link out of the root", layer: []entry{hardlink("x", "../outside/secret")}, want: "climbs out"},
+	{name: "hard link climbing out deep", layer: []entry{hardlink("x", "a/../../outside/secret")}, want: "climbs out"},
+	{name: "hard link through a symlink", layer: []entry{symlink("evil", "OUTSIDE"), hardlink("h", "evil/secret")}, want: "through the symlink"},
+	{name: "hard link to an absolute name stays in the root", layer: []entry{hardlink("h", "OUTSIDE/secret")}, want: "does not exist"},
+	{name: "hard link to a directory", layer: []entry{dir("d/"), hardlink("h", "d")}, want: "is a directory"},
+	{name: "whiteout through a symlink", planted: []entry{symlink("evil", "OUTSIDE")}, layer: []entry{file("evil/.wh.secret", "")}, want: "through the symlink"},
+	{name: "opaque marker through a symlink", planted: []entry{symlink("evil", "OUTSIDE")}, layer: []entry{file("evil/.wh..wh..opq", "")}, want: "through the symlink"},
+	{name: "whiteout of dot", layer: []entry{file(".wh..", "")}, want: "no valid name"},
+	{name: "whiteout of dot-dot", layer: []entry{file("a/.wh...", "")}, want: "no valid name"},
+	{name: "file under a file", layer: []entry{file("f", "x"), file("f/x", "y")}, want: "not a directory"},
+	{name: "unknown entry type", layer: []entry{{hdr: tar.Header{Name: "x", Typeflag: 'Z'}}}, want: "cannot hold"},
+	{name: "root entry that is a file", layer: []entry{file(".", "x")}, want: "not a directory"},
+	// Harmless: these replace or remove a planted symlink, never what it points at.
+	{name: "file over a planted symlink", planted: []entry{symlink("evil", "OUTSIDE/secret")}, layer: []entry{file("evil", "mine")}},
+	{name: "directory over a planted symlink", planted: []entry{symlink("evil", "OUTSIDE")}, layer: []entry{{hdr: tar.Header{Name: "evil/", Typeflag: tar.TypeDir, Mode: 0o700}}}},
+	{name: "whiteout of a planted symlink", planted: []entry{symlink("evil", "OUTSIDE/secret")}, layer: []entry{file(".wh.evil", "")}},
+	{name: "opaque directory holding a symlink", planted: []entry{dir("d/"), symlink("d/l", "OUTSIDE")}, layer: []entry{dir("d/"), file("d/.wh..wh..opq", "")}},
+	{name: "hard link to a planted symlink", planted: []entry{symlink("evil", "OUTSIDE/secret")}, layer: []entry{hardlink("h", "evil")}},
+}
+
 // TestApplyRefusesHostileTars applies break-out layers next to a directory
 // "outside" and checks that each is refused clearly, or made harmless, and
 // that nothing outside the root changed.
 func TestApplyRefusesHostileTars(t *testing.T) {
-	cases := []struct {
-		name    string
-		planted []entry // a lower layer applied first
-		layer   []entry
-		want    string // part of the error; "" means the layer applies
-	}{
-		{name: "dot-dot name", layer: []entry{file("../outside/secret", "pwned")}, want: "climbs out"},
-		{name: "dot-dot deep in the name", layer: []entry{file("a/b/../../../outside/x", "pwned")}, want: "climbs out"},
-		{name: "absolute symlink, then a file through it", layer: []entry{symlink("evil", "OUTSIDE"), file("evil/secret", "pwned")}, want: "through the symlink"},
-		{name: "relative escaping symlink, then a file through it", layer: []entry{symlink("evil", "../outside"), file("evil/new", "pwned")}, want: "through the symlink"},
-		{name: "symlink deep under a directory", layer: []entry{dir("a/"), symlink("a/evil", "../../outside"), file("a/evil/new", "pwned")}, want: "through the symlink"},
-		{name: "symlink planted by a lower layer", planted: []entry{symlink("evil", "OUTSIDE")}, layer: []entry{file("evil/secret", "pwned")}, want: "through the symlink"},
-		{name: "symlink inside the root is not followed either", layer: []entry{dir("usr/"), dir("usr/lib/"), symlink("lib", "usr/lib"), file("lib/x", "y")}, want: "through the symlink"},
-		{name: "symlink loop", layer: []entry{symlink("a", "b"), symlink("b", "a"), file("a/x", "y")}, want: "through the symlink"},
-		{name: "directory through a symlink", layer: []entry{symlink("evil", "OUTSIDE"), dir("evil/sub/")}, want: "through the symlink"},
-		{name: "hard link out of the root", layer: []entry{hardlink("x", "../outside/secret")}, want: "climbs out"},
-		{name: "hard link climbing out deep", layer: []entry{hardlink("x", "a/../../outside/secret")}, want: "climbs out"},
-		{name: "hard link through a symlink", layer: []entry{symlink("evil", "OUTSIDE"), hardlink("h", "evil/secret")}, want: "through the symlink"},
-		{name: "hard link to an absolute name stays in the root", layer: []entry{hardlink("h", "OUTSIDE/secret")}, want: "does not exist"},
-		{name: "hard link to a directory", layer: []entry{dir("d/"), hardlink("h", "d")}, want: "is a directory"},
-		{name: "whiteout through a symlink", planted: []entry{symlink("evil", "OUTSIDE")}, layer: []entry{file("evil/.wh.secret", "")}, want: "through the symlink"},
-		{name: "opaque marker through a symlink", planted: []entry{symlink("evil", "OUTSIDE")}, layer: []entry{file("evil/.wh..wh..opq", "")}, want: "through the symlink"},
-		{name: "whiteout of dot", layer: []entry{file(".wh..", "")}, want: "no valid name"},
-		{name: "whiteout of dot-dot", layer: []entry{file("a/.wh...", "")}, want: "no valid name"},
-		{name: "file under a file", layer: []entry{file("f", "x"), file("f/x", "y")}, want: "not a directory"},
-		{name: "unknown entry type", layer: []entry{{hdr: tar.Header{Name: "x", Typeflag: 'Z'}}}, want: "cannot hold"},
-		{name: "root entry that is a file", layer: []entry{file(".", "x")}, want: "not a directory"},
-		// Harmless: these replace or remove a planted symlink, never what it points at.
-		{name: "file over a planted symlink", planted: []entry{symlink("evil", "OUTSIDE/secret")}, layer: []entry{file("evil", "mine")}},
-		{name: "directory over a planted symlink", planted: []entry{symlink("evil", "OUTSIDE")}, layer: []entry{{hdr: tar.Header{Name: "evil/", Typeflag: tar.TypeDir, Mode: 0o700}}}},
-		{name: "whiteout of a planted symlink", planted: []entry{symlink("evil", "OUTSIDE/secret")}, layer: []entry{file(".wh.evil", "")}},
-		{name: "opaque directory holding a symlink", planted: []entry{dir("d/"), symlink("d/l", "OUTSIDE")}, layer: []entry{dir("d/"), file("d/.wh..wh..opq", "")}},
-		{name: "hard link to a planted symlink", planted: []entry{symlink("evil", "OUTSIDE/secret")}, layer: []entry{hardlink("h", "evil")}},
-	}
-	for _, c := range cases {
+	runHostile(t, func(t *testing.T, base string, c hostileCase, fix func([]entry) []entry) error {
+		root := filepath.Join(base, "root")
+		if c.planted != nil {
+			mustApply(t, root, fix(c.planted)...)
+		}
+		return apply(t, root, fix(c.layer)...)
+	})
+}
+
+// runHostile runs applyCase for each hostile case in a directory next to
+// "outside" (its path in names and link targets as OUTSIDE), and checks
+// what applyCase returns and that nothing outside changed.
+func runHostile(t *testing.T, applyCase func(t *testing.T, base string, c hostileCase, fix func([]entry) []entry) error) {
+	for _, c := range hostileCases {
 		t.Run(c.name, func(t *testing.T) {
 			base := t.TempDir()
 			root, outside := filepath.Join(base, "root"), filepath.Join(base, "outside")
-			for _, d := range []string{root, outside, filepath.Join(outside, "dir")} {
+			for _, d := range []string{root, filepath.Join(base, "upper"), outside, filepath.Join(outside, "dir")} {
 				if err := os.MkdirAll(d, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -99,10 +118,7 @@ func TestApplyRefusesHostileTars(t *testing.T) {
 				}
 				return out
 			}
-			if c.planted != nil {
-				mustApply(t, root, fix(c.planted)...)
-			}
-			err := apply(t, root, fix(c.layer)...)
+			err := applyCase(t, base, c, fix)
 			if c.want == "" && err != nil {
 				t.Fatalf("Apply: %v", err)
 			}

@@ -17,7 +17,7 @@ import (
 // so the layer applies the same on any tree. root is where the new state can
 // be read: an overlayfs upper directory or the container's whole tree.
 func WriteChanges(ctx context.Context, w io.Writer, root string, changes []Change) error {
-	t, err := openReadTree(root)
+	t, err := openTree(root)
 	if err != nil {
 		return err
 	}

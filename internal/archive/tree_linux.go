@@ -19,12 +19,18 @@ import (
 // hostile layer inside the root, whatever its symlinks point at.
 type tree struct {
 	root int // O_RDONLY|O_DIRECTORY descriptor of the root
-	// A tree that is only read keeps the last directory it opened, since
-	// entries come grouped by directory. One that is written must not: a
-	// directory may be removed and made anew under the same name.
-	cache   bool
-	lastDir string
-	lastFd  int
+	// The last directory opened is kept, since entries come grouped by
+	// directory. Whoever removes or replaces anything in the tree calls
+	// forget: a directory may be removed and made anew under the same name.
+	lastDir string // "" once forgotten
+	lastFd  int    // open until replaced, even once forgotten: it may be lent
+	// made, when set, hears of each directory that a walk with create made,
+	// with its descriptor; overWhiteout says that it replaced a whiteout.
+	made func(fd int, rel string, overWhiteout bool) error
+	// whiteouts says the tree is an overlay upper directory, where a 0/0
+	// character device records a deletion: a walk with create replaces one
+	// on its way with a directory.
+	whiteouts bool
 }
 
 func openTree(root string) (*tree, error) {
@@ -35,21 +41,16 @@ func openTree(root string) (*tree, error) {
 	return &tree{root: fd, lastFd: -1}, nil
 }
 
-// openReadTree opens a tree that will only be read.
-func openReadTree(root string) (*tree, error) {
-	t, err := openTree(root)
-	if err == nil {
-		t.cache = true
-	}
-	return t, err
-}
-
 func (t *tree) close() {
-	unix.Close(t.root)
 	if t.lastFd >= 0 {
 		unix.Close(t.lastFd)
 	}
+	unix.Close(t.root)
 }
+
+// forget stops the kept directory from being found again: call it after
+// removing anything. A descriptor lent out stays open until the next dir.
+func (t *tree) forget() { t.lastDir = "" }
 
 // throughSymlinkError says that an entry would be written through a symlink.
 func throughSymlinkError(entry, link string) error {
@@ -62,20 +63,30 @@ func throughSymlinkError(entry, link string) error {
 // made (mode 0755, as tar and Docker do for implicit parents). entry names the
 // tar entry for errors. The caller closes the returned descriptor.
 func (t *tree) openDir(dir, entry string, create bool) (int, error) {
-	if t.cache && t.lastFd >= 0 && dir == t.lastDir {
-		return unix.Dup(t.lastFd)
+	fd, err := t.dir(dir, entry, create)
+	if err != nil {
+		return -1, err
+	}
+	return unix.Dup(fd)
+}
+
+// dir is openDir's descriptor, lent: it stays the tree's, valid until the
+// next call of dir or openDir.
+func (t *tree) dir(dir, entry string, create bool) (int, error) {
+	if dir == "" {
+		dir = "."
+	}
+	if dir == t.lastDir {
+		return t.lastFd, nil
 	}
 	fd, err := t.walkDir(dir, entry, create)
-	if err != nil || !t.cache {
-		return fd, err
+	if err != nil {
+		return -1, err
 	}
 	if t.lastFd >= 0 {
 		unix.Close(t.lastFd)
 	}
-	t.lastDir, t.lastFd = dir, -1
-	if t.lastFd, err = unix.Dup(fd); err != nil {
-		t.lastFd = -1
-	}
+	t.lastDir, t.lastFd = dir, fd
 	return fd, nil
 }
 
@@ -91,9 +102,13 @@ func (t *tree) walkDir(dir, entry string, create bool) (int, error) {
 	for _, part := range strings.Split(dir, "/") {
 		walked = join(walked, part)
 		next, err := openAt(fd, part)
-		if errors.Is(err, unix.ENOENT) && create {
-			if err = unix.Mkdirat(fd, part, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
-				next, err = openAt(fd, part)
+		switch {
+		case create && errors.Is(err, unix.ENOENT):
+			next, err = t.makeDir(fd, part, walked, false)
+		case create && t.whiteouts && errors.Is(err, unix.ENOTDIR) && isWhiteoutAt(fd, part):
+			if err = unix.Unlinkat(fd, part, 0); err == nil {
+				t.forget()
+				next, err = t.makeDir(fd, part, walked, true)
 			}
 		}
 		if err != nil {
@@ -105,6 +120,22 @@ func (t *tree) walkDir(dir, entry string, create bool) (int, error) {
 		fd = next
 	}
 	return fd, nil
+}
+
+// makeDir makes the directory part of fd, an implicit parent whose path in
+// the tree is rel, and opens it.
+func (t *tree) makeDir(fd int, part, rel string, overWhiteout bool) (int, error) {
+	if err := unix.Mkdirat(fd, part, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return -1, err
+	}
+	next, err := openAt(fd, part)
+	if err == nil && t.made != nil {
+		if err = t.made(next, rel, overWhiteout); err != nil {
+			unix.Close(next)
+			return -1, err
+		}
+	}
+	return next, err
 }
 
 // componentError explains why the directory part of fd could not be opened.

@@ -20,7 +20,7 @@ import (
 // hard links as links, xattrs as PAX records. The same tree always gives the
 // same bytes, so the same directory imported twice is the same layer.
 func WriteDir(ctx context.Context, w io.Writer, dir string) error {
-	t, err := openReadTree(dir)
+	t, err := openTree(dir)
 	if err != nil {
 		return err
 	}
@@ -143,6 +143,18 @@ func headerOf(dirfd int, base string, st *unix.Stat_t) (*tar.Header, error) {
 // them) as SCHILY.xattr PAX records, the form Docker and containerd use.
 // overlayfs's own trusted.overlay.* attributes are not the file's: they stay out.
 func addXattrs(hdr *tar.Header, p string) error {
+	return eachFileXattr(p, func(name string, val []byte) error {
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords["SCHILY.xattr."+name] = string(val)
+		return nil
+	})
+}
+
+// eachFileXattr calls fn with each extended attribute of the entry p (not
+// followed) but overlayfs's own trusted.overlay.* ones.
+func eachFileXattr(p string, fn func(name string, val []byte) error) error {
 	names, err := listXattrs(p)
 	if err != nil {
 		return err
@@ -155,10 +167,9 @@ func addXattrs(hdr *tar.Header, p string) error {
 		if err != nil {
 			return err
 		}
-		if hdr.PAXRecords == nil {
-			hdr.PAXRecords = map[string]string{}
+		if err := fn(name, val); err != nil {
+			return err
 		}
-		hdr.PAXRecords["SCHILY.xattr."+name] = string(val)
 	}
 	return nil
 }
