@@ -39,7 +39,8 @@ const (
 // errdefs.ErrInvalidArgument error, and nothing outside root is touched. On an
 // error, root may hold part of the layer: apply into a fresh snapshot and
 // discard it on failure. Apply reads r to its end, so a digest of r computed
-// alongside covers the whole stream.
+// alongside covers the whole stream, and refuses what Check refuses (a
+// truncated archive among them).
 func Apply(ctx context.Context, root string, r io.Reader) error {
 	return applyTar(ctx, root, r, nil)
 }
@@ -57,7 +58,7 @@ func applyTar(ctx context.Context, root string, r io.Reader, ov *overlay) error 
 	}
 	// archive/tar reads headers a block at a time: read ahead in big pieces.
 	br := bufio.NewReaderSize(r, 1<<20)
-	if err := a.entries(ctx, tar.NewReader(br)); err != nil {
+	if err := a.entries(ctx, newTarStream(br)); err != nil {
 		return err
 	}
 	if ov != nil {
@@ -81,23 +82,20 @@ type applier struct {
 	ov      *overlay // the layer is written as an overlay upper directory
 }
 
-// entries applies every entry of tr.
-func (a *applier) entries(ctx context.Context, tr *tar.Reader) error {
-	for n := 0; ; n++ {
+// entries applies every entry of ts.
+func (a *applier) entries(ctx context.Context, ts *tarStream) error {
+	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		hdr, err := tr.Next()
+		hdr, err := ts.next()
 		if errors.Is(err, io.EOF) {
-			if n == 0 {
-				return fmt.Errorf("layer tar has no entries (is it a tar at all?): %w", errdefs.ErrInvalidArgument)
-			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("layer tar: entry %d: %v: %w", n+1, err, errdefs.ErrInvalidArgument)
+			return err
 		}
-		if err := a.entry(hdr, tr); err != nil {
+		if err := a.entry(hdr, ts.tr); err != nil {
 			return err
 		}
 	}
@@ -107,9 +105,6 @@ func (a *applier) entries(ctx context.Context, tr *tar.Reader) error {
 func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
-	}
-	if err := checkHeader(hdr); err != nil {
-		return err
 	}
 	name, _ := CleanName(hdr.Name)
 	dir, base := path.Split(name)

@@ -134,7 +134,7 @@ func runHostile(t *testing.T, applyCase func(t *testing.T, base string, c hostil
 
 func TestApplyTruncated(t *testing.T) {
 	full := tarOf(t, dir("bin/"), file("bin/busybox", strings.Repeat("x", 2000)))
-	for _, cut := range []int{100, 512 + 700, 1536} {
+	for _, cut := range []int{100, 512 + 700, 1536, len(full) - 1024} { // the last: no end-of-archive marker
 		err := Apply(context.Background(), t.TempDir(), bytes.NewReader(full[:cut]))
 		if !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("Apply of %d of %d bytes = %v; want an invalid-argument error", cut, len(full), err)

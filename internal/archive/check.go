@@ -16,34 +16,62 @@ import (
 // (/bin/sh → busybox is common); it is extraction that must never follow one
 // out of the root.
 func Check(r io.Reader) error {
-	cr := &countingReader{r: r}
-	tr := tar.NewReader(cr)
-	var end int64 // where the last entry's padded body ends
-	for n := 0; ; n++ {
-		hdr, err := tr.Next()
+	ts := newTarStream(r)
+	for {
+		_, err := ts.next()
 		if errors.Is(err, io.EOF) {
-			if n == 0 {
-				return fmt.Errorf("layer tar has no entries (is it a tar at all?): %w", errdefs.ErrInvalidArgument)
-			}
-			// A stream cut between two entries reads like a short archive;
-			// only the end-of-archive blocks tell them apart.
-			if cr.n < end+blockSize {
-				return fmt.Errorf("layer tar is truncated: it ends without the end-of-archive marker: %w", errdefs.ErrInvalidArgument)
-			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("layer tar: entry %d: %v: %w", n+1, err, errdefs.ErrInvalidArgument)
-		}
-		if err := checkHeader(hdr); err != nil {
 			return err
 		}
 		// Reading the body to the end is what finds a truncated archive.
-		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return fmt.Errorf("layer tar: entry %q: %v: %w", hdr.Name, err, errdefs.ErrInvalidArgument)
+		if _, err := io.Copy(io.Discard, ts.tr); err != nil {
+			return fmt.Errorf("layer tar: entry %q: %v: %w", ts.name, err, errdefs.ErrInvalidArgument)
 		}
-		end = (cr.n + blockSize - 1) / blockSize * blockSize
 	}
+}
+
+// tarStream reads the entries of a layer tar, judging each header, and
+// tells an archive cut between two entries (which reads like a shorter one)
+// from a whole one by its end-of-archive blocks.
+type tarStream struct {
+	cr   *countingReader
+	tr   *tar.Reader
+	n    int    // entries read
+	end  int64  // where the last entry's padded body ends
+	name string // the last entry's name
+}
+
+func newTarStream(r io.Reader) *tarStream {
+	cr := &countingReader{r: r}
+	return &tarStream{cr: cr, tr: tar.NewReader(cr)}
+}
+
+// next returns the next entry, io.EOF after the last one of a whole
+// archive, or why the archive is not a layer strata will take.
+func (s *tarStream) next() (*tar.Header, error) {
+	hdr, err := s.tr.Next()
+	if errors.Is(err, io.EOF) {
+		if s.n == 0 {
+			return nil, fmt.Errorf("layer tar has no entries (is it a tar at all?): %w", errdefs.ErrInvalidArgument)
+		}
+		if s.cr.n < s.end+blockSize {
+			return nil, fmt.Errorf("layer tar is truncated: it ends without the end-of-archive marker: %w", errdefs.ErrInvalidArgument)
+		}
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("layer tar: entry %d: %v: %w", s.n+1, err, errdefs.ErrInvalidArgument)
+	}
+	s.n++
+	s.name = hdr.Name
+	if err := checkHeader(hdr); err != nil {
+		return nil, err
+	}
+	// archive/tar reads no further than the header: the body starts here.
+	s.end = (s.cr.n + max(hdr.Size, 0) + blockSize - 1) / blockSize * blockSize
+	return hdr, nil
 }
 
 // checkHeader judges one entry's name, type and link target.
