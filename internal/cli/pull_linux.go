@@ -2,10 +2,9 @@ package cli
 
 import (
 	"os"
-	"path/filepath"
 
 	"github.com/strata-dev/strata/internal/remote/transfer"
-	"github.com/strata-dev/strata/internal/snapshot"
+	"github.com/strata-dev/strata/internal/runtime/container"
 	"github.com/strata-dev/strata/internal/store"
 )
 
@@ -17,7 +16,7 @@ func (a *app) pullUnpacker(s *store.Store) (transfer.Unpacker, error) {
 		a.log.Info("not root: pull stores layers without unpacking them")
 		return nil, nil
 	}
-	sn, err := snapshot.Open(filepath.Join(s.Root(), "snapshots"), "", a.log)
+	sn, err := container.OpenSnapshotter(s, "", a.log)
 	if err != nil {
 		return nil, err
 	}

@@ -4,67 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/strata-dev/strata/internal/archive"
 	"github.com/strata-dev/strata/internal/errdefs"
 )
-
-// Unpack applies the layer tar r on top of the committed snapshot parent
-// ("" for none) and commits the result as name, the layer stack's chainID.
-// A half-applied layer is never committed. If another process committed name
-// meanwhile, that snapshot stands and Unpack succeeds.
-func Unpack(ctx context.Context, sn Snapshotter, name, parent string, r io.Reader) error {
-	key := "unpack-" + randomID() + "-" + name
-	mounts, err := sn.Prepare(ctx, key, parent, nil)
-	if err != nil {
-		return err
-	}
-	err = WithTempMount(ctx, mounts, func(root string) error { return archive.Apply(ctx, root, r) })
-	if err == nil {
-		err = sn.Commit(ctx, name, key)
-	}
-	if err != nil {
-		rerr := sn.Remove(ctx, key)
-		if errdefs.IsAlreadyExists(err) {
-			return rerr
-		}
-		return errors.Join(err, rerr)
-	}
-	return nil
-}
-
-// UnpackLayer is Unpack of a layer that must have the given diffID: read to
-// its end, content of another digest fails the unpack, so a snapshot of the
-// wrong content is never committed.
-func UnpackLayer(ctx context.Context, sn Snapshotter, name, parent string, r io.Reader, diffID digest.Digest) error {
-	if err := diffID.Validate(); err != nil {
-		return fmt.Errorf("layer diffID %q: %v: %w", diffID, err, errdefs.ErrInvalidArgument)
-	}
-	return Unpack(ctx, sn, name, parent, &verifier{r: r, want: diffID, d: diffID.Algorithm().Digester()})
-}
-
-// verifier fails at the end of r when what was read is not digest want.
-type verifier struct {
-	r    io.Reader
-	want digest.Digest
-	d    digest.Digester
-}
-
-func (v *verifier) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.d.Hash().Write(p[:n])
-	if err == io.EOF && v.d.Digest() != v.want {
-		return n, fmt.Errorf("layer content has digest %s, not its diffID %s: %w", v.d.Digest(), v.want, errdefs.ErrInvalidArgument)
-	}
-	return n, err
-}
 
 // Changes lists what the active snapshot key changed on top of its parent,
 // as `docker diff` shows it.

@@ -156,44 +156,63 @@ func (s *snapshotter) View(ctx context.Context, key, parent string, labels map[s
 }
 
 func (s *snapshotter) create(ctx context.Context, kind Kind, key, parent string, labels map[string]string) ([]Mount, error) {
+	r, err := s.add(kind, key, parent, labels)
+	if err != nil {
+		return nil, err
+	}
+	return s.drv.mounts(s.dir(r.ID), kind, s.parentDirs(r)), nil
+}
+
+// add makes the snapshot key of kind on parent.
+func (s *snapshotter) add(kind Kind, key, parent string, labels map[string]string) (record, error) {
 	if key == "" {
-		return nil, fmt.Errorf("snapshot key is empty: %w", errdefs.ErrInvalidArgument)
+		return record{}, fmt.Errorf("snapshot key is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	unlock, err := s.lock()
 	if err != nil {
-		return nil, err
+		return record{}, err
 	}
 	defer unlock()
 	if _, err := s.get(key); err == nil {
-		return nil, fmt.Errorf("snapshot %q: %w", key, errdefs.ErrAlreadyExists)
+		return record{}, fmt.Errorf("snapshot %q: %w", key, errdefs.ErrAlreadyExists)
 	} else if !errdefs.IsNotFound(err) {
-		return nil, err
+		return record{}, err
 	}
-	r := record{Name: key, Parent: parent, Kind: kind, Created: time.Now().UTC(), Labels: labels}
-	if parent != "" {
-		p, err := s.get(parent)
-		if err != nil {
-			return nil, fmt.Errorf("parent: %w", err)
-		}
-		if p.Kind != KindCommitted {
-			return nil, fmt.Errorf("parent snapshot %q is %s, not committed: %w", parent, p.Kind, errdefs.ErrInvalidArgument)
-		}
-		r.Parents = append([]string{p.ID}, p.Parents...)
+	r := record{Name: key, Kind: kind, Created: time.Now().UTC(), Labels: labels}
+	if r, err = s.withParent(r, parent); err != nil {
+		return record{}, err
 	}
 	dir, err := os.MkdirTemp(filepath.Join(s.root, "ids"), "")
 	if err != nil {
-		return nil, err
+		return record{}, err
 	}
 	r.ID = filepath.Base(dir)
 	if err := s.drv.create(dir, kind, s.parentDirs(r)); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("snapshot %q: %w", key, err)
+		return record{}, fmt.Errorf("snapshot %q: %w", key, err)
 	}
 	if err := errors.Join(s.write(r), s.link(key, r.ID)); err != nil {
 		os.RemoveAll(dir)
-		return nil, err
+		return record{}, err
 	}
-	return s.drv.mounts(dir, kind, s.parentDirs(r)), nil
+	return r, nil
+}
+
+// withParent puts r on the committed snapshot parent ("" for none).
+func (s *snapshotter) withParent(r record, parent string) (record, error) {
+	r.Parent, r.Parents = parent, nil
+	if parent == "" {
+		return r, nil
+	}
+	p, err := s.get(parent)
+	if err != nil {
+		return record{}, fmt.Errorf("parent: %w", err)
+	}
+	if p.Kind != KindCommitted {
+		return record{}, fmt.Errorf("parent snapshot %q is %s, not committed: %w", parent, p.Kind, errdefs.ErrInvalidArgument)
+	}
+	r.Parents = append([]string{p.ID}, p.Parents...)
+	return r, nil
 }
 
 func (s *snapshotter) Mounts(ctx context.Context, key string) ([]Mount, error) {

@@ -1,20 +1,53 @@
 package snapshot
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/strata-dev/strata/internal/errdefs"
 )
 
 // NewOverlay opens the overlayfs snapshotter in root. An active snapshot's
 // fs/ is the upper directory of an overlay whose lower directories are its
 // parents' fs/, so it holds only what changed: whiteouts for deletions, opaque
 // directories, copied-up files.
-func NewOverlay(root string) (Snapshotter, error) {
-	return newSnapshotter(root, overlay{})
+func NewOverlay(root string) (LayerSnapshotter, error) {
+	s, err := newSnapshotter(root, overlay{})
+	if err != nil {
+		return nil, err
+	}
+	return layered{s}, nil
+}
+
+// layered is the overlay snapshotter: a committed snapshot's fs/ is its
+// layer's upper directory, which sits on any parent as well as on another.
+type layered struct{ *snapshotter }
+
+func (l layered) PrepareLayer(ctx context.Context, key string) (string, error) {
+	r, err := l.add(KindActive, key, "", nil)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(l.dir(r.ID), "fs"), nil
+}
+
+func (l layered) CommitOnto(ctx context.Context, name, key, parent string) error {
+	return l.locked(key, func(r record) error {
+		if r.Kind != KindActive || r.Parent != "" {
+			return fmt.Errorf("snapshot %q is %s on %q; only an active one on no parent commits onto another: %w",
+				key, r.Kind, r.Parent, errdefs.ErrInvalidArgument)
+		}
+		r, err := l.withParent(r, parent)
+		if err != nil {
+			return err
+		}
+		return l.commit(r, name, key)
+	})
 }
 
 type overlay struct{}

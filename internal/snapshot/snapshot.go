@@ -103,3 +103,19 @@ type Mount struct {
 	Source  string   // the device or directory
 	Options []string // "ro", "rbind", "lowerdir=..."
 }
+
+// A LayerSnapshotter keeps the own files of each committed snapshot apart, as
+// one layer in overlay form (what archive.ApplyOverlay writes), so that a
+// layer can be unpacked into a snapshot of its own before the layers below it
+// are there, and be put on them when it is committed (containerd calls this
+// a rebase). Unpack and Stack use it where a snapshotter has it: overlay does;
+// native, whose snapshots are whole copies of their parents, does not.
+type LayerSnapshotter interface {
+	Snapshotter
+	// PrepareLayer makes the active snapshot key, on no parent yet, and
+	// returns the directory to write its layer into, unmounted.
+	PrepareLayer(ctx context.Context, key string) (dir string, err error)
+	// CommitOnto commits the active snapshot key, made by PrepareLayer, as
+	// name on the committed snapshot parent ("" for none).
+	CommitOnto(ctx context.Context, name, key, parent string) error
+}

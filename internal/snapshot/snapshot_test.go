@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
+	"github.com/strata-dev/strata/internal/archive"
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/snapshot"
 	"github.com/strata-dev/strata/internal/snapshot/snapshottest"
@@ -19,17 +22,7 @@ import (
 )
 
 func TestOverlay(t *testing.T) {
-	snapshottest.Run(t, func(t *testing.T) snapshot.Snapshotter {
-		dir := t.TempDir()
-		if err := snapshot.OverlaySupported(dir); err != nil {
-			t.Skipf("overlayfs does not work here: %v", err)
-		}
-		sn, err := snapshot.NewOverlay(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sn
-	})
+	snapshottest.Run(t, func(t *testing.T) snapshot.Snapshotter { return newOverlay(t) })
 }
 
 func TestNative(t *testing.T) {
@@ -45,15 +38,7 @@ func TestNative(t *testing.T) {
 // TestOverlayManyLayers stacks more layers than one page of mount options
 // can name, which the new mount API's "lowerdir+" mounts.
 func TestOverlayManyLayers(t *testing.T) {
-	testutil.RequireRoot(t)
-	dir := t.TempDir()
-	if err := snapshot.OverlaySupported(dir); err != nil {
-		t.Skipf("overlayfs does not work here: %v", err)
-	}
-	sn, err := snapshot.NewOverlay(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sn := newOverlay(t)
 	ctx := context.Background()
 	parent := ""
 	const layers = 120
@@ -114,5 +99,158 @@ func TestUnpackLayerChecksTheDiffID(t *testing.T) {
 	}
 	if err := snapshot.UnpackLayer(context.Background(), sn, "layer", "", bytes.NewReader(layer), digest.FromBytes(layer)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func newOverlay(t *testing.T) snapshot.LayerSnapshotter {
+	t.Helper()
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	if err := snapshot.OverlaySupported(dir); err != nil {
+		t.Skipf("overlayfs does not work here: %v", err)
+	}
+	sn, err := snapshot.NewOverlay(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sn
+}
+
+func tarOf(t *testing.T, hdrs ...tar.Header) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, h := range hdrs {
+		body := strings.Repeat("x", int(h.Size))
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	return b.Bytes()
+}
+
+// TestOverlayLayerBeforeItsParent writes a layer into a snapshot of its own
+// while its parent does not exist yet, in overlay form, and commits it onto
+// the parent once that is there.
+func TestOverlayLayerBeforeItsParent(t *testing.T) {
+	sn := newOverlay(t)
+	ctx := context.Background()
+	dir, err := sn.PrepareLayer(ctx, "top-unpacking")
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := tarOf(t, tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755},
+		tar.Header{Name: "etc/.wh.gone", Typeflag: tar.TypeReg},
+		tar.Header{Name: "opt/", Typeflag: tar.TypeDir, Mode: 0o755},
+		tar.Header{Name: "opt/.wh..wh..opq", Typeflag: tar.TypeReg},
+		tar.Header{Name: "opt/new", Typeflag: tar.TypeReg, Mode: 0o644, Size: 3})
+	below := func() (string, error) { t.Error("a layer that needs nothing below asked for it"); return "", nil }
+	if err := archive.ApplyOverlay(ctx, dir, bytes.NewReader(top), below); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(dir, "etc/gone"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
+		t.Errorf("the deletion is not a whiteout device: %v", err)
+	}
+	buf := make([]byte, 4)
+	if n, err := unix.Lgetxattr(filepath.Join(dir, "opt"), "trusted.overlay.opaque", buf); err != nil || string(buf[:n]) != "y" {
+		t.Errorf("opt/ is not marked opaque: %v", err)
+	}
+	base := tarOf(t, tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755},
+		tar.Header{Name: "etc/gone", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1},
+		tar.Header{Name: "etc/kept", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1},
+		tar.Header{Name: "opt/", Typeflag: tar.TypeDir, Mode: 0o755},
+		tar.Header{Name: "opt/old", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+	if err := snapshot.Unpack(ctx, sn, "base", "", bytes.NewReader(base)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sn.CommitOnto(ctx, "top", "top-unpacking", "base"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := sn.Stat(ctx, "top"); err != nil || info.Parent != "base" || info.Kind != snapshot.KindCommitted {
+		t.Fatalf("Stat(top) = %+v, %v", info, err)
+	}
+	mounts, err := sn.View(ctx, "v", "top", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = snapshot.WithTempMount(ctx, mounts, func(root string) error {
+		desc := testutil.DescribeTree(t, root, false)
+		for name, want := range map[string]bool{"etc/kept ": true, "etc/gone ": false, "opt/old ": false, "opt/new ": true} {
+			if strings.Contains(desc, name) != want {
+				t.Errorf("%q shown: %v, want %v:\n%s", name, !want, want, desc)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOverlayCommitOntoErrors(t *testing.T) {
+	sn := newOverlay(t)
+	ctx := context.Background()
+	if err := snapshot.Unpack(ctx, sn, "base", "", bytes.NewReader(tarOf(t, tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644}))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(ctx, "on-base", "base", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.PrepareLayer(ctx, "layer"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"onto a missing parent", sn.CommitOnto(ctx, "x", "layer", "nope"), errdefs.ErrNotFound},
+		{"onto an active parent", sn.CommitOnto(ctx, "x", "layer", "on-base"), errdefs.ErrInvalidArgument},
+		{"of a snapshot made on a parent", sn.CommitOnto(ctx, "x", "on-base", "base"), errdefs.ErrInvalidArgument},
+		{"of a committed snapshot", sn.CommitOnto(ctx, "x", "base", ""), errdefs.ErrInvalidArgument},
+		{"to a name in use", sn.CommitOnto(ctx, "base", "layer", ""), errdefs.ErrAlreadyExists},
+		{"of a missing key", sn.CommitOnto(ctx, "x", "nope", "base"), errdefs.ErrNotFound},
+		{"a key in use", prepareLayerErr(sn, "layer"), errdefs.ErrAlreadyExists},
+	}
+	for _, c := range cases {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("CommitOnto %s: %v, want %v", c.name, c.err, c.want)
+		}
+	}
+	if err := sn.CommitOnto(ctx, "x", "layer", "base"); err != nil {
+		t.Fatalf("after the errors, CommitOnto: %v", err)
+	}
+}
+
+func prepareLayerErr(sn snapshot.LayerSnapshotter, key string) error {
+	_, err := sn.PrepareLayer(context.Background(), key)
+	return err
+}
+
+// TestSnapshotsAreTopDirectories: ext4 is told that snapshots are unrelated
+// trees (chattr +T on ids/), where the file system keeps that flag.
+func TestSnapshotsAreTopDirectories(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := snapshot.NewNative(dir); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(filepath.Join(dir, "ids"), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Skipf("this file system keeps no inode flags: %v", err)
+	}
+	var fs unix.Statfs_t
+	if unix.Fstatfs(fd, &fs) == nil && fs.Type != unix.EXT4_SUPER_MAGIC {
+		t.Skipf("not ext4 (magic %#x): the flag is ext4's", fs.Type)
+	}
+	if flags&0x00020000 == 0 {
+		t.Errorf("ids/ has flags %#x, without FS_TOPDIR_FL", flags)
 	}
 }

@@ -237,6 +237,37 @@ func (s *Store) knownLayer(ctx context.Context, desc ocispec.Descriptor, wantDif
 	return l, nil
 }
 
+// LayerCheck judges an uncompressed layer tar written to it as AddLayerBlob
+// judges the tar of a blob it stores (its entries, its diffID, its sizes),
+// for a caller that reads the tar anyway (to unpack it) and need not read it
+// twice. Layer must be called to end it.
+type LayerCheck struct {
+	v    *tarVerifier
+	blob ocispec.Descriptor
+	want digest.Digest
+}
+
+// CheckLayer starts checking the tar of the stored layer blob, against
+// wantDiffID when it is set.
+func CheckLayer(blob ocispec.Descriptor, wantDiffID digest.Digest) *LayerCheck {
+	return &LayerCheck{v: newTarVerifier(), blob: blob, want: wantDiffID}
+}
+
+func (c *LayerCheck) Write(p []byte) (int, error) { return c.v.Write(p) }
+
+// Layer ends the check (with cause when the tar could not be read to its
+// end) and returns the layer, as AddLayerBlob would, or why it is refused.
+func (c *LayerCheck) Layer(cause error) (Layer, error) {
+	diffID, tarSize, size, err := c.v.finish(cause)
+	if err == nil && c.want != "" && diffID != c.want {
+		err = fmt.Errorf("layer has diffID %s, but the image config says %s: %w", diffID, c.want, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return Layer{}, fmt.Errorf("layer %s: %w", c.blob.Digest, err)
+	}
+	return Layer{Blob: c.blob, DiffID: diffID, TarSize: tarSize, Size: size}, nil
+}
+
 // decompress writes the uncompressed content of r to w.
 func decompress(c image.Compression, r io.Reader, w io.Writer) error {
 	switch c {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"runtime"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -50,9 +49,7 @@ type puller struct {
 	platform image.Platform
 	explicit bool // the platform was asked for
 	opts     PullOptions
-	// checks bounds the store's layer checks running at once: when layers
-	// unpack, they leave a core to the unpacking, which is in order and so
-	// the longest path of a cold pull.
+	// checks bounds the store's layer checks running at once.
 	checks chan struct{}
 }
 
@@ -68,9 +65,6 @@ func Pull(ctx context.Context, s *store.Store, c *remote.Client, ref reference.N
 		p.opts.MaxConcurrent = DefaultConcurrentDownloads
 	}
 	p.checks = make(chan struct{}, p.opts.MaxConcurrent)
-	if p.opts.Unpacker != nil {
-		p.checks = make(chan struct{}, max(1, min(p.opts.MaxConcurrent, runtime.NumCPU()-1)))
-	}
 	release, err := s.Writing()
 	if err != nil {
 		return PullResult{}, err
@@ -171,19 +165,16 @@ func (p *puller) ensureUnpacked(ctx context.Context, img store.Image) error {
 		return err
 	}
 	diffIDs := make([]digest.Digest, len(layers))
+	blobs := make([]image.Descriptor, len(layers))
 	ready := make([]chan struct{}, len(layers))
 	for i, l := range layers {
-		diffIDs[i], ready[i] = l.DiffID, make(chan struct{})
+		diffIDs[i], blobs[i], ready[i] = l.DiffID, l.Blob, make(chan struct{})
 		close(ready[i])
 	}
 	if p.opts.Unpacker.Unpacked(ctx, image.ChainID(diffIDs)) {
 		return nil
 	}
-	blobs := make([]image.Descriptor, len(layers))
-	for i, l := range layers {
-		blobs[i] = l.Blob
-	}
-	return p.unpackInOrder(ctx, ready, blobs, diffIDs, nil)
+	return p.unpackLayers(ctx, p.opts.Unpacker.Stack(ctx, diffIDs), ready, blobs, diffIDs, nil, nil)
 }
 
 // fromIndex picks the platform's manifest out of an index and fetches it.
@@ -324,16 +315,29 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 		p.opts.Progress.send(d.Digest, PullingFSLayer, 0, d.Size)
 		todo = append(todo, i)
 	}
+	// With an unpacker, a layer is checked as it unpacks: its blob is read
+	// and decompressed once. Other layers are checked by the store.
+	var stack LayerStack
+	if p.opts.Unpacker != nil {
+		stack = p.opts.Unpacker.Stack(ctx, diffIDs)
+	}
+	unpacks := func(i int) bool { return stack != nil && !stack.Unpacked(i) }
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	unpacked := make(chan error, 1)
-	if p.opts.Unpacker != nil {
+	if stack != nil {
 		shown := map[int]bool{}
 		for _, i := range todo {
 			shown[i] = true
 		}
+		record := func(i int, l store.Layer) {
+			if shown[i] { // downloaded by this pull
+				l.Source = p.repo.Domain + "/" + p.repo.Name
+				layers[i] = l
+			}
+		}
 		go func() {
-			err := p.unpackInOrder(ctx, ready, blobs, diffIDs, shown)
+			err := p.unpackLayers(ctx, stack, ready, blobs, diffIDs, record, shown)
 			if err != nil {
 				cancel()
 			}
@@ -354,8 +358,11 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 		if gctx.Err() != nil {
 			break
 		}
-		g.Go(func() (err error) {
-			layers[i], err = p.fetchLayer(gctx, descs[i], diffIDs[i], ready[i], downloads)
+		g.Go(func() error {
+			l, err := p.fetchLayer(gctx, descs[i], diffIDs[i], ready[i], downloads, !unpacks(i))
+			if err == nil && !unpacks(i) {
+				layers[i] = l
+			}
 			return err
 		})
 	}
@@ -392,21 +399,20 @@ func (p *puller) stored(ctx context.Context, d image.Descriptor, diffID digest.D
 	return &store.Layer{Blob: lb.Blob, DiffID: lb.DiffID, TarSize: lb.TarSize, Size: lb.Size}, nil
 }
 
-// fetchLayer downloads one layer, frees its place in downloads, and stores
-// it, checking its diffID. Once its blob is stored it closes ready, so that
-// unpacking (which checks the diffID as it goes) runs alongside the store's
-// own checks.
-func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID digest.Digest, ready, downloads chan struct{}) (store.Layer, error) {
+// fetchLayer downloads one layer, frees its place in downloads, and closes
+// ready. With check, it then stores it, checking its diffID, and returns it;
+// without, the unpacking checks it.
+func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID digest.Digest, ready, downloads chan struct{}, check bool) (store.Layer, error) {
 	err := p.download(ctx, desc, p.opts.Progress)
 	<-downloads
 	if err != nil {
 		return store.Layer{}, err
 	}
 	close(ready)
-	unpacking := p.opts.Unpacker != nil
-	if !unpacking {
-		p.opts.Progress.send(desc.Digest, Extracting, 0, desc.Size)
+	if !check {
+		return store.Layer{}, nil
 	}
+	p.opts.Progress.send(desc.Digest, Extracting, 0, desc.Size)
 	select {
 	case p.checks <- struct{}{}:
 	case <-ctx.Done():
@@ -418,8 +424,6 @@ func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID d
 		return store.Layer{}, fmt.Errorf("%s: %w", p.ref, err)
 	}
 	l.Source = p.repo.Domain + "/" + p.repo.Name
-	if !unpacking {
-		p.opts.Progress.send(desc.Digest, PullComplete, desc.Size, desc.Size)
-	}
+	p.opts.Progress.send(desc.Digest, PullComplete, desc.Size, desc.Size)
 	return l, nil
 }

@@ -2,20 +2,17 @@ package transfer
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/content"
-	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/snapshot"
 	"github.com/strata-dev/strata/internal/store"
 )
 
 // SnapshotUnpacker unpacks layers from the store s into the snapshotter sn.
-// The blobs it reads were verified (digest and diffID) when they were stored.
 func SnapshotUnpacker(s *store.Store, sn snapshot.Snapshotter) Unpacker {
 	return snapshotUnpacker{s: s, sn: sn}
 }
@@ -30,30 +27,32 @@ func (u snapshotUnpacker) Unpacked(ctx context.Context, chainID digest.Digest) b
 	return err == nil
 }
 
-func (u snapshotUnpacker) Unpack(ctx context.Context, blob image.Descriptor, diffID, chainID, parent digest.Digest) error {
-	ra, err := u.s.Content().ReaderAt(ctx, blob)
+func (u snapshotUnpacker) Stack(ctx context.Context, diffIDs []digest.Digest) LayerStack {
+	var names []string
+	for _, c := range image.ChainIDs(diffIDs) {
+		names = append(names, c.String())
+	}
+	return snapshotStack{s: u.s, st: snapshot.NewStack(ctx, u.sn, names)}
+}
+
+type snapshotStack struct {
+	s  *store.Store
+	st *snapshot.Stack
+}
+
+func (ss snapshotStack) Unpacked(i int) bool { return ss.st.Unpacked(i) }
+
+// Unpack decompresses the blob once, for the unpacking (which checks the
+// diffID before it commits) and for the store's checks alike.
+func (ss snapshotStack) Unpack(ctx context.Context, i int, blob image.Descriptor, diffID digest.Digest) (store.Layer, error) {
+	ra, err := ss.s.Content().ReaderAt(ctx, blob)
 	if err != nil {
-		return err
+		return store.Layer{}, err
 	}
 	defer ra.Close()
 	tarball := store.Uncompressed(content.NewReader(ra))
 	defer tarball.Close()
-	return snapshot.Unpack(ctx, u.sn, chainID.String(), string(parent), &diffIDReader{r: tarball, want: diffID, d: diffID.Algorithm().Digester()})
-}
-
-// diffIDReader fails at the end of the layer when its content is not
-// diffID, so that a snapshot of the wrong content is never committed.
-type diffIDReader struct {
-	r    io.Reader
-	want digest.Digest
-	d    digest.Digester
-}
-
-func (v *diffIDReader) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.d.Hash().Write(p[:n])
-	if err == io.EOF && v.d.Digest() != v.want {
-		return n, fmt.Errorf("layer content has digest %s, not its diffID %s: %w", v.d.Digest(), v.want, errdefs.ErrInvalidArgument)
-	}
-	return n, err
+	check := store.CheckLayer(blob, diffID)
+	err = ss.st.Unpack(ctx, i, io.TeeReader(tarball, check), diffID)
+	return check.Layer(err)
 }

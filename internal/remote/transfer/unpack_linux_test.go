@@ -9,6 +9,7 @@ import (
 	godigest "github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/runtime/container"
 	"github.com/strata-dev/strata/internal/snapshot"
 	"github.com/strata-dev/strata/internal/testutil"
 )
@@ -26,7 +27,7 @@ func TestPullUnpacksIntoSnapshots(t *testing.T) {
 	for _, name := range []string{"overlay", "native"} {
 		t.Run(name, func(t *testing.T) {
 			s := openStore(t)
-			sn, err := snapshot.Open(filepath.Join(s.Root(), "snapshots"), name, nil)
+			sn, err := container.OpenSnapshotter(s, name, nil)
 			if err != nil {
 				t.Skipf("%s snapshotter: %v", name, err)
 			}

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/runtime"
@@ -47,11 +48,18 @@ func New(st *store.Store, snapshotter string, log *slog.Logger) (*Manager, error
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	sn, err := snapshot.Open(filepath.Join(st.Root(), "snapshots"), snapshotter, log)
+	sn, err := OpenSnapshotter(st, snapshotter, log)
 	if err != nil {
 		return nil, err
 	}
 	return &Manager{root: st.Root(), store: st, sn: sn, log: log}, nil
+}
+
+// OpenSnapshotter opens the snapshots of st (snapshots/ under its root),
+// which pulls unpack layers into and containers run on. name is "overlay",
+// "native" or "" for the one the store uses (see snapshot.Open).
+func OpenSnapshotter(st *store.Store, name string, log *slog.Logger) (snapshot.Snapshotter, error) {
+	return snapshot.Open(filepath.Join(st.Root(), "snapshots"), name, log)
 }
 
 // Snapshotter is where the manager keeps layers and containers' files.
@@ -96,36 +104,38 @@ func (m *Manager) UnpackLayers(ctx context.Context, diffIDs []digest.Digest) (st
 	return m.unpackLayers(ctx, diffIDs, "the build")
 }
 
+// unpackLayers unpacks the stored layers diffIDs that are not unpacked yet,
+// side by side where the snapshots allow it, and returns the top chainID.
 func (m *Manager) unpackLayers(ctx context.Context, diffIDs []digest.Digest, of string) (string, error) {
-	chains := image.ChainIDs(diffIDs)
-	have := len(chains)
-	for ; have > 0; have-- {
-		if _, err := m.sn.Stat(ctx, chains[have-1].String()); err == nil {
-			break
-		}
-	}
-	for i := have; i < len(chains); i++ {
-		parent := ""
-		if i > 0 {
-			parent = chains[i-1].String()
-		}
-		if err := m.unpackLayer(ctx, diffIDs[i], chains[i].String(), parent); err != nil {
-			return "", fmt.Errorf("unpack layer %d of %s (%s): %w", i+1, of, diffIDs[i], err)
-		}
-	}
-	if len(chains) == 0 {
+	if len(diffIDs) == 0 {
 		return "", nil
 	}
-	return chains[len(chains)-1].String(), nil
-}
-
-func (m *Manager) unpackLayer(ctx context.Context, diffID digest.Digest, name, parent string) error {
-	rc, err := m.store.OpenLayer(ctx, diffID)
-	if err != nil {
-		return err
+	var names []string
+	for _, c := range image.ChainIDs(diffIDs) {
+		names = append(names, c.String())
 	}
-	defer rc.Close()
-	return snapshot.UnpackLayer(ctx, m.sn, name, parent, rc, diffID)
+	stack := snapshot.NewStack(ctx, m.sn, names)
+	g, gctx := errgroup.WithContext(ctx)
+	for i, diffID := range diffIDs {
+		if stack.Unpacked(i) {
+			continue
+		}
+		g.Go(func() error {
+			rc, err := m.store.OpenLayer(gctx, diffID)
+			if err == nil {
+				err = stack.Unpack(gctx, i, rc, diffID)
+				rc.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("unpack layer %d of %s (%s): %w", i+1, of, diffID, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
+	}
+	return names[len(names)-1], nil
 }
 
 // initLayer returns the snapshot a container of the image chain sits on:

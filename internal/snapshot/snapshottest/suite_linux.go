@@ -37,6 +37,9 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T) snapshot.Snapshotter) {
 		{"Errors", testErrors},
 		{"UsageAndWalk", testUsageAndWalk},
 		{"ConcurrentUnpack", testConcurrentUnpack},
+		{"StackUnpacksOutOfOrder", testStackOutOfOrder},
+		{"StackRefusesAHostileLayer", testStackHostile},
+		{"StackChecksDiffIDs", testStackDiffIDs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newSnapshotter(t)) })

@@ -15,4 +15,13 @@ func (t *tarWriter) file(name, body string) {
 	io.WriteString(t.tw, body)
 }
 
+// entry writes a header (and body, for a regular file).
+func (t *tarWriter) entry(hdr tar.Header, body string) {
+	if hdr.Typeflag == tar.TypeReg {
+		hdr.Size = int64(len(body))
+	}
+	t.tw.WriteHeader(&hdr)
+	io.WriteString(t.tw, body)
+}
+
 func (t *tarWriter) close() { t.tw.Close() }
