@@ -131,7 +131,7 @@ func pick(flag, file string) string {
 func (a *app) hubServeCommand() *cobra.Command {
 	var f hubFlags
 	cmd := &cobra.Command{
-		Use:   "serve [flags]",
+		Use:   "serve [OPTIONS]",
 		Short: "Run the hub's registry until interrupted",
 		Long: `Serve the OCI distribution API (the one docker, podman, skopeo, crane and oras
 speak) on --addr, with blobs on the local filesystem and metadata in SQLite
@@ -184,7 +184,7 @@ func (a *app) hubGCCommand() *cobra.Command {
 	var f hubFlags
 	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "gc [flags]",
+		Use:   "gc [OPTIONS]",
 		Short: "Free blobs no manifest uses and abandoned uploads",
 		Long: `Collect the hub's garbage now: links no manifest refers to and that nobody
 touched for --gc-grace, the blobs left with no link, content with no record,

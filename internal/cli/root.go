@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -78,7 +79,21 @@ run containers on their read-only layers, and serve your own hub.`,
 	for _, c := range a.commands() {
 		root.AddCommand(c)
 	}
+	dockerUsageLines(root)
 	return root
+}
+
+// dockerUsageLines writes every usage line as docker does,
+// "strata run [OPTIONS] IMAGE", rather than cobra's trailing "[flags]".
+func dockerUsageLines(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		dockerUsageLines(sub)
+	}
+	c.DisableFlagsInUseLine = true
+	if c.HasAvailableLocalFlags() && !strings.Contains(c.Use, "[OPTIONS]") && c.HasParent() {
+		name, rest, _ := strings.Cut(c.Use, " ")
+		c.Use = strings.TrimSpace(name + " [OPTIONS] " + rest)
+	}
 }
 
 // commands lists every top-level command; each comes from its group's file.
