@@ -319,7 +319,7 @@ func (b *builder) store(ctx context.Context, s *state) (store.Image, error) {
 	if err != nil {
 		return store.Image{}, err
 	}
-	n.Tags = b.o.Tags
+	n.Tags, n.Derived = b.o.Tags, true
 	img, err := b.st.Add(ctx, n)
 	if err != nil {
 		return img, fmt.Errorf("store the image: %w", err)

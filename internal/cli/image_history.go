@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/store"
 )
 
 type historyOptions struct {
@@ -23,8 +26,10 @@ func (a *app) imageHistoryCommand() *cobra.Command {
 		Short: "Show the history of an image",
 		Long: `Show how an image was made, newest step first: when, by which command, how
 much each layer holds unpacked, and the comment. Steps that made no layer
-show 0B. IMAGE is the image for the newest step; the others show <missing>,
-as they do in docker for an image that was pulled or loaded.`,
+show 0B. IMAGE is the image for the newest step, and for an image made here
+(commit, build) the local images it was made from, each on the row of its
+own newest step; the other rows show <missing>, as they do in docker (an
+image that was pulled or loaded shows <missing> below its own row).`,
 		Example: `  strata image history busybox
   strata history --no-trunc -H=false app:1
   strata history --format '{{.CreatedBy}}: {{.Size}}' app:1`,
@@ -83,12 +88,16 @@ func (a *app) imageHistory(ctx context.Context, name string, o historyOptions) e
 	if err != nil {
 		return err
 	}
+	ids, err := historyIDs(ctx, s, img, len(cfg.History))
+	if err != nil {
+		return err
+	}
 	var rows []map[string]string
 	for i := len(cfg.History) - 1; i >= 0; i-- {
 		h := cfg.History[i]
 		id := "<missing>"
-		if i == len(cfg.History)-1 {
-			id = formatID(img.ID.String(), !o.noTrunc)
+		if ids[i] != "" {
+			id = formatID(ids[i].String(), !o.noTrunc)
 		}
 		var created time.Time
 		if h.Created != nil {
@@ -108,4 +117,33 @@ func (a *app) imageHistory(ctx context.Context, name string, o historyOptions) e
 		rows = append(rows, row)
 	}
 	return rf.write(a.Out, historyHeaders, rows)
+}
+
+// historyIDs gives each of an image's n history entries, oldest first, the
+// ID of the image whose newest entry it is: img for the last, its local
+// ancestors on theirs, "" where no stored image ends.
+func historyIDs(ctx context.Context, s *store.Store, img store.Image, n int) ([]digest.Digest, error) {
+	ids := make([]digest.Digest, n)
+	if n == 0 {
+		return ids, nil
+	}
+	ids[n-1] = img.ID
+	ancestors, err := s.Ancestors(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range ancestors {
+		cb, err := s.Config(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := image.ParseConfig(cb)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", a.ID, err)
+		}
+		if i := len(cfg.History) - 1; i >= 0 && i < n && ids[i] == "" {
+			ids[i] = a.ID
+		}
+	}
+	return ids, nil
 }

@@ -90,7 +90,7 @@ type imageInspect struct {
 
 func newImageInspect(img store.Image, cfg *image.Config) imageInspect {
 	ii := imageInspect{ID: img.ID.String(), RepoTags: familiar(img.Tags), RepoDigests: familiar(img.RepoDigests),
-		Comment: cfg.Comment, Container: cfg.Container, ContainerConfig: toDockerConfig(cfg.ContainerConfig),
+		Parent: img.Parent.String(), Comment: cfg.Comment, Container: cfg.Container, ContainerConfig: toDockerConfig(cfg.ContainerConfig),
 		DockerVersion: cfg.DockerVersion, Author: cfg.Author, Config: toDockerConfig(&cfg.Config),
 		Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS, OsVersion: cfg.OSVersion,
 		Size: img.Size, VirtualSize: img.Size}

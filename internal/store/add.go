@@ -33,6 +33,9 @@ type NewImage struct {
 	Layers      []Layer // in manifest order
 	Tags        []reference.NamedTagged
 	RepoDigests []reference.Canonical
+	// Derived says the image was made here from stored images (commit,
+	// build): Add records the longest of them it extends as its parent.
+	Derived bool
 }
 
 func readBlob(ctx context.Context, p content.Provider, dgst digest.Digest) ([]byte, error) {
@@ -97,8 +100,15 @@ func (s *Store) Add(ctx context.Context, n NewImage) (Image, error) {
 	}
 	now := time.Now().UnixNano()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO images (id, manifest, created, added, size, labels)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, n.Manifest.Digest, created, now, size, string(labels)); err != nil {
+		var parent digest.Digest
+		if n.Derived {
+			var err error
+			if parent, err = s.findParent(ctx, tx, id, cfg); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO images (id, manifest, created, added, size, labels, parent)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, n.Manifest.Digest, created, now, size, string(labels), parent); err != nil {
 			return err
 		}
 		if err := insertManifest(ctx, tx, id, n.Manifest, m); err != nil {

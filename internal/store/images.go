@@ -29,6 +29,9 @@ type Image struct {
 	Tags        []string // full names: docker.io/library/busybox:latest
 	RepoDigests []string // full names: docker.io/library/busybox@sha256:...
 	Labels      map[string]string
+	// Parent is the stored image this one was made from (by commit or
+	// build), "" for none; see parentSchema.
+	Parent digest.Digest
 }
 
 // Config is the image's config blob, as stored.
@@ -51,7 +54,7 @@ func (s *Store) readSmall(ctx context.Context, dgst digest.Digest) ([]byte, erro
 
 // imageQuery selects images with their names, in one pass: listing a
 // thousand images is one query.
-const imageQuery = `SELECT i.id, i.manifest, m.media_type, m.size, i.created, i.added, i.last_tag_time, i.size, i.labels,
+const imageQuery = `SELECT i.id, i.manifest, m.media_type, m.size, i.created, i.added, i.last_tag_time, i.size, i.labels, i.parent,
 	(SELECT group_concat(name, char(10) ORDER BY name) FROM tags WHERE image_id = i.id),
 	(SELECT group_concat(repo || '@' || digest, char(10) ORDER BY repo, digest) FROM repo_digests WHERE image_id = i.id)
 	FROM images i JOIN manifests m ON m.digest = i.manifest`
@@ -62,7 +65,7 @@ func scanImage(rows interface{ Scan(...any) error }) (Image, error) {
 	var labels string
 	var tags, digests sql.NullString
 	if err := rows.Scan(&img.ID, &img.Manifest.Digest, &img.Manifest.MediaType, &img.Manifest.Size,
-		&created, &added, &tagged, &img.Size, &labels, &tags, &digests); err != nil {
+		&created, &added, &tagged, &img.Size, &labels, &img.Parent, &tags, &digests); err != nil {
 		return Image{}, err
 	}
 	if tags.Valid {

@@ -146,6 +146,10 @@ func deleteImage(ctx context.Context, tx *sql.Tx, img Image, r *Removal) error {
 		layers = append(layers, c)
 	}
 	rows.Close()
+	// Its children now descend from its parent, the next stored image down their line.
+	if _, err := tx.ExecContext(ctx, `UPDATE images SET parent = ? WHERE parent = ?`, img.Parent, img.ID); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM images WHERE id = ?`, img.ID); err != nil {
 		return err
 	}

@@ -190,6 +190,7 @@ var migrations = []string{
 	containersSchema,  // containers.go: containers (issue 6)
 	buildCacheSchema,  // buildcache.go: the build cache (issue 7)
 	blobSourcesSchema, // sources.go: where blobs are on registries, for cross-repo mounts
+	parentSchema,      // parent.go: the image an image was made from
 }
 
 // SchemaVersion is the schema this build of strata writes.

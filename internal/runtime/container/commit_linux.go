@@ -189,7 +189,7 @@ func (m *Manager) addCommitted(ctx context.Context, base store.Image, cfg *image
 	if err != nil {
 		return store.Image{}, err
 	}
-	return m.store.Add(ctx, store.NewImage{Manifest: desc, Layers: layers, Tags: tags})
+	return m.store.Add(ctx, store.NewImage{Manifest: desc, Layers: layers, Tags: tags, Derived: true})
 }
 
 // Export writes the container's whole file system to w as a tar, as
