@@ -13,6 +13,9 @@ import (
 
 const psTable = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
+var psHeaders = map[string]string{"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED",
+	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE"}
+
 func (a *app) containerLsCommand() *cobra.Command {
 	var all, quiet, noTrunc bool
 	var format string
@@ -50,9 +53,7 @@ with headers, or "json".`,
 					rows = append(rows, psRow(c, !noTrunc))
 				}
 			}
-			headers := map[string]string{"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED",
-				"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE"}
-			return f.write(a.Out, headers, rows)
+			return f.write(a.Out, psHeaders, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers, not only running ones")

@@ -276,31 +276,9 @@ func (m *Manager) PruneSnapshots(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	keep := map[string]bool{}
-	for _, img := range imgs {
-		cfg, err := m.ImageConfig(ctx, img)
-		if err != nil {
-			return 0, err
-		}
-		for _, ch := range image.ChainIDs(cfg.RootFS.DiffIDs) {
-			keep[ch.String()], keep["init-"+ch.String()] = true, true
-		}
-	}
-	var infos []snapshot.Info
-	if err := m.sn.Walk(ctx, func(i snapshot.Info) error { infos = append(infos, i); return nil }); err != nil {
+	keep, infos, err := m.keptSnapshots(ctx, imgs)
+	if err != nil {
 		return 0, err
-	}
-	parentOf := map[string]string{}
-	for _, i := range infos {
-		parentOf[i.Name] = i.Parent
-		if i.Kind != snapshot.KindCommitted {
-			keep[i.Name] = true
-		}
-	}
-	for name := range keep { // what a kept snapshot sits on is kept
-		for p := parentOf[name]; p != "" && !keep[p]; p = parentOf[p] {
-			keep[p] = true
-		}
 	}
 	var freed int64
 	var errs []error
@@ -326,4 +304,38 @@ func (m *Manager) PruneSnapshots(ctx context.Context) (int64, error) {
 		}
 	}
 	return freed, errors.Join(errs...)
+}
+
+// keptSnapshots lists every snapshot, and names those that PruneSnapshots
+// keeps when imgs are the stored images: their layers and init layers, the
+// snapshots that are not committed (containers, mounts, unpacks under way),
+// and what each of those sits on.
+func (m *Manager) keptSnapshots(ctx context.Context, imgs []store.Image) (map[string]bool, []snapshot.Info, error) {
+	keep := map[string]bool{}
+	for _, img := range imgs {
+		cfg, err := m.ImageConfig(ctx, img)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ch := range image.ChainIDs(cfg.RootFS.DiffIDs) {
+			keep[ch.String()], keep["init-"+ch.String()] = true, true
+		}
+	}
+	var infos []snapshot.Info
+	if err := m.sn.Walk(ctx, func(i snapshot.Info) error { infos = append(infos, i); return nil }); err != nil {
+		return nil, nil, err
+	}
+	parentOf := map[string]string{}
+	for _, i := range infos {
+		parentOf[i.Name] = i.Parent
+		if i.Kind != snapshot.KindCommitted {
+			keep[i.Name] = true
+		}
+	}
+	for name := range keep { // what a kept snapshot sits on is kept
+		for p := parentOf[name]; p != "" && !keep[p]; p = parentOf[p] {
+			keep[p] = true
+		}
+	}
+	return keep, infos, nil
 }

@@ -59,8 +59,10 @@ func New(st *store.Store, snapshotter string, log *slog.Logger) (*Manager, error
 // which pulls unpack layers into and containers run on. name is "overlay",
 // "native" or "" for the one the store uses (see snapshot.Open).
 func OpenSnapshotter(st *store.Store, name string, log *slog.Logger) (snapshot.Snapshotter, error) {
-	return snapshot.Open(filepath.Join(st.Root(), "snapshots"), name, log)
+	return snapshot.Open(snapshotsDir(st), name, log)
 }
+
+func snapshotsDir(st *store.Store) string { return filepath.Join(st.Root(), "snapshots") }
 
 // Snapshotter is where the manager keeps layers and containers' files.
 func (m *Manager) Snapshotter() snapshot.Snapshotter { return m.sn }
