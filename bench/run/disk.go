@@ -11,7 +11,7 @@ import (
 // disk runs 20 containers of the image, each writing 1 KiB, with each of
 // strata's snapshotters, and prints what they add to the disk: the
 // containers' writable layers and their metadata, against the image's size.
-func disk(ctx context.Context, bin, work, rootfs string) error {
+func disk(ctx context.Context, bin, work, base string) error {
 	fmt.Println("\nDisk used by 20 stopped containers of one image that each wrote 1 KiB:")
 	fmt.Println()
 	fmt.Println("| snapshotter | image, unpacked | 20 containers add | of which writable layers | container files | store database |")
@@ -19,7 +19,7 @@ func disk(ctx context.Context, bin, work, rootfs string) error {
 	for _, sn := range []string{"overlay", "native"} {
 		root := filepath.Join(work, "disk-"+sn)
 		e := strataEngine(bin, root, sn)
-		if out, err := e.cmd("import", rootfs, image).CombinedOutput(); err != nil {
+		if out, err := e.cmd("import", base, image).CombinedOutput(); err != nil {
 			return fmt.Errorf("import: %v\n%s", err, out)
 		}
 		// The image and its init layer are unpacked by the first container.

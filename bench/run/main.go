@@ -9,7 +9,7 @@
 // its bridge, see shared/peers), each run a fresh process as a user runs
 // it, the engines taking turns so that the machine's noise falls on all
 // alike. docker is Debian's 20.10 in a private dockerd that this program
-// starts and stops; podman is Debian's 4.3 with a private store. Needs root.
+// starts and stops (bench/internal/dockerd); podman is Debian's 4.3 with a private store. Needs root.
 //
 //	go run ./bench/run [-runs 30] [-docker=true] [-podman=true]
 package main
@@ -25,6 +25,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/strata-dev/strata/bench/internal/dockerd"
+	"github.com/strata-dev/strata/bench/internal/rootfs"
 )
 
 func main() {
@@ -63,7 +66,7 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error
 	} else {
 		defer os.RemoveAll(work)
 	}
-	rootfs, err := busyboxTar(work)
+	base, err := rootfs.BusyboxTar(work)
 	if err != nil {
 		return err
 	}
@@ -76,11 +79,11 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error
 		engines = append(engines, podmanEngine(work))
 	}
 	if withDocker {
-		d, err := startDockerd(ctx, filepath.Join(work, "docker"))
+		d, err := dockerd.Start(ctx, filepath.Join(work, "docker"))
 		if err != nil {
 			return err
 		}
-		engines = append(engines, d)
+		engines = append(engines, dockerEngine(d))
 	}
 	defer func() {
 		for _, e := range engines {
@@ -90,7 +93,7 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error
 		}
 	}()
 	for _, e := range engines {
-		if out, err := e.cmd("import", rootfs, image).CombinedOutput(); err != nil {
+		if out, err := e.cmd("import", base, image).CombinedOutput(); err != nil {
 			return fmt.Errorf("%s import: %v\n%s", e.name, err, out)
 		}
 	}
@@ -99,7 +102,7 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error
 		return err
 	}
 	report(engines, times, runs)
-	return disk(ctx, bin, work, rootfs)
+	return disk(ctx, bin, work, base)
 }
 
 // runArgs is the command every engine runs, after its own name.

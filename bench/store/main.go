@@ -13,7 +13,8 @@
 // run on; docker keeps only the unpacked layer. The table says which is which.
 //
 // docker is Debian's 20.10, in a private dockerd that this program starts
-// and stops (as root); without docker, strata's figures are still printed.
+// and stops (as root, with bench/internal/dockerd); without docker,
+// strata's figures are still printed.
 //
 //	go run ./bench/store [-images 1000] [-runs 15] [-docker=false]
 package main
@@ -29,6 +30,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/strata-dev/strata/bench/internal/dockerd"
 )
 
 func main() {
@@ -75,12 +78,12 @@ func run(ctx context.Context, images, runs int, withDocker, keep bool) error {
 	latency := []engine{strataEngine(bin, filepath.Join(work, "strata-latency"))}
 	if withDocker {
 		for i, set := range []*[]engine{&sharing, &latency} {
-			d, err := startDockerd(ctx, filepath.Join(work, fmt.Sprintf("docker-%d", i)))
+			d, err := dockerd.Start(ctx, filepath.Join(work, fmt.Sprintf("docker-%d", i)))
 			if err != nil {
-				return err
+				return fmt.Errorf("%w (or run with -docker=false)", err)
 			}
-			defer d.stop()
-			*set = append(*set, d.engine())
+			defer d.Stop()
+			*set = append(*set, dockerEngine(d))
 		}
 	}
 	fmt.Printf("machine: %s\n\n", machine())
