@@ -36,20 +36,17 @@ writable layer of its own on top, kept until the container is removed.`,
 // given when it succeeds, as docker stop/start/rm do; it fails after all
 // were tried when any failed.
 func (a *app) eachContainer(ctx context.Context, refs []string, fn func(m *container.Manager, ref string) error) error {
-	s, m, err := a.containers(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	var errs []error
-	for _, ref := range refs {
-		if err := fn(m, ref); err != nil {
-			errs = append(errs, err)
-			continue
+	return a.withContainers(ctx, func(m *container.Manager) error {
+		var errs []error
+		for _, ref := range refs {
+			if err := fn(m, ref); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintln(a.Out, ref)
 		}
-		fmt.Fprintln(a.Out, ref)
-	}
-	return errors.Join(errs...)
+		return errors.Join(errs...)
+	})
 }
 
 func (a *app) stopCommand() *cobra.Command {
@@ -121,21 +118,18 @@ func (a *app) containerPruneCommand() *cobra.Command {
 		Long:  "Remove every container that is not running, with its writable layer, and say how much disk that freed.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, m, err := a.containers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			p, err := m.Prune(cmd.Context())
-			if len(p.IDs) > 0 {
-				fmt.Fprintln(a.Out, "Deleted Containers:")
-				for _, id := range p.IDs {
-					fmt.Fprintln(a.Out, id)
+			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
+				p, err := m.Prune(cmd.Context())
+				if len(p.IDs) > 0 {
+					fmt.Fprintln(a.Out, "Deleted Containers:")
+					for _, id := range p.IDs {
+						fmt.Fprintln(a.Out, id)
+					}
+					fmt.Fprintln(a.Out)
 				}
-				fmt.Fprintln(a.Out)
-			}
-			fmt.Fprintf(a.Out, "Total reclaimed space: %s\n", sizeString(p.Bytes, 3))
-			return err
+				fmt.Fprintf(a.Out, "Total reclaimed space: %s\n", sizeString(p.Bytes, 3))
+				return err
+			})
 		},
 	}
 	// Docker asks for confirmation without -f; strata never prompts, and
@@ -153,13 +147,10 @@ func (a *app) containerMonitorCommand() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, m, err := a.containers(cmd.Context())
-			if err != nil {
+			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
+				_, err := m.Run(cmd.Context(), args[0], container.IO{})
 				return err
-			}
-			defer s.Close()
-			_, err = m.Run(cmd.Context(), args[0], container.IO{})
-			return err
+			})
 		},
 	}
 }
@@ -182,20 +173,17 @@ same stream here. With -f, keep showing new output until the container stops.`,
 				}
 			}
 			ctx := cmd.Context()
-			s, m, err := a.containers(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			c, err := m.Get(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			running := func() bool {
-				now, err := m.Get(ctx, c.ID)
-				return err == nil && now.Running() && ctx.Err() == nil
-			}
-			return container.ReadLog(m.LogPath(c.ID), o, a.Out, a.Err, running)
+			return a.withContainers(ctx, func(m *container.Manager) error {
+				c, err := m.Get(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				running := func() bool {
+					now, err := m.Get(ctx, c.ID)
+					return err == nil && now.Running() && ctx.Err() == nil
+				}
+				return container.ReadLog(m.LogPath(c.ID), o, a.Out, a.Err, running)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep following the output")

@@ -22,19 +22,16 @@ changed is changed), D for a deleted one.`,
 		Example: "  strata diff web",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, m, err := a.containers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			changes, err := m.Diff(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			for _, c := range changes {
-				fmt.Fprintln(a.Out, c)
-			}
-			return nil
+			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
+				changes, err := m.Diff(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				for _, c := range changes {
+					fmt.Fprintln(a.Out, c)
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -55,17 +52,14 @@ The image can be run, saved and pushed like any other.`,
 			if len(args) == 2 {
 				o.Ref = args[1]
 			}
-			s, m, err := a.containers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			img, err := m.Commit(cmd.Context(), args[0], o)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(a.Out, img.ID)
-			return nil
+			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
+				img, err := m.Commit(cmd.Context(), args[0], o)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(a.Out, img.ID)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "a commit message, kept in the history")
@@ -94,12 +88,9 @@ func (a *app) exportCommand() *cobra.Command {
 			} else if f, ok := a.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				return fmt.Errorf("refusing to write a tar to a terminal: use -o FILE or redirect the output: %w", errdefs.ErrInvalidArgument)
 			}
-			s, m, err := a.containers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return m.Export(cmd.Context(), args[0], w)
+			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
+				return m.Export(cmd.Context(), args[0], w)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")

@@ -31,12 +31,11 @@ with headers, or "json".`,
 		Example: "  strata ps -a\n  strata ps -aq\n  strata ps --format '{{.Names}}: {{.Status}}'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, m, err := a.containers(cmd.Context())
-			if err != nil {
+			var cs []container.Container
+			err := a.withContainers(cmd.Context(), func(m *container.Manager) (err error) {
+				cs, err = m.List(cmd.Context())
 				return err
-			}
-			defer s.Close()
-			cs, err := m.List(cmd.Context())
+			})
 			if err != nil {
 				return err
 			}

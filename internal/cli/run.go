@@ -88,6 +88,17 @@ func (a *app) containers(ctx context.Context) (*store.Store, *container.Manager,
 	return s, m, nil
 }
 
+// withContainers runs fn with the containers of the store, closing the
+// store when fn returns. Commands that need the store too use containers.
+func (a *app) withContainers(ctx context.Context, fn func(m *container.Manager) error) error {
+	s, m, err := a.containers(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(m)
+}
+
 func (a *app) run(ctx context.Context, f runFlags, imageName string, args []string) error {
 	opts, err := f.options(a.getenv, args)
 	if err != nil {
