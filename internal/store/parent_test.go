@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 )
 
@@ -109,7 +112,54 @@ func TestParents(t *testing.T) {
 			t.Errorf("%s: ancestors %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if _, err := s.Remove(ctx, b.ID.String(), false); err != nil {
+	// As in docker: an image others were made from is not deleted by ID, even
+	// forced; removing its last tag only untags it; a dangling prune leaves it.
+	if _, err := s.Remove(ctx, b.ID.String(), true); !errors.Is(err, errdefs.ErrConflict) ||
+		!strings.Contains(err.Error(), "dependent child images") {
+		t.Errorf("removing a parent by ID: %v, want a conflict over its child", err)
+	}
+	if err := s.Tag(ctx, b.ID, mustTag("b:1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Remove(ctx, "b:1", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, b.ID); err != nil {
+		t.Errorf("untagging a parent deleted it: %v", err)
+	}
+	if err := s.Tag(ctx, c.ID, mustTag("c:1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, b.ID); err != nil {
+		t.Errorf("a dangling prune deleted an untagged parent of a tagged image: %v", err)
+	}
+	// With c gone, the untagged chain c came from is dangling and goes with it; base is tagged.
+	if _, err := s.Remove(ctx, "c:1", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []Image{a, b} {
+		if _, err := s.Get(ctx, gone.ID); !errdefs.IsNotFound(err) {
+			t.Errorf("after c went, prune left %s: %v", gone.ID, err)
+		}
+	}
+	if _, err := s.Get(ctx, base.ID); err != nil {
+		t.Errorf("prune deleted the tagged base: %v", err)
+	}
+	a = extend(t, s, base, tarOf(t, entry{name: "a", body: "a"}), "RUN a", true)
+	b = extend(t, s, a, nil, "ENV B=1", true)
+	c = extend(t, s, b, tarOf(t, entry{name: "c", body: "c"}), "RUN c", true)
+	// A deleted parent hands its children to its own parent (prune -a deletes in any order).
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var r Removal
+		return deleteImage(ctx, tx, b, &r)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ = s.Get(ctx, c.ID)

@@ -48,6 +48,10 @@ func (s *Store) Remove(ctx context.Context, name string, force bool) (Removal, e
 		if err != nil {
 			return err
 		}
+		children, err := hasChildren(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		if ref != nil { // a tag or repo digest: untag; the image goes with its last tag
 			if err := untag(ctx, tx, ref, &r); err != nil {
 				return err
@@ -56,6 +60,12 @@ func (s *Store) Remove(ctx context.Context, name string, force bool) (Removal, e
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tags WHERE image_id = ?`, id).Scan(&tags); err != nil || tags > 0 {
 				return err
 			}
+			if children {
+				return nil // docker keeps an untagged image that others were made from
+			}
+		} else if children {
+			return fmt.Errorf("conflict: unable to delete %s (cannot be forced) - image has dependent child images: %w",
+				shortID(id), errdefs.ErrConflict)
 		} else if repos := repositories(img); len(repos) > 1 && !force {
 			return fmt.Errorf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories: %w",
 				shortID(id), errdefs.ErrConflict)
@@ -160,6 +170,13 @@ func deleteImage(ctx context.Context, tx *sql.Tx, img Image, r *Removal) error {
 	return nil
 }
 
+// hasChildren reports whether an image made here (commit, build) records id as its parent.
+func hasChildren(ctx context.Context, tx *sql.Tx, id digest.Digest) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM images WHERE parent = ?`, id).Scan(&n)
+	return n > 0, err
+}
+
 func hasEvent(r *Removal, name string) bool {
 	for _, e := range r.Events {
 		if e.Untagged == name {
@@ -169,34 +186,48 @@ func hasEvent(r *Removal, name string) bool {
 	return false
 }
 
-// Prune deletes dangling images (no tag), or with all every image that
-// nothing uses, then reclaims their blobs.
+// Prune deletes dangling images, or with all every image that nothing uses,
+// then reclaims their blobs. Dangling is docker's: no tag and no image made
+// from it; deleting one can leave its untagged parent dangling in turn, so
+// the chain goes too.
 func (s *Store) Prune(ctx context.Context, all bool) (Removal, error) {
 	var r Removal
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		q := `SELECT id FROM images WHERE NOT EXISTS (SELECT 1 FROM tags WHERE image_id = images.id)`
+		q := `SELECT id FROM images WHERE NOT EXISTS (SELECT 1 FROM tags WHERE image_id = images.id)
+			AND NOT EXISTS (SELECT 1 FROM images c WHERE c.parent = images.id)`
 		if all {
 			q = `SELECT id FROM images`
 		}
-		ids, err := queryDigests(ctx, tx, q)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			img, err := getImage(ctx, tx, id)
+		kept := map[digest.Digest]bool{} // in use: not deleted, not asked about again
+		for {
+			ids, err := queryDigests(ctx, tx, q)
 			if err != nil {
 				return err
 			}
-			if err := s.checkUnused(ctx, img, false); errors.Is(err, errdefs.ErrConflict) {
-				continue
-			} else if err != nil {
-				return err
+			deleted := 0
+			for _, id := range ids {
+				if kept[id] {
+					continue
+				}
+				img, err := getImage(ctx, tx, id)
+				if err != nil {
+					return err
+				}
+				if err := s.checkUnused(ctx, img, false); errors.Is(err, errdefs.ErrConflict) {
+					kept[id] = true
+					continue
+				} else if err != nil {
+					return err
+				}
+				if err := deleteImage(ctx, tx, img, &r); err != nil {
+					return err
+				}
+				deleted++
 			}
-			if err := deleteImage(ctx, tx, img, &r); err != nil {
-				return err
+			if all || deleted == 0 {
+				return nil
 			}
 		}
-		return nil
 	})
 	if err != nil {
 		return Removal{}, err
