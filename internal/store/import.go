@@ -58,7 +58,8 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 	}
 	comment := opts.Message
 	if comment == "" {
-		comment = "Imported from " + opts.Source
+		// What docker records for a file or standard input: its CLI sends either as a stream.
+		comment = "Imported from -"
 	}
 	cfg.Created, cfg.OS, cfg.Architecture, cfg.Variant = &created, p.OS, p.Architecture, p.Variant
 	cfg.Comment = comment
