@@ -8,7 +8,15 @@
 // a last row runs strata as nobody, which stores and verifies the layers
 // without unpacking them (it cannot mount), to show what unpacking costs.
 //
-//	go run ./bench/pull [-runs 3] [-layers 5] [-mb 200]
+// Cold pulls come right after each tool forgot the image, as a re-pull after
+// `rmi` does. On ext4 without a journal (this machine's disk), the kernel then
+// refuses for a minute to reuse the inodes just freed, and scans past them
+// for every file it creates, which can double a pull; where a tool puts its
+// files decides how much it meets them. With -settle 65s, every tool forgets
+// the image first, and the cold pulls start once the freed inodes may be
+// reused again: the tools' own work, without that effect.
+//
+//	go run ./bench/pull [-runs 3] [-layers 5] [-mb 200] [-settle 65s] [-tools strata,docker]
 package main
 
 import (
@@ -20,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -28,10 +37,13 @@ func main() {
 	runs := flag.Int("runs", 3, "pulls of each kind per tool (the median counts)")
 	layers := flag.Int("layers", 5, "layers in the image")
 	mb := flag.Int("mb", 200, "megabytes of files in the image")
+	settle := flag.Duration("settle", 0, "forget the image with every tool, then wait this long before the cold pulls (65s: past ext4's reuse delay for freed inodes)")
+	only := flag.String("tools", "", "comma-separated tools to run (strata, podman, docker, nobody); all by default")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *runs, *layers, int64(*mb)*1000*1000); err != nil {
+	o := options{runs: *runs, layers: *layers, size: int64(*mb) * 1000 * 1000, settle: *settle, tools: *only}
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/pull:", err)
 		os.Exit(1)
 	}
@@ -40,11 +52,26 @@ func main() {
 // result is one tool's figures.
 type result struct {
 	name                 string
-	cold, warm           time.Duration
+	cold, warm           time.Duration // medians
+	coldMin, coldMax     time.Duration
 	coldBlobs, warmBlobs int64
 }
 
-func run(ctx context.Context, runs, layers int, size int64) error {
+// options are the flags.
+type options struct {
+	runs, layers int
+	size         int64
+	settle       time.Duration
+	tools        string // comma-separated, "" for all
+}
+
+// wants reports whether the tool named key is to run.
+func (o options) wants(key string) bool {
+	return o.tools == "" || slices.Contains(strings.Split(o.tools, ","), key)
+}
+
+func run(ctx context.Context, o options) error {
+	runs, layers, size := o.runs, o.layers, o.size
 	work, err := os.MkdirTemp("", "strata-bench-pull-")
 	if err != nil {
 		return err
@@ -69,15 +96,28 @@ func run(ctx context.Context, runs, layers int, size int64) error {
 	if err := d.push(ctx, reg.addr, "bench/pull", "1"); err != nil {
 		return err
 	}
-	fmt.Printf("image: %d layers, %d files, %.0f MB of files, %.0f MB compressed; registry: distribution 2.8.2 on loopback; median of %d runs\n\n",
-		layers, d.files, float64(d.tarBytes)/1e6, float64(d.compressed())/1e6, runs)
+	cold := "each right after the tool forgot the image"
+	if o.settle > 0 {
+		cold = fmt.Sprintf("%s after every tool forgot the image", o.settle)
+	}
+	fmt.Printf("image: %d layers, %d files, %.0f MB of files, %.0f MB compressed; registry: distribution 2.8.2 on loopback; median of %d runs; cold pulls %s\n\n",
+		layers, d.files, float64(d.tarBytes)/1e6, float64(d.compressed())/1e6, runs, cold)
 
-	tools := []tool{strataTool(bin, work)}
-	makers := []func(string) (tool, error){podmanTool,
-		func(w string) (tool, error) { return dockerTool(ctx, w) },
-		func(w string) (tool, error) { return strataUserTool(bin, w) }}
+	var tools []tool
+	makers := []struct {
+		key  string
+		make func(string) (tool, error)
+	}{
+		{"strata", func(w string) (tool, error) { return strataTool(bin, w), nil }},
+		{"podman", podmanTool},
+		{"docker", func(w string) (tool, error) { return dockerTool(ctx, w) }},
+		{"nobody", func(w string) (tool, error) { return strataUserTool(bin, w) }},
+	}
 	for _, mk := range makers {
-		t, err := mk(work)
+		if !o.wants(mk.key) {
+			continue
+		}
+		t, err := mk.make(work)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "skipped:", err)
 			continue
@@ -89,7 +129,7 @@ func run(ctx context.Context, runs, layers int, size int64) error {
 			t.stop()
 		}
 	}()
-	results, err := measure(reg, tools, ref, runs)
+	results, err := measure(reg, tools, ref, runs, o.settle)
 	if err != nil {
 		return err
 	}
@@ -99,17 +139,35 @@ func run(ctx context.Context, runs, layers int, size int64) error {
 
 // measure times cold pulls (the image forgotten before each) and warm ones,
 // the tools taking turns in each round so that whatever else the machine
-// does weighs on all of them alike.
-func measure(reg *registry, tools []tool, ref string, runs int) ([]result, error) {
+// does weighs on all of them alike. With settle, every tool forgets the
+// image at the start of a round, and the pulls start settle later.
+func measure(reg *registry, tools []tool, ref string, runs int, settle time.Duration) ([]result, error) {
 	cold := make([][]time.Duration, len(tools))
 	warm := make([][]time.Duration, len(tools))
 	results := make([]result, len(tools))
+	forget := func(t tool) error {
+		if err := t.forget(ref); err != nil {
+			return fmt.Errorf("%s: forget the image: %w", t.name, err)
+		}
+		return nil
+	}
 	for range runs {
+		if settle > 0 {
+			for _, t := range tools {
+				if err := forget(t); err != nil {
+					return nil, err
+				}
+			}
+			syscall.Sync()
+			time.Sleep(settle)
+		}
 		for i, t := range tools {
 			r := &results[i]
 			r.name = t.name
-			if err := t.forget(ref); err != nil {
-				return nil, fmt.Errorf("%s: forget the image: %w", t.name, err)
+			if settle == 0 {
+				if err := forget(t); err != nil {
+					return nil, err
+				}
 			}
 			syscall.Sync() // what the last pull or removal wrote does not weigh on this one
 			took, blobs, err := timed(reg, t.pull(ref))
@@ -126,6 +184,7 @@ func measure(reg *registry, tools []tool, ref string, runs int) ([]result, error
 	}
 	for i := range results {
 		results[i].cold, results[i].warm = median(cold[i]), median(warm[i])
+		results[i].coldMin, results[i].coldMax = slices.Min(cold[i]), slices.Max(cold[i])
 	}
 	return results, nil
 }
@@ -148,12 +207,16 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func report(results []result) {
-	fmt.Println("| tool | cold pull | warm pull | blob GETs cold / warm |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Println("| tool | cold pull | cold, fastest to slowest | warm pull | blob GETs cold / warm |")
+	fmt.Println("|---|---|---|---|---|")
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 	for _, r := range results {
-		fmt.Printf("| %s | %s | %s | %d / %d |\n", r.name, r.cold.Round(time.Millisecond), r.warm.Round(time.Millisecond), r.coldBlobs, r.warmBlobs)
+		fmt.Printf("| %s | %s | %s to %s | %s | %d / %d |\n", r.name, ms(r.cold), ms(r.coldMin), ms(r.coldMax), ms(r.warm), r.coldBlobs, r.warmBlobs)
 	}
 	fmt.Println()
+	if results[0].name != "strata" {
+		return
+	}
 	s := results[0]
 	var best *result
 	var peers []result

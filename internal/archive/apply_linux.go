@@ -279,7 +279,8 @@ func (a *applier) regular(dirfd int, base, name string, hdr *tar.Header, body io
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	if n, err := io.CopyBuffer(f, io.LimitReader(body, hdr.Size), a.buf); err != nil || n != hdr.Size {
+	// Through a.buf: os.File's ReadFrom would take a new buffer per file.
+	if n, err := io.CopyBuffer(struct{ io.Writer }{f}, io.LimitReader(body, hdr.Size), a.buf); err != nil || n != hdr.Size {
 		return fmt.Errorf("layer tar is truncated or unreadable in this entry (%d of %d bytes): %v: %w", n, hdr.Size, err, errdefs.ErrInvalidArgument)
 	}
 	if err := a.fileMeta(fd, hdr); err != nil {
