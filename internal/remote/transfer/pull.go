@@ -165,16 +165,19 @@ func (p *puller) ensureUnpacked(ctx context.Context, img store.Image) error {
 		return err
 	}
 	diffIDs := make([]digest.Digest, len(layers))
-	blobs := make([]image.Descriptor, len(layers))
-	ready := make([]chan struct{}, len(layers))
 	for i, l := range layers {
-		diffIDs[i], blobs[i], ready[i] = l.DiffID, l.Blob, make(chan struct{})
-		close(ready[i])
+		diffIDs[i] = l.DiffID
 	}
 	if p.opts.Unpacker.Unpacked(ctx, image.ChainID(diffIDs)) {
 		return nil
 	}
-	return p.unpackLayers(ctx, p.opts.Unpacker.Stack(ctx, diffIDs), ready, blobs, diffIDs, nil, nil)
+	stack := p.opts.Unpacker.Stack(ctx, diffIDs)
+	jobs := make([]*layerJob, len(layers))
+	for i, l := range layers {
+		jobs[i] = &layerJob{i: i, desc: l.Blob, blob: l.Blob, diffID: l.DiffID, ready: make(chan struct{}), unpack: !stack.Unpacked(i)}
+		close(jobs[i].ready)
+	}
+	return p.unpackLayers(ctx, stack, jobs, nil)
 }
 
 // fromIndex picks the platform's manifest out of an index and fetches it.
@@ -289,55 +292,59 @@ func (p *puller) fetchConfig(ctx context.Context, desc image.Descriptor) (*image
 	return cfg, nil
 }
 
+// layerJob is one layer of a pull.
+type layerJob struct {
+	i      int
+	desc   image.Descriptor // as the manifest names it
+	blob   image.Descriptor // what it unpacks from: desc, or a stored blob of its diffID
+	diffID digest.Digest
+	ready  chan struct{} // closed once blob is stored
+	fetch  bool          // downloaded by this pull (it has progress lines)
+	unpack bool          // unpacked by this pull
+}
+
 // fetchLayers stores every layer, downloading those that are not here, in
 // parallel, and unpacks them as they arrive when there is an Unpacker.
 // replaced reports that a layer is here in another blob than the manifest
 // names (another compression of the same diffID).
 func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diffIDs []digest.Digest) (layers []store.Layer, replaced bool, err error) {
 	layers = make([]store.Layer, len(descs))
-	blobs := make([]image.Descriptor, len(descs)) // what each layer unpacks from, set before ready
-	ready := make([]chan struct{}, len(descs))
-	var todo []int
+	jobs := make([]*layerJob, len(descs))
 	for i, d := range descs {
-		ready[i] = make(chan struct{})
+		j := &layerJob{i: i, desc: d, blob: d, diffID: diffIDs[i], ready: make(chan struct{}), fetch: true}
 		have, err := p.stored(ctx, d, diffIDs[i])
 		if err != nil {
 			return nil, false, err
 		}
 		if have != nil {
-			layers[i], blobs[i] = *have, have.Blob
+			layers[i], j.blob, j.fetch = *have, have.Blob, false
 			replaced = replaced || have.Blob.Digest != d.Digest
-			close(ready[i])
+			close(j.ready)
 			p.opts.Progress.send(d.Digest, AlreadyExists, 0, d.Size)
-			continue
+		} else {
+			p.opts.Progress.send(d.Digest, PullingFSLayer, 0, d.Size)
 		}
-		blobs[i] = d
-		p.opts.Progress.send(d.Digest, PullingFSLayer, 0, d.Size)
-		todo = append(todo, i)
+		jobs[i] = j
 	}
-	// With an unpacker, a layer is checked as it unpacks: its blob is read
-	// and decompressed once. Other layers are checked by the store.
-	var stack LayerStack
-	if p.opts.Unpacker != nil {
-		stack = p.opts.Unpacker.Stack(ctx, diffIDs)
-	}
-	unpacks := func(i int) bool { return stack != nil && !stack.Unpacked(i) }
+	// With an unpacker, a layer downloaded is checked as it unpacks, as soon
+	// as it is stored: its blob is decompressed once. Other layers are
+	// checked by the store.
+	unpacked := make(chan error, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	unpacked := make(chan error, 1)
-	if stack != nil {
-		shown := map[int]bool{}
-		for _, i := range todo {
-			shown[i] = true
+	if p.opts.Unpacker != nil {
+		stack := p.opts.Unpacker.Stack(ctx, diffIDs)
+		for _, j := range jobs {
+			j.unpack = !stack.Unpacked(j.i)
 		}
-		record := func(i int, l store.Layer) {
-			if shown[i] { // downloaded by this pull
+		record := func(j *layerJob, l store.Layer) {
+			if j.fetch {
 				l.Source = p.repo.Domain + "/" + p.repo.Name
-				layers[i] = l
+				layers[j.i] = l
 			}
 		}
 		go func() {
-			err := p.unpackLayers(ctx, stack, ready, blobs, diffIDs, record, shown)
+			err := p.unpackLayers(ctx, stack, jobs, record)
 			if err != nil {
 				cancel()
 			}
@@ -346,27 +353,7 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 	} else {
 		unpacked <- nil
 	}
-	// Downloads start in layer order, MaxConcurrent at a time; a layer's
-	// checks run after its download has freed its place.
-	g, gctx := errgroup.WithContext(ctx)
-	downloads := make(chan struct{}, p.opts.MaxConcurrent)
-	for _, i := range todo {
-		select {
-		case downloads <- struct{}{}:
-		case <-gctx.Done():
-		}
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			l, err := p.fetchLayer(gctx, descs[i], diffIDs[i], ready[i], downloads, !unpacks(i))
-			if err == nil && !unpacks(i) {
-				layers[i] = l
-			}
-			return err
-		})
-	}
-	err = g.Wait()
+	err = p.downloadLayers(ctx, jobs, layers)
 	if err != nil {
 		cancel() // the unpacking waits for no more layers
 	}
@@ -377,6 +364,34 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 		return nil, false, err
 	}
 	return layers, replaced, nil
+}
+
+// downloadLayers downloads the layers to fetch, MaxConcurrent at a time, in
+// layer order; a layer's checks run after its download has freed its place.
+// The store checks the layers that are not unpacked (into layers).
+func (p *puller) downloadLayers(ctx context.Context, jobs []*layerJob, layers []store.Layer) error {
+	g, gctx := errgroup.WithContext(ctx)
+	downloads := make(chan struct{}, p.opts.MaxConcurrent)
+	for _, j := range jobs {
+		if !j.fetch {
+			continue
+		}
+		select {
+		case downloads <- struct{}{}:
+		case <-gctx.Done():
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			l, err := p.fetchLayer(gctx, j, downloads)
+			if err == nil && !j.unpack {
+				layers[j.i] = l
+			}
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 // stored returns the layer when it is here already: its blob (its facts come
@@ -400,30 +415,30 @@ func (p *puller) stored(ctx context.Context, d image.Descriptor, diffID digest.D
 }
 
 // fetchLayer downloads one layer, frees its place in downloads, and closes
-// ready. With check, it then stores it, checking its diffID, and returns it;
-// without, the unpacking checks it.
-func (p *puller) fetchLayer(ctx context.Context, desc image.Descriptor, diffID digest.Digest, ready, downloads chan struct{}, check bool) (store.Layer, error) {
-	err := p.download(ctx, desc, p.opts.Progress)
+// j.ready. A layer that unpacks is checked by its unpacking; others are
+// stored by the store, which checks their diffIDs, and returned.
+func (p *puller) fetchLayer(ctx context.Context, j *layerJob, downloads chan struct{}) (store.Layer, error) {
+	err := p.download(ctx, j.desc, p.opts.Progress)
 	<-downloads
 	if err != nil {
 		return store.Layer{}, err
 	}
-	close(ready)
-	if !check {
+	p.opts.Progress.send(j.desc.Digest, Extracting, 0, j.desc.Size)
+	close(j.ready) // after Extracting: the unpacking may end now
+	if j.unpack {
 		return store.Layer{}, nil
 	}
-	p.opts.Progress.send(desc.Digest, Extracting, 0, desc.Size)
 	select {
 	case p.checks <- struct{}{}:
 	case <-ctx.Done():
 		return store.Layer{}, ctx.Err()
 	}
-	l, err := p.s.AddLayerBlob(ctx, http.NoBody, desc, diffID)
+	l, err := p.s.AddLayerBlob(ctx, http.NoBody, j.desc, j.diffID)
 	<-p.checks
 	if err != nil {
 		return store.Layer{}, fmt.Errorf("%s: %w", p.ref, err)
 	}
 	l.Source = p.repo.Domain + "/" + p.repo.Name
-	p.opts.Progress.send(desc.Digest, PullComplete, desc.Size, desc.Size)
+	p.opts.Progress.send(j.desc.Digest, PullComplete, j.desc.Size, j.desc.Size)
 	return l, nil
 }

@@ -32,34 +32,29 @@ type LayerStack interface {
 	Unpack(ctx context.Context, i int, blob image.Descriptor, diffID digest.Digest) (store.Layer, error)
 }
 
-// unpackLayers unpacks the layers of stack that are not unpacked yet, each
-// as soon as it is stored (ready[i] closed), and hands each one's facts to
-// record, when set. shown says which layers get progress lines.
-func (p *puller) unpackLayers(ctx context.Context, stack LayerStack, ready []chan struct{}, blobs []image.Descriptor,
-	diffIDs []digest.Digest, record func(int, store.Layer), shown map[int]bool) error {
+// unpackLayers unpacks the layers of jobs to unpack, each once it is
+// stored, and hands each one's facts to record, when set.
+func (p *puller) unpackLayers(ctx context.Context, stack LayerStack, jobs []*layerJob, record func(*layerJob, store.Layer)) error {
 	g, ctx := errgroup.WithContext(ctx)
-	for i := range diffIDs {
-		if stack.Unpacked(i) {
+	for _, j := range jobs {
+		if !j.unpack {
 			continue
 		}
 		g.Go(func() error {
 			select {
-			case <-ready[i]:
+			case <-j.ready:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			if shown[i] {
-				p.opts.Progress.send(blobs[i].Digest, Extracting, 0, 0)
-			}
-			l, err := stack.Unpack(ctx, i, blobs[i], diffIDs[i])
+			l, err := stack.Unpack(ctx, j.i, j.blob, j.diffID)
 			if err != nil {
 				return err
 			}
 			if record != nil {
-				record(i, l)
+				record(j, l)
 			}
-			if shown[i] {
-				p.opts.Progress.send(blobs[i].Digest, PullComplete, 0, 0)
+			if j.fetch {
+				p.opts.Progress.send(j.desc.Digest, PullComplete, 0, 0)
 			}
 			return nil
 		})
