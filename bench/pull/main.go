@@ -9,12 +9,13 @@
 // without unpacking them (it cannot mount), to show what unpacking costs.
 //
 // Cold pulls come right after each tool forgot the image, as a re-pull after
-// `rmi` does. On ext4 without a journal (this machine's disk), the kernel then
-// refuses for a minute to reuse the inodes just freed, and scans past them
-// for every file it creates, which can double a pull; where a tool puts its
-// files decides how much it meets them. With -settle 65s, every tool forgets
-// the image first, and the cold pulls start once the freed inodes may be
-// reused again: the tools' own work, without that effect.
+// `rmi` does. On ext4 without a journal (this machine's disk), the kernel
+// will not reuse an inode for a minute after it was freed (six while its
+// inode table block is being written), and scans past every such inode for
+// each file it creates: where a tool's files land, next to what it or
+// anything else just removed or not, can double its pull. -settle lets the
+// tools' own removals age before the cold pulls; TMPDIR=/dev/shm puts the
+// whole run on tmpfs, where there is no such effect at all.
 //
 //	go run ./bench/pull [-runs 3] [-layers 5] [-mb 200] [-settle 65s] [-tools strata,docker]
 package main
@@ -37,7 +38,7 @@ func main() {
 	runs := flag.Int("runs", 3, "pulls of each kind per tool (the median counts)")
 	layers := flag.Int("layers", 5, "layers in the image")
 	mb := flag.Int("mb", 200, "megabytes of files in the image")
-	settle := flag.Duration("settle", 0, "forget the image with every tool, then wait this long before the cold pulls (65s: past ext4's reuse delay for freed inodes)")
+	settle := flag.Duration("settle", 0, "forget the image with every tool first, then wait this long before the cold pulls")
 	only := flag.String("tools", "", "comma-separated tools to run (strata, podman, docker, nobody); all by default")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
