@@ -51,7 +51,8 @@ func applyTar(ctx context.Context, root string, r io.Reader, ov *overlay) error 
 		return err
 	}
 	defer t.close()
-	a := &applier{tree: t, written: map[string]bool{}, asRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), ov: ov}
+	a := &applier{tree: t, written: map[string]bool{}, uid: os.Geteuid(), gid: os.Getegid(), buf: make([]byte, 256<<10), ov: ov}
+	a.asRoot = a.uid == 0
 	if ov != nil {
 		defer ov.close()
 		t.whiteouts, t.made = true, ov.made
@@ -78,6 +79,8 @@ type applier struct {
 	written map[string]bool // names this layer created: whiteouts below never hide them
 	dirs    []*tar.Header   // directories, whose times are set once their children are in
 	asRoot  bool
+	uid     int // who owns what the applier makes, until it chowns it
+	gid     int
 	buf     []byte
 	ov      *overlay // the layer is written as an overlay upper directory
 }
@@ -189,6 +192,7 @@ func (a *applier) rootEntry(hdr *tar.Header) error {
 	if hdr.Typeflag != tar.TypeDir {
 		return fmt.Errorf("tar entry %q names the layer's root but is not a directory: %w", hdr.Name, errdefs.ErrInvalidArgument)
 	}
+	a.forget() // the kept directory's owner and mode may be these
 	if err := a.fileMeta(a.root, hdr); err != nil {
 		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
 	}
@@ -240,6 +244,7 @@ func (a *applier) create(dirfd int, base, name string, hdr *tar.Header, body io.
 			}
 		}
 		a.dirs = append(a.dirs, hdr)
+		a.forget() // the kept directory's owner and mode may be these
 		return a.fileMeta(fd, hdr)
 	case tar.TypeSymlink:
 		if _, err := a.make(dirfd, base, false, func() error { return unix.Symlinkat(hdr.Linkname, dirfd, base) }); err != nil {
@@ -277,16 +282,38 @@ func (a *applier) regular(dirfd int, base, name string, hdr *tar.Header, body io
 	if err != nil {
 		return err
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	// Through a.buf: os.File's ReadFrom would take a new buffer per file.
-	if n, err := io.CopyBuffer(struct{ io.Writer }{f}, io.LimitReader(body, hdr.Size), a.buf); err != nil || n != hdr.Size {
+	defer unix.Close(fd)
+	if n, err := io.CopyBuffer(fdWriter(fd), io.LimitReader(body, hdr.Size), a.buf); err != nil || n != hdr.Size {
 		return fmt.Errorf("layer tar is truncated or unreadable in this entry (%d of %d bytes): %v: %w", n, hdr.Size, err, errdefs.ErrInvalidArgument)
+	}
+	// A new file is its maker's already: chown only to someone else.
+	if uid, gid := a.newOwner(a.uid, a.gid); hdr.Uid == uid && hdr.Gid == gid {
+		h := *hdr
+		h.Uid, h.Gid = -1, -1
+		hdr = &h
 	}
 	if err := a.fileMeta(fd, hdr); err != nil {
 		return err
 	}
 	return setTimes(dirfd, base, hdr)
+}
+
+// fdWriter writes to a descriptor, with none of os.File's bookkeeping.
+type fdWriter int
+
+func (w fdWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(int(w), p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &os.PathError{Op: "write", Path: "layer file", Err: err}
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // hardLink links base to the entry the header names, which must already be
@@ -331,7 +358,7 @@ func (a *applier) hardLink(dirfd int, base string, hdr *tar.Header) error {
 // fileMeta sets owner, mode and xattrs through an open descriptor. The owner
 // goes first: chown clears the setuid and setgid bits.
 func (a *applier) fileMeta(fd int, hdr *tar.Header) error {
-	if a.asRoot {
+	if a.asRoot && (hdr.Uid != -1 || hdr.Gid != -1) {
 		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
 			return err
 		}

@@ -230,3 +230,44 @@ func TestApplyDeviceNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyOwnersInSetgidDirectories: a file made in a set-group-ID
+// directory starts in the directory's group; the layer's group stands.
+func TestApplyOwnersInSetgidDirectories(t *testing.T) {
+	testutil.RequireRoot(t)
+	owned := func(e entry, mode int64, uid, gid int) entry {
+		e.hdr.Mode, e.hdr.Uid, e.hdr.Gid = mode, uid, gid
+		return e
+	}
+	for _, overlay := range []bool{false, true} {
+		root := t.TempDir()
+		layer := []entry{
+			owned(file("d/f1", "1"), 0o644, 0, 0), // d is implicit here, then made set-group-ID
+			owned(dir("d/"), 0o2775, 0, 1234),
+			owned(file("d/f2", "2"), 0o644, 0, 0),
+			owned(file("d/f3", "3"), 0o644, 0, 1234),
+			owned(file("d/f4", "4"), 0o644, 1000, 1000),
+			owned(file("r1", "r"), 0o644, 0, 0), // the root is the directory at hand
+			owned(dir("./"), 0o2775, 0, 1234),
+			owned(file("r2", "r"), 0o644, 0, 0),
+		}
+		var err error
+		if overlay {
+			_, err = applyOverlay(t, root, "", layer...)
+		} else {
+			err = apply(t, root, layer...)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string]string{"d/f1": "0:0", "d/f2": "0:0", "d/f3": "0:1234", "d/f4": "1000:1000", "r2": "0:0"} {
+			var st unix.Stat_t
+			if err := unix.Lstat(filepath.Join(root, name), &st); err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprintf("%d:%d", st.Uid, st.Gid); got != want {
+				t.Errorf("overlay %v: %s is owned by %s, want %s", overlay, name, got, want)
+			}
+		}
+	}
+}

@@ -24,6 +24,7 @@ type tree struct {
 	// forget: a directory may be removed and made anew under the same name.
 	lastDir string // "" once forgotten
 	lastFd  int    // open until replaced, even once forgotten: it may be lent
+	lastSt  unix.Stat_t
 	// made, when set, hears of each directory that a walk with create made,
 	// with its descriptor; overWhiteout says that it replaced a whiteout.
 	made func(fd int, rel string, overWhiteout bool) error
@@ -80,7 +81,11 @@ func (t *tree) dir(dir, entry string, create bool) (int, error) {
 		return t.lastFd, nil
 	}
 	fd, err := t.walkDir(dir, entry, create)
+	if err == nil {
+		err = unix.Fstat(fd, &t.lastSt)
+	}
 	if err != nil {
+		closeFds(fd)
 		return -1, err
 	}
 	if t.lastFd >= 0 {
@@ -88,6 +93,15 @@ func (t *tree) dir(dir, entry string, create bool) (int, error) {
 	}
 	t.lastDir, t.lastFd = dir, fd
 	return fd, nil
+}
+
+// newOwner is who owns what is made now in the directory dir returned:
+// the caller, in the directory's group if it is set-group-ID.
+func (t *tree) newOwner(uid, gid int) (int, int) {
+	if t.lastSt.Mode&unix.S_ISGID != 0 {
+		gid = int(t.lastSt.Gid)
+	}
+	return uid, gid
 }
 
 func (t *tree) walkDir(dir, entry string, create bool) (int, error) {
