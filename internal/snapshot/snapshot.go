@@ -12,11 +12,15 @@
 // package snapshottest checks both: overlay (the kernel's overlayfs, where an
 // active snapshot holds only what changed, used wherever overlayfs works) and
 // native (each active snapshot a full copy of its parent, for when overlayfs
-// does not work, at the cost of disk and time).
+// does not work, at the cost of disk and time). Overlay is also a
+// LayerSnapshotter: a layer is unpacked straight into a snapshot of its own,
+// unmounted, before the layers below it are there, which is how Stack
+// unpacks an image's layers side by side.
 //
 // On-disk layout, the same for both under each implementation's root:
 //
 //	lock             flock, exclusive while the index changes
+//	ids/             marked chattr +T: each snapshot is the top of a tree
 //	ids/ID/info.json what the snapshot is: name, kind, parent, labels
 //	ids/ID/fs/       its files: overlay's upper dir, or native's whole tree
 //	ids/ID/work/     overlay's work dir (active snapshots)
