@@ -39,8 +39,8 @@ Only what is missing moves: when the image is already here nothing but its
 manifest's digest is asked for; a layer that is stored already, in any
 compression, is not downloaded again; the other layers download in parallel,
 are verified while they stream, and resume where they stopped when a pull was
-interrupted. As root, layers are unpacked into snapshots, in order, while the
-others still download, so the image is ready to run. From an index (a multi-platform image), the image for this
+interrupted. As root, layers are unpacked into snapshots, side by side, while
+the others still download, so the image is ready to run. From an index (a multi-platform image), the image for this
 machine, or for --platform, is pulled.`,
 		Example: `  strata pull busybox
   strata pull localhost:5000/team/app:1.2

@@ -28,8 +28,9 @@ type PullOptions struct {
 	Platform image.Platform
 	// MaxConcurrent bounds parallel layer downloads; 0 means 3.
 	MaxConcurrent int
-	// Unpacker, when set, unpacks the layers into snapshots while they
-	// arrive, in order; otherwise only their blobs are stored.
+	// Unpacker, when set, unpacks each layer into a snapshot as soon as it
+	// is stored, side by side where it can; otherwise only their blobs are
+	// stored.
 	Unpacker Unpacker
 	Progress Progress
 }
