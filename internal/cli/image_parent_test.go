@@ -11,7 +11,6 @@ import (
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
-
 // parentEngine is strata or docker, as the parent test drives them.
 type parentEngine struct {
 	name  string
