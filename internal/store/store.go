@@ -5,6 +5,7 @@
 //
 //	content/       the content store: every manifest, config and layer blob, once
 //	strata.db      SQLite (WAL): images, tags, repo digests, manifests, layers
+//	open.lock      flock: held while a process opens the database and migrates it
 //	gc.lock        flock: shared while a process adds blobs and the images that
 //	               use them, exclusive while garbage is collected, so GC never
 //	               takes a blob that another process is about to reference
@@ -59,6 +60,14 @@ func Open(ctx context.Context, root string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)
 	}
+	// Turning a new database to WAL needs it to itself, and SQLite answers
+	// "busy" at once rather than wait; so processes (and goroutines) opening
+	// the store take turns until its schema is in place.
+	l, err := local.LockFile(filepath.Join(root, "open.lock"), true, true)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	defer l.Unlock()
 	dsn := "file:" + filepath.Join(root, "strata.db") +
 		"?_busy_timeout=30000&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
