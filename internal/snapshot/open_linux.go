@@ -34,8 +34,13 @@ func Open(dir, name string, log *slog.Logger) (Snapshotter, error) {
 						"dir", dir, "reason", err)
 				}
 			}
-			if err := os.WriteFile(chosen, []byte(name+"\n"), 0o644); err != nil {
-				return nil, err
+			// The choice sticks, since snapshots made by one kind cannot be read
+			// by the other; but a process without root cannot mount overlays
+			// even where they work, so its fallback is not written down.
+			if name == "overlay" || os.Geteuid() == 0 {
+				if err := os.WriteFile(chosen, []byte(name+"\n"), 0o644); err != nil {
+					return nil, err
+				}
 			}
 		default:
 			return nil, err
