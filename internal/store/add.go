@@ -23,7 +23,6 @@ type Layer struct {
 	DiffID  digest.Digest      // digest of the uncompressed tar
 	TarSize int64              // bytes of the uncompressed tar
 	Size    int64              // unpacked file bytes, as Docker's Size counts them
-	Source  string             // registry/repository it came from, "" when local
 }
 
 // NewImage is an image to add; its manifest, config and layer blobs must be
@@ -164,8 +163,8 @@ func insertLayers(ctx context.Context, tx *sql.Tx, id digest.Digest, layers []La
 			ON CONFLICT (diff_id) DO NOTHING`, l.DiffID, l.TarSize, l.Size); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO layer_blobs (blob, diff_id, media_type, size, source) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (blob) DO NOTHING`, l.Blob.Digest, l.DiffID, l.Blob.MediaType, l.Blob.Size, l.Source); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO layer_blobs (blob, diff_id, media_type, size) VALUES (?, ?, ?, ?)
+			ON CONFLICT (blob) DO NOTHING`, l.Blob.Digest, l.DiffID, l.Blob.MediaType, l.Blob.Size); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO image_layers (image_id, idx, diff_id, chain_id) VALUES (?, ?, ?, ?)

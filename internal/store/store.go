@@ -184,8 +184,7 @@ var migrations = []string{
 		blob       TEXT PRIMARY KEY,
 		diff_id    TEXT NOT NULL REFERENCES layers(diff_id),
 		media_type TEXT NOT NULL,
-		size       INTEGER NOT NULL,
-		source     TEXT NOT NULL DEFAULT ''  -- registry/repository it came from, for cross-repo mounts
+		size       INTEGER NOT NULL
 	);
 	CREATE INDEX layer_blobs_diff ON layer_blobs(diff_id);
 	CREATE TABLE image_layers (

@@ -340,7 +340,6 @@ func (p *puller) fetchLayers(ctx context.Context, descs []image.Descriptor, diff
 		}
 		record := func(j *layerJob, l store.Layer) {
 			if j.fetch {
-				l.Source = p.repo.Domain + "/" + p.repo.Name
 				layers[j.i] = l
 			}
 		}
@@ -439,7 +438,6 @@ func (p *puller) fetchLayer(ctx context.Context, j *layerJob, downloads chan str
 	if err != nil {
 		return store.Layer{}, fmt.Errorf("%s: %w", p.ref, err)
 	}
-	l.Source = p.repo.Domain + "/" + p.repo.Name
 	p.opts.Progress.send(j.desc.Digest, PullComplete, j.desc.Size, j.desc.Size)
 	return l, nil
 }
