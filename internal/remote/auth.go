@@ -95,7 +95,7 @@ func (c *Client) bearer(ctx context.Context, h *host, scopes []string) (string, 
 	key := scopeKey(scopes)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if t, ok := h.tokens[key]; ok && time.Now().Before(t.expires) {
+	if t, ok := h.tokens[key]; ok && c.now().Before(t.expires) {
 		return t.value, nil
 	}
 	cred, err := c.credential(h.domain)
@@ -106,7 +106,7 @@ func (c *Client) bearer(ctx context.Context, h *host, scopes []string) (string, 
 	if err != nil {
 		return "", err
 	}
-	h.tokens[key] = resp.token()
+	h.tokens[key] = resp.token(c.now())
 	return h.tokens[key].value, nil
 }
 
@@ -117,7 +117,9 @@ func (h *host) dropToken(scopes []string) {
 	h.mu.Unlock()
 }
 
-func (r tokenResponse) token() *token {
+// token is the response as a token issued at now (or at the registry's
+// issued_at, when that is a little earlier).
+func (r tokenResponse) token(now time.Time) *token {
 	v := r.Token
 	if v == "" {
 		v = r.AccessToken
@@ -126,7 +128,7 @@ func (r tokenResponse) token() *token {
 	if life <= 0 {
 		life = defaultTokenLife
 	}
-	issued := time.Now()
+	issued := now
 	if t, err := time.Parse(time.RFC3339, r.IssuedAt); err == nil && t.Before(issued) && issued.Sub(t) < life {
 		issued = t
 	}

@@ -53,6 +53,9 @@ type Options struct {
 	Transport *http.Transport
 	// UserAgent is sent with every request.
 	UserAgent string
+	// Now tells the time for token lifetimes; nil means time.Now. Tests
+	// move it forward instead of sleeping.
+	Now func() time.Time
 }
 
 // Client talks to registries. It is safe for concurrent use.
@@ -132,6 +135,13 @@ type host struct {
 	challenge *challenge // nil until the registry asked for credentials
 	tokens    map[string]*token
 	basic     bool // the challenge was Basic: send credentials with every request
+}
+
+func (c *Client) now() time.Time {
+	if c.opts.Now != nil {
+		return c.opts.Now()
+	}
+	return time.Now()
 }
 
 func (c *Client) host(domain string) *host {

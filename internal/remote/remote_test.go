@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,9 +217,12 @@ func TestTokenAuthMountsWithOneToken(t *testing.T) {
 
 func TestTokenRefresh(t *testing.T) {
 	reg, ts := testutil.StartTokenDistribution(t, map[string]string{"alice": "secret"})
-	ts.ExpiresIn = 1
+	ts.ExpiresIn = 60
+	var mu sync.Mutex
+	offset := time.Duration(0) // how far the client's clock is ahead of the real one
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
 	ctx := context.Background()
-	repo := New(Options{Credentials: userCreds("alice", "secret")}).Repository(reg.Addr, "alice/app", Push)
+	repo := New(Options{Credentials: userCreds("alice", "secret"), Now: now}).Repository(reg.Addr, "alice/app", Push)
 	img := newTestImage(t, 10)
 	push(t, repo, img, "1", PushOptions{})
 	n := len(ts.Requests())
@@ -228,7 +232,9 @@ func TestTokenRefresh(t *testing.T) {
 	if len(ts.Requests()) != n {
 		t.Fatalf("a fresh token was not reused: %d token requests, then %d", n, len(ts.Requests()))
 	}
-	time.Sleep(1100 * time.Millisecond)
+	mu.Lock()
+	offset = 61 * time.Second // past the token's life
+	mu.Unlock()
 	if _, err := repo.Resolve(ctx, "1"); err != nil {
 		t.Fatal(err)
 	}
