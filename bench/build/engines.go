@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/strata-dev/strata/bench/internal/dockerd"
+	"github.com/strata-dev/strata/bench/internal/podman"
 )
 
 // writeContext writes the build context: the Dockerfile and 50 source
@@ -51,24 +52,14 @@ func dockerEngine(d *dockerd.Daemon, name, buildkit string, stop func()) engine 
 	}, build: func(ctx string, noCache bool) []string { return buildArgs(ctx, noCache) }}
 }
 
-// podmanEngine is podman with a private store. Root here lacks
-// CAP_SYS_RESOURCE, so podman's default rlimits must be ones it may set.
-func podmanEngine(work string) engine {
-	dir := filepath.Join(work, "podman")
-	os.MkdirAll(dir, 0o755)
-	runroot, _ := os.MkdirTemp("", "pbb-") // podman wants it under 50 characters
-	conf := filepath.Join(dir, "containers.conf")
-	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=1024:1024\"]\n"), 0o644)
-	cmd := func(args ...string) *exec.Cmd {
-		c := exec.Command("podman", append([]string{"--root", filepath.Join(dir, "root"), "--runroot", runroot,
-			"--storage-driver", "overlay"}, args...)...)
-		c.Env = append(os.Environ(), "CONTAINERS_CONF="+conf)
-		return c
+// podmanEngine is podman with a private store (bench/internal/podman),
+// building with its layer cache.
+func podmanEngine(work string) (engine, error) {
+	p, err := podman.New(filepath.Join(work, "podman"))
+	if err != nil {
+		return engine{}, err
 	}
-	return engine{name: "podman", cmd: cmd, build: func(ctx string, noCache bool) []string {
+	return engine{name: "podman", cmd: p.Command, stop: p.Stop, build: func(ctx string, noCache bool) []string {
 		return buildArgs(ctx, noCache, "--layers", "--pull=never")
-	}, stop: func() {
-		cmd("system", "reset", "--force").Run()
-		os.RemoveAll(runroot)
-	}}
+	}}, nil
 }

@@ -84,7 +84,11 @@ func run(ctx context.Context, runs, coldRuns int, withDocker, withPodman bool) e
 	}
 	engines := []engine{strataEngine(bin, filepath.Join(work, "strata-root"))}
 	if withPodman {
-		engines = append(engines, podmanEngine(work))
+		p, err := podmanEngine(work)
+		if err != nil {
+			return err
+		}
+		engines = append(engines, p)
 	}
 	if withDocker {
 		d, err := dockerd.Start(ctx, filepath.Join(work, "docker"))

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/bench/internal/dockerd"
+	"github.com/strata-dev/strata/bench/internal/podman"
 )
 
 // registry is distribution 2.8.2 (Debian's docker-registry) behind a proxy
@@ -146,26 +147,17 @@ func strataUserTool(bin, work string) (tool, error) {
 	}, nil
 }
 
+// podmanTool is podman with a private store (bench/internal/podman).
 func podmanTool(work string) (tool, error) {
-	bin, err := exec.LookPath("podman")
-	if err != nil {
-		return tool{}, fmt.Errorf("podman is not installed")
-	}
-	runroot, err := os.MkdirTemp("", "pbr-") // podman wants it under 50 characters
+	p, err := podman.New(filepath.Join(work, "podman"))
 	if err != nil {
 		return tool{}, err
 	}
-	cmd := func(args ...string) *exec.Cmd {
-		return exec.Command(bin, append([]string{"--root", filepath.Join(work, "podman-root"), "--runroot", runroot,
-			"--storage-driver", "overlay"}, args...)...)
-	}
 	return tool{
-		name: "podman",
-		pull: func(ref string) *exec.Cmd { return cmd("pull", "-q", "--tls-verify=false", ref) },
-		forget: func(ref string) error {
-			return cmd("rmi", "-f", ref).Run()
-		},
-		stop: func() { cmd("system", "reset", "--force").Run(); os.RemoveAll(runroot) },
+		name:   "podman",
+		pull:   func(ref string) *exec.Cmd { return p.Command("pull", "-q", "--tls-verify=false", ref) },
+		forget: func(ref string) error { return p.Command("rmi", "-f", ref).Run() },
+		stop:   p.Stop,
 	}, nil
 }
 

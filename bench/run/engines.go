@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/strata-dev/strata/bench/internal/dockerd"
+	"github.com/strata-dev/strata/bench/internal/podman"
 )
 
 // strataEngine is strata with its store at root and the snapshotter named
@@ -18,24 +19,13 @@ func strataEngine(bin, root, snapshotter string) engine {
 	}}
 }
 
-// podmanEngine is podman with a private store. Root here lacks
-// CAP_SYS_RESOURCE, so podman's default rlimits must be ones it may set.
-func podmanEngine(work string) engine {
-	dir := filepath.Join(work, "podman")
-	os.MkdirAll(dir, 0o755)
-	runroot, _ := os.MkdirTemp("", "pbr-") // podman wants it under 50 characters
-	conf := filepath.Join(dir, "containers.conf")
-	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=1024:1024\"]\n"), 0o644)
-	cmd := func(args ...string) *exec.Cmd {
-		c := exec.Command("podman", append([]string{"--root", filepath.Join(dir, "root"), "--runroot", runroot,
-			"--storage-driver", "overlay"}, args...)...)
-		c.Env = append(os.Environ(), "CONTAINERS_CONF="+conf)
-		return c
+// podmanEngine is podman with a private store (bench/internal/podman).
+func podmanEngine(work string) (engine, error) {
+	p, err := podman.New(filepath.Join(work, "podman"))
+	if err != nil {
+		return engine{}, err
 	}
-	return engine{name: "podman", cmd: cmd, stop: func() {
-		cmd("system", "reset", "--force").Run()
-		os.RemoveAll(runroot)
-	}}
+	return engine{name: "podman", cmd: p.Command, stop: p.Stop}, nil
 }
 
 // dockerEngine is docker with a private dockerd (bench/internal/dockerd).

@@ -76,7 +76,11 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error
 	}
 	engines := []engine{strataEngine(bin, filepath.Join(work, "strata-root"), "")}
 	if withPodman {
-		engines = append(engines, podmanEngine(work))
+		p, err := podmanEngine(work)
+		if err != nil {
+			return err
+		}
+		engines = append(engines, p)
 	}
 	if withDocker {
 		d, err := dockerd.Start(ctx, filepath.Join(work, "docker"))
