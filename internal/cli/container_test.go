@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -167,7 +166,7 @@ func TestSignalsReachTheContainer(t *testing.T) {
 	root := busyboxRoot(t, "")
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			var out bytes.Buffer
+			var out syncBuffer // written by the process's copier while the test reads it
 			cmd := strataProcess(t, root, "run", "--rm", "busybox:test", "sh", "-c",
 				`trap 'echo caught; exit 42' INT TERM; echo ready; while true; do sleep 0.05; done`)
 			cmd.Stdout = &out
