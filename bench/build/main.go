@@ -28,6 +28,8 @@ import (
 
 	"github.com/strata-dev/strata/bench/internal/dockerd"
 	"github.com/strata-dev/strata/bench/internal/rootfs"
+
+	"github.com/strata-dev/strata/bench/internal/workdir"
 )
 
 // dockerfile is the build measured: six steps as docker counts them.
@@ -65,11 +67,11 @@ func run(ctx context.Context, runs, coldRuns int, withDocker, withPodman bool) e
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("builds run containers, which needs root: run it as root")
 	}
-	work, err := os.MkdirTemp("", "strata-bench-build-")
+	work, cleanup, err := workdir.New("build", false)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer cleanup()
 	base, err := rootfs.BusyboxTar(work)
 	if err != nil {
 		return err
@@ -78,9 +80,9 @@ func run(ctx context.Context, runs, coldRuns int, withDocker, withPodman bool) e
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(work, "strata")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata").CombinedOutput(); err != nil {
-		return fmt.Errorf("build strata: %v\n%s", err, out)
+	bin, err := workdir.BuildStrata(ctx, work)
+	if err != nil {
+		return err
 	}
 	engines := []engine{strataEngine(bin, filepath.Join(work, "strata-root"))}
 	if withPodman {

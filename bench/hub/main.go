@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/strata-dev/strata/bench/internal/workdir"
 )
 
 func main() {
@@ -46,15 +48,11 @@ type result struct {
 }
 
 func run(ctx context.Context, rounds int, keep bool) error {
-	work, err := os.MkdirTemp("", "strata-bench-hub-")
+	work, cleanup, err := workdir.New("hub", keep)
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Println("work directory:", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer cleanup()
 	fmt.Println("generating data: 4 x 64 MiB layers, 400 small images")
 	data, err := generate()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/strata-dev/strata/bench/internal/workdir"
 )
 
 // registry is one registry process under test.
@@ -26,11 +28,9 @@ type registry struct {
 
 // startAll builds strata and starts both registries on loopback ports.
 func startAll(ctx context.Context, work string) ([]*registry, error) {
-	bin := workPath(work, "strata")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("go build ./cmd/strata (run from the module root): %w", err)
+	bin, err := workdir.BuildStrata(ctx, work)
+	if err != nil {
+		return nil, err
 	}
 	reg, err := exec.LookPath("docker-registry")
 	if err != nil {

@@ -27,11 +27,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/strata-dev/strata/bench/internal/workdir"
 )
 
 func main() {
@@ -73,16 +74,14 @@ func (o options) wants(key string) bool {
 
 func run(ctx context.Context, o options) error {
 	runs, layers, size := o.runs, o.layers, o.size
-	work, err := os.MkdirTemp("", "strata-bench-pull-")
+	work, cleanup, err := workdir.New("pull", false)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "strata")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build ./cmd/strata (run from the module root): %w", err)
+	defer cleanup()
+	bin, err := workdir.BuildStrata(ctx, work)
+	if err != nil {
+		return err
 	}
 	reg, err := startRegistry(ctx, work)
 	if err != nil {

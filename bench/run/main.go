@@ -28,6 +28,8 @@ import (
 
 	"github.com/strata-dev/strata/bench/internal/dockerd"
 	"github.com/strata-dev/strata/bench/internal/rootfs"
+
+	"github.com/strata-dev/strata/bench/internal/workdir"
 )
 
 func main() {
@@ -57,22 +59,18 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("containers need root: run it as root")
 	}
-	work, err := os.MkdirTemp("", "strata-bench-run-")
+	work, cleanup, err := workdir.New("run", keep)
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Println("work directory:", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer cleanup()
 	base, err := rootfs.BusyboxTar(work)
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(work, "strata")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata").CombinedOutput(); err != nil {
-		return fmt.Errorf("build strata: %v\n%s", err, out)
+	bin, err := workdir.BuildStrata(ctx, work)
+	if err != nil {
+		return err
 	}
 	engines := []engine{strataEngine(bin, filepath.Join(work, "strata-root"), "")}
 	if withPodman {

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/bench/internal/dockerd"
+
+	"github.com/strata-dev/strata/bench/internal/workdir"
 )
 
 func main() {
@@ -58,20 +60,14 @@ type engine struct {
 }
 
 func run(ctx context.Context, images, runs int, withDocker, keep bool) error {
-	work, err := os.MkdirTemp("", "strata-bench-store-")
+	work, cleanup, err := workdir.New("store", keep)
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Println("work directory:", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
-	bin := filepath.Join(work, "strata")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build strata: %w", err)
+	defer cleanup()
+	bin, err := workdir.BuildStrata(ctx, work)
+	if err != nil {
+		return err
 	}
 	// Each engine gets one store for the sharing figures and one for latency.
 	sharing := []engine{strataEngine(bin, filepath.Join(work, "strata-sharing"))}

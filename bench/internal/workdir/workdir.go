@@ -1,0 +1,36 @@
+// Package workdir gives a benchmark what every one of them starts with: a
+// temporary work directory, and a strata binary built from this checkout.
+package workdir
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// New makes a temporary work directory for the benchmark called name.
+// cleanup removes it, unless keep, when it only says where it is.
+func New(name string, keep bool) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", "strata-bench-"+name+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	if keep {
+		fmt.Println("work directory:", dir)
+		return dir, func() {}, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// BuildStrata builds ./cmd/strata into dir and returns the binary's path.
+// Benchmarks run from the module root.
+func BuildStrata(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "strata")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/strata (run from the module root): %v\n%s", err, out)
+	}
+	return bin, nil
+}
