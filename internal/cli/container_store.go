@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/strata-dev/strata/internal/runtime/container"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -24,6 +26,16 @@ func (a *app) wireSnapshots(s *store.Store) {
 		}
 		_, _, err = m.Unpack(ctx, img)
 		return err
+	}
+	s.Mounted = func(ctx context.Context, id digest.Digest) (string, error) {
+		if !container.HasSnapshots(s) {
+			return "", nil
+		}
+		m, err := manager()
+		if err != nil {
+			return "", err
+		}
+		return m.ImageMount(ctx, id)
 	}
 	s.Collected = func(ctx context.Context) (int64, error) {
 		m, err := manager()

@@ -56,7 +56,7 @@ func withChanges(ctx context.Context, sn Snapshotter, key string, fn func(root s
 			}
 			return fn(upper, cs)
 		}
-		return WithTempMount(ctx, readOnly(mounts), func(root string) error {
+		return WithTempMount(ctx, sn, readOnly(mounts), func(root string) error {
 			cs, err := archive.TreeChanges(ctx, lower, root)
 			if err != nil {
 				return err
@@ -69,7 +69,7 @@ func withChanges(ctx context.Context, sn Snapshotter, key string, fn func(root s
 // withParentView mounts a view of parent (an empty directory for none) for fn.
 func withParentView(ctx context.Context, sn Snapshotter, parent string, fn func(lower string) error) error {
 	if parent == "" {
-		empty, err := os.MkdirTemp("", "strata-empty-")
+		empty, err := TempDir(sn, "empty-")
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func withParentView(ctx context.Context, sn Snapshotter, parent string, fn func(
 		return err
 	}
 	defer sn.Remove(context.WithoutCancel(ctx), key)
-	return WithTempMount(ctx, mounts, fn)
+	return WithTempMount(ctx, sn, mounts, fn)
 }
 
 // overlayUpper is the upper directory of an overlay mount, "" for others.

@@ -62,6 +62,8 @@ func newSnapshotter(root string, drv driver) (*snapshotter, error) {
 
 func (s *snapshotter) Name() string { return s.drv.name() }
 
+func (s *snapshotter) Root() string { return s.root }
+
 func (s *snapshotter) dir(id string) string { return filepath.Join(s.root, "ids", id) }
 
 func (s *snapshotter) nameLink(name string) string {

@@ -123,7 +123,7 @@ func OverlaySupported(dir string) error {
 	}
 	m := Mount{Type: "overlay", Source: "overlay", Options: append([]string{
 		"lowerdir=" + p("l1") + ":" + p("l2"), "upperdir=" + p("upper"), "workdir=" + p("work")}, overlayOptions()...)}
-	if err := m.Mount(p("merged")); err != nil {
+	if err := MountPrivate([]Mount{m}, p("merged")); err != nil {
 		return err
 	}
 	defer Unmount(p("merged"))

@@ -99,6 +99,8 @@ type Snapshotter interface {
 	Walk(ctx context.Context, fn func(Info) error) error
 	// Name is the implementation's name: "overlay" or "native".
 	Name() string
+	// Root is the directory the snapshots live in, which only root enters.
+	Root() string
 }
 
 // Mount is one mount(2) call, as containerd's mount.Mount.

@@ -61,7 +61,7 @@ func TestOverlayManyLayers(t *testing.T) {
 	if n := len(strings.Join(mounts[0].Options, ",")); n <= 4095 {
 		t.Fatalf("the options of %d layers take only %d bytes; the test wants more than a page", layers, n)
 	}
-	err = snapshot.WithTempMount(ctx, mounts, func(root string) error {
+	err = snapshot.WithTempMount(ctx, sn, mounts, func(root string) error {
 		entries, err := os.ReadDir(root)
 		if err == nil && len(entries) != layers {
 			err = fmt.Errorf("the mount shows %d files, want %d", len(entries), layers)
@@ -176,7 +176,7 @@ func TestOverlayLayerBeforeItsParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = snapshot.WithTempMount(ctx, mounts, func(root string) error {
+	err = snapshot.WithTempMount(ctx, sn, mounts, func(root string) error {
 		desc := testutil.DescribeTree(t, root, false)
 		for name, want := range map[string]bool{"etc/kept ": true, "etc/gone ": false, "opt/old ": false, "opt/new ": true} {
 			if strings.Contains(desc, name) != want {

@@ -113,7 +113,7 @@ func unpackMounted(ctx context.Context, sn Snapshotter, key, parent string, r io
 	if err != nil {
 		return err
 	}
-	return WithTempMount(ctx, mounts, func(root string) error { return archive.Apply(ctx, root, r) })
+	return WithTempMount(ctx, sn, mounts, func(root string) error { return archive.Apply(ctx, root, r) })
 }
 
 // mountedView is a read-only view of a committed snapshot, mounted.
@@ -130,8 +130,8 @@ func mountView(ctx context.Context, sn Snapshotter, name string) (*mountedView, 
 	if err != nil {
 		return nil, err
 	}
-	if v.dir, err = os.MkdirTemp("", "strata-view-"); err == nil {
-		if err = MountAll(mounts, v.dir); err != nil {
+	if v.dir, err = TempDir(sn, "view-"); err == nil {
+		if err = MountPrivate(mounts, v.dir); err != nil {
 			os.Remove(v.dir)
 		}
 	}

@@ -111,6 +111,16 @@ func shortID(id digest.Digest) string { return id.Encoded()[:12] }
 
 // checkUnused refuses, unless forced, to delete an image that something uses.
 func (s *Store) checkUnused(ctx context.Context, img Image, force bool) error {
+	if s.Mounted != nil { // even when forced: a removed image's mount would be left behind
+		dir, err := s.Mounted(ctx, img.ID)
+		if err != nil {
+			return err
+		}
+		if dir != "" {
+			return fmt.Errorf("conflict: unable to delete %s - image is mounted at %s; unmount it first with strata image unmount %s: %w",
+				shortID(img.ID), dir, shortID(img.ID), errdefs.ErrConflict)
+		}
+	}
 	if s.InUse == nil || force {
 		return nil
 	}

@@ -42,6 +42,10 @@ type Store struct {
 	// InUse reports who uses an image (containers, by name) so that Remove and
 	// Prune leave it alone unless forced. Nil means nothing uses images.
 	InUse func(ctx context.Context, id digest.Digest) ([]string, error)
+	// Mounted, when set, says where an image is mounted (strata image
+	// mount), "" when it is not: Remove and Prune refuse a mounted image,
+	// even when forced.
+	Mounted func(ctx context.Context, id digest.Digest) (string, error)
 	// Unpack, when set, unpacks each image that Add records into snapshots,
 	// so that imported, loaded and pulled images are ready to run.
 	Unpack func(ctx context.Context, img Image) error
@@ -51,10 +55,15 @@ type Store struct {
 }
 
 // Open opens the store in root, creating it and bringing its schema up to
-// date when needed.
+// date when needed. The store is its owner's alone: root is made mode 0700
+// (a store an older strata made 0711 is tightened), and the database, which
+// holds containers' settings (`run -e` values among them), 0600.
 func Open(ctx context.Context, root string) (*Store, error) {
-	if err := os.MkdirAll(root, 0o711); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("create store %s: %w", root, err)
+	}
+	if err := os.Chmod(root, 0o700); err != nil {
+		return nil, fmt.Errorf("store %s: make it private: %w", root, err)
 	}
 	cs, err := local.New(filepath.Join(root, "content"))
 	if err != nil {
@@ -79,6 +88,12 @@ func Open(ctx context.Context, root string) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	for _, f := range []string{"strata.db", "strata.db-wal", "strata.db-shm"} {
+		if err := os.Chmod(filepath.Join(root, f), 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("store %s: make %s private: %w", root, f, err)
+		}
 	}
 	return s, nil
 }

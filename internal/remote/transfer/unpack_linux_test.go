@@ -52,7 +52,7 @@ func TestPullUnpacksIntoSnapshots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = snapshot.WithTempMount(ctx, mounts, func(root string) error {
+			err = snapshot.WithTempMount(ctx, sn, mounts, func(root string) error {
 				for name, want := range map[string]bool{"etc/a": true, "etc/b": true, "etc/c": true, "etc/gone": false} {
 					if _, err := os.Lstat(filepath.Join(root, name)); (err == nil) != want {
 						t.Errorf("%s: exists %v, want %v", name, err == nil, want)

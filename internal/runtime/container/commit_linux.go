@@ -208,7 +208,7 @@ func (m *Manager) Export(ctx context.Context, ref string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return snapshot.WithTempMount(ctx, readOnly(mounts), func(root string) error {
+	return snapshot.WithTempMount(ctx, m.sn, readOnly(mounts), func(root string) error {
 		return archive.WriteDir(ctx, w, root)
 	})
 }
@@ -226,8 +226,9 @@ func readOnly(mounts []snapshot.Mount) []snapshot.Mount {
 	return out
 }
 
-// MountImage mounts a read-only view of img's file system and returns where.
-// Mounting an image twice gives the same place.
+// MountImage mounts a read-only view of img's file system, nosuid and
+// nodev, and returns where: mounts/ID under the store, which only root
+// enters. Mounting an image twice gives the same place.
 func (m *Manager) MountImage(ctx context.Context, img store.Image) (string, error) {
 	_, chain, err := m.Unpack(ctx, img)
 	if err != nil {
@@ -236,17 +237,23 @@ func (m *Manager) MountImage(ctx context.Context, img store.Image) (string, erro
 	if chain == "" {
 		return "", fmt.Errorf("image %s has no layers to mount: %w", img.ID.Encoded()[:12], errdefs.ErrInvalidArgument)
 	}
-	key := "image-mount-" + img.ID.Encoded()
-	target := filepath.Join(m.root, "mounts", img.ID.Encoded())
+	key := imageMountKey(img.ID)
+	target := m.imageMountDir(img.ID)
 	if _, err := m.sn.Stat(ctx, key); err == nil {
 		return target, nil
+	}
+	if err := os.Mkdir(filepath.Dir(target), 0o700); err != nil && !os.IsExist(err) {
+		return "", err
+	}
+	if err := os.Chmod(filepath.Dir(target), 0o700); err != nil { // one an older strata made 0755
+		return "", err
 	}
 	mounts, err := m.sn.View(ctx, key, chain, map[string]string{"strata.image": img.ID.String()})
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(target, 0o755); err == nil {
-		err = snapshot.MountAll(mounts, target)
+	if err := os.Mkdir(target, 0o755); err == nil || os.IsExist(err) {
+		err = snapshot.MountPrivate(mounts, target)
 	}
 	if err != nil {
 		m.sn.Remove(context.WithoutCancel(ctx), key)
@@ -255,13 +262,31 @@ func (m *Manager) MountImage(ctx context.Context, img store.Image) (string, erro
 	return target, nil
 }
 
+func imageMountKey(id digest.Digest) string { return "image-mount-" + id.Encoded() }
+
+func (m *Manager) imageMountDir(id digest.Digest) string {
+	return filepath.Join(m.root, "mounts", id.Encoded())
+}
+
+// ImageMount says where img is mounted by MountImage, "" when it is not.
+func (m *Manager) ImageMount(ctx context.Context, id digest.Digest) (string, error) {
+	_, err := m.sn.Stat(ctx, imageMountKey(id))
+	switch {
+	case errdefs.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return m.imageMountDir(id), nil
+}
+
 // UnmountImage undoes MountImage.
 func (m *Manager) UnmountImage(ctx context.Context, id digest.Digest) error {
-	key := "image-mount-" + id.Encoded()
+	key := imageMountKey(id)
 	if _, err := m.sn.Stat(ctx, key); err != nil {
 		return fmt.Errorf("image %s is not mounted: %w", id.Encoded()[:12], err)
 	}
-	target := filepath.Join(m.root, "mounts", id.Encoded())
+	target := m.imageMountDir(id)
 	if err := snapshot.Unmount(target); err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func describeStack(t *testing.T, sn snapshot.Snapshotter) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = snapshot.WithTempMount(ctx, mounts, func(root string) error {
+		err = snapshot.WithTempMount(ctx, sn, mounts, func(root string) error {
 			out[n] = testutil.DescribeTree(t, root, true)
 			return nil
 		})

@@ -187,7 +187,7 @@ func (m *Manager) missingMountPoints(ctx context.Context, chain string) ([]strin
 	}
 	defer m.sn.Remove(context.WithoutCancel(ctx), key)
 	var missing []string
-	err = snapshot.WithTempMount(ctx, mounts, func(root string) error {
+	err = snapshot.WithTempMount(ctx, m.sn, mounts, func(root string) error {
 		missing = check(root)
 		return nil
 	})

@@ -164,7 +164,7 @@ func (m *Manager) Change(ctx context.Context, diffIDs []digest.Digest, fn func(r
 		return nil, err
 	}
 	defer m.sn.Remove(context.WithoutCancel(ctx), key)
-	if err := snapshot.WithTempMount(ctx, mounts, fn); err != nil {
+	if err := snapshot.WithTempMount(ctx, m.sn, mounts, fn); err != nil {
 		return nil, err
 	}
 	return m.diff(ctx, key)
@@ -178,7 +178,7 @@ func (m *Manager) View(ctx context.Context, diffIDs []digest.Digest, fn func(roo
 		return err
 	}
 	if chain == "" { // no layers: an empty file system
-		dir, err := os.MkdirTemp(m.root, "empty-")
+		dir, err := snapshot.TempDir(m.sn, "empty-")
 		if err != nil {
 			return err
 		}
@@ -191,5 +191,5 @@ func (m *Manager) View(ctx context.Context, diffIDs []digest.Digest, fn func(roo
 		return err
 	}
 	defer m.sn.Remove(context.WithoutCancel(ctx), key)
-	return snapshot.WithTempMount(ctx, mounts, fn)
+	return snapshot.WithTempMount(ctx, m.sn, mounts, fn)
 }
