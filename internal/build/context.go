@@ -23,12 +23,30 @@ import (
 // .dockerignore leaves some out and out of which no path may lead, or the
 // file system of a stage or an image (COPY --from), where symlinks resolve
 // inside it as the container would see them.
+//
+// Every read goes through fs, an os.Root: each path is first resolved
+// symlink by symlink (resolve), and then opened beneath the root, so that
+// neither a symlink nor one swapped in meanwhile leads out of it.
 type tree struct {
-	root    string // absolute directory
-	what    string // for messages: "the build context", "stage build"
+	root    string   // absolute directory
+	fs      *os.Root // the directory, opened: every read goes through it
+	what    string   // for messages: "the build context", "stage build"
 	ignore  *patternmatcher.PatternMatcher
 	context bool // a build context: leaving it is an error
 }
+
+// openTree opens the file system at dir (a stage's or an image's, mounted)
+// for COPY --from to read. Close it after.
+func openTree(dir, what string) (*tree, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &tree{root: dir, fs: r, what: what}, nil
+}
+
+// Close closes the tree's root.
+func (t *tree) Close() error { return t.fs.Close() }
 
 // openContext opens the build context in dir with its .dockerignore.
 func openContext(dir string) (*tree, error) {
@@ -43,23 +61,41 @@ func openContext(dir string) (*tree, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("build context %s is not a directory: %w", dir, errdefs.ErrInvalidArgument)
 	}
-	t := &tree{root: abs, what: "the build context", context: true}
-	f, err := os.Open(filepath.Join(abs, ".dockerignore"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return t, nil
-	}
+	t, err := openTree(abs, "the build context")
 	if err != nil {
 		return nil, err
+	}
+	t.context = true
+	if err := t.readIgnore(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// readIgnore reads the context's .dockerignore, which may be a symlink
+// inside the context but not out of it.
+func (t *tree) readIgnore() error {
+	rel, err := t.resolve(".dockerignore")
+	if err != nil {
+		return fmt.Errorf(".dockerignore: %w", err)
+	}
+	f, err := t.fs.Open(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf(".dockerignore: %w", err)
 	}
 	defer f.Close()
 	patterns, err := ignorefile.ReadAll(f)
 	if err != nil {
-		return nil, fmt.Errorf(".dockerignore: %v: %w", err, errdefs.ErrInvalidArgument)
+		return fmt.Errorf(".dockerignore: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	if t.ignore, err = patternmatcher.New(patterns); err != nil {
-		return nil, fmt.Errorf(".dockerignore: %v: %w", err, errdefs.ErrInvalidArgument)
+		return fmt.Errorf(".dockerignore: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	return t, nil
+	return nil
 }
 
 func notFound(err error) error {
@@ -82,21 +118,26 @@ func (t *tree) excluded(rel string) bool {
 // it) leads, following symlinks: the path relative to root, with no symlink
 // left among the parts that exist. In a build context a path that climbs
 // out (".."), or a symlink that points out of it or anywhere absolute, is
-// refused; in a stage's file system they stay inside, as in a container.
+// refused, and so is a path whose symlinks lead to a file that
+// .dockerignore leaves out (it is not in the context); in a stage's file
+// system they stay inside, as in a container.
 func (t *tree) resolve(p string) (string, error) {
 	clean := path.Clean(strings.TrimPrefix(filepath.ToSlash(p), "/"))
 	if t.context && (clean == ".." || strings.HasPrefix(clean, "../")) {
 		return "", fmt.Errorf("%s: forbidden path outside %s: %w", p, t.what, errdefs.ErrInvalidArgument)
 	}
-	return resolveIn(t.root, p, !t.context)
+	return resolveIn(t.fs, p, !t.context, t.excluded)
 }
 
 // resolveIn walks p inside root, following symlinks; with inRoot, absolute
-// links and ".." resolve inside root, else they are refused.
-func resolveIn(root, p string, inRoot bool) (string, error) {
+// links and ".." resolve inside root, else they are refused. A symlink met
+// on the way whose target lies in what hidden says is left out is refused
+// as missing (hidden may be nil).
+func resolveIn(root *os.Root, p string, inRoot bool, hidden func(string) bool) (string, error) {
 	rest := strings.Split(path.Clean("/"+filepath.ToSlash(p)), "/")[1:]
 	var walked []string
-	for links := 0; len(rest) > 0; {
+	links := 0
+	for len(rest) > 0 {
 		part := rest[0]
 		rest = rest[1:]
 		switch part {
@@ -113,7 +154,8 @@ func resolveIn(root, p string, inRoot bool) (string, error) {
 			continue
 		}
 		cur := append(append([]string{}, walked...), part)
-		fi, err := os.Lstat(filepath.Join(root, filepath.Join(cur...)))
+		name := strings.Join(cur, "/")
+		fi, err := root.Lstat(name)
 		if errors.Is(err, fs.ErrNotExist) {
 			walked = append(cur, rest...)
 			break
@@ -125,17 +167,20 @@ func resolveIn(root, p string, inRoot bool) (string, error) {
 			walked = cur
 			continue
 		}
+		if links > 0 && hidden != nil && hidden(name) {
+			return "", hiddenError(p, name)
+		}
 		if links++; links > 40 {
 			return "", fmt.Errorf("%s: too many levels of symbolic links: %w", p, errdefs.ErrInvalidArgument)
 		}
-		target, err := os.Readlink(filepath.Join(root, filepath.Join(cur...)))
+		target, err := root.Readlink(name)
 		if err != nil {
 			return "", err
 		}
 		if path.IsAbs(target) {
 			if !inRoot {
 				return "", fmt.Errorf("%s: the symlink %s points to %s, outside the build context: %w",
-					p, strings.Join(cur, "/"), target, errdefs.ErrInvalidArgument)
+					p, name, target, errdefs.ErrInvalidArgument)
 			}
 			walked = nil
 		}
@@ -144,7 +189,18 @@ func resolveIn(root, p string, inRoot bool) (string, error) {
 	if len(walked) == 0 {
 		return ".", nil
 	}
-	return strings.Join(walked, "/"), nil
+	final := strings.Join(walked, "/")
+	if links > 0 && hidden != nil && hidden(final) {
+		return "", hiddenError(p, final)
+	}
+	return final, nil
+}
+
+// hiddenError is a symlink that leads to what .dockerignore leaves out:
+// not in the context, so not found, as BuildKit finds it.
+func hiddenError(p, target string) error {
+	return fmt.Errorf("%s: a symlink leads to %s, which .dockerignore leaves out of the build context: %w",
+		p, target, errdefs.ErrNotFound)
 }
 
 func escapeError(p string) error {
@@ -164,13 +220,18 @@ func hasWildcards(p string) bool {
 	return false
 }
 
-// glob lists what the pattern matches in the tree, as paths relative to
-// its root, sorted: each part matched as path.Match does, what
-// .dockerignore leaves out left out.
-func (t *tree) glob(pattern string) ([]string, error) {
+// glob lists what the pattern matches in the tree, sorted: each part
+// matched as path.Match does, what .dockerignore leaves out left out. A
+// match is named as the pattern found it (name) and resolved, symlink by
+// symlink, inside the tree (real): a symlink matched by a pattern is held
+// to the same rules as one named plainly.
+func (t *tree) glob(pattern string) ([]match, error) {
 	clean := path.Clean(strings.TrimPrefix(filepath.ToSlash(pattern), "/"))
 	if _, err := path.Match(clean, ""); err != nil {
 		return nil, fmt.Errorf("COPY pattern %q: %v: %w", pattern, err, errdefs.ErrInvalidArgument)
+	}
+	if t.context && (clean == ".." || strings.HasPrefix(clean, "../")) {
+		return nil, fmt.Errorf("%s: forbidden path outside %s: %w", pattern, t.what, errdefs.ErrInvalidArgument)
 	}
 	parts := strings.Split(clean, "/")
 	fixed := 0
@@ -185,21 +246,29 @@ func (t *tree) glob(pattern string) ([]string, error) {
 		}
 	}
 	prefix := strings.Join(parts[:fixed], "/")
-	var out []string
-	err := filepath.WalkDir(filepath.Join(t.root, base), func(p string, d fs.DirEntry, err error) error {
+	var out []match
+	err := fs.WalkDir(t.fs.FS(), base, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(filepath.Join(t.root, base), p)
-		if rel == "." {
+		if p == base {
 			return nil
 		}
-		name := path.Join(prefix, filepath.ToSlash(rel))
+		rel := strings.TrimPrefix(p, base+"/")
+		if base == "." {
+			rel = p
+		}
+		name := path.Join(prefix, rel)
 		depth := strings.Count(name, "/") + 1
 		ok, _ := path.Match(clean, name)
-		real := path.Join(base, filepath.ToSlash(rel))
-		if ok && !t.excluded(real) {
-			out = append(out, real)
+		if ok && !t.excluded(p) {
+			real := p
+			if d.Type()&fs.ModeSymlink != 0 {
+				if real, err = t.resolve(p); err != nil {
+					return fmt.Errorf("%s matches %s: %w", pattern, name, err)
+				}
+			}
+			out = append(out, match{name: name, real: real})
 		}
 		if d.IsDir() && (ok || depth >= len(parts)) {
 			return filepath.SkipDir
@@ -209,58 +278,71 @@ func (t *tree) glob(pattern string) ([]string, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
 }
 
+// match is a path a pattern matched: as named, and where it leads.
+type match struct{ name, real string }
+
 // entry is one file that COPY copies: its path below the source (""
-// for the source itself) and what it is.
+// for the source itself), its path in the tree, and what it is.
 type entry struct {
 	rel  string
-	abs  string
+	path string // in the tree: what open opens
+	fs   *os.Root
 	info fs.FileInfo
 	link string // a symlink's target
 }
 
-// walk lists the source at rel (a file, or a directory and everything
-// below it that .dockerignore keeps), and its hash: "file:HEX" or
-// "dir:HEX", from the names, types, modes, sizes, link targets and contents
-// (not owners or times: COPY sets the owner, and Docker's cache ignores
-// times).
+// open opens the entry's file beneath its tree's root.
+func (e entry) open() (*os.File, error) { return e.fs.Open(e.path) }
+
+// walk lists the source at rel, a path resolve gave (a file, or a
+// directory and everything below it that .dockerignore keeps; symlinks
+// below it are copied as symlinks, not followed), and its hash:
+// "file:HEX" or "dir:HEX", from the names, types, modes, sizes, link
+// targets and contents (not owners or times: COPY sets the owner, and
+// Docker's cache ignores times).
 func (t *tree) walk(rel string) ([]entry, string, error) {
-	abs := filepath.Join(t.root, rel)
-	fi, err := os.Stat(abs)
+	fi, err := t.fs.Lstat(rel)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", rel, notFound(err))
 	}
 	if !fi.IsDir() {
-		e := entry{abs: abs, info: fi}
+		if !fi.Mode().IsRegular() {
+			return nil, "", fmt.Errorf("%s: not a regular file or a directory: %w", rel, errdefs.ErrInvalidArgument)
+		}
+		e := entry{path: rel, fs: t.fs, info: fi}
 		h, err := entryHash(path.Base(rel), e)
 		return []entry{e}, "file:" + h, err
 	}
 	var entries []entry
 	var hashes []string
-	err = filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(t.fs.FS(), rel, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		sub, _ := filepath.Rel(abs, p)
-		sub = filepath.ToSlash(sub)
-		if sub == "." {
-			sub = ""
-		} else if t.excluded(path.Join(rel, sub)) {
-			if d.IsDir() && !t.ignore.Exclusions() {
-				return filepath.SkipDir
+		sub := ""
+		if p != rel {
+			sub = strings.TrimPrefix(p, rel+"/")
+			if rel == "." {
+				sub = p
 			}
-			return nil
+			if t.excluded(p) {
+				if d.IsDir() && !t.ignore.Exclusions() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
 		}
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		e := entry{rel: sub, abs: p, info: info}
+		e := entry{rel: sub, path: p, fs: t.fs, info: info}
 		if info.Mode()&fs.ModeSymlink != 0 {
-			if e.link, err = os.Readlink(p); err != nil {
+			if e.link, err = t.fs.Readlink(p); err != nil {
 				return err
 			}
 		}
@@ -286,7 +368,7 @@ func entryHash(name string, e entry) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "name=%s\x00mode=%o\x00size=%d\x00link=%s\x00", name, e.info.Mode(), e.info.Size(), e.link)
 	if e.info.Mode().IsRegular() {
-		f, err := os.Open(e.abs)
+		f, err := e.open()
 		if err != nil {
 			return "", err
 		}

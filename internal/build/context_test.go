@@ -75,8 +75,13 @@ func TestResolveInRoot(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "real/dir"), 0o755)
 	os.Symlink("/real", filepath.Join(root, "abs"))
 	os.Symlink("../../../../real", filepath.Join(root, "real/dir/up"))
+	fsys, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
 	for p, want := range map[string]string{"abs/dir": "real/dir", "real/dir/up/dir/new": "real/dir/new", "../../x": "x"} {
-		got, err := resolveIn(root, p, true)
+		got, err := resolveIn(fsys, p, true, nil)
 		if err != nil || got != want {
 			t.Errorf("resolveIn(%q) = %q, %v; want %q", p, got, err, want)
 		}
@@ -100,7 +105,11 @@ func TestDockerignoreAndGlob(t *testing.T) {
 		"logs/*":    "logs/keep.log",
 		"nothing*":  "",
 	} {
-		got, err := ctx.glob(pattern)
+		matches, err := ctx.glob(pattern)
+		var got []string
+		for _, m := range matches {
+			got = append(got, m.name)
+		}
 		if err != nil || strings.Join(got, " ") != want {
 			t.Errorf("glob(%q) = %q, %v; want %q", pattern, got, err, want)
 		}
@@ -142,5 +151,175 @@ func TestSourceHash(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "sub/deep/d.txt"), []byte("D"), 0o644)
 	if h := hash("sub"); h == hash(".") || h == "" {
 		t.Error("a sub-directory hashes as the context")
+	}
+}
+
+// hostileContext is a context whose symlinks try every way out: to an
+// absolute host path, up out of the context, through a linked directory,
+// and to files .dockerignore leaves out. secret is a host file none of
+// them may reach.
+func hostileContext(t *testing.T) (dir, secret string) {
+	t.Helper()
+	top := t.TempDir()
+	secret = filepath.Join(top, "host-secret.txt")
+	os.WriteFile(secret, []byte("HOST SECRET"), 0o600)
+	os.MkdirAll(filepath.Join(top, "hostdir"), 0o755)
+	os.WriteFile(filepath.Join(top, "hostdir", "h.txt"), []byte("HOST SECRET"), 0o600)
+	dir = filepath.Join(top, "ctx")
+	for name, body := range map[string]string{
+		"ok.txt": "ok", "ignored.txt": "IGNORED", "logs/x.log": "IGNORED", "logs/keep.log": "k", "sub/s.txt": "s",
+		".dockerignore": "ignored.txt\nlogs\n!logs/keep.log\nhidden-link.txt\n",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+	}
+	for link, target := range map[string]string{
+		"abs.txt": secret, "up.txt": "../host-secret.txt", "toignored.txt": "ignored.txt",
+		"hidden-link.txt": "ok.txt", "absdir": filepath.Join(top, "hostdir"), "updir": "../hostdir",
+		"logsdir": "logs", "sub/deep.txt": "../../host-secret.txt", "chain.txt": "sub/../toignored.txt",
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, secret
+}
+
+// TestHostileContext: whether named plainly or by a pattern, no source
+// leads out of the context or to a file .dockerignore leaves out; what
+// stays inside is copied.
+func TestHostileContext(t *testing.T) {
+	dir, _ := hostileContext(t)
+	ctx, err := openContext(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	for _, tc := range []struct {
+		src  string
+		want string // the sources' names, or the error
+		err  func(error) bool
+	}{
+		{src: "*.txt", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "abs.txt", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "a*.txt", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "u?.txt", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "up.txt", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "absdir/*.txt", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "updir/h.txt", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "[au]*", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "sub/*", want: "outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "../*.txt", want: "forbidden path outside the build context", err: errdefs.IsInvalidArgument},
+		{src: "toignored.txt", want: "which .dockerignore leaves out", err: errdefs.IsNotFound},
+		{src: "to*.txt", want: "which .dockerignore leaves out", err: errdefs.IsNotFound},
+		{src: "chain.txt", want: "which .dockerignore leaves out", err: errdefs.IsNotFound},
+		{src: "logsdir/x.log", want: "which .dockerignore leaves out", err: errdefs.IsNotFound},
+		{src: "logsdir/*.log", want: "which .dockerignore leaves out", err: errdefs.IsNotFound},
+		{src: "hidden-link.txt", want: "excluded by .dockerignore", err: errdefs.IsNotFound},
+		{src: "ignored.txt", want: "excluded by .dockerignore", err: errdefs.IsNotFound},
+		{src: "ignored*", want: "no source files were specified", err: errdefs.IsNotFound},
+		{src: "logsdir/keep.log", want: "keep.log"},
+		{src: "o*.txt", want: "ok.txt"},
+		{src: "*/s.txt", want: "s.txt"},
+		{src: "sub", want: "sub"},
+	} {
+		srcs, err := resolveSource(ctx, tc.src, true)
+		if tc.err != nil {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !tc.err(err) {
+				t.Errorf("%s: %v; want an error with %q of its class", tc.src, err, tc.want)
+			}
+			continue
+		}
+		var names []string
+		for _, s := range srcs {
+			names = append(names, s.name)
+		}
+		if err != nil || strings.Join(names, " ") != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.src, names, err, tc.want)
+		}
+		assertNoLeak(t, tc.src, srcs)
+	}
+}
+
+// assertNoLeak reads every file the sources would copy: none may be a
+// host file or an ignored one; a symlink below a directory is copied as
+// a link, never followed.
+func assertNoLeak(t *testing.T, src string, srcs []copySource) {
+	t.Helper()
+	for _, s := range srcs {
+		for _, e := range s.entries {
+			if !e.info.Mode().IsRegular() {
+				continue
+			}
+			f, err := e.open()
+			if err != nil {
+				t.Errorf("%s: open %s: %v", src, e.path, err)
+				continue
+			}
+			b := make([]byte, 64)
+			n, _ := f.Read(b)
+			f.Close()
+			if body := string(b[:n]); body == "HOST SECRET" || body == "IGNORED" {
+				t.Errorf("%s: %s reads %q", src, e.path, body)
+			}
+		}
+	}
+}
+
+// TestHostileImageTree: in an image's or a stage's file system (COPY
+// --from), symlinks resolve inside it, as in a container, so an absolute
+// link to a host file finds the image's own file, or nothing, never the
+// host's.
+func TestHostileImageTree(t *testing.T) {
+	_, secret := hostileContext(t)
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "data"), 0o755)
+	os.WriteFile(filepath.Join(root, "data", "mine.txt"), []byte("image's own"), 0o644)
+	os.MkdirAll(filepath.Join(root, filepath.Dir(secret)), 0o755)
+	os.WriteFile(filepath.Join(root, "data", "shadowed"), nil, 0o644)
+	for link, target := range map[string]string{
+		"data/abs.txt": secret, "data/up.txt": "../../../../../../" + secret, "data/dir": filepath.Dir(secret),
+		"data/own.txt": "/data/mine.txt",
+	} {
+		os.Symlink(target, filepath.Join(root, link))
+	}
+	img, err := openTree(root, "--from=image")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	for _, tc := range []struct{ src, want string }{
+		{"data/abs.txt", "not found"}, {"data/a*.txt", "not found"}, {"data/up.txt", "not found"},
+		{"data/u*", "not found"}, {"data/dir/host-secret.txt", "not found"},
+		{"data/own.txt", "own.txt"}, {"/data/o*", "own.txt"},
+	} {
+		srcs, err := resolveSource(img, tc.src, false)
+		if tc.want == "not found" {
+			if !errdefs.IsNotFound(err) {
+				t.Errorf("%s: %v, want not found", tc.src, err)
+			}
+			continue
+		}
+		if err != nil || len(srcs) != 1 || srcs[0].name != tc.want {
+			t.Errorf("%s: %v, %v; want %s", tc.src, srcs, err, tc.want)
+		}
+		assertNoLeak(t, tc.src, srcs)
+	}
+	// The image has a file where the host's secret is: that one is read.
+	os.WriteFile(filepath.Join(root, secret), []byte("in the image"), 0o644)
+	srcs, err := resolveSource(img, "data/abs.txt", false)
+	if err != nil || len(srcs) != 1 || srcs[0].entries[0].path != strings.TrimPrefix(secret, "/") {
+		t.Errorf("data/abs.txt with the file in the image: %v, %v", srcs, err)
+	}
+}
+
+// A .dockerignore that is a symlink out of the context is refused, not
+// read from the host.
+func TestDockerignoreLinkOut(t *testing.T) {
+	dir, secret := hostileContext(t)
+	os.Remove(filepath.Join(dir, ".dockerignore"))
+	os.Symlink(secret, filepath.Join(dir, ".dockerignore"))
+	if _, err := openContext(dir); err == nil || !strings.Contains(err.Error(), "outside the build context") {
+		t.Errorf("a .dockerignore linked out: %v", err)
 	}
 }

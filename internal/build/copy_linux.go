@@ -27,14 +27,15 @@ import (
 // of a tree, a local tar that ADD unpacks, or content of its own (a
 // heredoc, a download).
 type copySource struct {
-	name    string  // the file's name at the destination, for a file
-	entries []entry // the file, or the directory and what is below it
-	dir     bool
-	unpack  bool   // ADD of a local tar: its entries go to the destination
-	data    []byte // content given inline; entries is then empty
-	mode    fs.FileMode
-	mtime   time.Time
-	hash    string // "file:HEX" or "dir:HEX", as the history shows it
+	name     string  // the file's name at the destination, for a file
+	entries  []entry // the file, or the directory and what is below it
+	dir      bool
+	unpack   bool      // ADD of a local tar: its entries go to the destination
+	data     []byte    // content given inline (a heredoc); entries is then empty
+	download *download // or content downloaded
+	mode     fs.FileMode
+	mtime    time.Time
+	hash     string // "file:HEX" or "dir:HEX", as the history shows it
 }
 
 // copySpec is a resolved COPY or ADD: where its sources go and how.
@@ -80,6 +81,7 @@ func (c *copySpec) perm() (fs.FileMode, bool, error) {
 // writes into it safely.
 type copyWriter struct {
 	tw       *tar.Writer
+	fs       *os.Root // the destination, to see what it has
 	uid, gid int
 	chowned  bool // --chown given: it also owns what ADD unpacks
 	perm     fs.FileMode
@@ -99,12 +101,17 @@ func writeCopy(w io.Writer, root string, c *copySpec) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cw := &copyWriter{tw: tar.NewWriter(w), uid: uid, gid: gid, chowned: c.chown != "", perm: perm, setPerm: setPerm, now: time.Now()}
-	dest, err := resolveIn(root, c.dest, true)
+	fsys, err := os.OpenRoot(root)
 	if err != nil {
 		return 0, err
 	}
-	if fi, err := os.Stat(filepath.Join(root, dest)); err == nil && fi.IsDir() {
+	defer fsys.Close()
+	cw := &copyWriter{tw: tar.NewWriter(w), fs: fsys, uid: uid, gid: gid, chowned: c.chown != "", perm: perm, setPerm: setPerm, now: time.Now()}
+	dest, err := resolveIn(fsys, c.dest, true, nil)
+	if err != nil {
+		return 0, err
+	}
+	if fi, err := fsys.Stat(dest); err == nil && fi.IsDir() {
 		c.destDir = true
 	}
 	for _, s := range c.sources {
@@ -116,7 +123,7 @@ func writeCopy(w io.Writer, root string, c *copySpec) (int, error) {
 		if s.dir || s.unpack {
 			parent = target
 		}
-		if err := cw.parents(root, parent); err != nil {
+		if err := cw.parents(parent); err != nil {
 			return cw.n, err
 		}
 		if err := cw.source(s, target); err != nil {
@@ -126,16 +133,16 @@ func writeCopy(w io.Writer, root string, c *copySpec) (int, error) {
 	return cw.n, cw.tw.Close()
 }
 
-// parents writes the directories of dir that root lacks, as Docker makes
-// them: 0755, owned by --chown's user.
-func (cw *copyWriter) parents(root, dir string) error {
+// parents writes the directories of dir that the destination lacks, as
+// Docker makes them: 0755, owned by --chown's user.
+func (cw *copyWriter) parents(dir string) error {
 	if dir == "." || dir == "/" {
 		return nil
 	}
 	walked := ""
 	for _, part := range strings.Split(dir, "/") {
 		walked = path.Join(walked, part)
-		if _, err := os.Lstat(filepath.Join(root, walked)); err == nil {
+		if _, err := cw.fs.Lstat(walked); err == nil {
 			continue
 		}
 		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: walked + "/", Mode: 0o755, ModTime: cw.now}
@@ -152,8 +159,14 @@ func (cw *copyWriter) source(s copySource, target string) error {
 	case s.data != nil:
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(s.mode.Perm()), Size: int64(len(s.data)), ModTime: s.mtime}
 		return cw.write(cw.own(hdr, true), strings.NewReader(string(s.data)))
+	case s.download != nil:
+		if _, err := s.download.file.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(s.mode.Perm()), Size: s.download.size, ModTime: s.mtime}
+		return cw.write(cw.own(hdr, true), s.download.file)
 	case s.unpack:
-		return cw.unpack(s.entries[0].abs, target)
+		return cw.unpack(s.entries[0], target)
 	}
 	for _, e := range s.entries {
 		name := path.Join(target, e.rel)
@@ -168,19 +181,19 @@ func (cw *copyWriter) source(s copySource, target string) error {
 		if hdr.Typeflag == tar.TypeDir {
 			hdr.Name += "/"
 		}
-		if err := cw.file(cw.own(hdr, true), e.abs); err != nil {
+		if err := cw.file(cw.own(hdr, true), e); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// file writes hdr with the content of the file at p, for a regular file.
-func (cw *copyWriter) file(hdr *tar.Header, p string) error {
+// file writes hdr with the content of e, for a regular file.
+func (cw *copyWriter) file(hdr *tar.Header, e entry) error {
 	if hdr.Typeflag != tar.TypeReg {
 		return cw.write(hdr, nil)
 	}
-	f, err := os.Open(p)
+	f, err := e.open()
 	if err != nil {
 		return err
 	}
@@ -212,14 +225,15 @@ func (cw *copyWriter) write(hdr *tar.Header, body io.Reader) error {
 	return nil
 }
 
-// unpack writes the entries of the local tar at p below dir, as ADD
+// unpack writes the entries of the local tar e below dir, as ADD
 // unpacks archives: their owners kept unless --chown, names that would
 // leave dir refused.
-func (cw *copyWriter) unpack(p, dir string) error {
-	f, err := os.Open(p)
+func (cw *copyWriter) unpack(e entry, dir string) error {
+	f, err := e.open()
 	if err != nil {
 		return err
 	}
+	p := e.path
 	defer f.Close()
 	r, err := decompressed(f)
 	if err != nil {
@@ -292,10 +306,10 @@ func hasPrefix(b, prefix []byte) bool {
 	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
-// isArchive reports whether the file at p is a tar that ADD unpacks:
+// isArchive reports whether the file e is a tar that ADD unpacks:
 // plain, gzip, bzip2, xz or zstd, with a first entry that reads.
-func isArchive(p string) bool {
-	f, err := os.Open(p)
+func isArchive(e entry) bool {
+	f, err := e.open()
 	if err != nil {
 		return false
 	}

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -29,6 +27,7 @@ type copyCmd struct {
 	from     string
 	chown    string
 	chmod    string
+	checksum string // ADD --checksum
 	add      bool
 }
 
@@ -39,7 +38,7 @@ func copyCommand(c *instructions.CopyCommand) copyCmd {
 
 func addCommand(c *instructions.AddCommand) copyCmd {
 	return copyCmd{instr: "ADD", text: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
-		chown: c.Chown, chmod: c.Chmod, add: true}
+		chown: c.Chown, chmod: c.Chmod, checksum: c.Checksum, add: true}
 }
 
 // copy runs COPY or ADD: from the build context, or with --from from a
@@ -65,7 +64,12 @@ func (b *builder) copy(ctx context.Context, s *state, c copyCmd) error {
 		}
 	}
 	return b.m.View(ctx, diffIDs, func(root string) error {
-		return b.copyFrom(ctx, s, c, &tree{root: root, what: "--from=" + c.from})
+		t, err := openTree(root, "--from="+c.from)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return b.copyFrom(ctx, s, c, t)
 	})
 }
 
@@ -75,6 +79,7 @@ func (b *builder) copyFrom(ctx context.Context, s *state, c copyCmd, t *tree) er
 	if err != nil {
 		return err
 	}
+	defer spec.close()
 	var hashes, names []string
 	for _, src := range spec.sources {
 		hashes, names = append(hashes, src.hash), append(names, src.name)
@@ -111,8 +116,17 @@ type resolvedCopy struct {
 	historyDest string // the destination as Docker's history shows it
 }
 
+// close discards what the copy downloaded.
+func (r *resolvedCopy) close() {
+	for _, s := range r.sources {
+		if s.download != nil {
+			s.download.file.Close()
+		}
+	}
+}
+
 // resolveCopy finds what c copies and where it goes.
-func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree) (*resolvedCopy, error) {
+func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree) (_ *resolvedCopy, err error) {
 	dest := c.dest
 	if !path.IsAbs(dest) {
 		dest = path.Join("/", s.cfg.Config.WorkingDir, dest)
@@ -121,15 +135,23 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 		}
 	}
 	r := &resolvedCopy{copySpec: copySpec{dest: dest, chown: c.chown, chmod: c.chmod}, historyDest: c.dest}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
 	wild := false
 	for _, p := range c.srcs {
 		if c.add && isURL(p) {
-			src, err := download(ctx, p)
+			d, err := fetch(ctx, p, b.st.Root(), b.o.maxDownload(), c.checksum)
 			if err != nil {
 				return nil, err
 			}
-			r.sources = append(r.sources, src)
+			r.sources = append(r.sources, copySource{name: d.name, download: d, mode: 0o600, mtime: d.mtime, hash: d.hash()})
 			continue
+		}
+		if c.checksum != "" {
+			return nil, fmt.Errorf("ADD --checksum=%s %s: a checksum goes with an http(s) URL only: %w", c.checksum, p, errdefs.ErrInvalidArgument)
 		}
 		if t == nil {
 			return nil, fmt.Errorf("%s %s: there is no build context (the Dockerfile came on standard input): give a directory: %w",
@@ -153,7 +175,7 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 	}
 	r.destDir = strings.HasSuffix(c.dest, "/") || c.dest == "." || strings.HasSuffix(c.dest, "/.") || wild
 	for _, src := range r.sources {
-		if src.name == "" && src.data != nil && r.destDir {
+		if src.name == "" && src.download != nil && r.destDir {
 			return nil, fmt.Errorf("%s: cannot tell a file name from the URL: name the destination file: %w", c.instr, errdefs.ErrInvalidArgument)
 		}
 	}
@@ -162,81 +184,35 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 
 // resolveSource finds the sources that p (a path or a pattern) means in t.
 func resolveSource(t *tree, p string, add bool) ([]copySource, error) {
-	var rels []string
+	var matches []match
 	if hasWildcards(p) {
-		matches, err := t.glob(p)
-		if err != nil {
+		var err error
+		if matches, err = t.glob(p); err != nil {
 			return nil, err
 		}
 		if len(matches) == 0 {
 			return nil, fmt.Errorf("no source files were specified (nothing in %s matches): %w", t.what, errdefs.ErrNotFound)
 		}
-		rels = matches
 	} else {
 		rel, err := t.resolve(p)
 		if err != nil {
 			return nil, err
 		}
-		if t.excluded(rel) {
+		named := path.Clean(strings.TrimPrefix(p, "/"))
+		if t.excluded(rel) || t.excluded(named) {
 			return nil, fmt.Errorf("file not found in %s or excluded by .dockerignore: %w", t.what, errdefs.ErrNotFound)
 		}
-		rels = []string{rel}
+		matches = []match{{name: named, real: rel}}
 	}
 	var out []copySource
-	for _, rel := range rels {
-		entries, hash, err := t.walk(rel)
+	for _, m := range matches {
+		entries, hash, err := t.walk(m.real)
 		if err != nil {
 			return nil, fmt.Errorf("file not found in %s: %w", t.what, err)
 		}
-		name := path.Base(path.Clean("/" + p))
-		if hasWildcards(p) {
-			name = path.Base(rel)
-		}
-		src := copySource{name: name, entries: entries, dir: entries[0].info.IsDir(), hash: hash}
-		src.unpack = add && !src.dir && entries[0].info.Mode().IsRegular() && isArchive(entries[0].abs)
+		src := copySource{name: path.Base(path.Clean("/" + m.name)), entries: entries, dir: entries[0].info.IsDir(), hash: hash}
+		src.unpack = add && !src.dir && entries[0].info.Mode().IsRegular() && isArchive(entries[0])
 		out = append(out, src)
 	}
 	return out, nil
-}
-
-func isURL(p string) bool {
-	return strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://")
-}
-
-// download fetches ADD's URL: a file of mode 0600, timed as the server's
-// Last-Modified says, named after the URL's last part.
-func download(ctx context.Context, raw string) (copySource, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return copySource{}, fmt.Errorf("ADD %s: %v: %w", raw, err, errdefs.ErrInvalidArgument)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
-	if err != nil {
-		return copySource{}, fmt.Errorf("ADD %s: %v: %w", raw, err, errdefs.ErrInvalidArgument)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return copySource{}, fmt.Errorf("ADD %s: cannot download it (%v): check the URL and that this machine reaches the network: %w",
-			raw, err, errdefs.ErrUnavailable)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return copySource{}, fmt.Errorf("ADD %s: the server answered %s: %w", raw, resp.Status, errdefs.ErrUnavailable)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<30))
-	if err != nil {
-		return copySource{}, fmt.Errorf("ADD %s: download: %v: %w", raw, err, errdefs.ErrUnavailable)
-	}
-	mtime := time.Now()
-	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		mtime = lm
-	}
-	name := path.Base(u.Path)
-	if name == "/" || name == "." {
-		name = ""
-	}
-	h := sha256.Sum256(body)
-	return copySource{name: name, data: body, mode: 0o600, mtime: mtime, hash: "file:" + hex.EncodeToString(h[:])}, nil
 }

@@ -164,19 +164,40 @@ func (a *app) dockerfile(file, contextArg string) (string, []byte, error) {
 		b, err := read(a.In, "the Dockerfile on standard input")
 		return contextArg, b, err
 	}
-	if file == "" {
-		file = filepath.Join(contextArg, "Dockerfile")
-	}
-	fh, err := os.Open(file)
+	fh, err := openDockerfile(contextArg, &file)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", nil, fmt.Errorf("cannot read the Dockerfile %s: it does not exist; name another with -f: %w", file, errdefs.ErrNotFound)
-		}
 		return "", nil, err
 	}
 	defer fh.Close()
 	b, err := read(fh, file)
 	return contextArg, b, err
+}
+
+// openDockerfile opens the Dockerfile: the file -f names, else the
+// context's Dockerfile, else its Containerfile, each resolved inside the
+// context (a symlink out of it is refused, as every path a build reads from
+// its context). file is set to what was opened.
+func openDockerfile(contextArg string, file *string) (*os.File, error) {
+	if *file != "" {
+		fh, err := os.Open(*file)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("cannot read the Dockerfile %s: it does not exist: %w", *file, errdefs.ErrNotFound)
+		}
+		return fh, err
+	}
+	for _, name := range []string{"Dockerfile", "Containerfile"} {
+		fh, err := os.OpenInRoot(contextArg, name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		*file = filepath.Join(contextArg, name)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %v (a symlink out of the build context is refused): %w", *file, err, errdefs.ErrInvalidArgument)
+		}
+		return fh, nil
+	}
+	*file = filepath.Join(contextArg, "Dockerfile")
+	return nil, fmt.Errorf("cannot read the Dockerfile %s: it does not exist; name another with -f (without a Dockerfile, the context's Containerfile is read): %w", *file, errdefs.ErrNotFound)
 }
 
 func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error {
