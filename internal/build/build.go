@@ -47,6 +47,9 @@ type Options struct {
 	Platform   image.Platform    // --platform; zero for this machine's
 	Labels     map[string]string // --label: added to the image as a last LABEL
 	Network    string            // RUN steps' network: "host" (the default) or "none"
+	// MaxDownload bounds what one ADD <URL> downloads; 0 for
+	// DefaultMaxDownload.
+	MaxDownload int64
 	// Pull, when set, fetches an image that FROM names and the store
 	// lacks (or every time with Pull).
 	PullImage func(ctx context.Context, ref reference.Named, p image.Platform) (store.Image, error)
@@ -56,6 +59,13 @@ type Options struct {
 	// for the store's (see snapshot.Open).
 	Snapshotter string
 	Log         *slog.Logger
+}
+
+func (o *Options) maxDownload() int64 {
+	if o.MaxDownload > 0 {
+		return o.MaxDownload
+	}
+	return DefaultMaxDownload
 }
 
 // EventKind is what happened to a step.
