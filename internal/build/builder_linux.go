@@ -122,6 +122,20 @@ func (b *builder) fromName(i int) (string, error) {
 	return name, nil
 }
 
+// fromText is how progress shows stage i's FROM: its ARGs expanded.
+func (b *builder) fromText(i int) string {
+	st := b.df.stages[i]
+	name, err := b.fromName(i)
+	if err != nil {
+		return st.SourceCode
+	}
+	text := "FROM " + name
+	if st.Name != "" {
+		text += " AS " + st.Name
+	}
+	return text
+}
+
 // buildStage runs stage i: its FROM, the ONBUILD triggers of its image,
 // its instructions, and for the target the --label flags.
 func (b *builder) buildStage(ctx context.Context, i int, multi, target bool) error {
@@ -138,8 +152,9 @@ func (b *builder) buildStage(ctx context.Context, i int, multi, target bool) err
 		cmds = append(cmds, labelCommand(b.o.Labels))
 	}
 	s.n, s.of = 1, len(cmds)+1
-	id := b.begin(s, st.SourceCode)
-	b.emit(Event{Kind: StepDone, ID: id, Stage: s.label, N: 1, Of: s.of, Text: st.SourceCode})
+	text := b.fromText(i)
+	id := b.begin(s, text)
+	b.emit(Event{Kind: StepDone, ID: id, Stage: s.label, N: 1, Of: s.of, Text: text})
 	for _, c := range cmds {
 		s.n++
 		if err := b.dispatch(ctx, s, c); err != nil {

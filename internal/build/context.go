@@ -260,7 +260,7 @@ func (t *tree) glob(pattern string) ([]match, error) {
 		}
 		name := path.Join(prefix, rel)
 		depth := strings.Count(name, "/") + 1
-		ok, _ := path.Match(clean, name)
+		ok := matchPattern(clean, name)
 		if ok && !t.excluded(p) {
 			real := p
 			if d.Type()&fs.ModeSymlink != 0 {
@@ -270,7 +270,7 @@ func (t *tree) glob(pattern string) ([]match, error) {
 			}
 			out = append(out, match{name: name, real: real})
 		}
-		if d.IsDir() && (ok || depth >= len(parts)) {
+		if d.IsDir() && (ok || depth >= len(parts) && !strings.Contains(clean, "**")) {
 			return filepath.SkipDir
 		}
 		return nil
@@ -284,6 +284,22 @@ func (t *tree) glob(pattern string) ([]match, error) {
 
 // match is a path a pattern matched: as named, and where it leads.
 type match struct{ name, real string }
+
+// matchPattern matches name against a COPY pattern: part by part as
+// path.Match does, and where a part is "**", any number of parts (as
+// BuildKit's include patterns read it, for COPY --parents).
+func matchPattern(pattern, name string) bool {
+	if !strings.Contains(pattern, "**") {
+		ok, _ := path.Match(pattern, name)
+		return ok
+	}
+	pm, err := patternmatcher.New([]string{pattern})
+	if err != nil {
+		return false
+	}
+	ok, err := pm.MatchesOrParentMatches(name)
+	return ok && err == nil
+}
 
 // entry is one file that COPY copies: its path below the source (""
 // for the source itself), its path in the tree, and what it is.
@@ -304,7 +320,7 @@ func (e entry) open() (*os.File, error) { return e.fs.Open(e.path) }
 // "file:HEX" or "dir:HEX", from the names, types, modes, sizes, link
 // targets and contents (not owners or times: COPY sets the owner, and
 // Docker's cache ignores times).
-func (t *tree) walk(rel string) ([]entry, string, error) {
+func (t *tree) walk(rel string, exclude *patternmatcher.PatternMatcher) ([]entry, string, error) {
 	fi, err := t.fs.Lstat(rel)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", rel, notFound(err))
@@ -335,6 +351,12 @@ func (t *tree) walk(rel string) ([]entry, string, error) {
 				}
 				return nil
 			}
+			if excludedBy(exclude, sub) {
+				if d.IsDir() && !exclude.Exclusions() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -361,6 +383,15 @@ func (t *tree) walk(rel string) ([]entry, string, error) {
 	}
 	sort.Strings(hashes)
 	return entries, hashStrings("dir", hashes), nil
+}
+
+// excludedBy reports whether COPY --exclude's patterns leave rel out.
+func excludedBy(pm *patternmatcher.PatternMatcher, rel string) bool {
+	if pm == nil {
+		return false
+	}
+	ex, err := pm.MatchesOrParentMatches(rel)
+	return err == nil && ex
 }
 
 // entryHash digests one entry under name.

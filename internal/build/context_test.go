@@ -129,7 +129,7 @@ func TestSourceHash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, h, err := ctx.walk(rel)
+		_, h, err := ctx.walk(rel, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +223,7 @@ func TestHostileContext(t *testing.T) {
 		{src: "*/s.txt", want: "s.txt"},
 		{src: "sub", want: "sub"},
 	} {
-		srcs, err := resolveSource(ctx, tc.src, true)
+		srcs, err := resolveSource(ctx, tc.src, &copyCmd{add: true})
 		if tc.err != nil {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !tc.err(err) {
 				t.Errorf("%s: %v; want an error with %q of its class", tc.src, err, tc.want)
@@ -293,7 +293,7 @@ func TestHostileImageTree(t *testing.T) {
 		{"data/u*", "not found"}, {"data/dir/host-secret.txt", "not found"},
 		{"data/own.txt", "own.txt"}, {"/data/o*", "own.txt"},
 	} {
-		srcs, err := resolveSource(img, tc.src, false)
+		srcs, err := resolveSource(img, tc.src, &copyCmd{})
 		if tc.want == "not found" {
 			if !errdefs.IsNotFound(err) {
 				t.Errorf("%s: %v, want not found", tc.src, err)
@@ -307,7 +307,7 @@ func TestHostileImageTree(t *testing.T) {
 	}
 	// The image has a file where the host's secret is: that one is read.
 	os.WriteFile(filepath.Join(root, secret), []byte("in the image"), 0o644)
-	srcs, err := resolveSource(img, "data/abs.txt", false)
+	srcs, err := resolveSource(img, "data/abs.txt", &copyCmd{})
 	if err != nil || len(srcs) != 1 || srcs[0].entries[0].path != strings.TrimPrefix(secret, "/") {
 		t.Errorf("data/abs.txt with the file in the image: %v, %v", srcs, err)
 	}
@@ -321,5 +321,57 @@ func TestDockerignoreLinkOut(t *testing.T) {
 	os.Symlink(secret, filepath.Join(dir, ".dockerignore"))
 	if _, err := openContext(dir); err == nil || !strings.Contains(err.Error(), "outside the build context") {
 		t.Errorf("a .dockerignore linked out: %v", err)
+	}
+}
+
+// COPY --parents keeps each source's path (after a "/./" pivot), "**"
+// crossing directories; --exclude leaves out what its patterns match
+// below each source, as .dockerignore's would.
+func TestParentsAndExclude(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ctx")
+	for _, name := range []string{"x/a.txt", "y/a.txt", "x/y/b.txt", "src/a.txt", "src/x/b.txt", "src/x/y/c.md", "hom1.txt", "home/h.md", "home/sub/s.txt"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644)
+	}
+	ctx, err := openContext(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	names := func(c *copyCmd, srcs ...string) string {
+		var out []string
+		for _, p := range srcs {
+			got, err := resolveSource(ctx, p, c)
+			if err != nil {
+				return err.Error()
+			}
+			for _, s := range got {
+				n := s.name
+				for _, e := range s.entries[1:] {
+					n += "+" + e.rel
+				}
+				out = append(out, n)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		c    copyCmd
+		srcs []string
+		want string
+	}{
+		{copyCmd{}, []string{"./x/a.txt", "./y/a.txt"}, "a.txt a.txt"},
+		{copyCmd{parents: true}, []string{"./x/a.txt", "./y/a.txt"}, "x/a.txt y/a.txt"},
+		{copyCmd{parents: true}, []string{"./x/./y/*.txt"}, "y/b.txt"},
+		{copyCmd{parents: true}, []string{"./src/**/*.txt"}, "src/a.txt src/x/b.txt"},
+		{copyCmd{parents: true}, []string{"x"}, "x+a.txt+y+y/b.txt"},
+		{copyCmd{exclude: []string{"*.txt"}}, []string{"hom*"}, "home+h.md+sub+sub/s.txt"},
+		{copyCmd{exclude: []string{"**/*.txt"}}, []string{"home"}, "home+h.md+sub"},
+		{copyCmd{exclude: []string{"sub"}}, []string{"home"}, "home+h.md"},
+		{copyCmd{exclude: []string{"*"}}, []string{"hom*"}, "no source files were specified (--exclude leaves out all that matches): not found"},
+	} {
+		if got := names(&tc.c, tc.srcs...); got != tc.want {
+			t.Errorf("%+v %v: %q, want %q", tc.c, tc.srcs, got, tc.want)
+		}
 	}
 }

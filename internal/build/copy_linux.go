@@ -30,6 +30,7 @@ type copySource struct {
 	name     string  // the file's name at the destination, for a file
 	entries  []entry // the file, or the directory and what is below it
 	dir      bool
+	parents  bool      // COPY --parents: name is a path below the destination
 	unpack   bool      // ADD of a local tar: its entries go to the destination
 	data     []byte    // content given inline (a heredoc); entries is then empty
 	download *download // or content downloaded
@@ -116,7 +117,7 @@ func writeCopy(w io.Writer, root string, c *copySpec) (int, error) {
 	}
 	for _, s := range c.sources {
 		target := dest
-		if !s.dir && !s.unpack && c.destDir {
+		if s.parents || !s.dir && !s.unpack && c.destDir {
 			target = path.Join(dest, s.name)
 		}
 		parent := path.Dir(target)
@@ -159,14 +160,14 @@ func (cw *copyWriter) source(s copySource, target string) error {
 	case s.data != nil:
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(s.mode.Perm()), Size: int64(len(s.data)), ModTime: s.mtime}
 		return cw.write(cw.own(hdr, true), strings.NewReader(string(s.data)))
+	case s.unpack:
+		return cw.unpack(s, target)
 	case s.download != nil:
 		if _, err := s.download.file.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(s.mode.Perm()), Size: s.download.size, ModTime: s.mtime}
 		return cw.write(cw.own(hdr, true), s.download.file)
-	case s.unpack:
-		return cw.unpack(s.entries[0], target)
 	}
 	for _, e := range s.entries {
 		name := path.Join(target, e.rel)
@@ -225,15 +226,15 @@ func (cw *copyWriter) write(hdr *tar.Header, body io.Reader) error {
 	return nil
 }
 
-// unpack writes the entries of the local tar e below dir, as ADD
-// unpacks archives: their owners kept unless --chown, names that would
-// leave dir refused.
-func (cw *copyWriter) unpack(e entry, dir string) error {
-	f, err := e.open()
+// unpack writes the entries of the archive s (a local tar or a download)
+// below dir, as ADD unpacks archives: their owners kept unless --chown,
+// names that would leave dir refused.
+func (cw *copyWriter) unpack(s copySource, dir string) error {
+	f, err := s.open()
 	if err != nil {
 		return err
 	}
-	p := e.path
+	p := s.name
 	defer f.Close()
 	r, err := decompressed(f)
 	if err != nil {
@@ -306,21 +307,28 @@ func hasPrefix(b, prefix []byte) bool {
 	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
-// isArchive reports whether the file e is a tar that ADD unpacks:
+// open reads the content of a file source: a file of a tree, or a
+// download.
+func (s copySource) open() (io.ReadCloser, error) {
+	if s.download != nil {
+		return io.NopCloser(io.NewSectionReader(s.download.file, 0, s.download.size)), nil
+	}
+	return s.entries[0].open()
+}
+
+// isArchive reports whether the file source s is a tar that ADD unpacks:
 // plain, gzip, bzip2, xz or zstd, with a first entry that reads.
-func isArchive(e entry) bool {
-	f, err := e.open()
+func isArchive(s copySource) bool {
+	f, err := s.open()
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	head := make([]byte, 6)
-	n, _ := io.ReadFull(f, head)
-	if hasPrefix(head[:n], magicXz) {
+	br := bufio.NewReader(f)
+	if head, _ := br.Peek(6); hasPrefix(head, magicXz) {
 		return true // refused with a clear error when unpacked
 	}
-	f.Seek(0, io.SeekStart)
-	r, err := decompressed(f)
+	r, err := decompressed(br)
 	if err != nil {
 		return false
 	}

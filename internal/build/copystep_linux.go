@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/patternmatcher"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/archive"
@@ -27,18 +29,22 @@ type copyCmd struct {
 	from     string
 	chown    string
 	chmod    string
-	checksum string // ADD --checksum
+	checksum string   // ADD --checksum
+	exclude  []string // --exclude
+	parents  bool     // COPY --parents
+	unpack   *bool    // ADD --unpack
+	link     bool     // --link
 	add      bool
 }
 
 func copyCommand(c *instructions.CopyCommand) copyCmd {
 	return copyCmd{instr: "COPY", text: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
-		from: c.From, chown: c.Chown, chmod: c.Chmod}
+		from: c.From, chown: c.Chown, chmod: c.Chmod, exclude: c.ExcludePatterns, parents: c.Parents, link: c.Link}
 }
 
 func addCommand(c *instructions.AddCommand) copyCmd {
 	return copyCmd{instr: "ADD", text: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
-		chown: c.Chown, chmod: c.Chmod, checksum: c.Checksum, add: true}
+		chown: c.Chown, chmod: c.Chmod, checksum: c.Checksum, exclude: c.ExcludePatterns, unpack: c.Unpack, link: c.Link, add: true}
 }
 
 // copy runs COPY or ADD: from the build context, or with --from from a
@@ -134,6 +140,10 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 			dest += "/"
 		}
 	}
+	if c.link && c.chown != "" && chownByName(c.chown) {
+		return nil, fmt.Errorf("%s --link --chown=%s: user and group names cannot be resolved with --link; give numeric ids, uid[:gid]: %w",
+			c.instr, c.chown, errdefs.ErrInvalidArgument)
+	}
 	r := &resolvedCopy{copySpec: copySpec{dest: dest, chown: c.chown, chmod: c.chmod}, historyDest: c.dest}
 	defer func() {
 		if err != nil {
@@ -142,12 +152,18 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 	}()
 	wild := false
 	for _, p := range c.srcs {
+		if isGitSource(p) {
+			return nil, fmt.Errorf("%s %s: strata does not clone git repositories in %s; clone it into the build context, or build from the repository (strata build URL#ref:dir): %w",
+				c.instr, p, c.instr, errdefs.ErrInvalidArgument)
+		}
 		if c.add && isURL(p) {
 			d, err := fetch(ctx, p, b.st.Root(), b.o.maxDownload(), c.checksum)
 			if err != nil {
 				return nil, err
 			}
-			r.sources = append(r.sources, copySource{name: d.name, download: d, mode: 0o600, mtime: d.mtime, hash: d.hash()})
+			src := copySource{name: d.name, download: d, mode: 0o600, mtime: d.mtime, hash: d.hash()}
+			src.unpack = c.unpacks(true) && isArchive(src)
+			r.sources = append(r.sources, src)
 			continue
 		}
 		if c.checksum != "" {
@@ -157,7 +173,7 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 			return nil, fmt.Errorf("%s %s: there is no build context (the Dockerfile came on standard input): give a directory: %w",
 				c.instr, p, errdefs.ErrInvalidArgument)
 		}
-		srcs, err := resolveSource(t, p, c.add)
+		srcs, err := resolveSource(t, p, &c)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", c.instr, p, err)
 		}
@@ -175,18 +191,29 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 	}
 	r.destDir = strings.HasSuffix(c.dest, "/") || c.dest == "." || strings.HasSuffix(c.dest, "/.") || wild
 	for _, src := range r.sources {
-		if src.name == "" && src.download != nil && r.destDir {
+		if src.name == "" && src.download != nil && !src.unpack && r.destDir {
 			return nil, fmt.Errorf("%s: cannot tell a file name from the URL: name the destination file: %w", c.instr, errdefs.ErrInvalidArgument)
 		}
 	}
 	return r, nil
 }
 
-// resolveSource finds the sources that p (a path or a pattern) means in t.
-func resolveSource(t *tree, p string, add bool) ([]copySource, error) {
+// resolveSource finds the sources that p (a path or a pattern) means in
+// t, each named as it goes to the destination: its base name, or with
+// --parents its path (after a "/./" pivot, if p has one).
+func resolveSource(t *tree, p string, c *copyCmd) ([]copySource, error) {
+	exclude, err := c.excludes()
+	if err != nil {
+		return nil, err
+	}
+	pivot := ""
+	if c.parents {
+		if before, _, ok := strings.Cut(p, "/./"); ok {
+			pivot = path.Clean(strings.TrimPrefix(before, "/"))
+		}
+	}
 	var matches []match
 	if hasWildcards(p) {
-		var err error
 		if matches, err = t.glob(p); err != nil {
 			return nil, err
 		}
@@ -206,13 +233,74 @@ func resolveSource(t *tree, p string, add bool) ([]copySource, error) {
 	}
 	var out []copySource
 	for _, m := range matches {
-		entries, hash, err := t.walk(m.real)
+		if hasWildcards(p) && excludedBy(exclude, path.Base(m.name)) {
+			continue
+		}
+		entries, hash, err := t.walk(m.real, exclude)
 		if err != nil {
 			return nil, fmt.Errorf("file not found in %s: %w", t.what, err)
 		}
-		src := copySource{name: path.Base(path.Clean("/" + m.name)), entries: entries, dir: entries[0].info.IsDir(), hash: hash}
-		src.unpack = add && !src.dir && entries[0].info.Mode().IsRegular() && isArchive(entries[0])
+		name := path.Base(path.Clean("/" + m.name))
+		if c.parents {
+			name = strings.TrimPrefix(path.Clean("/"+m.name), "/")
+			if pivot != "" && pivot != "." {
+				name = strings.TrimPrefix(name, pivot+"/")
+			}
+		}
+		src := copySource{name: name, entries: entries, dir: entries[0].info.IsDir(), hash: hash, parents: c.parents}
+		src.unpack = c.unpacks(false) && !src.dir && entries[0].info.Mode().IsRegular() && isArchive(src)
 		out = append(out, src)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no source files were specified (--exclude leaves out all that matches): %w", errdefs.ErrNotFound)
+	}
 	return out, nil
+}
+
+// isGitSource reports whether p names a git repository, as BuildKit tells
+// them: git@host:..., git:// or ssh://, or an http(s) URL of a .git
+// path (with a #fragment perhaps).
+func isGitSource(p string) bool {
+	if strings.HasPrefix(p, "git@") || strings.HasPrefix(p, "git://") || strings.HasPrefix(p, "ssh://") {
+		return true
+	}
+	u, _, _ := strings.Cut(p, "#")
+	return isURL(p) && strings.HasSuffix(u, ".git")
+}
+
+// chownByName reports whether --chown names a user or group rather than
+// numbers.
+func chownByName(chown string) bool {
+	u, g, _ := strings.Cut(chown, ":")
+	for _, id := range []string{u, g} {
+		if _, err := strconv.Atoi(id); id != "" && err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// unpacks says whether ADD unpacks an archive: a local one unless
+// --unpack=false, a downloaded one only with --unpack=true.
+func (c *copyCmd) unpacks(remote bool) bool {
+	if !c.add {
+		return false
+	}
+	if c.unpack != nil {
+		return *c.unpack
+	}
+	return !remote
+}
+
+// excludes is COPY --exclude's patterns, matched as .dockerignore's are
+// against the paths below each source.
+func (c *copyCmd) excludes() (*patternmatcher.PatternMatcher, error) {
+	if len(c.exclude) == 0 {
+		return nil, nil
+	}
+	pm, err := patternmatcher.New(c.exclude)
+	if err != nil {
+		return nil, fmt.Errorf("%s --exclude: %v: %w", c.instr, err, errdefs.ErrInvalidArgument)
+	}
+	return pm, nil
 }
