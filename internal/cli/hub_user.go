@@ -32,14 +32,15 @@ made; administrators also manage users on the web, under Admin.`,
   strata hub user ls
   strata hub user disable bob`,
 	}
+	yes, no := true, false
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.config, "config", "", "the hub's TOML config file (for its data_dir)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "the hub's data directory (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
 	for _, c := range []*cobra.Command{a.hubUserCreate(&f), a.hubUserList(&f), a.hubUserPassword(&f),
-		a.hubUserFlag(&f, "disable", "Stop a user from signing in or using their tokens", func(u *meta.User) { u.Disabled = true }),
-		a.hubUserFlag(&f, "enable", "Let a disabled user sign in again", func(u *meta.User) { u.Disabled = false }),
-		a.hubUserFlag(&f, "promote", "Make a user an administrator", func(u *meta.User) { u.Admin = true }),
-		a.hubUserFlag(&f, "demote", "Take a user's administrator rights away", func(u *meta.User) { u.Admin = false }),
+		a.hubUserFlag(&f, "disable", "Stop a user from signing in; revoke their tokens and sessions", meta.UserChange{Disabled: &yes}),
+		a.hubUserFlag(&f, "enable", "Let a disabled user sign in again (with new tokens)", meta.UserChange{Disabled: &no}),
+		a.hubUserFlag(&f, "promote", "Make a user an administrator", meta.UserChange{Admin: &yes}),
+		a.hubUserFlag(&f, "demote", "Take a user's administrator rights away", meta.UserChange{Admin: &no}),
 		a.hubUserRemove(&f)} {
 		cmd.AddCommand(c)
 	}
@@ -178,19 +179,14 @@ func (a *app) hubUserPassword(f *hubFlags) *cobra.Command {
 }
 
 // hubUserFlag is a command that changes one flag of a user.
-func (a *app) hubUserFlag(f *hubFlags, use, short string, change func(*meta.User)) *cobra.Command {
+func (a *app) hubUserFlag(f *hubFlags, use, short string, change meta.UserChange) *cobra.Command {
 	return &cobra.Command{
 		Use:   use + " NAME",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withAccounts(cmd.Context(), f, func(s *auth.Service) error {
-				u, err := s.Meta().User(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				change(&u)
-				return s.Meta().UpdateUser(cmd.Context(), u)
+				return s.Meta().UpdateUser(cmd.Context(), args[0], change)
 			})
 		},
 	}

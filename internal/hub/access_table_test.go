@@ -102,9 +102,8 @@ func TestAccessTable(t *testing.T) {
 		h.Deps.Meta.SetCollaborator(ctx, repo, "carol", meta.RoleRead)
 		h.Deps.Meta.SetCollaborator(ctx, repo, "dave", meta.RoleWrite)
 	}
-	erin, _ := h.Deps.Meta.User(ctx, "erin")
-	erin.Disabled = true
-	h.Deps.Meta.UpdateUser(ctx, erin)
+	disabled := true
+	h.Deps.Meta.UpdateUser(ctx, "erin", meta.UserChange{Disabled: &disabled})
 
 	for _, p := range people {
 		secret := p.secret

@@ -48,13 +48,7 @@ func accountsHub(t *testing.T, cfg hub.Config) (*testutil.Hub, seeded, seeded) {
 
 func setVisibility(t *testing.T, h *testutil.Hub, repo string, v meta.Visibility) {
 	t.Helper()
-	ctx := context.Background()
-	r, err := h.Deps.Meta.Repository(ctx, repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Visibility = v
-	if err := h.Deps.Meta.UpdateRepository(ctx, r); err != nil {
+	if err := h.Deps.Meta.UpdateRepository(context.Background(), repo, meta.RepoChange{Visibility: &v}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -208,9 +202,8 @@ func TestAccessTokens(t *testing.T) {
 func TestDisabledUser(t *testing.T) {
 	h, _, _ := accountsHub(t, hub.Config{})
 	tr, _ := getToken(t, h, "alice", "alice-pass-1", "repository:alice/priv:pull")
-	u, _ := h.Deps.Meta.User(context.Background(), "alice")
-	u.Disabled = true
-	h.Deps.Meta.UpdateUser(context.Background(), u)
+	disabled := true
+	h.Deps.Meta.UpdateUser(context.Background(), "alice", meta.UserChange{Disabled: &disabled})
 	if _, r := getToken(t, h, "alice", "alice-pass-1"); r.Status != 401 {
 		t.Fatalf("a disabled user got a token: %d", r.Status)
 	}

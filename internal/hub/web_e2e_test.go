@@ -96,6 +96,9 @@ func (s shots) take(name string) {
 func TestWebEndToEnd(t *testing.T) {
 	ctx := browser(t)
 	h := testutil.StartAccountsHub(t, hub.Config{}, [2]string{"ops", "ops-pass-12"})
+	if err := h.Deps.Auth.SetSignup(context.Background(), true); err != nil { // as ops would, on the admin page
+		t.Fatal(err)
+	}
 	dir := os.Getenv("STRATA_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()

@@ -196,6 +196,9 @@ func TestWebNoLeak(t *testing.T) {
 // Hostile or wrong form fields get a clear error and change nothing.
 func TestWebBadForms(t *testing.T) {
 	h, _, _ := accountsHub(t, hub.Config{})
+	if err := h.Deps.Auth.SetSignup(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
 	alice := newWebClient(t, h)
 	alice.signIn("alice", "alice-pass-1")
 	anon := newWebClient(t, h)

@@ -73,43 +73,45 @@ func newSecret(prefix string) string {
 	return prefix + strings.ToLower(rand.Text()+rand.Text())
 }
 
-// CreateUser makes an account. The hub's first account is an administrator.
+// CreateUser makes an account, as an administrator does. The hub's first
+// account is an administrator.
 func (s *Service) CreateUser(ctx context.Context, name, password string, admin bool) error {
+	return s.createUser(ctx, name, password, admin, false)
+}
+
+// SignUp makes an account for a visitor of the website: the hub's first
+// account (its administrator), or any while an administrator keeps
+// sign-up open. ErrForbidden when it is closed.
+func (s *Service) SignUp(ctx context.Context, name, password string) error {
+	return s.createUser(ctx, name, password, false, true)
+}
+
+func (s *Service) createUser(ctx context.Context, name, password string, admin, selfService bool) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
 	if err := CheckPassword(password); err != nil {
 		return err
 	}
-	users, err := s.meta.Users(ctx)
+	hash, err := s.hasher.hash(password)
 	if err != nil {
+		return err
+	}
+	return s.meta.CreateUser(ctx, meta.User{Name: name, PasswordHash: hash, Admin: admin,
+		DefaultVisibility: meta.Public, CreatedAt: s.opts.Now()}, selfService)
+}
+
+// SetPassword changes a user's password, which signs them out everywhere:
+// web sessions, refresh tokens and bearer tokens made with the old one.
+func (s *Service) SetPassword(ctx context.Context, name, password string) error {
+	if err := CheckPassword(password); err != nil {
 		return err
 	}
 	hash, err := s.hasher.hash(password)
 	if err != nil {
 		return err
 	}
-	return s.meta.CreateUser(ctx, meta.User{Name: name, PasswordHash: hash, Admin: admin || len(users) == 0,
-		DefaultVisibility: meta.Public, CreatedAt: s.opts.Now()})
-}
-
-// SetPassword changes a user's password and signs them out everywhere
-// (web sessions and refresh tokens made with the old password).
-func (s *Service) SetPassword(ctx context.Context, name, password string) error {
-	if err := CheckPassword(password); err != nil {
-		return err
-	}
-	u, err := s.meta.User(ctx, name)
-	if err != nil {
-		return err
-	}
-	if u.PasswordHash, err = s.hasher.hash(password); err != nil {
-		return err
-	}
-	if err := s.meta.UpdateUser(ctx, u); err != nil {
-		return err
-	}
-	return s.meta.DeleteCredentials(ctx, name, meta.KindSession, meta.KindRefresh)
+	return s.meta.UpdateUser(ctx, name, meta.UserChange{PasswordHash: &hash})
 }
 
 // Password checks a user's password, rate limited per client address

@@ -130,19 +130,23 @@ func (s *Service) Secure(r *http.Request) bool {
 	return strings.HasPrefix(s.BaseURL(r), "https://")
 }
 
-// SignupOpen reports whether anyone may make an account on the web.
+// SignupOpen reports whether anyone may make an account on the web: on a
+// hub with no account yet (the first is its administrator), or while an
+// administrator keeps sign-up open.
 func (s *Service) SignupOpen(ctx context.Context) (bool, error) {
-	v, err := s.meta.Setting(ctx, settingSignup)
-	return v != "off", err
+	v, err := s.meta.Setting(ctx, meta.SettingSignup)
+	if err != nil || v == "on" {
+		return v == "on", err
+	}
+	u, err := s.meta.Usage(ctx)
+	return u.Users == 0, err
 }
 
-// SetSignup turns sign-up on the web on or off.
+// SetSignup opens or closes sign-up on the web.
 func (s *Service) SetSignup(ctx context.Context, open bool) error {
 	v := "on"
 	if !open {
 		v = "off"
 	}
-	return s.meta.SetSetting(ctx, settingSignup, v)
+	return s.meta.SetSetting(ctx, meta.SettingSignup, v)
 }
-
-const settingSignup = "signup"

@@ -14,7 +14,24 @@ type User struct {
 	Disabled          bool // may not sign in or use tokens
 	DefaultVisibility Visibility
 	CreatedAt         time.Time
+	// Generation changes whenever what the user signed in with earlier must
+	// stop working (a new password, disabling); bearer tokens carry it. It
+	// never repeats, across users, so a user made again under an old name
+	// inherits nothing.
+	Generation int64
 }
+
+// UserChange is the fields of a user to change; nil ones stay as they are.
+type UserChange struct {
+	PasswordHash      *string
+	Admin             *bool
+	Disabled          *bool
+	DefaultVisibility *Visibility
+}
+
+// SettingSignup is the setting that opens sign-up on the web ("on") once
+// the hub has its first user.
+const SettingSignup = "signup"
 
 // CredentialKind says what a stored secret is.
 type CredentialKind string
@@ -49,21 +66,29 @@ func (c Credential) Expired(now time.Time) bool {
 
 // Accounts are users, their credentials, and the hub's settings.
 type Accounts interface {
-	// CreateUser adds a user; ErrAlreadyExists when the name is taken.
-	CreateUser(ctx context.Context, u User) error
+	// CreateUser adds a user (with a new Generation); ErrAlreadyExists when
+	// the name is taken. The hub's first user is an administrator whatever
+	// u.Admin says. With selfService (sign-up on the web), a hub that has
+	// users takes one only while SettingSignup is "on"; else ErrForbidden.
+	CreateUser(ctx context.Context, u User, selfService bool) error
 	// User returns a user by name.
 	User(ctx context.Context, name string) (User, error)
 	// Users lists every user by name.
 	Users(ctx context.Context) ([]User, error)
-	// UpdateUser writes a user's password hash, flags and default
-	// visibility; ErrConflict when that would leave the hub without an
+	// UpdateUser writes the fields c sets and nothing else. A new password
+	// hash signs the user out everywhere: their web sessions and refresh
+	// tokens go and the Generation changes. Disabling does the same and
+	// revokes their access tokens too, so that enabling again revives
+	// nothing. ErrConflict when the change would leave the hub without an
+	// enabled administrator (nothing changes then).
+	UpdateUser(ctx context.Context, name string, c UserChange) error
+	// DeleteUser removes a user with their credentials, collaborations,
+	// repositories and remembered addresses; ErrConflict for the last
 	// enabled administrator.
-	UpdateUser(ctx context.Context, u User) error
-	// DeleteUser removes a user with their credentials, collaborations and
-	// repositories; ErrConflict for the last enabled administrator.
 	DeleteUser(ctx context.Context, name string) error
 
-	// CreateCredential stores a credential and returns its id.
+	// CreateCredential stores a credential and returns its id, which no
+	// credential had before (ids are never reused, even after deletion).
 	CreateCredential(ctx context.Context, c Credential) (int64, error)
 	// CredentialByHash finds a credential by the hash of its secret.
 	CredentialByHash(ctx context.Context, hash string) (Credential, error)

@@ -45,8 +45,21 @@ type Tag struct {
 	Name      string
 	Digest    digest.Digest
 	MediaType string
-	Content   []byte
+	Size      int64 // the manifest's length
 	UpdatedAt time.Time
+}
+
+// TagQuery selects a page of a repository's tags.
+type TagQuery struct {
+	ByDate bool // most recently pushed first (then by name), instead of by name
+	Offset int  // tags to skip
+	N      int  // at most this many; < 0 all
+}
+
+// RepoChange is the fields of a repository to change; nil ones stay as they are.
+type RepoChange struct {
+	Visibility  *Visibility
+	Description *string
 }
 
 // Usage is what the hub stores, for its administrator.
@@ -62,16 +75,17 @@ type Usage struct {
 type Catalog interface {
 	// CreateRepository makes an empty repository; ErrAlreadyExists when the name is taken.
 	CreateRepository(ctx context.Context, r Repository) error
-	// UpdateRepository changes a repository's visibility and description.
-	UpdateRepository(ctx context.Context, r Repository) error
+	// UpdateRepository writes the fields c sets and nothing else.
+	UpdateRepository(ctx context.Context, name string, c RepoChange) error
 	// DeleteRepository removes a repository with its manifests, tags,
 	// links and collaborators; blobs it alone used become garbage.
 	DeleteRepository(ctx context.Context, name string) error
 	// ListRepositories lists repositories by name (or most recent first)
 	// that pass f; more reports whether a next page exists.
 	ListRepositories(ctx context.Context, f RepoFilter, p Page) (repos []RepoSummary, more bool, err error)
-	// TagList returns a repository's tags in byte order, with their manifests.
-	TagList(ctx context.Context, repo string) ([]Tag, error)
+	// TagList returns a page of a repository's tags with their manifests'
+	// digests, types and sizes; more reports whether a next page exists.
+	TagList(ctx context.Context, repo string, q TagQuery) (tags []Tag, more bool, err error)
 
 	// SetCollaborator gives user a role in repo (ErrNotFound: no such user or repository).
 	SetCollaborator(ctx context.Context, repo, user string, role Role) error

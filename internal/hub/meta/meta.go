@@ -6,19 +6,31 @@
 // conformance suite every implementation runs.
 //
 // Blob records carry a state so that uploads and online garbage collection
-// can work at the same time, across processes, without locks outside the
-// database:
+// can work at the same time, across processes and hub nodes, without locks
+// outside the database:
 //
-//	absent ──LinkOrReserve──► pending ──Publish──► live ──MarkGarbage──► deleting ──Forget──► absent
+//	absent ──LinkOrReserve──► pending ──Publish──► live ──CollectGarbage──► deleting ──Forget──► absent
+//	                            ▲                   │
+//	                            └──LinkOrReserve── quarantined ◄──Quarantine (a scrub found it damaged)
 //
-// Only the caller that reserved a blob writes its content; only the
-// collector that marked it deleting removes its content; a live blob with a
-// link is never marked.
+// A pending or deleting record is a Lease: it holds while its holder (a
+// writer, a collector) renews it, and lapses seconds after the holder is
+// gone, so a crash never leaves a digest stuck. Content is verified
+// against its digest before it is committed, so two writers of one digest
+// write the same bytes, and a writer may take over a pending record
+// another holds: only its holder may publish it. Only the collector that
+// holds a deleting record removes its content; a live blob with a link is
+// never marked.
+//
+// Everything nodes must share lives here too, not in a process's memory
+// or a data directory: uploads and their one writer, leases on background
+// jobs, rate-limit counters, and what quotas count.
 package meta
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -55,10 +67,13 @@ const (
 	BlobPending
 	BlobLive
 	BlobDeleting
+	// BlobQuarantined is content found damaged or missing: not served, its
+	// links kept, healed by the next upload of the same digest.
+	BlobQuarantined
 )
 
 func (s BlobState) String() string {
-	return [...]string{"absent", "pending", "live", "deleting"}[s]
+	return [...]string{"absent", "pending", "live", "deleting", "quarantined"}[s]
 }
 
 // Blob is the hub-wide record of one blob's content.
@@ -67,6 +82,7 @@ type Blob struct {
 	Size      int64
 	State     BlobState
 	CreatedAt time.Time // when it entered its state
+	Lease     Lease     // who writes (pending) or deletes (deleting) it
 }
 
 // Link is a blob as one repository sees it.
@@ -132,29 +148,55 @@ type LinkRef struct {
 }
 
 // Store is the hub's metadata. Errors wrap errdefs classes: ErrNotFound for
-// a missing repository, manifest, tag or link; ErrConflict for a change
-// the current state forbids (a blob still referenced).
+// a missing repository, manifest, tag, link or upload; ErrConflict for a
+// change the current state forbids (a blob still referenced, a lease
+// another holds). Every method is one transaction: a concurrent caller
+// sees all of its change or none. Times (now) are the caller's clock.
+//
+// Package metatest says what each method does, precisely, with cases every
+// implementation must pass.
 type Store interface {
 	Close() error
 
 	Catalog
 	Accounts
+	Shared
 
 	// Repository returns a repository by name.
 	Repository(ctx context.Context, name string) (Repository, error)
 
 	// Blob returns the hub-wide record of a blob (State BlobAbsent and ErrNotFound when none).
 	Blob(ctx context.Context, d digest.Digest) (Blob, error)
+	// Blobs lists live and quarantined blobs whose digest sorts after
+	// `after` (byte order), at most n: what a scrub re-hashes.
+	Blobs(ctx context.Context, after digest.Digest, n int) ([]Blob, error)
 	// LinkBlob links a live blob into repo (creating repo if needed) and
 	// returns BlobLive; for a blob in any other state it changes nothing and
-	// returns that state.
-	LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) (BlobState, error)
-	// LinkOrReserve is LinkBlob for a live blob; an absent one it records as
-	// pending, for the caller to write, and returns BlobAbsent: the
-	// reservation is the caller's. Other states it returns, changing nothing.
-	LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time) (BlobState, error)
-	// PublishBlob makes a pending blob live and links it into repo.
-	PublishBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) error
+	// returns that state. A link that would take repo's namespace over
+	// quota bytes (quota > 0) is a *QuotaError, and changes nothing.
+	LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time, quota int64) (BlobState, error)
+	// LinkOrReserve is LinkBlob for a live blob. A blob that is absent,
+	// quarantined, pending (whoever held it, lapsed or not), or deleting
+	// under a lease lapsed at now it records as pending, of size bytes,
+	// under l, and returns BlobAbsent: the reservation is the caller's, to
+	// commit content for and publish. A blob deleting under a lease that
+	// holds it returns as BlobDeleting, changing nothing.
+	LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time, l Lease, quota int64) (BlobState, error)
+	// RenewBlob extends the lease on a pending or deleting blob to l.Until;
+	// ErrConflict when l.Holder does not hold it any more.
+	RenewBlob(ctx context.Context, d digest.Digest, l Lease) error
+	// PublishBlob makes a pending blob that holder holds live and links it
+	// into repo; a blob already live it only links (another writer
+	// published the same content). Anything else is ErrConflict. A
+	// *QuotaError changes nothing.
+	PublishBlob(ctx context.Context, repo string, d digest.Digest, holder string, now time.Time, quota int64) error
+	// ReleaseBlob drops a pending record that holder holds (it committed no
+	// content); a record in any other state or of another holder stays.
+	ReleaseBlob(ctx context.Context, d digest.Digest, holder string) error
+	// QuarantineBlob marks a live blob quarantined (its content is missing
+	// or does not hash to its digest): it is served no more, its links and
+	// the manifests using it stay. ErrNotFound unless it is live.
+	QuarantineBlob(ctx context.Context, d digest.Digest, now time.Time) error
 	// RepoBlob returns a live blob linked into repo.
 	RepoBlob(ctx context.Context, repo string, d digest.Digest) (Link, error)
 	// PublicHolder names a public repository linking live blob d, "" when none does.
@@ -163,13 +205,17 @@ type Store interface {
 	TouchLink(ctx context.Context, repo string, d digest.Digest, now time.Time) error
 	// UnlinkBlob removes a link; ErrConflict while a manifest of repo refers to the blob.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
+	// NamespaceUsage is what quotas count for namespace ns (see Namespace):
+	// the bytes of the distinct blobs linked into its repositories.
+	NamespaceUsage(ctx context.Context, ns string) (int64, error)
 
 	// PutManifest stores m in repo and points tags at it, in one transaction;
 	// a *MissingError when m refers to blobs or manifests repo lacks.
 	PutManifest(ctx context.Context, repo string, m Manifest, tags []string) error
 	// Manifest returns a manifest by tag or digest.
 	Manifest(ctx context.Context, repo, reference string) (Manifest, error)
-	// DeleteManifest removes a manifest and every tag pointing at it.
+	// DeleteManifest removes a manifest and every tag pointing at it; an
+	// *InUseError (ErrConflict) while an index of repo names it.
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
 	// DeleteTag removes one tag; the manifest stays.
 	DeleteTag(ctx context.Context, repo, tag string) error
@@ -179,18 +225,28 @@ type Store interface {
 	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Descriptor, error)
 
 	// FindGarbage reports, without changing anything, the links no manifest
-	// refers to that were last touched before cutoff, and the live blobs
-	// that would then have no link and were created before cutoff.
+	// refers to that were last touched before cutoff, and the live or
+	// quarantined blobs that would then have no link and were created
+	// before cutoff.
 	FindGarbage(ctx context.Context, cutoff time.Time) (Garbage, error)
-	// CollectGarbage removes those links and marks those blobs deleting, in
-	// one transaction; it also marks pending blobs reserved before
-	// staleBefore (their writer died) and takes over blobs another collector
-	// marked before staleBefore (it died). It returns what it did: the blobs
-	// are the caller's to delete, and no other collector's.
-	CollectGarbage(ctx context.Context, now, cutoff, staleBefore time.Time) (Garbage, error)
-	// ClaimOrphan records content found without a record as deleting, for
-	// the caller to delete; false when a record appeared meanwhile.
-	ClaimOrphan(ctx context.Context, d digest.Digest, size int64, now time.Time) (bool, error)
-	// ForgetBlob removes the record of a blob marked deleting, once its content is gone.
-	ForgetBlob(ctx context.Context, d digest.Digest) error
+	// CollectGarbage removes those links and records those blobs as
+	// deleting under l, in one transaction; it also takes pending blobs
+	// whose lease lapsed at now (their writer is gone) and deleting blobs
+	// whose lease lapsed (their collector is gone). It returns what it did:
+	// the blobs are the caller's to delete while l holds, and no one
+	// else's.
+	CollectGarbage(ctx context.Context, now, cutoff time.Time, l Lease) (Garbage, error)
+	// ClaimOrphan records content found without a record as deleting under
+	// l, for the caller to delete; false when a record appeared meanwhile.
+	ClaimOrphan(ctx context.Context, d digest.Digest, size int64, now time.Time, l Lease) (bool, error)
+	// ForgetBlob removes the record of a blob holder holds as deleting, once
+	// its content is gone; nothing when holder does not hold it.
+	ForgetBlob(ctx context.Context, d digest.Digest, holder string) error
+}
+
+// Namespace is what a repository's quota is counted under: the first
+// component of its name (the whole name when it has one component).
+func Namespace(repo string) string {
+	ns, _, _ := strings.Cut(repo, "/")
+	return ns
 }

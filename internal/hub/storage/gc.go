@@ -25,10 +25,6 @@ type GCReport struct {
 // Bytes is everything freed.
 func (r GCReport) Bytes() int64 { return r.BlobBytes + r.UploadBytes + r.OrphanBytes }
 
-// staleAge is how long a blob may stay pending (its writer died) or
-// deleting (its collector died) before a collector takes it over.
-const staleAge = time.Hour
-
 // minOrphanAge is the least age of a content file with no record before it
 // is deleted: a commit renames content into place only after reserving its
 // record, so a fresh file without one is a race to leave alone.
@@ -49,6 +45,7 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 	now := s.opts.Now()
 	cutoff := now.Add(-s.opts.Grace)
 	r := GCReport{DryRun: dryRun}
+	holder := newID()
 	if dryRun {
 		g, err := s.meta.FindGarbage(ctx, cutoff)
 		if err != nil {
@@ -60,16 +57,16 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 			r.BlobBytes += b.Size
 		}
 	} else {
-		g, err := s.meta.CollectGarbage(ctx, now, cutoff, now.Add(-staleAge))
+		g, err := s.meta.CollectGarbage(ctx, now, cutoff, meta.Lease{Holder: holder, Until: now.Add(leaseTTL)})
 		if err != nil {
 			return r, err
 		}
 		r.Links = len(g.Links)
-		if err := s.deleteClaimed(ctx, g.Blobs, &r); err != nil {
+		if err := s.deleteClaimed(ctx, holder, g.Blobs, &r); err != nil {
 			return r, err
 		}
 	}
-	if err := s.sweepOrphans(ctx, now.Add(-max(s.opts.Grace, minOrphanAge)), dryRun, &r); err != nil {
+	if err := s.sweepOrphans(ctx, holder, now.Add(-max(s.opts.Grace, minOrphanAge)), dryRun, &r); err != nil {
 		return r, err
 	}
 	err := s.driver.Uploads(ctx, func(id string, size int64, modified time.Time) error {
@@ -92,12 +89,12 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 
 // deleteClaimed deletes the content, then the record, of blobs this
 // collector marked deleting.
-func (s *Store) deleteClaimed(ctx context.Context, blobs []meta.Blob, r *GCReport) error {
+func (s *Store) deleteClaimed(ctx context.Context, holder string, blobs []meta.Blob, r *GCReport) error {
 	for _, b := range blobs {
 		if err := s.driver.Delete(ctx, b.Digest); err != nil {
 			return err
 		}
-		if err := s.meta.ForgetBlob(ctx, b.Digest); err != nil {
+		if err := s.meta.ForgetBlob(ctx, b.Digest, holder); err != nil {
 			return err
 		}
 		r.Blobs++
@@ -107,7 +104,7 @@ func (s *Store) deleteClaimed(ctx context.Context, blobs []meta.Blob, r *GCRepor
 }
 
 // sweepOrphans deletes content older than before that has no record.
-func (s *Store) sweepOrphans(ctx context.Context, before time.Time, dryRun bool, r *GCReport) error {
+func (s *Store) sweepOrphans(ctx context.Context, holder string, before time.Time, dryRun bool, r *GCReport) error {
 	var orphans []digest.Digest
 	err := s.driver.Walk(ctx, func(d digest.Digest, size int64, modified time.Time) error {
 		if !modified.Before(before) {
@@ -128,7 +125,8 @@ func (s *Store) sweepOrphans(ctx context.Context, before time.Time, dryRun bool,
 	// Claimed through the metadata like any garbage, so that a push of the
 	// same digest meanwhile waits instead of losing its content.
 	for _, d := range orphans {
-		claimed, err := s.meta.ClaimOrphan(ctx, d, 0, s.opts.Now())
+		now := s.opts.Now()
+		claimed, err := s.meta.ClaimOrphan(ctx, d, 0, now, meta.Lease{Holder: holder, Until: now.Add(leaseTTL)})
 		if err != nil {
 			return err
 		}
@@ -136,7 +134,7 @@ func (s *Store) sweepOrphans(ctx context.Context, before time.Time, dryRun bool,
 			if err := s.driver.Delete(ctx, d); err != nil {
 				return err
 			}
-			if err := s.meta.ForgetBlob(ctx, d); err != nil {
+			if err := s.meta.ForgetBlob(ctx, d, holder); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,11 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
+// leaseTTL is how long a claim on a blob or an upload holds without being
+// renewed: a writer or collector that is gone frees what it held this
+// soon after.
+const leaseTTL = 30 * time.Second
+
 // Options tune a Store. Zero values take the defaults.
 type Options struct {
 	// Grace is how long a blob that no manifest refers to stays, so that a
@@ -94,7 +99,7 @@ func (s *Store) Mount(ctx context.Context, repo, from string, d digest.Digest) (
 		}
 		return false, err
 	}
-	state, err := s.meta.LinkBlob(ctx, repo, d, s.opts.Now())
+	state, err := s.meta.LinkBlob(ctx, repo, d, s.opts.Now(), 0)
 	return state == meta.BlobLive, err
 }
 
@@ -118,9 +123,10 @@ func (s *Store) publish(ctx context.Context, repo string, d digest.Digest, size 
 	}()
 	wait := time.Millisecond
 	deadline := time.Now().Add(time.Minute)
+	holder := newID()
 	for {
 		now := s.opts.Now()
-		state, err := s.meta.LinkOrReserve(ctx, repo, d, size, now)
+		state, err := s.meta.LinkOrReserve(ctx, repo, d, size, now, meta.Lease{Holder: holder, Until: now.Add(leaseTTL)}, 0)
 		if err != nil || state == meta.BlobLive {
 			return err
 		}
@@ -128,9 +134,9 @@ func (s *Store) publish(ctx context.Context, repo string, d digest.Digest, size 
 			committed = true
 			if err := st.Commit(ctx, d); err != nil {
 				s.driver.RemoveUpload(context.WithoutCancel(ctx), id)
-				return err // the pending record is reaped as stale
+				return err // the pending record is collected once its lease lapses
 			}
-			return s.meta.PublishBlob(ctx, repo, d, now)
+			return s.meta.PublishBlob(ctx, repo, d, holder, now, 0)
 		}
 		// Another upload is writing this blob, or the collector is removing it.
 		if time.Now().After(deadline) {

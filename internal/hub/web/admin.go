@@ -47,23 +47,22 @@ func (s *site) adminSignup(w http.ResponseWriter, r *http.Request) {
 func (s *site) adminUser(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	name, op := r.PostForm.Get("name"), r.PostForm.Get("op")
+	yes, no := true, false
 	var err error
-	if op == "delete" {
+	switch op {
+	case "delete":
 		err = s.Meta.DeleteUser(ctx, name)
-	} else {
-		var u meta.User
-		if u, err = s.Meta.User(ctx, name); err == nil {
-			switch op {
-			case "disable", "enable":
-				u.Disabled = op == "disable"
-			case "promote", "demote":
-				u.Admin = op == "promote"
-			default:
-				s.notFound(w, r)
-				return
-			}
-			err = s.Meta.UpdateUser(ctx, u)
-		}
+	case "disable":
+		err = s.Meta.UpdateUser(ctx, name, meta.UserChange{Disabled: &yes})
+	case "enable":
+		err = s.Meta.UpdateUser(ctx, name, meta.UserChange{Disabled: &no})
+	case "promote":
+		err = s.Meta.UpdateUser(ctx, name, meta.UserChange{Admin: &yes})
+	case "demote":
+		err = s.Meta.UpdateUser(ctx, name, meta.UserChange{Admin: &no})
+	default:
+		s.notFound(w, r)
+		return
 	}
 	switch {
 	case errdefs.IsConflict(err), errdefs.IsNotFound(err):

@@ -99,8 +99,13 @@ func (s *site) tagRows(ctx context.Context, repo string, tags []meta.Tag) []tagR
 	rows := make([]tagRow, 0, len(tags))
 	for _, t := range tags {
 		row := tagRow{Name: t.Name, Digest: t.Digest, Pushed: t.UpdatedAt, Index: image.IsIndex(t.MediaType)}
+		m, err := s.Meta.Manifest(ctx, repo, t.Digest.String())
+		if err != nil {
+			rows = append(rows, row)
+			continue
+		}
 		if row.Index {
-			if iv := s.indexView(ctx, repo, t.Digest, t.MediaType, t.Content); iv != nil {
+			if iv := s.indexView(ctx, repo, t.Digest, t.MediaType, m.Content); iv != nil {
 				row.Size = iv.Size
 				for _, c := range iv.Children {
 					if c.Platform != "" {
@@ -108,7 +113,7 @@ func (s *site) tagRows(ctx context.Context, repo string, tags []meta.Tag) []tagR
 					}
 				}
 			}
-		} else if iv := s.imageView(ctx, repo, t.Digest, t.MediaType, t.Content, false); iv != nil {
+		} else if iv := s.imageView(ctx, repo, t.Digest, t.MediaType, m.Content, false); iv != nil {
 			row.Size = iv.Size
 			if iv.Platform != "" {
 				row.Platforms = []string{iv.Platform}

@@ -98,8 +98,10 @@ func (s *site) signup(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "signup", "Sign up", form, "The two passwords differ.")
 		return
 	}
-	err := s.Auth.CreateUser(r.Context(), form.Name, pw, false)
+	err := s.Auth.SignUp(r.Context(), form.Name, pw)
 	switch {
+	case errors.Is(err, errdefs.ErrForbidden):
+		s.fail(w, r, http.StatusForbidden, "Sign-up is closed on this hub. Ask its administrator for an account.")
 	case errdefs.IsAlreadyExists(err):
 		s.render(w, r, http.StatusConflict, "signup", "Sign up", form, "That name is taken; pick another.")
 	case errdefs.IsInvalidArgument(err):
@@ -180,13 +182,12 @@ func (s *site) revokeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *site) defaultVisibility(w http.ResponseWriter, r *http.Request) {
-	u := visitorOf(r.Context()).id.User
-	u.DefaultVisibility = visibilityField(r)
-	if err := s.Meta.UpdateUser(r.Context(), u); err != nil {
+	vis := visibilityField(r)
+	if err := s.Meta.UpdateUser(r.Context(), visitorOf(r.Context()).id.User.Name, meta.UserChange{DefaultVisibility: &vis}); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	s.back(w, r, "/settings", "New repositories you push will be "+string(u.DefaultVisibility)+".")
+	s.back(w, r, "/settings", "New repositories you push will be "+string(vis)+".")
 }
 
 func visibilityField(r *http.Request) meta.Visibility {

@@ -90,7 +90,7 @@ type repoData struct {
 
 func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 	ctx := r.Context()
-	tags, err := s.Meta.TagList(ctx, a.Repo.Name)
+	tags, _, err := s.Meta.TagList(ctx, a.Repo.Name, meta.TagQuery{N: -1})
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -171,15 +171,15 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	msg := ""
 	switch action {
 	case "description":
-		a.Repo.Description = strings.TrimSpace(r.PostForm.Get("description"))
-		if len(a.Repo.Description) > 1000 {
+		desc := strings.TrimSpace(r.PostForm.Get("description"))
+		if len(desc) > 1000 {
 			s.back(w, r, page, "Keep the description under 1000 characters.")
 			return
 		}
-		err, msg = s.Meta.UpdateRepository(ctx, a.Repo), "Description saved."
+		err, msg = s.Meta.UpdateRepository(ctx, name, meta.RepoChange{Description: &desc}), "Description saved."
 	case "visibility":
-		a.Repo.Visibility = visibilityField(r)
-		err, msg = s.Meta.UpdateRepository(ctx, a.Repo), "The repository is now "+string(a.Repo.Visibility)+"."
+		vis := visibilityField(r)
+		err, msg = s.Meta.UpdateRepository(ctx, name, meta.RepoChange{Visibility: &vis}), "The repository is now "+string(vis)+"."
 	case "collaborators":
 		role := meta.RoleRead
 		if r.PostForm.Get("role") == string(meta.RoleWrite) {

@@ -2,6 +2,8 @@ package metatest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -13,35 +15,67 @@ import (
 func user(t *testing.T, s meta.Store, name string, admin bool) meta.User {
 	t.Helper()
 	u := meta.User{Name: name, PasswordHash: "$argon2id$hash-of-" + name, Admin: admin, CreatedAt: t0}
-	if err := s.CreateUser(context.Background(), u); err != nil {
+	if err := s.CreateUser(context.Background(), u, false); err != nil {
 		t.Fatal(err)
 	}
-	return u
+	got, err := s.User(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// expectCredentials checks which of user's credentials are left, by hash.
+func expectCredentials(t *testing.T, s meta.Store, user string, want ...string) {
+	t.Helper()
+	var got []string
+	for _, k := range []meta.CredentialKind{meta.KindToken, meta.KindSession, meta.KindRefresh} {
+		list, err := s.Credentials(context.Background(), user, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list {
+			got = append(got, c.Hash)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s's credentials = %v, want %v", user, got, want)
+	}
 }
 
 func testUsers(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	user(t, s, "bob", false)
 	alice := user(t, s, "alice", true)
-	if err := s.CreateUser(ctx, meta.User{Name: "alice", PasswordHash: "x", CreatedAt: t0}); !errdefs.IsAlreadyExists(err) {
+	if err := s.CreateUser(ctx, meta.User{Name: "alice", PasswordHash: "x", CreatedAt: t0}, false); !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("a second alice: %v", err)
 	}
 	got, err := s.User(ctx, "alice")
-	if err != nil || got.PasswordHash != alice.PasswordHash || !got.Admin || got.Disabled || got.DefaultVisibility != meta.Public {
+	if err != nil || got.PasswordHash != "$argon2id$hash-of-alice" || !got.Admin || got.Disabled || got.DefaultVisibility != meta.Public ||
+		got.Generation == 0 || got.Generation != alice.Generation {
 		t.Fatalf("User = %+v, %v", got, err)
+	}
+	if bob, _ := s.User(ctx, "bob"); bob.Generation == got.Generation || !bob.Admin {
+		t.Fatalf("bob = %+v: the first user is an administrator, and generations differ", bob)
 	}
 	if _, err := s.User(ctx, "carol"); !errdefs.IsNotFound(err) {
 		t.Fatalf("unknown user: %v", err)
 	}
-	got.PasswordHash, got.DefaultVisibility = "new", meta.Private
-	if err := s.UpdateUser(ctx, got); err != nil {
+	if err := s.UpdateUser(ctx, "alice", meta.UserChange{PasswordHash: ptr("new"), DefaultVisibility: ptr(meta.Private)}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ = s.User(ctx, "alice"); got.PasswordHash != "new" || got.DefaultVisibility != meta.Private {
+	if got, _ = s.User(ctx, "alice"); got.PasswordHash != "new" || got.DefaultVisibility != meta.Private || !got.Admin {
 		t.Fatalf("after UpdateUser: %+v", got)
 	}
-	if err := s.UpdateUser(ctx, meta.User{Name: "nobody"}); !errdefs.IsNotFound(err) {
+	if err := s.UpdateUser(ctx, "nobody", meta.UserChange{Admin: ptr(true)}); !errdefs.IsNotFound(err) {
 		t.Fatalf("updating an unknown user: %v", err)
+	}
+	if err := s.UpdateUser(ctx, "nobody", meta.UserChange{}); !errdefs.IsNotFound(err) {
+		t.Fatalf("an empty change to an unknown user: %v", err)
 	}
 	users, err := s.Users(ctx)
 	if err != nil || len(users) != 2 || users[0].Name != "alice" || users[1].Name != "bob" {
@@ -54,6 +88,8 @@ func testUsers(t *testing.T, s meta.Store) {
 		t.Fatal(err)
 	}
 	s.CreateCredential(ctx, meta.Credential{User: "bob", Kind: meta.KindToken, Hash: "bobs", CreatedAt: t0})
+	s.RememberAddress(ctx, "bob", "192.0.2.1", t0.Add(time.Hour))
+	bobGen := func() int64 { u, _ := s.User(ctx, "bob"); return u.Generation }()
 	if err := s.DeleteUser(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
@@ -69,28 +105,162 @@ func testUsers(t *testing.T, s meta.Store) {
 	if err := s.DeleteUser(ctx, "bob"); !errdefs.IsNotFound(err) {
 		t.Fatalf("deleting twice: %v", err)
 	}
+	if known, _ := s.KnownAddress(ctx, "bob", "192.0.2.1", t0); known {
+		t.Fatal("bob's addresses outlived him")
+	}
+	// A new bob inherits nothing: not even a generation the old one had.
+	if again := user(t, s, "bob", false); again.Generation <= bobGen {
+		t.Fatalf("the new bob's generation %d, the old one's %d", again.Generation, bobGen)
+	}
+}
+
+// A change writes only the fields it names: a form read slowly after
+// others changed the user cannot undo their changes.
+func testUserChange(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	user(t, s, "root", true)
+	user(t, s, "alice", true)
+	// While alice's own form is open, another administrator demotes and
+	// disables her and gives her a new password.
+	for _, c := range []meta.UserChange{{Admin: ptr(false)}, {Disabled: ptr(true)}, {PasswordHash: ptr("reset")}} {
+		if err := s.UpdateUser(ctx, "alice", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := s.User(ctx, "alice")
+	if err := s.UpdateUser(ctx, "alice", meta.UserChange{DefaultVisibility: ptr(meta.Private)}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.User(ctx, "alice")
+	if got.Admin || !got.Disabled || got.PasswordHash != "reset" || got.DefaultVisibility != meta.Private || got.Generation != before.Generation {
+		t.Fatalf("after changing only the default visibility: %+v", got)
+	}
+}
+
+// A new password signs a user out everywhere but leaves their access
+// tokens; disabling revokes everything, so enabling revives nothing.
+func testSignOutEverywhere(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	user(t, s, "root", true)
+	u := user(t, s, "alice", false)
+	tok, _ := s.CreateCredential(ctx, meta.Credential{User: "alice", Kind: meta.KindToken, Hash: "pat", CreatedAt: t0})
+	s.CreateCredential(ctx, meta.Credential{User: "alice", Kind: meta.KindRefresh, Hash: "from-pat", Parent: tok, CreatedAt: t0})
+	s.CreateCredential(ctx, meta.Credential{User: "alice", Kind: meta.KindSession, Hash: "browser", CreatedAt: t0})
+	s.CreateCredential(ctx, meta.Credential{User: "alice", Kind: meta.KindRefresh, Hash: "docker", CreatedAt: t0})
+	s.CreateCredential(ctx, meta.Credential{User: "root", Kind: meta.KindSession, Hash: "roots", CreatedAt: t0})
+	if err := s.UpdateUser(ctx, "alice", meta.UserChange{DefaultVisibility: ptr(meta.Private)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.User(ctx, "alice"); got.Generation != u.Generation {
+		t.Fatal("changing the default visibility changed the generation")
+	}
+	expectCredentials(t, s, "alice", "pat", "from-pat", "browser", "docker")
+	if err := s.UpdateUser(ctx, "alice", meta.UserChange{PasswordHash: ptr("new")}); err != nil {
+		t.Fatal(err)
+	}
+	afterPassword, _ := s.User(ctx, "alice")
+	if afterPassword.Generation == u.Generation {
+		t.Fatal("a new password kept the generation")
+	}
+	expectCredentials(t, s, "alice", "pat")
+	s.CreateCredential(ctx, meta.Credential{User: "alice", Kind: meta.KindSession, Hash: "browser2", CreatedAt: t0})
+	if err := s.UpdateUser(ctx, "alice", meta.UserChange{Disabled: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	disabled, _ := s.User(ctx, "alice")
+	if disabled.Generation == afterPassword.Generation {
+		t.Fatal("disabling kept the generation")
+	}
+	expectCredentials(t, s, "alice")
+	if err := s.UpdateUser(ctx, "alice", meta.UserChange{Disabled: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if enabled, _ := s.User(ctx, "alice"); enabled.Generation != disabled.Generation || enabled.Disabled {
+		t.Fatalf("enabled again: %+v", enabled)
+	}
+	expectCredentials(t, s, "alice")
+	expectCredentials(t, s, "root", "roots")
+}
+
+// The first user is an administrator whatever is asked; sign-up on the
+// web is closed once there is one, unless the setting opens it.
+func testFirstUserAndSignup(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, meta.User{Name: "first", PasswordHash: "h", CreatedAt: t0}, true); err != nil {
+		t.Fatalf("signing up on an empty hub: %v", err)
+	}
+	if u, _ := s.User(ctx, "first"); !u.Admin {
+		t.Fatal("the first user is not an administrator")
+	}
+	if err := s.CreateUser(ctx, meta.User{Name: "second", PasswordHash: "h", CreatedAt: t0}, true); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Fatalf("signing up once the hub has a user: %v", err)
+	}
+	if _, err := s.User(ctx, "second"); !errdefs.IsNotFound(err) {
+		t.Fatal("a refused sign-up made a user")
+	}
+	if err := s.CreateUser(ctx, meta.User{Name: "made", PasswordHash: "h", CreatedAt: t0}, false); err != nil {
+		t.Fatalf("an administrator making a user with sign-up closed: %v", err)
+	}
+	s.SetSetting(ctx, meta.SettingSignup, "on")
+	if err := s.CreateUser(ctx, meta.User{Name: "second", PasswordHash: "h", Admin: true, CreatedAt: t0}, true); err != nil {
+		t.Fatalf("signing up with sign-up open: %v", err)
+	}
+	s.SetSetting(ctx, meta.SettingSignup, "off")
+	if err := s.CreateUser(ctx, meta.User{Name: "third", PasswordHash: "h", CreatedAt: t0}, true); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Fatalf("signing up once closed again: %v", err)
+	}
+}
+
+// Visitors racing to sign up on a new hub: one account, the administrator.
+func testSignupRace(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	race(10, func(i int) bool {
+		return s.CreateUser(ctx, meta.User{Name: fmt.Sprint("racer", i), PasswordHash: "h", CreatedAt: t0}, true) == nil
+	})
+	users, err := s.Users(ctx)
+	if err != nil || len(users) != 1 || !users[0].Admin {
+		t.Fatalf("after 10 racing sign-ups: %+v, %v; want one administrator", users, err)
+	}
 }
 
 func testLastAdmin(t *testing.T, s meta.Store) {
 	ctx := context.Background()
-	root := user(t, s, "root", true)
-	root.Disabled = true
-	if err := s.UpdateUser(ctx, root); !errdefs.IsConflict(err) {
+	user(t, s, "root", true)
+	s.CreateCredential(ctx, meta.Credential{User: "root", Kind: meta.KindSession, Hash: "roots", CreatedAt: t0})
+	if err := s.UpdateUser(ctx, "root", meta.UserChange{Disabled: ptr(true)}); !errdefs.IsConflict(err) {
 		t.Fatalf("disabling the last admin: %v", err)
 	}
-	root.Disabled, root.Admin = false, false
-	if err := s.UpdateUser(ctx, root); !errdefs.IsConflict(err) {
+	expectCredentials(t, s, "root", "roots") // a refused change revokes nothing
+	if err := s.UpdateUser(ctx, "root", meta.UserChange{Admin: ptr(false)}); !errdefs.IsConflict(err) {
 		t.Fatalf("demoting the last admin: %v", err)
 	}
 	if err := s.DeleteUser(ctx, "root"); !errdefs.IsConflict(err) {
 		t.Fatalf("deleting the last admin: %v", err)
 	}
 	user(t, s, "second", true)
-	if err := s.UpdateUser(ctx, root); err != nil {
+	if err := s.UpdateUser(ctx, "root", meta.UserChange{Admin: ptr(false)}); err != nil {
 		t.Fatalf("demoting one of two admins: %v", err)
 	}
 	if got, _ := s.User(ctx, "root"); got.Admin {
-		t.Fatal("a refused change was kept")
+		t.Fatal("demoting did not demote")
+	}
+}
+
+// A credential id is never given again, even after the newest is deleted:
+// bearer tokens name the credential they came from.
+func testCredentialIDs(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	user(t, s, "alice", false)
+	var last int64
+	for i := range 3 {
+		id, err := s.CreateCredential(ctx, meta.Credential{User: "alice", Kind: meta.KindToken, Hash: fmt.Sprint("h", i), CreatedAt: t0})
+		if err != nil || id <= last {
+			t.Fatalf("credential %d: id %d after %d, %v", i, id, last, err)
+		}
+		if err := s.DeleteCredential(ctx, "alice", id); err != nil {
+			t.Fatal(err)
+		}
+		last = id
 	}
 }
 
@@ -152,149 +322,5 @@ func testSettings(t *testing.T, s meta.Store) {
 	s.SetSetting(ctx, "signup", "on")
 	if v, _ := s.Setting(ctx, "signup"); v != "on" {
 		t.Fatalf("setting = %q", v)
-	}
-}
-
-func testImplicitOwner(t *testing.T, s meta.Store) {
-	ctx := context.Background()
-	alice := user(t, s, "alice", false)
-	alice.DefaultVisibility = meta.Private
-	s.UpdateUser(ctx, alice)
-	user(t, s, "bob", false)
-	live(t, s, "alice/app", dg("1"), t0)
-	live(t, s, "bob/tools/x", dg("2"), t0)
-	live(t, s, "nobody/app", dg("3"), t0)
-	live(t, s, "alice", dg("4"), t0) // one component: no namespace
-	for _, want := range []meta.Repository{
-		{Name: "alice/app", Owner: "alice", Visibility: meta.Private},
-		{Name: "bob/tools/x", Owner: "bob", Visibility: meta.Public},
-		{Name: "nobody/app", Visibility: meta.Public},
-		{Name: "alice", Visibility: meta.Public},
-	} {
-		got, err := s.Repository(ctx, want.Name)
-		if err != nil || got.Owner != want.Owner || got.Visibility != want.Visibility {
-			t.Errorf("pushed %s: %+v, %v; want owner %q, %s", want.Name, got, err, want.Owner, want.Visibility)
-		}
-	}
-}
-
-func testRepositoryLifecycle(t *testing.T, s meta.Store) {
-	ctx := context.Background()
-	user(t, s, "alice", false)
-	user(t, s, "bob", false)
-	r := meta.Repository{Name: "alice/web", Owner: "alice", Visibility: meta.Private, Description: "first", CreatedAt: t0}
-	if err := s.CreateRepository(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateRepository(ctx, r); !errdefs.IsAlreadyExists(err) {
-		t.Fatalf("creating twice: %v", err)
-	}
-	live(t, s, "alice/web", dg("cfg"), t0) // a push keeps what was made first
-	r.Visibility, r.Description = meta.Public, "second"
-	if err := s.UpdateRepository(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Repository(ctx, "alice/web"); got.Visibility != meta.Public || got.Description != "second" || got.Owner != "alice" {
-		t.Fatalf("after update: %+v", got)
-	}
-	if err := s.SetCollaborator(ctx, "alice/web", "bob", meta.RoleRead); err != nil {
-		t.Fatal(err)
-	}
-	s.SetCollaborator(ctx, "alice/web", "bob", meta.RoleWrite)
-	if role, _ := s.CollaboratorRole(ctx, "alice/web", "bob"); role != meta.RoleWrite {
-		t.Fatalf("role = %q", role)
-	}
-	if err := s.SetCollaborator(ctx, "alice/web", "nobody", meta.RoleRead); !errdefs.IsNotFound(err) {
-		t.Fatalf("an unknown collaborator: %v", err)
-	}
-	m := image("web", dg("cfg"))
-	s.PutManifest(ctx, "alice/web", m, []string{"v2", "v1"})
-	tags, err := s.TagList(ctx, "alice/web")
-	if err != nil || len(tags) != 2 || tags[0].Name != "v1" || tags[0].Digest != m.Digest || string(tags[0].Content) != string(m.Content) {
-		t.Fatalf("TagList = %+v, %v", tags, err)
-	}
-	if err := s.RemoveCollaborator(ctx, "alice/web", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	if role, _ := s.CollaboratorRole(ctx, "alice/web", "bob"); role != "" {
-		t.Fatalf("removed collaborator keeps %q", role)
-	}
-	if err := s.DeleteRepository(ctx, "alice/web"); err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range []error{
-		func() error { _, err := s.Repository(ctx, "alice/web"); return err }(),
-		func() error { _, err := s.Manifest(ctx, "alice/web", "v1"); return err }(),
-		func() error { _, err := s.RepoBlob(ctx, "alice/web", dg("cfg")); return err }(),
-		s.DeleteRepository(ctx, "alice/web"),
-	} {
-		if !errdefs.IsNotFound(err) {
-			t.Fatalf("after DeleteRepository: %v", err)
-		}
-	}
-	// Its blobs are garbage once the grace period is over.
-	if g, _ := s.FindGarbage(ctx, t0.Add(time.Hour)); len(g.Blobs) != 1 || g.Blobs[0].Digest != dg("cfg") {
-		t.Fatalf("garbage after deleting the repository: %+v", g)
-	}
-}
-
-func testVisibilityFilter(t *testing.T, s meta.Store) {
-	ctx := context.Background()
-	user(t, s, "alice", false)
-	user(t, s, "bob", false)
-	for _, r := range []meta.Repository{
-		{Name: "alice/open", Owner: "alice", Visibility: meta.Public, Description: "A web server"},
-		{Name: "alice/secret", Owner: "alice", Visibility: meta.Private, Description: "Web secrets"},
-		{Name: "alice/shared", Owner: "alice", Visibility: meta.Private},
-		{Name: "bob/tool", Owner: "bob", Visibility: meta.Private, Description: "100%_sure"},
-	} {
-		r.CreatedAt = t0
-		if err := s.CreateRepository(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.SetCollaborator(ctx, "alice/shared", "bob", meta.RoleRead)
-	names := func(f meta.RepoFilter) []string {
-		repos, _, err := s.ListRepositories(ctx, f, meta.Page{N: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, r := range repos {
-			out = append(out, r.Name)
-		}
-		return out
-	}
-	for _, tc := range []struct {
-		f    meta.RepoFilter
-		want []string
-	}{
-		{meta.RepoFilter{}, []string{"alice/open"}},
-		{meta.RepoFilter{All: true}, []string{"alice/open", "alice/secret", "alice/shared", "bob/tool"}},
-		{meta.RepoFilter{Viewer: "alice"}, []string{"alice/open", "alice/secret", "alice/shared"}},
-		{meta.RepoFilter{Viewer: "bob"}, []string{"alice/open", "alice/shared", "bob/tool"}},
-		{meta.RepoFilter{Viewer: "bob", Mine: true}, []string{"alice/shared", "bob/tool"}},
-		{meta.RepoFilter{Viewer: "bob", Owner: "alice"}, []string{"alice/open", "alice/shared"}},
-		{meta.RepoFilter{Query: "WEB"}, []string{"alice/open"}},
-		{meta.RepoFilter{Viewer: "alice", Query: "web"}, []string{"alice/open", "alice/secret"}},
-		{meta.RepoFilter{All: true, Query: "%_"}, []string{"bob/tool"}},
-		{meta.RepoFilter{All: true, Query: "_"}, []string{"bob/tool"}},
-		{meta.RepoFilter{Viewer: "carol", Query: "secret"}, nil},
-	} {
-		if got := names(tc.f); !slices.Equal(got, tc.want) {
-			t.Errorf("ListRepositories(%+v) = %v, want %v", tc.f, got, tc.want)
-		}
-	}
-}
-
-func testUsage(t *testing.T, s meta.Store) {
-	ctx := context.Background()
-	user(t, s, "alice", false)
-	live(t, s, "alice/a", dg("x"), t0)
-	live(t, s, "alice/b", dg("x"), t0)
-	live(t, s, "alice/b", dg("y"), t0)
-	u, err := s.Usage(ctx)
-	if err != nil || u != (meta.Usage{Users: 1, Repositories: 2, Blobs: 2, BlobBytes: 20}) {
-		t.Fatalf("Usage = %+v, %v", u, err)
 	}
 }

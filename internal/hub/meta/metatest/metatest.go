@@ -22,20 +22,43 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		fn   func(*testing.T, meta.Store)
 	}{
 		{"BlobLifecycle", testBlobLifecycle},
+		{"BlobTakeOver", testBlobTakeOver},
+		{"BlobWritersRace", testBlobWritersRace},
+		{"Quarantine", testQuarantine},
+		{"BlobListing", testBlobListing},
+		{"Quota", testQuota},
+		{"QuotaRace", testQuotaRace},
 		{"LinksAreRepositoryScoped", testLinksScoped},
 		{"ManifestsAndTags", testManifestsAndTags},
+		{"IndexChildrenStay", testIndexChildrenStay},
 		{"MissingReferences", testMissingReferences},
 		{"Referrers", testReferrers},
 		{"Paging", testPaging},
+		{"TagList", testTagList},
 		{"Garbage", testGarbage},
+		{"GarbageLeases", testGarbageLeases},
 		{"Users", testUsers},
+		{"UserChangesOnlyWhatItSays", testUserChange},
+		{"SignOutEverywhere", testSignOutEverywhere},
+		{"FirstUserAndSignup", testFirstUserAndSignup},
+		{"SignupRace", testSignupRace},
 		{"LastAdmin", testLastAdmin},
 		{"Credentials", testCredentials},
+		{"CredentialIDsNeverReused", testCredentialIDs},
 		{"Settings", testSettings},
 		{"ImplicitRepositoryOwner", testImplicitOwner},
 		{"RepositoryLifecycle", testRepositoryLifecycle},
 		{"VisibilityFilter", testVisibilityFilter},
 		{"Usage", testUsage},
+		{"Uploads", testUploads},
+		{"UploadOneWriter", testUploadOneWriter},
+		{"UploadLimit", testUploadLimit},
+		{"ReapUploads", testReapUploads},
+		{"JobLeases", testJobLeases},
+		{"RateLimits", testRateLimits},
+		{"RateLimitsAllOrNone", testRateLimitsAllOrNone},
+		{"RateLimitRace", testRateLimitRace},
+		{"KnownAddresses", testKnownAddresses},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,16 +73,21 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func dg(s string) digest.Digest { return digest.FromString(s) }
 
-// live makes d a live blob linked into repo at time at.
+// lease is a lease of holder until at+d.
+func lease(holder string, at time.Time, d time.Duration) meta.Lease {
+	return meta.Lease{Holder: holder, Until: at.Add(d)}
+}
+
+// live makes d a live blob of 10 bytes linked into repo at time at.
 func live(t *testing.T, s meta.Store, repo string, d digest.Digest, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := s.LinkOrReserve(ctx, repo, d, 10, at)
+	st, err := s.LinkOrReserve(ctx, repo, d, 10, at, lease("live", at, time.Minute), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st == meta.BlobAbsent {
-		if err := s.PublishBlob(ctx, repo, d, at); err != nil {
+		if err := s.PublishBlob(ctx, repo, d, "live", at, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,35 +96,55 @@ func live(t *testing.T, s meta.Store, repo string, d digest.Digest, at time.Time
 func testBlobLifecycle(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	d := dg("a")
-	if st, err := s.LinkBlob(ctx, "r", d, t0); err != nil || st != meta.BlobAbsent {
+	if st, err := s.LinkBlob(ctx, "r", d, t0, 0); err != nil || st != meta.BlobAbsent {
 		t.Fatalf("LinkBlob of an absent blob = %v, %v", st, err)
 	}
-	if st, err := s.LinkOrReserve(ctx, "r", d, 10, t0); err != nil || st != meta.BlobAbsent {
+	a := lease("writer-a", t0, time.Minute)
+	if st, err := s.LinkOrReserve(ctx, "r", d, 10, t0, a, 0); err != nil || st != meta.BlobAbsent {
 		t.Fatalf("first LinkOrReserve = %v, %v; want the reservation (absent)", st, err)
 	}
-	if st, _ := s.LinkOrReserve(ctx, "other", d, 10, t0); st != meta.BlobPending {
-		t.Fatalf("second LinkOrReserve = %v, want pending", st)
+	if b, err := s.Blob(ctx, d); err != nil || b.State != meta.BlobPending || !same(b.Lease, a) || b.Size != 10 {
+		t.Fatalf("reserved Blob = %+v, %v; want pending under %+v", b, err, a)
+	}
+	if st, _ := s.LinkBlob(ctx, "other", d, t0, 0); st != meta.BlobPending {
+		t.Fatalf("LinkBlob of a pending blob = %v, want pending", st)
 	}
 	if _, err := s.RepoBlob(ctx, "r", d); !errdefs.IsNotFound(err) {
 		t.Fatalf("a pending blob is visible: %v", err)
 	}
-	if err := s.PublishBlob(ctx, "r", d, t0); err != nil {
-		t.Fatal(err)
+	if _, err := s.RepoBlob(ctx, "other", d); !errdefs.IsNotFound(err) {
+		t.Fatalf("LinkBlob of a pending blob linked it: %v", err)
 	}
-	if err := s.PublishBlob(ctx, "r", d, t0); !errdefs.IsConflict(err) {
-		t.Fatalf("publishing twice: %v", err)
+	if err := s.PublishBlob(ctx, "r", d, "writer-b", t0, 0); !errdefs.IsConflict(err) {
+		t.Fatalf("publishing a reservation another holds: %v", err)
+	}
+	if err := s.PublishBlob(ctx, "r", d, "writer-a", t0, 0); err != nil {
+		t.Fatal(err)
 	}
 	if l, err := s.RepoBlob(ctx, "r", d); err != nil || l.Size != 10 {
 		t.Fatalf("RepoBlob = %+v, %v", l, err)
 	}
-	if st, _ := s.LinkOrReserve(ctx, "other", d, 10, t0); st != meta.BlobLive {
+	if b, _ := s.Blob(ctx, d); b.State != meta.BlobLive || b.Lease.Holder != "" {
+		t.Fatalf("published Blob = %+v; want live, held by nobody", b)
+	}
+	// A live blob published again (by whoever wrote the same content) is only linked.
+	if err := s.PublishBlob(ctx, "third", d, "writer-c", t0, 0); err != nil {
+		t.Fatalf("publishing a live blob: %v", err)
+	}
+	if _, err := s.RepoBlob(ctx, "third", d); err != nil {
+		t.Fatalf("publishing a live blob did not link it: %v", err)
+	}
+	if st, _ := s.LinkOrReserve(ctx, "other", d, 10, t0, lease("writer-d", t0, time.Minute), 0); st != meta.BlobLive {
 		t.Fatalf("LinkOrReserve of a live blob = %v", st)
 	}
-	if b, err := s.Blob(ctx, d); err != nil || b.State != meta.BlobLive {
-		t.Fatalf("Blob = %+v, %v", b, err)
+	if _, err := s.RepoBlob(ctx, "other", d); err != nil {
+		t.Fatalf("LinkOrReserve of a live blob did not link it: %v", err)
 	}
 	if r, err := s.Repository(ctx, "r"); err != nil || r.Visibility != meta.Public || r.Owner != "" {
 		t.Fatalf("Repository = %+v, %v; want public with no owner", r, err)
+	}
+	if err := s.PublishBlob(ctx, "r", dg("never reserved"), "writer-a", t0, 0); !errdefs.IsConflict(err) {
+		t.Fatalf("publishing an absent blob: %v", err)
 	}
 }
 
@@ -110,7 +158,7 @@ func testLinksScoped(t *testing.T, s meta.Store) {
 	if h, err := s.PublicHolder(ctx, d); err != nil || h != "one" {
 		t.Fatalf("PublicHolder = %q, %v", h, err)
 	}
-	if st, _ := s.LinkBlob(ctx, "two", d, t0); st != meta.BlobLive {
+	if st, _ := s.LinkBlob(ctx, "two", d, t0, 0); st != meta.BlobLive {
 		t.Fatalf("mount: LinkBlob = %v", st)
 	}
 	if err := s.UnlinkBlob(ctx, "one", d); err != nil {
@@ -275,20 +323,26 @@ func testGarbage(t *testing.T, s meta.Store) {
 	if again, _ := s.FindGarbage(ctx, cutoff); len(again.Blobs) != 1 {
 		t.Fatal("FindGarbage changed something")
 	}
-	if g, err = s.CollectGarbage(ctx, cutoff, cutoff, t0); err != nil || len(g.Blobs) != 1 {
+	gc := lease("gc-1", cutoff, time.Minute)
+	if g, err = s.CollectGarbage(ctx, cutoff, cutoff, gc); err != nil || len(g.Blobs) != 1 || len(g.Links) != 2 {
 		t.Fatalf("CollectGarbage = %+v, %v", g, err)
 	}
-	if st, _ := s.LinkOrReserve(ctx, "r", old, 10, cutoff); st != meta.BlobDeleting {
-		t.Fatalf("a blob being deleted could be linked: %v", st)
+	if b, _ := s.Blob(ctx, old); b.State != meta.BlobDeleting || !same(b.Lease, gc) {
+		t.Fatalf("a collected blob = %+v; want deleting under %+v", b, gc)
 	}
-	if g2, _ := s.CollectGarbage(ctx, cutoff, cutoff, t0); len(g2.Blobs) != 0 {
+	if st, _ := s.LinkOrReserve(ctx, "r", old, 10, cutoff, lease("w", cutoff, time.Minute), 0); st != meta.BlobDeleting {
+		t.Fatalf("a blob being deleted could be linked or reserved: %v", st)
+	}
+	if g2, _ := s.CollectGarbage(ctx, cutoff, cutoff, lease("gc-2", cutoff, time.Minute)); len(g2.Blobs) != 0 {
 		t.Fatalf("a second collector claimed %v too", g2.Blobs)
 	}
-	// A collector that died leaves its claim; another takes it over once stale.
-	if g2, _ := s.CollectGarbage(ctx, cutoff.Add(2*time.Hour), cutoff, cutoff.Add(time.Hour)); len(g2.Blobs) != 1 {
-		t.Fatalf("a stale claim was not taken over: %v", g2.Blobs)
+	if err := s.ForgetBlob(ctx, old, "gc-2"); err != nil {
+		t.Fatal(err)
 	}
-	if err := s.ForgetBlob(ctx, old); err != nil {
+	if b, _ := s.Blob(ctx, old); b.State != meta.BlobDeleting {
+		t.Fatal("ForgetBlob forgot a blob another collector holds")
+	}
+	if err := s.ForgetBlob(ctx, old, "gc-1"); err != nil {
 		t.Fatal(err)
 	}
 	for _, keep := range []digest.Digest{used, fresh} {
@@ -299,17 +353,23 @@ func testGarbage(t *testing.T, s meta.Store) {
 	if _, err := s.RepoBlob(ctx, "s", shared); err != nil {
 		t.Fatalf("collection took the fresh link of shared: %v", err)
 	}
-	if st, _ := s.LinkOrReserve(ctx, "r", old, 10, cutoff); st != meta.BlobAbsent {
+	if st, _ := s.LinkOrReserve(ctx, "r", old, 10, cutoff, lease("w", cutoff, time.Minute), 0); st != meta.BlobAbsent {
 		t.Fatalf("after Forget the blob can be pushed again: %v", st)
 	}
 	orphan := dg("orphan")
-	if ok, err := s.ClaimOrphan(ctx, orphan, 0, cutoff); !ok || err != nil {
+	if ok, err := s.ClaimOrphan(ctx, orphan, 0, cutoff, gc); !ok || err != nil {
 		t.Fatalf("ClaimOrphan = %v, %v", ok, err)
 	}
-	if ok, _ := s.ClaimOrphan(ctx, used, 0, cutoff); ok {
+	if b, _ := s.Blob(ctx, orphan); b.State != meta.BlobDeleting || !same(b.Lease, gc) {
+		t.Fatalf("a claimed orphan = %+v", b)
+	}
+	if ok, _ := s.ClaimOrphan(ctx, used, 0, cutoff, gc); ok {
 		t.Fatal("ClaimOrphan claimed a recorded blob")
 	}
-	if st, _ := s.LinkOrReserve(ctx, "r", orphan, 10, cutoff); st != meta.BlobDeleting {
+	if st, _ := s.LinkOrReserve(ctx, "r", orphan, 10, cutoff, lease("w", cutoff, time.Minute), 0); st != meta.BlobDeleting {
 		t.Fatalf("a claimed orphan could be reserved: %v", st)
 	}
 }
+
+// same reports whether two leases are one: the same holder until the same instant.
+func same(a, b meta.Lease) bool { return a.Holder == b.Holder && a.Until.Equal(b.Until) }

@@ -11,12 +11,31 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
-// CreateUser adds a user.
-func (s *Store) CreateUser(ctx context.Context, u meta.User) error {
+// CreateUser adds a user; the first is an administrator, and sign-up on
+// the web (selfService) takes one only while it is open.
+func (s *Store) CreateUser(ctx context.Context, u meta.User, selfService bool) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, admin, disabled, default_visibility, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-			u.Name, u.PasswordHash, u.Admin, u.Disabled, string(orPublic(u.DefaultVisibility)), unixNano(u.CreatedAt))
+		var users int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&users); err != nil {
+			return err
+		}
+		if selfService && users > 0 {
+			var open string
+			err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, meta.SettingSignup).Scan(&open)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if open != "on" {
+				return fmt.Errorf("sign-up is closed on this hub: ask its administrator for an account: %w", errdefs.ErrForbidden)
+			}
+		}
+		gen, err := nextGeneration(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, admin, disabled, default_visibility, created_at, generation)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.PasswordHash, u.Admin || users == 0, u.Disabled, string(orPublic(u.DefaultVisibility)), unixNano(u.CreatedAt), gen)
 		if err != nil {
 			return err
 		}
@@ -27,6 +46,15 @@ func (s *Store) CreateUser(ctx context.Context, u meta.User) error {
 	})
 }
 
+// nextGeneration takes the next value of the counter users' generations
+// come from, so that none repeats.
+func nextGeneration(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var gen int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO counters (name, value) VALUES ('generation', 1)
+		ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&gen)
+	return gen, err
+}
+
 func orPublic(v meta.Visibility) meta.Visibility {
 	if v == "" {
 		return meta.Public
@@ -34,13 +62,13 @@ func orPublic(v meta.Visibility) meta.Visibility {
 	return v
 }
 
-const userColumns = `name, password_hash, admin, disabled, default_visibility, created_at`
+const userColumns = `name, password_hash, admin, disabled, default_visibility, created_at, generation`
 
 func scanUser(row interface{ Scan(...any) error }) (meta.User, error) {
 	var u meta.User
 	var vis string
 	var created int64
-	err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &u.Disabled, &vis, &created)
+	err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &u.Disabled, &vis, &created, &u.Generation)
 	u.DefaultVisibility, u.CreatedAt = meta.Visibility(vis), fromNano(created)
 	return u, err
 }
@@ -99,19 +127,45 @@ func keepAnAdmin(ctx context.Context, tx *sql.Tx, who string, change func() erro
 	return nil
 }
 
-// UpdateUser writes a user's password hash, flags and default visibility.
-func (s *Store) UpdateUser(ctx context.Context, u meta.User) error {
+// UpdateUser writes the fields c sets; a new password or disabling signs
+// the user out everywhere, in the same transaction.
+func (s *Store) UpdateUser(ctx context.Context, name string, c meta.UserChange) error {
+	var set []string
+	var args []any
+	revoke := []meta.CredentialKind{}
+	if c.PasswordHash != nil {
+		set, args = append(set, "password_hash = ?"), append(args, *c.PasswordHash)
+		revoke = append(revoke, meta.KindSession, meta.KindRefresh)
+	}
+	if c.Admin != nil {
+		set, args = append(set, "admin = ?"), append(args, *c.Admin)
+	}
+	if c.Disabled != nil {
+		set, args = append(set, "disabled = ?"), append(args, *c.Disabled)
+		if *c.Disabled {
+			revoke = []meta.CredentialKind{meta.KindSession, meta.KindRefresh, meta.KindToken}
+		}
+	}
+	if c.DefaultVisibility != nil {
+		set, args = append(set, "default_visibility = ?"), append(args, string(orPublic(*c.DefaultVisibility)))
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		return keepAnAdmin(ctx, tx, u.Name, func() error {
-			res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, admin = ?, disabled = ?, default_visibility = ?
-				WHERE name = ?`, u.PasswordHash, u.Admin, u.Disabled, string(orPublic(u.DefaultVisibility)), u.Name)
-			if err != nil {
+		uid, err := userID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		return keepAnAdmin(ctx, tx, name, func() error {
+			if len(revoke) > 0 {
+				gen, err := nextGeneration(ctx, tx)
+				if err != nil {
+					return err
+				}
+				set, args = append(set, "generation = ?"), append(args, gen)
+			}
+			if err := update(ctx, tx, "users", set, args, name, "user"); err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return notFound("user %q", u.Name)
-			}
-			return nil
+			return deleteCredentials(ctx, tx, uid, revoke...)
 		})
 	})
 }
@@ -146,7 +200,8 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 					return err
 				}
 			}
-			return nil
+			_, err = tx.ExecContext(ctx, `DELETE FROM known_addresses WHERE user = ?`, name)
+			return err
 		})
 	})
 }
@@ -252,16 +307,31 @@ func (s *Store) DeleteCredential(ctx context.Context, user string, id int64) err
 // DeleteCredentials revokes all of user's credentials of the given kinds.
 func (s *Store) DeleteCredentials(ctx context.Context, user string, kinds ...meta.CredentialKind) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, k := range kinds {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE kind = ?
-				AND user_id = (SELECT id FROM users WHERE name = ?)`, string(k), user); err != nil {
-				return err
-			}
+		uid, err := userID(ctx, tx, user)
+		if errdefs.IsNotFound(err) {
+			return nil
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE parent_id IS NOT NULL
-			AND parent_id NOT IN (SELECT id FROM credentials)`)
-		return err
+		if err != nil {
+			return err
+		}
+		return deleteCredentials(ctx, tx, uid, kinds...)
 	})
+}
+
+// deleteCredentials deletes a user's credentials of the given kinds, and
+// those made with them.
+func deleteCredentials(ctx context.Context, tx *sql.Tx, uid int64, kinds ...meta.CredentialKind) error {
+	if len(kinds) == 0 {
+		return nil
+	}
+	for _, k := range kinds {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE kind = ? AND user_id = ?`, string(k), uid); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE parent_id IS NOT NULL
+		AND parent_id NOT IN (SELECT id FROM credentials)`)
+	return err
 }
 
 // TouchCredential records a use.

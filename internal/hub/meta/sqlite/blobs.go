@@ -13,25 +13,38 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
+const blobColumns = `digest, size, state, created_at, holder, lease_until`
+
+func scanBlob(row interface{ Scan(...any) error }) (meta.Blob, error) {
+	var b meta.Blob
+	var d string
+	var created, until int64
+	err := row.Scan(&d, &b.Size, &b.State, &created, &b.Lease.Holder, &until)
+	b.Digest, b.CreatedAt, b.Lease.Until = digest.Digest(d), fromNano(created), zeroTime(until)
+	return b, err
+}
+
 // Blob returns the hub-wide record of a blob.
 func (s *Store) Blob(ctx context.Context, d digest.Digest) (meta.Blob, error) {
 	return blobRecord(ctx, s.r, d)
 }
 
 func blobRecord(ctx context.Context, q querier, d digest.Digest) (meta.Blob, error) {
-	b := meta.Blob{Digest: d}
-	var created int64
-	err := q.QueryRowContext(ctx, `SELECT size, state, created_at FROM blobs WHERE digest = ?`, d.String()).
-		Scan(&b.Size, &b.State, &created)
+	b, err := scanBlob(q.QueryRowContext(ctx, `SELECT `+blobColumns+` FROM blobs WHERE digest = ?`, d.String()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return meta.Blob{Digest: d, State: meta.BlobAbsent}, notFound("blob %s", d)
 	}
-	b.CreatedAt = fromNano(created)
 	return b, err
 }
 
+// Blobs lists live and quarantined blobs after a digest.
+func (s *Store) Blobs(ctx context.Context, after digest.Digest, n int) ([]meta.Blob, error) {
+	return scanBlobs(ctx, s.r, `SELECT `+blobColumns+` FROM blobs WHERE state IN (?, ?) AND digest > ?
+		ORDER BY digest LIMIT ?`, meta.BlobLive, meta.BlobQuarantined, after.String(), n)
+}
+
 // LinkBlob links a live blob into repo.
-func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) (meta.BlobState, error) {
+func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		b, err := blobRecord(ctx, tx, d)
@@ -42,54 +55,145 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now 
 		if err != nil {
 			return err
 		}
-		return link(ctx, tx, repo, d, now)
+		return link(ctx, tx, repo, b, now, quota)
 	})
 	return state, err
 }
 
-func link(ctx context.Context, tx *sql.Tx, repo string, d digest.Digest, now time.Time) error {
+// link links blob b into repo, within quota.
+func link(ctx context.Context, tx *sql.Tx, repo string, b meta.Blob, now time.Time, quota int64) error {
+	if err := checkQuota(ctx, tx, repo, b.Digest, b.Size, quota); err != nil {
+		return err
+	}
 	id, err := ensureRepo(ctx, tx, repo, now)
 	if err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO links (repo_id, digest, touched_at) VALUES (?, ?, ?)
-		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, id, d.String(), unixNano(now))
+		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, id, b.Digest.String(), unixNano(now))
 	return err
 }
 
-// LinkOrReserve links a live blob, or reserves an absent one as pending.
-func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time) (meta.BlobState, error) {
+// checkQuota returns a *meta.QuotaError when linking d, of size bytes,
+// into repo would take its namespace past quota (> 0). A blob the
+// namespace already links adds nothing.
+func checkQuota(ctx context.Context, tx *sql.Tx, repo string, d digest.Digest, size, quota int64) error {
+	if quota <= 0 {
+		return nil
+	}
+	ns := meta.Namespace(repo)
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM links l JOIN repositories r ON r.id = l.repo_id
+		WHERE r.namespace = ? AND l.digest = ? LIMIT 1`, ns, d.String()).Scan(&one)
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	used, err := namespaceUsage(ctx, tx, ns)
+	if err != nil {
+		return err
+	}
+	if used+size > quota {
+		return &meta.QuotaError{Namespace: ns, Used: used, Adding: size, Quota: quota}
+	}
+	return nil
+}
+
+func namespaceUsage(ctx context.Context, q querier, ns string) (int64, error) {
+	var used int64
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(sum(b.size), 0) FROM blobs b WHERE b.digest IN
+		(SELECT l.digest FROM links l JOIN repositories r ON r.id = l.repo_id WHERE r.namespace = ?)`, ns).Scan(&used)
+	return used, err
+}
+
+// NamespaceUsage is the bytes of the distinct blobs a namespace links.
+func (s *Store) NamespaceUsage(ctx context.Context, ns string) (int64, error) {
+	return namespaceUsage(ctx, s.r, ns)
+}
+
+// LinkOrReserve links a live blob, or reserves one to write as pending under l.
+func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time, l meta.Lease, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		b, err := blobRecord(ctx, tx, d)
 		state = b.State
 		switch {
 		case errdefs.IsNotFound(err):
-			_, err = tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, created_at) VALUES (?, ?, ?, ?)`,
-				d.String(), size, meta.BlobPending, unixNano(now))
-			return err
 		case err != nil:
 			return err
 		case b.State == meta.BlobLive:
-			return link(ctx, tx, repo, d, now)
+			return link(ctx, tx, repo, b, now, quota)
+		case b.State == meta.BlobDeleting && b.Lease.Held(now):
+			return nil
 		}
-		return nil
+		if err := checkQuota(ctx, tx, repo, d, size, quota); err != nil {
+			return err
+		}
+		state = meta.BlobAbsent
+		_, err = tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, created_at, holder, lease_until)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET size = excluded.size, state = excluded.state,
+			created_at = excluded.created_at, holder = excluded.holder, lease_until = excluded.lease_until`,
+			d.String(), size, meta.BlobPending, unixNano(now), l.Holder, zeroNano(l.Until))
+		return err
 	})
 	return state, err
 }
 
-// PublishBlob makes a pending blob live and links it into repo.
-func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) error {
+// RenewBlob extends the lease on a pending or deleting blob.
+func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE blobs SET state = ? WHERE digest = ? AND state = ?`,
-			meta.BlobLive, d.String(), meta.BlobPending)
+		res, err := tx.ExecContext(ctx, `UPDATE blobs SET lease_until = ? WHERE digest = ? AND holder = ? AND state IN (?, ?)`,
+			zeroNano(l.Until), d.String(), l.Holder, meta.BlobPending, meta.BlobDeleting)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("publish blob %s: it is not pending: %w", d, errdefs.ErrConflict)
+			return fmt.Errorf("blob %s: the lease of %s is lost: %w", d, l.Holder, errdefs.ErrConflict)
 		}
-		return link(ctx, tx, repo, d, now)
+		return nil
+	})
+}
+
+// PublishBlob makes a pending blob live and links it into repo.
+func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, holder string, now time.Time, quota int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		b, err := blobRecord(ctx, tx, d)
+		switch {
+		case err == nil && b.State == meta.BlobLive:
+		case err == nil && b.State == meta.BlobPending && b.Lease.Holder == holder:
+			if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = ?, created_at = ?, holder = '', lease_until = 0
+				WHERE digest = ?`, meta.BlobLive, unixNano(now), d.String()); err != nil {
+				return err
+			}
+		case err == nil || errdefs.IsNotFound(err):
+			return fmt.Errorf("publish blob %s: it is %s, not pending under %s: %w", d, b.State, holder, errdefs.ErrConflict)
+		default:
+			return err
+		}
+		return link(ctx, tx, repo, b, now, quota)
+	})
+}
+
+// ReleaseBlob drops a pending record that holder holds.
+func (s *Store) ReleaseBlob(ctx context.Context, d digest.Digest, holder string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE digest = ? AND state = ? AND holder = ?`,
+			d.String(), meta.BlobPending, holder)
+		return err
+	})
+}
+
+// QuarantineBlob marks a live blob quarantined.
+func (s *Store) QuarantineBlob(ctx context.Context, d digest.Digest, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE blobs SET state = ?, created_at = ? WHERE digest = ? AND state = ?`,
+			meta.BlobQuarantined, unixNano(now), d.String(), meta.BlobLive)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return notFound("live blob %s", d)
+		}
+		return nil
 	})
 }
 

@@ -16,9 +16,9 @@ import (
 // CreateRepository makes an empty repository.
 func (s *Store) CreateRepository(ctx context.Context, r meta.Repository) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO repositories (name, owner, visibility, description, created_at)
-			VALUES (?, NULLIF(?, ''), ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-			r.Name, r.Owner, string(r.Visibility), r.Description, unixNano(r.CreatedAt))
+		res, err := tx.ExecContext(ctx, `INSERT INTO repositories (name, owner, visibility, description, created_at, namespace)
+			VALUES (?, NULLIF(?, ''), ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			r.Name, r.Owner, string(r.Visibility), r.Description, unixNano(r.CreatedAt), meta.Namespace(r.Name))
 		if err != nil {
 			return err
 		}
@@ -29,19 +29,35 @@ func (s *Store) CreateRepository(ctx context.Context, r meta.Repository) error {
 	})
 }
 
-// UpdateRepository changes a repository's visibility and description.
-func (s *Store) UpdateRepository(ctx context.Context, r meta.Repository) error {
+// UpdateRepository writes the fields c sets.
+func (s *Store) UpdateRepository(ctx context.Context, name string, c meta.RepoChange) error {
+	var set []string
+	var args []any
+	if c.Visibility != nil {
+		set, args = append(set, "visibility = ?"), append(args, string(*c.Visibility))
+	}
+	if c.Description != nil {
+		set, args = append(set, "description = ?"), append(args, *c.Description)
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE repositories SET visibility = ?, description = ? WHERE name = ?`,
-			string(r.Visibility), r.Description, r.Name)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("repository %q", r.Name)
-		}
-		return nil
+		return update(ctx, tx, "repositories", set, args, name, "repository")
 	})
+}
+
+// update sets columns (set, with args) of the row of table called name;
+// with nothing to set it only checks that the row exists.
+func update(ctx context.Context, tx *sql.Tx, table string, set []string, args []any, name, what string) error {
+	if len(set) == 0 {
+		set = []string{"name = name"}
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+strings.Join(set, ", ")+` WHERE name = ?`, append(args, name)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("%s %q", what, name)
+	}
+	return nil
 }
 
 // DeleteRepository removes a repository and everything in it.
@@ -56,7 +72,7 @@ func (s *Store) DeleteRepository(ctx context.Context, name string) error {
 }
 
 func deleteRepo(ctx context.Context, tx *sql.Tx, id int64) error {
-	for _, table := range []string{"tags", "manifest_blobs", "manifests", "links", "collaborators"} {
+	for _, table := range []string{"tags", "manifest_blobs", "manifest_children", "manifests", "links", "collaborators"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE repo_id = ?`, id); err != nil {
 			return err
 		}
@@ -139,17 +155,25 @@ func (s *Store) ListRepositories(ctx context.Context, f meta.RepoFilter, p meta.
 	return out, false, nil
 }
 
-// TagList returns a repository's tags with their manifests.
-func (s *Store) TagList(ctx context.Context, repo string) ([]meta.Tag, error) {
+// TagList returns a page of a repository's tags.
+func (s *Store) TagList(ctx context.Context, repo string, q meta.TagQuery) ([]meta.Tag, bool, error) {
 	id, err := repoID(ctx, s.r, repo)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT t.name, t.digest, m.media_type, m.content, t.updated_at
+	order := `t.name`
+	if q.ByDate {
+		order = `t.updated_at DESC, t.name`
+	}
+	limit := int64(q.N) + 1
+	if q.N < 0 {
+		limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT t.name, t.digest, m.media_type, length(m.content), t.updated_at
 		FROM tags t JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
-		WHERE t.repo_id = ? ORDER BY t.name`, id)
+		WHERE t.repo_id = ? ORDER BY `+order+` LIMIT ? OFFSET ?`, id, limit, max(q.Offset, 0))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer rows.Close()
 	out := []meta.Tag{}
@@ -157,13 +181,19 @@ func (s *Store) TagList(ctx context.Context, repo string) ([]meta.Tag, error) {
 		var t meta.Tag
 		var d string
 		var updated int64
-		if err := rows.Scan(&t.Name, &d, &t.MediaType, &t.Content, &updated); err != nil {
-			return nil, err
+		if err := rows.Scan(&t.Name, &d, &t.MediaType, &t.Size, &updated); err != nil {
+			return nil, false, err
 		}
 		t.Digest, t.UpdatedAt = digest.Digest(d), fromNano(updated)
 		out = append(out, t)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if q.N >= 0 && len(out) > q.N {
+		return out[:q.N], true, nil
+	}
+	return out, false, nil
 }
 
 // userID returns the id of a user, or meta's not-found error.

@@ -18,10 +18,10 @@ const garbageLinks = `SELECT r.name, l.digest, b.size FROM links l
 	AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.repo_id = l.repo_id AND mb.blob = l.digest)
 	ORDER BY l.digest, r.name`
 
-// garbageBlobs: live blobs created before the cutoff (?1) that no manifest
-// refers to and whose every link, if any, is garbage.
-const garbageBlobs = `SELECT b.digest, b.size, b.state, b.created_at FROM blobs b
-	WHERE b.state = 2 AND b.created_at < ?1
+// garbageBlobs: live or quarantined blobs created before the cutoff (?1)
+// that no manifest refers to and whose every link, if any, is garbage.
+const garbageBlobs = `SELECT ` + blobColumns + ` FROM blobs b
+	WHERE b.state IN (2, 4) AND b.created_at < ?1
 	AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.blob = b.digest)
 	AND NOT EXISTS (SELECT 1 FROM links l WHERE l.digest = b.digest AND l.touched_at >= ?1)
 	ORDER BY b.digest`
@@ -61,33 +61,29 @@ func scanBlobs(ctx context.Context, q querier, query string, args ...any) ([]met
 		return nil, err
 	}
 	defer rows.Close()
-	var out []meta.Blob
+	out := []meta.Blob{}
 	for rows.Next() {
-		var b meta.Blob
-		var d string
-		var created int64
-		if err := rows.Scan(&d, &b.Size, &b.State, &created); err != nil {
+		b, err := scanBlob(rows)
+		if err != nil {
 			return nil, err
 		}
-		b.Digest, b.CreatedAt = digest.Digest(d), fromNano(created)
 		out = append(out, b)
 	}
 	return out, rows.Err()
 }
 
-// CollectGarbage removes garbage links and marks garbage blobs deleting, in
-// one transaction, so that no link can appear in between. A blob's
-// created_at becomes the time it was marked, so that a collector that dies
-// leaves rows another can take over once they are stale.
-func (s *Store) CollectGarbage(ctx context.Context, now, cutoff, staleBefore time.Time) (meta.Garbage, error) {
+// CollectGarbage removes garbage links and marks garbage blobs deleting
+// under l, in one transaction, so that no link can appear in between; it
+// takes over pending and deleting blobs whose lease lapsed.
+func (s *Store) CollectGarbage(ctx context.Context, now, cutoff time.Time, l meta.Lease) (meta.Garbage, error) {
 	var g meta.Garbage
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if g, err = findGarbage(ctx, tx, cutoff); err != nil {
 			return err
 		}
-		stale, err := scanBlobs(ctx, tx, `SELECT digest, size, state, created_at FROM blobs
-			WHERE state IN (1, 3) AND created_at < ? ORDER BY digest`, unixNano(staleBefore))
+		stale, err := scanBlobs(ctx, tx, `SELECT `+blobColumns+` FROM blobs
+			WHERE state IN (1, 3) AND lease_until <= ? ORDER BY digest`, unixNano(now))
 		if err != nil {
 			return err
 		}
@@ -99,8 +95,8 @@ func (s *Store) CollectGarbage(ctx context.Context, now, cutoff, staleBefore tim
 			}
 		}
 		for _, b := range g.Blobs {
-			if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 3, created_at = ? WHERE digest = ?`,
-				unixNano(now), b.Digest.String()); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 3, created_at = ?, holder = ?, lease_until = ?
+				WHERE digest = ?`, unixNano(now), l.Holder, zeroNano(l.Until), b.Digest.String()); err != nil {
 				return err
 			}
 		}
@@ -109,12 +105,12 @@ func (s *Store) CollectGarbage(ctx context.Context, now, cutoff, staleBefore tim
 	return g, err
 }
 
-// ClaimOrphan records unrecorded content as deleting.
-func (s *Store) ClaimOrphan(ctx context.Context, d digest.Digest, size int64, now time.Time) (bool, error) {
+// ClaimOrphan records unrecorded content as deleting under l.
+func (s *Store) ClaimOrphan(ctx context.Context, d digest.Digest, size int64, now time.Time, l meta.Lease) (bool, error) {
 	var claimed bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, created_at) VALUES (?, ?, 3, ?)
-			ON CONFLICT (digest) DO NOTHING`, d.String(), size, unixNano(now))
+		res, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, state, created_at, holder, lease_until)
+			VALUES (?, ?, 3, ?, ?, ?) ON CONFLICT (digest) DO NOTHING`, d.String(), size, unixNano(now), l.Holder, zeroNano(l.Until))
 		if err != nil {
 			return err
 		}
@@ -125,10 +121,10 @@ func (s *Store) ClaimOrphan(ctx context.Context, d digest.Digest, size int64, no
 	return claimed, err
 }
 
-// ForgetBlob removes the record of a blob marked deleting.
-func (s *Store) ForgetBlob(ctx context.Context, d digest.Digest) error {
+// ForgetBlob removes the record of a blob holder holds as deleting.
+func (s *Store) ForgetBlob(ctx context.Context, d digest.Digest, holder string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE digest = ? AND state = 3`, d.String())
+		_, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE digest = ? AND state = 3 AND holder = ?`, d.String(), holder)
 		return err
 	})
 }

@@ -44,6 +44,12 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, t
 				return err
 			}
 		}
+		for _, c := range m.Children {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO manifest_children (repo_id, manifest, child) VALUES (?, ?, ?)`,
+				id, m.Digest.String(), c.String()); err != nil {
+				return err
+			}
+		}
 		for _, t := range tags {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
 				ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
@@ -111,11 +117,21 @@ func (s *Store) Manifest(ctx context.Context, repo, reference string) (meta.Mani
 	return m, nil
 }
 
-// DeleteManifest removes a manifest and every tag pointing at it.
+// DeleteManifest removes a manifest and every tag pointing at it, unless
+// an index of the repository names it.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		id, err := repoID(ctx, tx, repo)
 		if err != nil {
+			return err
+		}
+		var index string
+		err = tx.QueryRowContext(ctx, `SELECT manifest FROM manifest_children WHERE repo_id = ? AND child = ?
+			ORDER BY manifest LIMIT 1`, id, d.String()).Scan(&index)
+		if err == nil {
+			return &meta.InUseError{Manifest: d, Index: digest.Digest(index)}
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repo_id = ? AND digest = ?`, id, d.String())
@@ -128,8 +144,12 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE repo_id = ? AND digest = ?`, id, d.String()); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM manifest_blobs WHERE repo_id = ? AND manifest = ?`, id, d.String())
-		return err
+		for _, table := range []string{"manifest_blobs", "manifest_children"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE repo_id = ? AND manifest = ?`, id, d.String()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -103,6 +103,83 @@ CREATE TABLE settings (
 	value TEXT NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 3: trust. Pending and deleting blobs are leases (holder, lease_until;
+	// state 4 is quarantined); repositories know their quota namespace; an
+	// index's children are recorded so that none is deleted under it;
+	// users carry a generation from a counter that never repeats;
+	// credential ids are never reused (AUTOINCREMENT); uploads, job leases,
+	// rate limits and remembered sign-in addresses are shared state.
+	`
+ALTER TABLE blobs ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+ALTER TABLE blobs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN namespace TEXT NOT NULL DEFAULT '';
+UPDATE repositories SET namespace = CASE WHEN instr(name, '/') > 0 THEN substr(name, 1, instr(name, '/') - 1) ELSE name END;
+CREATE INDEX repositories_by_namespace ON repositories (namespace);
+CREATE TABLE manifest_children (
+	repo_id  INTEGER NOT NULL,
+	manifest TEXT    NOT NULL,
+	child    TEXT    NOT NULL,
+	PRIMARY KEY (repo_id, manifest, child)
+) WITHOUT ROWID;
+CREATE INDEX manifest_children_by_child ON manifest_children (repo_id, child);
+INSERT OR IGNORE INTO manifest_children (repo_id, manifest, child)
+	SELECT m.repo_id, m.digest, json_extract(c.value, '$.digest')
+	FROM manifests m, json_each(CAST(m.content AS TEXT), '$.manifests') c
+	WHERE json_valid(CAST(m.content AS TEXT)) AND json_type(CAST(m.content AS TEXT), '$.manifests') = 'array'
+	AND json_type(c.value, '$.digest') = 'text';
+CREATE TABLE counters (
+	name  TEXT    PRIMARY KEY,
+	value INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET generation = id;
+INSERT INTO counters (name, value) VALUES ('generation', (SELECT COALESCE(max(id), 0) FROM users));
+CREATE TABLE credentials_v3 (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	user_id      INTEGER NOT NULL,
+	kind         TEXT    NOT NULL,
+	name         TEXT    NOT NULL DEFAULT '',
+	hash         TEXT    NOT NULL UNIQUE,
+	scope        TEXT    NOT NULL DEFAULT '',
+	parent_id    INTEGER,
+	created_at   INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL DEFAULT 0,
+	last_used_at INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO credentials_v3 SELECT id, user_id, kind, name, hash, scope, parent_id, created_at, expires_at, last_used_at FROM credentials;
+DROP TABLE credentials;
+ALTER TABLE credentials_v3 RENAME TO credentials;
+CREATE INDEX credentials_by_user ON credentials (user_id, kind);
+CREATE INDEX credentials_by_parent ON credentials (parent_id) WHERE parent_id IS NOT NULL;
+CREATE TABLE uploads (
+	id          TEXT    PRIMARY KEY,
+	repo        TEXT    NOT NULL,
+	owner       TEXT    NOT NULL,
+	received    INTEGER NOT NULL DEFAULT 0,
+	started_at  INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL,
+	holder      TEXT    NOT NULL DEFAULT '',
+	lease_until INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX uploads_by_owner ON uploads (owner, updated_at);
+CREATE INDEX uploads_by_updated ON uploads (updated_at);
+CREATE TABLE leases (
+	name        TEXT    PRIMARY KEY,
+	holder      TEXT    NOT NULL,
+	lease_until INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE rate_limits (
+	key TEXT    PRIMARY KEY,
+	tat INTEGER NOT NULL -- GCRA's theoretical arrival time, unix nanoseconds
+) WITHOUT ROWID;
+CREATE INDEX rate_limits_by_tat ON rate_limits (tat);
+CREATE TABLE known_addresses (
+	user        TEXT    NOT NULL,
+	addr        TEXT    NOT NULL,
+	lease_until INTEGER NOT NULL,
+	PRIMARY KEY (user, addr)
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -115,10 +115,10 @@ func ensureRepo(ctx context.Context, tx *sql.Tx, name string, now time.Time) (in
 		ns = ""
 	}
 	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO repositories (name, owner, visibility, created_at)
-		SELECT ?1, u.name, COALESCE(u.default_visibility, ?2), ?3 FROM (SELECT 1) LEFT JOIN users u ON u.name = ?4
+	err := tx.QueryRowContext(ctx, `INSERT INTO repositories (name, owner, visibility, created_at, namespace)
+		SELECT ?1, u.name, COALESCE(u.default_visibility, ?2), ?3, ?5 FROM (SELECT 1) LEFT JOIN users u ON u.name = ?4
 		WHERE true ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
-		name, string(meta.Public), unixNano(now), ns).Scan(&id)
+		name, string(meta.Public), unixNano(now), ns, meta.Namespace(name)).Scan(&id)
 	return id, err
 }
 
