@@ -283,7 +283,12 @@ func (a *applier) regular(dirfd int, base, name string, hdr *tar.Header, body io
 		return err
 	}
 	defer unix.Close(fd)
-	if n, err := io.CopyBuffer(fdWriter(fd), io.LimitReader(body, hdr.Size), a.buf); err != nil || n != hdr.Size {
+	n, err := io.CopyBuffer(fdWriter(fd), io.LimitReader(body, hdr.Size), a.buf)
+	var werr *writeError
+	switch {
+	case errors.As(err, &werr):
+		return diskError(werr.err, n, hdr.Size)
+	case err != nil || n != hdr.Size:
 		return fmt.Errorf("layer tar is truncated or unreadable in this entry (%d of %d bytes): %v: %w", n, hdr.Size, err, errdefs.ErrInvalidArgument)
 	}
 	// A new file is its maker's already: chown only to someone else.
@@ -298,6 +303,23 @@ func (a *applier) regular(dirfd int, base, name string, hdr *tar.Header, body io
 	return setTimes(dirfd, base, hdr)
 }
 
+// writeError is a failed write of a file's content, which is the disk's
+// fault, not the layer's.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// diskError says what a failed write of a file's content means: a full
+// disk (or quota) is named as such, so that no one looks for a bad layer.
+func diskError(err error, n, size int64) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("the disk is full: no space left to unpack the layer (%d of a file's %d bytes written); "+
+			"free some space (strata system prune) and try again: %w", n, size, err)
+	}
+	return fmt.Errorf("write a file of the layer (%d of %d bytes): %w", n, size, err)
+}
+
 // fdWriter writes to a descriptor, with none of os.File's bookkeeping.
 type fdWriter int
 
@@ -309,7 +331,7 @@ func (w fdWriter) Write(p []byte) (int, error) {
 			continue
 		}
 		if err != nil {
-			return n, &os.PathError{Op: "write", Path: "layer file", Err: err}
+			return n, &writeError{err}
 		}
 		n += m
 	}

@@ -271,3 +271,30 @@ func TestApplyOwnersInSetgidDirectories(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyDiskFull: a layer that does not fit on the disk (a 1 MiB tmpfs)
+// says the disk is full, with ENOSPC, in both unpacking paths, not that
+// the layer is truncated or invalid.
+func TestApplyDiskFull(t *testing.T) {
+	testutil.RequireRoot(t)
+	small := t.TempDir()
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("mount a small tmpfs: %v", err)
+	}
+	defer unix.Unmount(small, unix.MNT_DETACH)
+	layer := tarOf(t, dir("bin/"), file("bin/big", strings.Repeat("x", 3<<20)))
+	for name, apply := range map[string]func(string) error{
+		"Apply":        func(d string) error { return Apply(context.Background(), d, bytes.NewReader(layer)) },
+		"ApplyOverlay": func(d string) error { return ApplyOverlay(context.Background(), d, bytes.NewReader(layer), nil) },
+	} {
+		d, err := os.MkdirTemp(small, "layer-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = apply(d)
+		if !errors.Is(err, unix.ENOSPC) || !strings.Contains(err.Error(), "the disk is full") || errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s on a full disk: %v; want 'the disk is full' with ENOSPC", name, err)
+		}
+		os.RemoveAll(d)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-dev/strata/internal/network"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/testutil"
 )
@@ -48,6 +49,7 @@ func busyboxRoot(t *testing.T, snapshotter string) string {
 		if ids := strings.Fields(mustStrata(t, root, "ps", "-aq", "--no-trunc")); len(ids) > 0 {
 			strata(t, root, nil, append([]string{"rm", "-f"}, ids...)...)
 		}
+		network.Open(root).Down()
 	})
 	return root
 }

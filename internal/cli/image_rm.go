@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-dev/strata/internal/network"
+
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -127,6 +129,10 @@ func (a *app) prune(ctx context.Context, all, ingests bool) error {
 			return err
 		}
 		r.Freed += n
+		// Networks no container is on stop their slirp4netns until the next one.
+		if _, err := network.Open(s.Root()).Prune(); err != nil {
+			return err
+		}
 	}
 	if len(r.Events) > 0 {
 		fmt.Fprintln(a.Out, "Deleted Images:")

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/network"
 	"github.com/strata-dev/strata/internal/remote/transfer"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/runtime/container"
@@ -27,6 +28,11 @@ type runFlags struct {
 	entrypoint, network           string
 	env, envFiles, volumes        []string
 	entrypointSet                 bool
+	privileged                    bool
+	capAdd, capDrop, securityOpts []string
+	memory                        string
+	cpus                          float64
+	pidsLimit                     int64
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -44,11 +50,15 @@ directory, user) and your options, and runs with runc. Without -d, strata
 waits for it and exits with its exit status; Ctrl-C and other signals go to
 the container. An image that is not in the local store is pulled first.
 
-The network is "none" unless you say --network host: the container has its
-own loopback and nothing else.`,
+The network is "bridge" unless you say otherwise: the container has a
+network namespace of its own with an address on strata's default network,
+which reaches the outside (through slirp4netns) but not the host's loopback
+(127.0.0.1 services stay out of reach, and so does their traffic).
+--network none gives only a loopback; --network host shares the host's
+network, with no isolation at all: say it only for what needs it.`,
 		Example: `  strata run --rm busybox echo hello
   strata run -it --rm busybox sh
-  strata run -d --name web -v /srv/www:/www:ro busybox httpd -f -p 8080 -h /www --network host
+  strata run -d --name web -v /srv/www:/www:ro --network host busybox httpd -f -p 8080 -h /www
   strata run --rm -e GREETING=hi -w /tmp -u app busybox sh -c 'echo $GREETING from $(pwd) as $(id -un)'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,8 +79,9 @@ own loopback and nothing else.`,
 	fl.StringVarP(&f.user, "user", "u", "", "run as this user: name|uid[:group|gid]")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind-mount a host directory or file: /host/path:/container/path[:ro]")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint (\"\" clears it)")
-	fl.StringVar(&f.network, "network", "none", "none (only a loopback) or host (the host's network)")
+	fl.StringVar(&f.network, "network", network.Default, "bridge (isolated, outbound access), none (only a loopback) or host (the host's network, no isolation)")
 	fl.StringVar(&f.hostname, "hostname", "", "the container's host name (default: its short ID)")
+	f.securityFlags(fl)
 	return cmd
 }
 
@@ -120,6 +131,9 @@ func (a *app) run(ctx context.Context, f runFlags, imageName string, args []stri
 	c, err := m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm})
 	if err != nil {
 		return err
+	}
+	if f.privileged {
+		fmt.Fprintln(a.Err, privilegedWarning)
 	}
 	if f.detach {
 		if _, err := m.Start(ctx, c.ID, a.monitorCommand(c.ID)); err != nil {
@@ -205,6 +219,9 @@ func (f runFlags) options(getenv func(string) string, args []string) (runtime.Op
 		if v, ok := envValue(kv, getenv); ok {
 			o.Env = append(o.Env, v)
 		}
+	}
+	if err := f.security(&o); err != nil {
+		return o, err
 	}
 	for _, v := range f.volumes {
 		vol, err := parseVolume(v)

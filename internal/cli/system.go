@@ -270,7 +270,8 @@ func (a *app) systemPruneCommand() *cobra.Command {
 		Short: "Remove unused data",
 		Long: `Remove dangling images (or with -a every image no container uses), every
 blob that no remaining image references, and writes (ingests) interrupted more
-than a day ago, and report the space freed.`,
+than a day ago, and report the space freed. Networks that no container is on
+are taken down (their slirp4netns stops) until a container needs them again.`,
 		Example: `  strata system prune -f
   strata system prune -a -f`,
 	}, true, "WARNING! This will remove:\n  - all dangling images\n  - all blobs no image references\n  - writes interrupted more than a day ago",

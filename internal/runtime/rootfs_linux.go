@@ -159,9 +159,10 @@ func isNumber(s string) bool {
 }
 
 // LookPath finds the program args[0] names in the container, through its
-// PATH when it has no slash, as runc will; the error says what Docker says
-// (exit status 127 for a missing program, 126 for one that cannot run).
-func LookPath(rootfs, cwd string, env []string, prog string) error {
+// PATH when it has no slash, as runc will, on the container's volumes too;
+// the error says what Docker says (exit status 127 for a missing program,
+// 126 for one that cannot run).
+func LookPath(rootfs, cwd string, env []string, prog string, volumes []Volume) error {
 	candidates := []string{prog}
 	if !strings.Contains(prog, "/") {
 		candidates = nil
@@ -182,7 +183,7 @@ func LookPath(rootfs, cwd string, env []string, prog string) error {
 		if !path.IsAbs(c) {
 			c = path.Join(cwd, c)
 		}
-		f, err := openInRoot(rootfs, c, unix.O_PATH)
+		f, err := openInContainer(rootfs, c, volumes)
 		if err != nil {
 			continue
 		}
@@ -201,6 +202,26 @@ func LookPath(rootfs, cwd string, env []string, prog string) error {
 		return &ExecError{Code: 127, Msg: fmt.Sprintf("exec: %q: no such file or directory", prog)}
 	}
 	return &ExecError{Code: 127, Msg: fmt.Sprintf("exec: %q: executable file not found in $PATH", prog)}
+}
+
+// openInContainer opens the container path p as the container will see it:
+// on the volume mounted over it if there is one, else in its root file
+// system, symlinks resolved inside either.
+func openInContainer(rootfs, p string, volumes []Volume) (*os.File, error) {
+	var on *Volume
+	for i, v := range volumes {
+		t := path.Clean(v.Target)
+		if (p == t || strings.HasPrefix(p, strings.TrimSuffix(t, "/")+"/")) && (on == nil || len(t) > len(path.Clean(on.Target))) {
+			on = &volumes[i]
+		}
+	}
+	switch {
+	case on == nil:
+		return openInRoot(rootfs, p, unix.O_PATH)
+	case p == path.Clean(on.Target): // a file mounted as the program itself
+		return os.OpenFile(on.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	}
+	return openInRoot(on.Source, strings.TrimPrefix(p, path.Clean(on.Target)), unix.O_PATH)
 }
 
 // ExecError is a container whose program could not start, with the exit

@@ -7,7 +7,9 @@
 // The defaults are Docker's: its capability set, masked and read-only /proc
 // and /sys paths, a tmpfs /dev with devpts, shm and mqueue, PATH when the
 // image sets none, HOME from the user's passwd entry, the container's short
-// ID as hostname. Unlike Docker, strata applies no seccomp profile yet.
+// ID as hostname, Docker's default seccomp profile (from
+// github.com/moby/profiles/seccomp, the package Docker's own comes from),
+// and a pids limit as podman's.
 package runtime
 
 import (
@@ -32,10 +34,12 @@ type Options struct {
 	WorkingDir string    // -w
 	User       string    // -u: user, user:group, uid or uid:gid
 	Hostname   string    // --hostname; the short ID when empty
-	Network    string    // "none" (the default) or "host"
+	Network    string    // "bridge" ("": the default network), "none", "host" or a network's name
 	Volumes    []Volume  // -v
 	Tty        bool      // -t
 	Stdin      bool      // -i
+	Security   Security  // --privileged, --cap-add, --cap-drop, --security-opt
+	Resources  Resources // --memory, --cpus, --pids-limit
 }
 
 // Volume is one -v HOST:CONTAINER[:ro] bind mount.
@@ -116,13 +120,6 @@ func WorkingDir(cfg image.ContainerConfig, o Options) (string, error) {
 	return path.Clean(wd), nil
 }
 
-// dockerCaps is Docker's default capability set.
-var dockerCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
-
 // Bundle is what config.json is made from.
 type Bundle struct {
 	ID      string
@@ -139,13 +136,12 @@ type Bundle struct {
 }
 
 // Spec is the runtime-spec config for the bundle; its root is "rootfs".
-func Spec(b Bundle) *specs.Spec {
+func Spec(b Bundle) (*specs.Spec, error) {
 	o := b.Options
 	hostname := o.Hostname
 	if hostname == "" {
 		hostname = b.ID[:12]
 	}
-	caps := append([]string{}, dockerCaps...)
 	s := &specs.Spec{
 		Version:  specs.Version,
 		Root:     &specs.Root{Path: "rootfs"},
@@ -156,9 +152,6 @@ func Spec(b Bundle) *specs.Spec {
 			Args:     b.Args,
 			Env:      b.Env,
 			Cwd:      b.Cwd,
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding: caps, Effective: caps, Permitted: caps,
-			},
 		},
 		Mounts: defaultMounts(),
 		Linux: &specs.Linux{
@@ -192,7 +185,11 @@ func Spec(b Bundle) *specs.Spec {
 		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: v.Target, Type: "bind", Source: v.Source, Options: opts})
 	}
-	return s
+	o.Resources.apply(s.Linux.Resources)
+	if err := o.Security.apply(s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func defaultMounts() []specs.Mount {

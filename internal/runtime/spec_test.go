@@ -94,7 +94,7 @@ func TestLookPathStaysInTheImage(t *testing.T) {
 	os.Symlink("../../../../../bin/sh", filepath.Join(rootfs, "bin", "climb"))
 	cases := map[string]int{"tool": 0, "/bin/tool": 0, "data": 126, "hostsh": 127, "climb": 127, "nope": 127, "/bin/nope": 127}
 	for prog, want := range cases {
-		err := LookPath(rootfs, "/", nil, prog)
+		err := LookPath(rootfs, "/", nil, prog, nil)
 		got := 0
 		var ee *ExecError
 		if errors.As(err, &ee) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/archive"
 	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/network"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/snapshot"
 	"github.com/strata-dev/strata/internal/store"
@@ -68,6 +69,7 @@ func newEnv(t *testing.T, snapshotter string) *env {
 		for _, c := range cs {
 			m.Remove(ctx, c.ID, true)
 		}
+		network.Open(root).Down()
 	})
 	return e
 }
@@ -305,7 +307,8 @@ func TestRunLikeDocker(t *testing.T) {
 		{name: "working dir made", o: runtime.Options{WorkingDir: "/work/here"}, args: []string{"pwd"}, out: "/work/here\n"},
 		{name: "entrypoint", o: runtime.Options{Entrypoint: &[]string{"echo", "via"}}, args: []string{"entry"}, out: "via entry\n"},
 		{name: "hostname", o: runtime.Options{Hostname: "box"}, args: []string{"sh", "-c", "hostname; cat /etc/hostname"}, out: "box\nbox\n"},
-		{name: "network none has only a loopback", args: []string{"sh", "-c", "ls /sys/class/net; ping -c1 -W1 127.0.0.1 >/dev/null && echo lo-works"}, out: "lo\nlo-works\n"},
+		{name: "network none has only a loopback", o: runtime.Options{Network: "none"}, args: []string{"sh", "-c", "ls /sys/class/net; ping -c1 -W1 127.0.0.1 >/dev/null && echo lo-works"}, out: "lo\nlo-works\n"},
+		{name: "the default network has eth0", args: []string{"sh", "-c", "ls /sys/class/net; grep nameserver /etc/resolv.conf"}, out: "eth0\nlo\nnameserver 10.0.2.3\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/network"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -48,8 +49,14 @@ func (m *Manager) Create(ctx context.Context, img store.Image, o CreateOptions) 
 	if o.Name != "" && !validName.MatchString(o.Name) {
 		return Container{}, fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", o.Name, errdefs.ErrInvalidArgument)
 	}
-	if n := o.Run.Network; n != "" && n != "none" && n != "host" {
-		return Container{}, fmt.Errorf("network %q: strata runs containers with --network none (the default: only a loopback) or host: %w", n, errdefs.ErrInvalidArgument)
+	if err := m.checkNetwork(o.Run.Network); err != nil {
+		return Container{}, err
+	}
+	if err := o.Run.Security.Check(); err != nil {
+		return Container{}, err
+	}
+	if err := o.Run.Resources.Check(); err != nil {
+		return Container{}, err
 	}
 	cfg, chain, err := m.Unpack(ctx, img)
 	if err != nil {
@@ -83,7 +90,7 @@ func (m *Manager) Create(ctx context.Context, img store.Image, o CreateOptions) 
 
 func (m *Manager) create(ctx context.Context, c *Container) error {
 	s := c.Settings
-	if _, err := runtime.EtcFiles(m.dir(c.ID), s.Hostname, s.Options.Network); err != nil {
+	if _, err := runtime.EtcFiles(m.dir(c.ID), runtime.Etc{Hostname: s.Hostname, HostNetwork: s.Options.Network == network.Host}); err != nil {
 		return err
 	}
 	if _, err := m.sn.Prepare(ctx, snapshotKey(c.ID), s.Parent, map[string]string{"strata.container": c.ID}); err != nil {
@@ -111,7 +118,7 @@ func hostname(id string, o runtime.Options) string {
 	if o.Hostname != "" {
 		return o.Hostname
 	}
-	if o.Network == "host" {
+	if o.Network == network.Host {
 		if h, err := os.Hostname(); err == nil {
 			return h
 		}

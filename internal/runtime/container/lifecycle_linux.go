@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/network"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/snapshot"
 	"github.com/strata-dev/strata/internal/store"
@@ -155,7 +156,10 @@ func (m *Manager) Remove(ctx context.Context, ref string, force bool) error {
 		}
 	}
 	snapshot.Unmount(filepath.Join(dir, "rootfs"))
-	runtime.RemoveNetNS(filepath.Join(dir, "netns"))
+	network.RemoveNetNS(filepath.Join(dir, "netns"))
+	if n := networkName(c.Settings.Options.Network); n != network.None && n != network.Host {
+		m.networks.Detach(n, c.ID)
+	}
 	if err := m.sn.Remove(ctx, snapshotKey(c.ID)); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/network"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/snapshot"
 	"github.com/strata-dev/strata/internal/store"
@@ -36,10 +37,11 @@ import (
 
 // Manager creates, runs and inspects containers of one store.
 type Manager struct {
-	root  string
-	store *store.Store
-	sn    snapshot.Snapshotter
-	log   *slog.Logger
+	root     string
+	store    *store.Store
+	sn       snapshot.Snapshotter
+	networks *network.Networks
+	log      *slog.Logger
 }
 
 // New opens the containers of st. snapshotter is "overlay", "native" or ""
@@ -52,7 +54,7 @@ func New(st *store.Store, snapshotter string, log *slog.Logger) (*Manager, error
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{root: st.Root(), store: st, sn: sn, log: log}, nil
+	return &Manager{root: st.Root(), store: st, sn: sn, networks: network.Open(st.Root()), log: log}, nil
 }
 
 // OpenSnapshotter opens the snapshots of st (snapshots/ under its root),

@@ -97,15 +97,11 @@ func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdi
 		return 125, err
 	}
 	defer snapshot.Unmount(rootfs)
-	netns := ""
-	if c.Settings.Options.Network != "host" {
-		netns = filepath.Join(dir, "netns")
-		runtime.RemoveNetNS(netns)
-		if err := runtime.NewNetNS(netns); err != nil {
-			return 125, err
-		}
-		defer runtime.RemoveNetNS(netns)
+	netns, leave, err := m.joinNetwork(c)
+	if err != nil {
+		return 125, err
 	}
+	defer leave()
 	if err := m.writeBundle(c, rootfs, netns); err != nil {
 		var ee *runtime.ExecError
 		if errors.As(err, &ee) {
@@ -162,7 +158,7 @@ func (m *Manager) writeBundle(c Container, rootfs, netns string) error {
 		return err
 	}
 	env := runtime.Environment(s.Config, o, s.Hostname, home)
-	if err := runtime.LookPath(rootfs, cwd, env, s.Args[0]); err != nil {
+	if err := runtime.LookPath(rootfs, cwd, env, s.Args[0], o.Volumes); err != nil {
 		return err
 	}
 	dir := m.dir(c.ID)
@@ -171,7 +167,10 @@ func (m *Manager) writeBundle(c Container, rootfs, netns string) error {
 		files["/etc/"+f] = filepath.Join(dir, f)
 	}
 	o.Hostname = s.Hostname
-	spec := runtime.Spec(runtime.Bundle{ID: c.ID, Args: s.Args, Env: env, Cwd: cwd, User: user, Options: o, Files: files, NetNS: netns})
+	spec, err := runtime.Spec(runtime.Bundle{ID: c.ID, Args: s.Args, Env: env, Cwd: cwd, User: user, Options: o, Files: files, NetNS: netns})
+	if err != nil {
+		return err
+	}
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return err

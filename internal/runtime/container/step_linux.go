@@ -85,7 +85,10 @@ type Step struct {
 	DiffIDs []digest.Digest       // the layers it runs on, bottom first
 	Config  image.ContainerConfig // its environment, user and working directory
 	Args    []string              // the command
-	Network string                // "none" (a loopback only) or "host"
+	// Network is the step's network: "" for the default one (as `run`'s:
+	// outbound access, no reach into the host's loopback), "none" (a
+	// loopback only) or "host" (the host's own, no isolation).
+	Network string
 	// Files are host files bind-mounted read-only at container paths (the
 	// scripts of heredocs).
 	Files          map[string]string
@@ -126,7 +129,7 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	}
 	c := Container{Container: store.Container{ID: id}, Settings: Settings{Args: s.Args, Config: s.Config,
 		Options: o, Hostname: id[:12], Parent: parent}}
-	if _, err := runtime.EtcFiles(dir, c.Settings.Hostname, o.Network); err != nil {
+	if err := m.checkNetwork(o.Network); err != nil {
 		return 125, nil, err
 	}
 	if _, err := m.sn.Prepare(ctx, key, parent, map[string]string{"strata.build": id}); err != nil {
