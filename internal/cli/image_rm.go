@@ -129,7 +129,7 @@ func (a *app) prune(ctx context.Context, all, ingests bool) error {
 			return err
 		}
 		r.Freed += n
-		// Networks no container is on stop their slirp4netns until the next one.
+		// A network a crash left up with no container on it goes down.
 		if _, err := network.Open(s.Root()).Prune(); err != nil {
 			return err
 		}

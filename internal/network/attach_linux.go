@@ -136,11 +136,21 @@ func (n *Networks) lease(c Config, containerID string) (netip.Addr, error) {
 }
 
 // Detach gives back the container's address on network name; its veth
-// pair goes with its namespace. The network stays up for the next
-// container (as Docker's bridge does), until Prune takes it down. Detaching
-// what is not attached is no error.
+// pair goes with its namespace. The last container to leave takes the
+// network's namespace and slirp4netns down with it (as podman's rootless
+// network namespace goes), so nothing runs for a network nobody uses and a
+// store holds no mount while no container runs. Detaching what is not
+// attached is no error.
 func (n *Networks) Detach(name, containerID string) error {
-	return n.locked(name, func() error { return n.release(name, containerID) })
+	return n.locked(name, func() error {
+		if err := n.release(name, containerID); err != nil {
+			return err
+		}
+		if leases, err := os.ReadDir(n.path(name, "leases")); err != nil || len(leases) > 0 {
+			return err
+		}
+		return n.down(name)
+	})
 }
 
 func (n *Networks) release(name, containerID string) error {

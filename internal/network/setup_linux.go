@@ -114,9 +114,9 @@ func (n *Networks) down(name string) error {
 	return RemoveNetNS(n.path(name, "netns"))
 }
 
-// Prune takes down the networks that no container is on (stops their
-// slirp4netns, removes their namespaces) and returns their names; the next
-// container on one sets it up again.
+// Prune takes down the networks that no container is on but are still up
+// (a crash between the last container's end and its Detach) and returns
+// their names; the next container on one sets it up again.
 func (n *Networks) Prune() ([]string, error) {
 	entries, err := os.ReadDir(n.dir)
 	if errors.Is(err, fs.ErrNotExist) {
