@@ -186,7 +186,17 @@ func (m *Manager) runRunc(cmd *exec.Cmd, c Container, stdio IO) (int, error) {
 		return 0, err
 	}
 	defer log.Close()
-	done, err := wire(cmd, c.Settings.Options.Tty, stdio, log)
+	out := &streamWriter{log: log, stream: "stdout"}
+	errw := &streamWriter{log: log, stream: "stderr"}
+	defer errw.flush()
+	defer out.flush()
+	return runAttached(cmd, c.Settings.Options.Tty, stdio, out, errw)
+}
+
+// runAttached runs runc with its streams wired (see wire), relays the
+// signals strata gets to it, and returns the exit status of the process.
+func runAttached(cmd *exec.Cmd, tty bool, stdio IO, outLog, errLog io.Writer) (int, error) {
+	done, err := wire(cmd, tty, stdio, outLog, errLog)
 	if err != nil {
 		return 0, err
 	}
@@ -215,10 +225,10 @@ func (m *Manager) runRunc(cmd *exec.Cmd, c Container, stdio IO) (int, error) {
 }
 
 // wire connects runc's standard streams: a terminal directly; otherwise
-// through strata, which copies output to the log (and to stdio), with a
-// pseudo-terminal of its own for -t. done finishes the copies after runc
-// exits.
-func wire(cmd *exec.Cmd, tty bool, stdio IO, log *logFile) (done func(), err error) {
+// through strata, which copies output to outLog and errLog (and to stdio),
+// with a pseudo-terminal of its own for -t. done finishes the copies after
+// runc exits.
+func wire(cmd *exec.Cmd, tty bool, stdio IO, outLog, errLog io.Writer) (done func(), err error) {
 	if tty && stdio.Terminal != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Terminal, stdio.Terminal, stdio.Terminal
 		return func() {}, nil
@@ -226,8 +236,6 @@ func wire(cmd *exec.Cmd, tty bool, stdio IO, log *logFile) (done func(), err err
 	// Apart from the terminal's process group, so that Ctrl-C reaches the
 	// container once, relayed by strata, as with docker.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &streamWriter{log: log, stream: "stdout"}
-	errw := &streamWriter{log: log, stream: "stderr"}
 	if tty {
 		master, slave, err := runtime.OpenPty()
 		if err != nil {
@@ -238,12 +246,11 @@ func wire(cmd *exec.Cmd, tty bool, stdio IO, log *logFile) (done func(), err err
 			go io.Copy(master, stdio.Stdin)
 		}
 		copied := make(chan struct{})
-		go func() { io.Copy(tee(stdio.Stdout, out), master); close(copied) }()
+		go func() { io.Copy(tee(stdio.Stdout, outLog), master); close(copied) }()
 		return func() {
 			slave.Close()
 			<-copied
 			master.Close()
-			out.flush()
 		}, nil
 	}
 	var closers []io.Closer
@@ -256,13 +263,11 @@ func wire(cmd *exec.Cmd, tty bool, stdio IO, log *logFile) (done func(), err err
 		cmd.Stdin = pr
 		closers = append(closers, pr)
 	}
-	cmd.Stdout, cmd.Stderr = tee(stdio.Stdout, out), tee(stdio.Stderr, errw)
+	cmd.Stdout, cmd.Stderr = tee(stdio.Stdout, outLog), tee(stdio.Stderr, errLog)
 	return func() {
 		for _, c := range closers {
 			c.Close()
 		}
-		out.flush()
-		errw.flush()
 	}, nil
 }
 
