@@ -91,7 +91,10 @@ type Step struct {
 	Network string
 	// Files are host files bind-mounted read-only at container paths (the
 	// scripts of heredocs).
-	Files          map[string]string
+	Files map[string]string
+	// Volumes are the step's own mounts (RUN --mount); the mount points
+	// they need are not part of what the step changed.
+	Volumes        []runtime.Volume
 	Stdout, Stderr io.Writer
 }
 
@@ -127,6 +130,7 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	for dst, src := range s.Files {
 		o.Volumes = append(o.Volumes, runtime.Volume{Source: src, Target: dst, ReadOnly: true})
 	}
+	o.Volumes = append(o.Volumes, s.Volumes...)
 	c := Container{Container: store.Container{ID: id}, Settings: Settings{Args: s.Args, Config: s.Config,
 		Options: o, Hostname: id[:12], Parent: parent}}
 	if err := m.checkNetwork(o.Network); err != nil {
@@ -134,6 +138,16 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	}
 	if _, err := m.sn.Prepare(ctx, key, parent, map[string]string{"strata.build": id}); err != nil {
 		return 125, nil, err
+	}
+	var stubs []string
+	if len(s.Volumes) > 0 {
+		var targets []string
+		for _, v := range s.Volumes {
+			targets = append(targets, v.Target)
+		}
+		if err := m.withSnapshot(ctx, key, func(root *os.Root) error { stubs = mountStubs(root, targets); return nil }); err != nil {
+			return 125, nil, err
+		}
 	}
 	code, err := m.run(context.WithoutCancel(ctx), runc, c, IO{Stdout: s.Stdout, Stderr: s.Stderr})
 	if err != nil {
@@ -145,6 +159,11 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	}
 	if code != 0 {
 		return code, nil, nil
+	}
+	if len(stubs) > 0 {
+		if err := m.withSnapshot(ctx, key, func(root *os.Root) error { return removeStubs(root, stubs) }); err != nil {
+			return 125, nil, fmt.Errorf("remove the mount points of the step: %w", err)
+		}
 	}
 	d, err := m.diff(ctx, key)
 	if err != nil {
