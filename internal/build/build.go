@@ -46,7 +46,14 @@ type Options struct {
 	Pull       bool              // --pull: pull FROM images even when stored
 	Platform   image.Platform    // --platform; zero for this machine's
 	Labels     map[string]string // --label: added to the image as a last LABEL
-	Network    string            // RUN steps' network: "host" (the default) or "none"
+	// Network is RUN steps' network unless RUN --network says otherwise:
+	// "default" (or ""; the isolated default network), "none" or "host".
+	Network string
+	// Allow holds the entitlements granted (--allow): "network.host" lets a
+	// RUN --network=host step use the host's network.
+	Allow   []string
+	Secrets Secrets           // --secret: what RUN --mount=type=secret mounts
+	SSH     map[string]string // --ssh: an id's agent socket, for RUN --mount=type=ssh
 	// MaxDownload bounds what one ADD <URL> downloads; 0 for
 	// DefaultMaxDownload.
 	MaxDownload int64

@@ -5,6 +5,8 @@ package build
 import (
 	"context"
 	"errors"
+	"io"
+	"time"
 
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -13,3 +15,11 @@ import (
 func Build(ctx context.Context, st *store.Store, o Options) (Result, error) {
 	return Result{}, errors.New("strata build runs on Linux only: its steps run in Linux containers")
 }
+
+// ExportRootfs needs Linux: it mounts the image's layers.
+func ExportRootfs(ctx context.Context, st *store.Store, snapshotter string, img store.Image, w io.Writer) error {
+	return errors.New("strata build runs on Linux only")
+}
+
+// PruneCacheMounts has nothing to prune where builds do not run.
+func PruneCacheMounts(root string, before time.Time) (int64, error) { return 0, nil }

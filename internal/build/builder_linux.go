@@ -62,10 +62,10 @@ func Build(ctx context.Context, st *store.Store, o Options) (Result, error) {
 		return Result{}, err
 	}
 	if o.Network == "" {
-		o.Network = "host"
+		o.Network = networkDefault
 	}
-	if o.Network != "host" && o.Network != "none" {
-		return Result{}, fmt.Errorf("--network %q: builds run with host (the default) or none: %w", o.Network, errdefs.ErrInvalidArgument)
+	if o.Network != networkDefault && o.Network != "host" && o.Network != "none" {
+		return Result{}, fmt.Errorf("--network %q: RUN steps run on default (an isolated network), none or host: %w", o.Network, errdefs.ErrInvalidArgument)
 	}
 	target := o.Platform
 	if target.OS == "" {

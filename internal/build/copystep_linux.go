@@ -53,21 +53,9 @@ func (b *builder) copy(ctx context.Context, s *state, c copyCmd) error {
 	if c.from == "" {
 		return b.copyFrom(ctx, s, c, b.context)
 	}
-	var diffIDs []digest.Digest
-	if j := b.df.stageIndex(c.from, len(b.df.stages)); j >= 0 && b.stages[j] != nil {
-		diffIDs = b.stages[j].diffIDs()
-	} else {
-		img, err := b.baseImage(ctx, c.from, b.o.Platform)
-		if err != nil {
-			return fmt.Errorf("COPY --from=%s: %w", c.from, err)
-		}
-		layers, err := b.baseLayers(ctx, img)
-		if err != nil {
-			return err
-		}
-		for _, l := range layers {
-			diffIDs = append(diffIDs, l.DiffID)
-		}
+	diffIDs, err := b.sourceLayers(ctx, c.from)
+	if err != nil {
+		return fmt.Errorf("%s --from=%s: %w", c.instr, c.from, err)
 	}
 	return b.m.View(ctx, diffIDs, func(root string) error {
 		t, err := openTree(root, "--from="+c.from)
@@ -77,6 +65,27 @@ func (b *builder) copy(ctx context.Context, s *state, c copyCmd) error {
 		defer t.Close()
 		return b.copyFrom(ctx, s, c, t)
 	})
+}
+
+// sourceLayers are the layers of what --from names: a stage built
+// before, else an image (pulled if the store lacks it).
+func (b *builder) sourceLayers(ctx context.Context, from string) ([]digest.Digest, error) {
+	if j := b.df.stageIndex(from, len(b.df.stages)); j >= 0 && b.stages[j] != nil {
+		return b.stages[j].diffIDs(), nil
+	}
+	img, err := b.baseImage(ctx, from, b.o.Platform)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := b.baseLayers(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	var diffIDs []digest.Digest
+	for _, l := range layers {
+		diffIDs = append(diffIDs, l.DiffID)
+	}
+	return diffIDs, nil
 }
 
 // copyFrom runs COPY or ADD reading from t.

@@ -102,11 +102,9 @@ func (d *dockerfile) needed(target int, fromOf func(i int) (string, error)) ([]i
 		if j := d.stageIndex(base, i); j >= 0 {
 			need[j] = true
 		}
-		for _, c := range d.stages[i].Commands {
-			if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-				if j := d.stageIndex(cp.From, i); j >= 0 {
-					need[j] = true
-				}
+		for _, from := range fromRefs(d.stages[i].Commands) {
+			if j := d.stageIndex(from, i); j >= 0 {
+				need[j] = true
 			}
 		}
 	}
@@ -117,6 +115,27 @@ func (d *dockerfile) needed(target int, fromOf func(i int) (string, error)) ([]i
 		}
 	}
 	return out, nil
+}
+
+// fromRefs lists what a stage's commands take files from: COPY --from
+// and RUN --mount from=.
+func fromRefs(cmds []instructions.Command) []string {
+	var out []string
+	for _, c := range cmds {
+		switch c := c.(type) {
+		case *instructions.CopyCommand:
+			if c.From != "" {
+				out = append(out, c.From)
+			}
+		case *instructions.RunCommand:
+			for _, m := range instructions.GetMounts(c) {
+				if m.From != "" {
+					out = append(out, m.From)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // stageLabel is how progress names a stage: its name, else its number.

@@ -200,23 +200,79 @@ func commandText(c instructions.Command) string {
 	return strings.ToUpper(c.Name())
 }
 
-// run runs a RUN instruction in a container.
+// networkDefault is the isolated default network: outbound access, no
+// reach into the host's loopback.
+const networkDefault = "default"
+
+// runNetwork is the network of RUN c: RUN --network, else the build's.
+// The host's network is an entitlement, as in BuildKit: a Dockerfile
+// asks for it, the one who builds grants it (--allow network.host, or
+// --network host for the whole build).
+func (b *builder) runNetwork(c *instructions.RunCommand) (string, error) {
+	n := string(instructions.GetNetwork(c))
+	if n == "" || n == instructions.NetworkDefault {
+		n = b.o.Network
+	}
+	if n == "host" && b.o.Network != "host" && !slices.Contains(b.o.Allow, "network.host") {
+		return "", fmt.Errorf("RUN --network=host uses the host's network: grant it with --allow network.host: %w", errdefs.ErrInvalidArgument)
+	}
+	return n, nil
+}
+
+// stepNetwork is the network a step's container asks for.
+func stepNetwork(n string) string {
+	if n == networkDefault {
+		return ""
+	}
+	return n
+}
+
+// checkRunFlags refuses the RUN flags strata does not honour.
+func checkRunFlags(c *instructions.RunCommand) error {
+	for _, f := range c.FlagsUsed {
+		switch f {
+		case "mount", "network":
+		case "security":
+			if instructions.GetSecurity(c) != instructions.SecuritySandbox {
+				return fmt.Errorf("RUN --security=%s is not supported by strata: steps run with Docker's default confinement: %w", instructions.GetSecurity(c), errdefs.ErrInvalidArgument)
+			}
+		default:
+			return fmt.Errorf("RUN --%s is not supported by strata: %w", f, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// run runs a RUN instruction in a container, with its mounts.
 func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand) error {
-	if len(c.FlagsUsed) > 0 {
-		return fmt.Errorf("RUN --%s is not supported by strata yet: %w", c.FlagsUsed[0], errdefs.ErrInvalidArgument)
+	if err := checkRunFlags(c); err != nil {
+		return err
+	}
+	network, err := b.runNetwork(c)
+	if err != nil {
+		return err
 	}
 	args, script, err := runArgs(s.cfg.Config, c)
 	if err != nil {
 		return err
 	}
+	mountsKey, err := b.mountsKey(ctx, c)
+	if err != nil {
+		return err
+	}
 	histArgs, envArgs := s.args.inScope(s.cfg.Config.Env, b.args)
 	history := runHistory(args, histArgs)
-	key := b.key(s, "RUN", history, strings.Join(envArgs, "\x00"), b.o.Network, script)
+	key := b.key(s, "RUN", history, strings.Join(envArgs, "\x00"), network, script, strings.Join(mountsKey, "\x00"))
 	return b.do(ctx, s, commandText(c), key, func(id int) (change, error) {
+		mounts, err := b.runMounts(ctx, s, c)
+		if err != nil {
+			return change{}, err
+		}
+		defer mounts.release()
 		cfg := s.cfg.Config
-		cfg.Env = append(append([]string{}, cfg.Env...), envArgs...)
+		cfg.Env = append(append(append([]string{}, cfg.Env...), envArgs...), mounts.env...)
 		cfg.Healthcheck = nil
-		step := container.Step{DiffIDs: s.diffIDs(), Config: cfg, Args: args, Network: b.o.Network}
+		step := container.Step{DiffIDs: s.diffIDs(), Config: cfg, Args: args, Network: stepNetwork(network), Volumes: mounts.volumes}
 		if script != "" {
 			p, err := b.writeScript(script)
 			if err != nil {
@@ -225,25 +281,30 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 			defer os.Remove(p)
 			step.Files = map[string]string{args[len(args)-1]: p}
 		}
-		out := b.output(s, id, 1)
-		errw := b.output(s, id, 2)
-		step.Stdout, step.Stderr = out, errw
-		code, diff, err := b.m.RunStep(ctx, step)
-		out.flush()
-		errw.flush()
-		var ee *runtime.ExecError
-		if errors.As(err, &ee) {
-			errw.emit(err.Error())
-			return change{}, &StepError{Command: strings.Join(args, " "), Code: code}
-		}
-		if err != nil {
-			return change{}, err
-		}
-		if code != 0 {
-			return change{}, &StepError{Command: strings.Join(args, " "), Code: code}
-		}
-		return change{history: history, diff: diff}, nil
+		return b.runStep(ctx, s, id, step, history)
 	})
+}
+
+// runStep runs the step's container and says what it changed.
+func (b *builder) runStep(ctx context.Context, s *state, id int, step container.Step, history string) (change, error) {
+	out := b.output(s, id, 1)
+	errw := b.output(s, id, 2)
+	step.Stdout, step.Stderr = out, errw
+	code, diff, err := b.m.RunStep(ctx, step)
+	out.flush()
+	errw.flush()
+	var ee *runtime.ExecError
+	if errors.As(err, &ee) {
+		errw.emit(err.Error())
+		return change{}, &StepError{Command: strings.Join(step.Args, " "), Code: code}
+	}
+	if err != nil {
+		return change{}, err
+	}
+	if code != 0 {
+		return change{}, &StepError{Command: strings.Join(step.Args, " "), Code: code}
+	}
+	return change{history: history, diff: diff}, nil
 }
 
 // output is where a RUN step's stream goes: a line at a time, as events.

@@ -32,6 +32,18 @@ type buildFlags struct {
 	quiet     bool
 	progress  string
 	network   string
+	allow     []string
+	secrets   []string
+	ssh       []string
+	iidfile   string
+	outputs   []string
+	push      bool
+	load      bool
+	addHosts  []string
+	cacheFrom []string
+	cacheTo   []string
+	rm        bool
+	forceRm   bool
 }
 
 // imageBuildCommand is `strata image build`, the same command in the image group.
@@ -83,15 +95,38 @@ image ID.`,
 	fl.StringArrayVar(&f.labels, "label", nil, "add a label to the image, KEY=VALUE (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the image ID, on success")
 	fl.StringVar(&f.progress, "progress", "auto", "how to show progress: auto, plain or tty")
-	fl.StringVar(&f.network, "network", "host", "the network of RUN steps: host or none")
+	fl.StringVar(&f.network, "network", "default", "the network of RUN steps: default (isolated: no reach into the host's loopback), none or host")
+	fl.StringArrayVar(&f.allow, "allow", nil, "grant an entitlement: network.host (lets RUN --network=host use the host's network)")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (never stored in the image)")
+	fl.StringArrayVar(&f.ssh, "ssh", nil, "an SSH agent for RUN --mount=type=ssh: default (SSH_AUTH_SOCK) or ID=SOCKET")
+	fl.StringVar(&f.iidfile, "iidfile", "", "write the image ID to this file")
+	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "also write the result: type=local,dest=DIR, type=tar,dest=FILE, type=oci,dest=FILE or type=docker,dest=FILE")
+	fl.BoolVar(&f.push, "push", false, "push the image's tags after the build")
+	fl.BoolVar(&f.load, "load", false, "keep the image in the store (strata always does)")
+	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a host to RUN steps' /etc/hosts, HOST:IP")
+	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "import a build cache (not supported by strata yet: refused)")
+	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "export the build cache (not supported by strata yet: refused)")
+	fl.BoolVar(&f.rm, "rm", true, "remove the steps' containers (strata always does; taken for docker's scripts)")
+	fl.BoolVar(&f.forceRm, "force-rm", false, "remove the containers of failed steps too (strata always does)")
 	return cmd
 }
 
 // options turns the flags into build options; the Dockerfile is read from
 // the context, the file named, or standard input.
 func (a *app) buildOptions(f buildFlags, contextArg string) (build.Options, error) {
-	o := build.Options{Target: f.target, NoCache: f.noCache, Pull: f.pull, Network: f.network,
+	o := build.Options{Target: f.target, NoCache: f.noCache, Pull: f.pull, Network: f.network, Allow: f.allow,
 		BuildArgs: map[string]string{}, Labels: map[string]string{}, Snapshotter: a.getenv("STRATA_SNAPSHOTTER"), Log: a.log}
+	if err := a.buildSecrets(f, &o); err != nil {
+		return o, err
+	}
+	for _, what := range []struct {
+		flag   string
+		values []string
+	}{{"--add-host", f.addHosts}, {"--cache-from", f.cacheFrom}, {"--cache-to", f.cacheTo}} {
+		if len(what.values) > 0 {
+			return o, fmt.Errorf("%s is not supported by strata yet: build without it: %w", what.flag, errdefs.ErrInvalidArgument)
+		}
+	}
 	for _, t := range f.tags {
 		tag, err := image.ParseTag(t)
 		if err != nil {
@@ -210,6 +245,10 @@ func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error 
 		return err
 	}
 	o.Progress = view.event
+	outs, err := parseOutputs(f.outputs)
+	if err != nil {
+		return err
+	}
 	s, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -226,6 +265,9 @@ func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error 
 		return ExitError{Code: se.Code}
 	}
 	if err != nil {
+		return err
+	}
+	if err := a.writeOutputs(ctx, s, f, outs, res); err != nil {
 		return err
 	}
 	if f.quiet {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-dev/strata/internal/build"
 	"github.com/strata-dev/strata/internal/errdefs"
 )
 
@@ -30,8 +31,8 @@ func (a *app) builderPruneCommand() *cobra.Command {
 		Use:   "prune [OPTIONS]",
 		Short: "Remove the build cache",
 		Long: `Remove the build cache: the next build runs every step again. The layers and
-configs that no image uses any more are deleted from the store, and the
-space they took is reported. With --filter until=DURATION, only the steps
+configs that no image uses any more are deleted from the store, and so are
+the directories of RUN --mount=type=cache; the space they took is reported. With --filter until=DURATION, only the steps
 not used for that long go.`,
 		Example: "  strata builder prune -f\n  strata builder prune -f --filter until=24h",
 		Args:    cobra.NoArgs,
@@ -51,6 +52,11 @@ not used for that long go.`,
 			}
 			defer s.Close()
 			p, err := s.PruneCache(cmd.Context(), before)
+			if err == nil {
+				var freed int64
+				freed, err = build.PruneCacheMounts(s.Root(), before)
+				p.Freed += freed
+			}
 			if len(p.Keys) > 0 {
 				fmt.Fprintln(a.Out, "Deleted build cache objects:")
 				for _, k := range p.Keys {
