@@ -1,46 +1,15 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-dev/strata/internal/hub"
 )
-
-// hubFlags are the settings `hub serve` and `hub gc` share: a config file,
-// overridden by flags, over the embedded defaults.
-type hubFlags struct {
-	config       string
-	addr         string
-	dataDir      string
-	tlsCert      string
-	tlsKey       string
-	gcInterval   time.Duration
-	gcGrace      time.Duration
-	uploadMaxAge time.Duration
-	open         bool
-	url          string
-}
-
-// hubFile is the config file's shape (TOML).
-type hubFile struct {
-	Addr         string `toml:"addr"`
-	DataDir      string `toml:"data_dir"`
-	TLSCert      string `toml:"tls_cert"`
-	TLSKey       string `toml:"tls_key"`
-	GCInterval   string `toml:"gc_interval"`
-	GCGrace      string `toml:"gc_grace"`
-	UploadMaxAge string `toml:"upload_max_age"`
-	Open         bool   `toml:"open"`
-	URL          string `toml:"url"`
-}
 
 func (a *app) hubCommand() *cobra.Command {
 	cmd := &cobra.Command{
@@ -60,74 +29,6 @@ a personal access token.`,
 	return cmd
 }
 
-func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
-	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "TOML config file (keys: addr, data_dir, tls_cert, tls_key, gc_interval, gc_grace, upload_max_age, open, url); flags override it")
-	fl.StringVar(&f.dataDir, "data-dir", "", "where the hub keeps blobs and metadata (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
-	fl.DurationVar(&f.gcGrace, "gc-grace", 0, "keep blobs no manifest uses for this long, so pushes can finish (default 1h)")
-	fl.DurationVar(&f.uploadMaxAge, "upload-max-age", 0, "reap uploads untouched for this long (default 24h)")
-	if serve {
-		fl.StringVar(&f.addr, "addr", "", "address to listen on (default "+hub.DefaultAddr+")")
-		fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
-		fl.StringVar(&f.tlsKey, "tls-key", "", "the certificate's private key (PEM)")
-		fl.DurationVar(&f.gcInterval, "gc-interval", 0, "run the garbage collector this often, while serving (default 1h; negative: never)")
-		fl.BoolVar(&f.open, "open", false, "serve without accounts: anyone may push, pull and delete anything, and there is no web UI")
-		fl.StringVar(&f.url, "url", "", "the hub's public URL, for token realms and links (default: as each request reached it)")
-	}
-}
-
-// resolve merges the config file, the flags and the defaults.
-func (f *hubFlags) resolve(a *app) (hub.Config, error) {
-	var file hubFile
-	path := f.config
-	if path == "" {
-		path = a.getenv("STRATA_HUB_CONFIG")
-	}
-	if path != "" {
-		md, err := toml.DecodeFile(path, &file)
-		if err != nil {
-			return hub.Config{}, fmt.Errorf("hub config %s: %w", path, err)
-		}
-		if u := md.Undecoded(); len(u) > 0 {
-			return hub.Config{}, fmt.Errorf("hub config %s: unknown key %q", path, u[0].String())
-		}
-	}
-	cfg := hub.Config{Addr: pick(f.addr, file.Addr), DataDir: pick(f.dataDir, file.DataDir),
-		TLSCert: pick(f.tlsCert, file.TLSCert), TLSKey: pick(f.tlsKey, file.TLSKey),
-		Open: f.open || file.Open, URL: pick(f.url, file.URL)}
-	for _, d := range []struct {
-		flag   time.Duration
-		file   string
-		key    string
-		target *time.Duration
-	}{{f.gcInterval, file.GCInterval, "gc_interval", &cfg.GCInterval},
-		{f.gcGrace, file.GCGrace, "gc_grace", &cfg.GCGrace},
-		{f.uploadMaxAge, file.UploadMaxAge, "upload_max_age", &cfg.UploadMaxAge}} {
-		*d.target = d.flag
-		if d.flag == 0 && d.file != "" {
-			v, err := time.ParseDuration(d.file)
-			if err != nil {
-				return cfg, fmt.Errorf("hub config %s: %s = %q: want a duration such as \"90m\"", path, d.key, d.file)
-			}
-			*d.target = v
-		}
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = filepath.Join(dataDir(a.getenv), "hub")
-	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return cfg, errors.New("TLS needs both --tls-cert and --tls-key")
-	}
-	return cfg, nil
-}
-
-func pick(flag, file string) string {
-	if flag != "" {
-		return flag
-	}
-	return file
-}
-
 func (a *app) hubServeCommand() *cobra.Command {
 	var f hubFlags
 	cmd := &cobra.Command{
@@ -143,6 +44,13 @@ administrator. Clients log in with Docker's token auth: 'docker login' and
 'strata login' take a password or a personal access token. --open serves the
 registry API alone, to anyone, as a plain private registry.
 
+Limits keep one account from filling the disk; each has a safe default:
+--max-blob-size (10GiB), --max-manifest-size (4MiB), --quota (20GiB per
+namespace: the distinct blobs its repositories link, each counted once) and
+--max-uploads (64 at once per user). Sign-up on the website is open only
+until the first account, the administrator, exists; administrators open it
+again on the Admin page.
+
 Garbage collection runs online every --gc-interval: blobs no manifest uses are
 freed once they are older than --gc-grace, and abandoned uploads once older
 than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
@@ -150,6 +58,7 @@ than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
   strata hub serve --addr :5000 --data-dir /srv/hub
   strata hub serve --addr :443 --tls-cert hub.crt --tls-key hub.key --url https://hub.example.com
   strata hub serve --open --addr 127.0.0.1:5000   # no accounts, for a trusted network
+  strata hub serve --quota 100GiB --max-blob-size 20GiB --trusted-proxy 10.0.0.0/8
   strata hub serve --config /etc/strata/hub.toml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

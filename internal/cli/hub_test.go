@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -118,10 +120,50 @@ func TestHubConfigErrors(t *testing.T) {
 		{[]string{"hub", "serve", "--tls-cert", "c.pem", "--data-dir", dir}, "both --tls-cert and --tls-key"},
 		{[]string{"hub", "gc", "--data-dir", filepath.Join(dir, "empty")}, "no hub data in"},
 		{[]string{"hub", "serve", "extra"}, "unknown command"},
+		{[]string{"hub", "serve", "--max-blob-size", "lots", "--data-dir", dir}, `max_blob_size = "lots": want a size`},
+		{[]string{"hub", "serve", "--quota", "-5GB", "--data-dir", dir}, `quota = "-5GB": want a size`},
+		{[]string{"hub", "serve", "--max-manifest-size", "5MiB", "--data-dir", dir}, "more than 4194304 bytes"},
+		{[]string{"hub", "serve", "--trusted-proxy", "10.0.0.0/33", "--data-dir", dir}, `trusted_proxies = "10.0.0.0/33"`},
 	} {
 		_, errs, code := e.run("", tc.args...)
 		if code == 0 || !strings.Contains(errs, tc.want) {
 			t.Errorf("strata %s: exit %d, %q; want an error saying %q", strings.Join(tc.args, " "), code, errs, tc.want)
+		}
+	}
+}
+
+// Limits reach the hub from the config file and from flags (which win).
+func TestHubServeLimits(t *testing.T) {
+	dir := t.TempDir()
+	addr := testutil.FreeAddr(t)
+	cfgFile := filepath.Join(dir, "hub.toml")
+	os.WriteFile(cfgFile, []byte("max_blob_size = \"1MiB\"\nquota = \"3KiB\"\nmax_uploads = 5\n"), 0o644)
+	serveHub(t, map[string]string{}, "--config", cfgFile, "--max-blob-size", "2KiB", "--addr", addr,
+		"--data-dir", filepath.Join(dir, "data"), "--open")
+	base := "http://" + addr
+	waitHTTP(t, http.DefaultClient, base+"/v2/")
+	post := func(repo string, size int) int {
+		b := bytes.Repeat([]byte{byte(size % 251)}, size)
+		resp, err := http.Post(base+"/v2/"+repo+"/blobs/uploads/?digest="+digest.FromBytes(b).String(), "application/octet-stream", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		repo string
+		size int
+		want int
+	}{
+		{"alice/a", 2049, 413}, // the flag's 2KiB, not the file's 1MiB
+		{"alice/a", 2048, 201},
+		{"alice/b", 1024, 201},
+		{"alice/c", 1025, 403}, // past the file's quota of 3KiB
+		{"bob/a", 1025, 201},
+	} {
+		if got := post(tc.repo, tc.size); got != tc.want {
+			t.Errorf("a blob of %d bytes into %s: %d, want %d", tc.size, tc.repo, got, tc.want)
 		}
 	}
 }

@@ -109,31 +109,7 @@ func TestBadInput(t *testing.T) {
 		{name: "not an endpoint", method: "GET", path: "/v2/good/repo/everything", status: 404},
 		{name: "not the API", method: "GET", path: "/admin", status: 404},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			path := c.path
-			if c.prepare != nil {
-				path = c.prepare(t, base) + c.path
-			}
-			resp := do(t, c.method, base+path, c.header, c.body)
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != c.status {
-				t.Fatalf("%s %s: status %d, want %d: %s", c.method, path, resp.StatusCode, c.status, body)
-			}
-			if c.code == "" || c.method == "HEAD" {
-				return
-			}
-			var env struct {
-				Errors []struct{ Code, Message string }
-			}
-			if err := json.Unmarshal(body, &env); err != nil || len(env.Errors) == 0 {
-				t.Fatalf("no error envelope: %s", body)
-			}
-			if env.Errors[0].Code != c.code || env.Errors[0].Message == "" {
-				t.Fatalf("error %+v, want code %s with a message", env.Errors[0], c.code)
-			}
-		})
-	}
+	runBadCases(t, base, cases)
 
 	// Nothing stored was harmed: the image pulls whole and verified, its
 	// tag still points at it, and no repository appeared.
@@ -170,4 +146,84 @@ func do(t *testing.T, method, url string, header map[string]string, body []byte)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// runBadCases sends each case and checks its status and error code.
+func runBadCases(t *testing.T, base string, cases []badCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := c.path
+			if c.prepare != nil {
+				path = c.prepare(t, base) + c.path
+			}
+			resp := do(t, c.method, base+path, c.header, c.body)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status {
+				t.Fatalf("%s %s: status %d, want %d: %s", c.method, path, resp.StatusCode, c.status, body)
+			}
+			if c.code == "" || c.method == "HEAD" {
+				return
+			}
+			var env struct {
+				Errors []struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &env); err != nil || len(env.Errors) == 0 {
+				t.Fatalf("no error envelope: %s", body)
+			}
+			if env.Errors[0].Code != c.code || env.Errors[0].Message == "" {
+				t.Fatalf("error %+v, want code %s with a message", env.Errors[0], c.code)
+			}
+		})
+	}
+}
+
+// The limits an operator sets, each refused with the spec's code and a
+// message that says which limit: a blob's size (said up front, or only
+// found while it streams), a manifest's size, uploads at once, and the
+// namespace's quota (a push, and a mount).
+func TestLimits(t *testing.T) {
+	h := testutil.StartHub(t, hub.Config{MaxBlobSize: 1000, MaxManifestSize: 2000, Quota: 2000, MaxUploads: 3})
+	base := "http://" + h.Addr
+	blob := func(c byte, n int) ([]byte, string) {
+		b := bytes.Repeat([]byte{c}, n)
+		return b, digest.FromBytes(b).String()
+	}
+	fill, fillDigest := blob('f', 1000)
+	for _, repo := range []string{"full/a", "full/b"} {
+		if r := do(t, "POST", base+"/v2/"+repo+"/blobs/uploads/?digest="+fillDigest, nil, fill); r.StatusCode != 201 {
+			t.Fatalf("filling %s: %d", repo, r.StatusCode)
+		}
+	}
+	more, moreDigest := blob('m', 1000)
+	if r := do(t, "POST", base+"/v2/full/b/blobs/uploads/?digest="+moreDigest, nil, more); r.StatusCode != 201 {
+		t.Fatalf("filling full/b: %d", r.StatusCode)
+	}
+	elsewhere, elsewhereDigest := blob('e', 1000)
+	do(t, "POST", base+"/v2/other/x/blobs/uploads/?digest="+elsewhereDigest, nil, elsewhere)
+	big, bigDigest := blob('b', 1001)
+	last, lastDigest := blob('l', 1000)
+	upload := func(t *testing.T, base string) string {
+		return do(t, "POST", base+"/v2/small/repo/blobs/uploads/", nil, nil).Header.Get("Location")
+	}
+	runBadCases(t, base, []badCase{
+		{name: "blob too big, said", method: "POST", path: "/v2/small/repo/blobs/uploads/?digest=" + bigDigest, body: big, status: 413, code: "SIZE_INVALID"},
+		{name: "blob too big, streamed", method: "PATCH", prepare: upload, header: map[string]string{"Transfer-Encoding": "chunked"}, body: big, status: 413, code: "SIZE_INVALID"},
+		{name: "manifest too big", method: "PUT", path: "/v2/small/repo/manifests/1", header: map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+			body: bytes.Repeat([]byte(" "), 2001), status: 413, code: "MANIFEST_INVALID"},
+		{name: "a third blob past the quota", method: "POST", path: "/v2/full/c/blobs/uploads/?digest=" + lastDigest, body: last, status: 403, code: "DENIED"},
+		{name: "an upload into a full namespace", method: "POST", path: "/v2/full/c/blobs/uploads/", status: 403, code: "DENIED"},
+		{name: "a mount past the quota", method: "POST", path: "/v2/full/c/blobs/uploads/?mount=" + elsewhereDigest + "&from=other/x", status: 403, code: "DENIED"},
+	})
+	// A blob the namespace has already is mounted within the quota.
+	if r := do(t, "POST", base+"/v2/full/c/blobs/uploads/?mount="+fillDigest+"&from=full/a", nil, nil); r.StatusCode != 201 {
+		t.Fatalf("mounting what the namespace stores already: %d", r.StatusCode)
+	}
+	// Uploads at once: three are going (one above, two here); a fourth waits.
+	upload(t, base)
+	upload(t, base)
+	r := do(t, "POST", base+"/v2/small/repo/blobs/uploads/", nil, nil)
+	if body, _ := io.ReadAll(r.Body); r.StatusCode != 429 || r.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "TOOMANYREQUESTS") {
+		t.Fatalf("a fourth upload at once: %d %s", r.StatusCode, body)
+	}
 }

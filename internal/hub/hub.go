@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -59,6 +60,15 @@ type Config struct {
 	URL string
 	// Auth tunes the token service and sign-in limits (tests make hashing cheap).
 	Auth auth.Options
+
+	// Limits. Zero values take the defaults below; < 0 means no limit.
+	MaxBlobSize     int64 // bytes in one blob
+	MaxManifestSize int64 // bytes in one manifest (at most 4 MiB, what strata parses)
+	Quota           int64 // bytes each namespace stores (the distinct blobs its repositories link)
+	MaxUploads      int   // uploads one user (or client address, without accounts) has going at once
+	// TrustedProxies are the reverse proxies in front of the hub whose
+	// X-Forwarded-For says who the client is (for rate limits).
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults for an empty Config.
@@ -67,6 +77,11 @@ const (
 	DefaultGCInterval   = time.Hour
 	DefaultGCGrace      = time.Hour
 	DefaultUploadMaxAge = 24 * time.Hour
+
+	DefaultMaxBlobSize     = 10 << 30 // 10 GiB
+	DefaultMaxManifestSize = 4 << 20  // 4 MiB: image.MaxManifestSize
+	DefaultQuota           = 20 << 30 // 20 GiB per namespace
+	DefaultMaxUploads      = 64
 )
 
 // withDefaults fills what cfg leaves empty.
@@ -83,7 +98,35 @@ func (cfg Config) withDefaults() Config {
 	if cfg.UploadMaxAge <= 0 {
 		cfg.UploadMaxAge = DefaultUploadMaxAge
 	}
+	cfg.MaxBlobSize = orDefault(cfg.MaxBlobSize, DefaultMaxBlobSize)
+	cfg.MaxManifestSize = orDefault(cfg.MaxManifestSize, DefaultMaxManifestSize)
+	cfg.Quota = orDefault(cfg.Quota, DefaultQuota)
+	cfg.MaxUploads = int(orDefault(int64(cfg.MaxUploads), DefaultMaxUploads))
 	return cfg
+}
+
+// orDefault is v, def when v is 0, and 0 (no limit) when v < 0.
+func orDefault(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// check says what is wrong with cfg's limits.
+func (cfg Config) check() error {
+	if cfg.MaxManifestSize > DefaultMaxManifestSize {
+		return fmt.Errorf("hub: max_manifest_size %d is more than %d bytes, the most strata reads", cfg.MaxManifestSize, DefaultMaxManifestSize)
+	}
+	return nil
+}
+
+// limits are cfg's limits for the registry API.
+func (cfg Config) limits() distapi.Limits {
+	return distapi.Limits{MaxBlobSize: cfg.MaxBlobSize, MaxManifestSize: cfg.MaxManifestSize}
 }
 
 // Deps are the parts a server is built from.
@@ -101,6 +144,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 	cfg = cfg.withDefaults()
 	if cfg.DataDir == "" {
 		return Deps{}, errors.New("hub: no data directory")
+	}
+	if err := cfg.check(); err != nil {
+		return Deps{}, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return Deps{}, fmt.Errorf("hub data directory: %w", err)
@@ -122,7 +168,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	blobs := storage.New(drv, m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log})
+	blobs := storage.New(drv, m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log,
+		MaxBlobSize: cfg.MaxBlobSize, Quota: cfg.Quota, MaxUploads: cfg.MaxUploads})
 	deps := Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log}
 	if !cfg.Open {
 		opts := cfg.Auth
@@ -149,27 +196,37 @@ type server struct {
 // NewServer returns the hub's HTTP handler: the registry API, and with
 // accounts the token service and the web UI.
 func NewServer(cfg Config, deps Deps) http.Handler {
+	cfg = cfg.withDefaults()
 	if deps.Access == nil {
 		deps.Access = access.AllowAll{}
 	}
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	reg := newRegistry(deps)
+	reg := newRegistry(cfg, deps)
 	if deps.Auth == nil {
-		return reg
+		return frontDoor(cfg, reg)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.Handle("/v2", reg)
 	mux.HandleFunc(auth.TokenPath, deps.Auth.ServeToken)
 	mux.Handle("/", web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log}))
-	return mux
+	return frontDoor(cfg, mux)
+}
+
+// frontDoor is what every request passes first: it records the address
+// the client came from (through the proxies cfg trusts).
+func frontDoor(cfg Config, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := access.ClientAddress(r, cfg.TrustedProxies)
+		next.ServeHTTP(w, r.WithContext(access.WithClient(r.Context(), addr)))
+	})
 }
 
 // newRegistry returns the registry API's handler.
-func newRegistry(deps Deps) *server {
-	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log}
+func newRegistry(cfg Config, deps Deps) *server {
+	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Limits: cfg.limits(), Log: deps.Log}
 	s := &server{deps: deps, table: routes(api), byKind: map[distapi.Kind]map[string]route{}}
 	for _, rt := range s.table {
 		if s.byKind[rt.kind] == nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -77,7 +76,7 @@ func (s *Service) requestIdentity(ctx context.Context, r *http.Request) (Identit
 		if !ok {
 			return Identity{}, nil, s.challenge(r, nil, true, "invalid_request")
 		}
-		id, err := s.Basic(ctx, ClientAddr(r), user, pass)
+		id, err := s.Basic(ctx, access.Client(r), user, pass)
 		if errors.Is(err, ErrBadCredentials) {
 			return Identity{}, nil, s.challenge(r, nil, true, "invalid_token")
 		}
@@ -138,13 +137,4 @@ func limitError(err error) error {
 		return errcode.Wrap(errcode.TooManyRequests, err).WithHeader("Retry-After", strconv.Itoa(max(secs, 1)))
 	}
 	return err
-}
-
-// ClientAddr is the address a request came from, for rate limits.
-func ClientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/errcode"
 )
 
@@ -56,7 +57,7 @@ func badTokenRequest(f string, args ...any) error {
 func (s *Service) readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenAsk, error) {
 	var a tokenAsk
 	var err error
-	ctx, addr := r.Context(), ClientAddr(r)
+	ctx, addr := r.Context(), access.Client(r)
 	switch r.Method {
 	case http.MethodGet:
 		q := r.URL.Query()

@@ -22,9 +22,16 @@ import (
 
 // API serves the distribution endpoints over a metadata store and blobs.
 type API struct {
-	Meta  meta.Store
-	Blobs *storage.Store
-	Log   *slog.Logger
+	Meta   meta.Store
+	Blobs  *storage.Store
+	Limits Limits
+	Log    *slog.Logger
+}
+
+// Limits are what an operator bounds; zero values bound nothing.
+type Limits struct {
+	MaxBlobSize     int64 // bytes; larger blobs are refused (413) before or while they arrive
+	MaxManifestSize int64 // bytes; 0: image.MaxManifestSize, the most strata parses
 }
 
 // HandlerFunc is an endpoint: it answers, or returns an error for errcode.
@@ -76,10 +83,23 @@ func uploadHeaders(w http.ResponseWriter, u storage.Upload) {
 }
 
 // uploadError maps the storage errors of an upload to codes.
-func uploadError(err error, w http.ResponseWriter, u storage.Upload) error {
+func uploadError(err error, _ http.ResponseWriter, u storage.Upload) error {
 	var re *storage.RangeError
 	var de *storage.DigestError
+	var tl *storage.TooLargeError
+	var qe *meta.QuotaError
+	var le *meta.LimitError
 	switch {
+	case errors.As(err, &tl):
+		return errcode.Wrap(errcode.BlobTooLarge, err)
+	case errors.As(err, &qe):
+		return errcode.Wrap(errcode.QuotaExceeded, err)
+	case errors.As(err, &le):
+		return errcode.Wrap(errcode.TooManyRequests, err).WithHeader("Retry-After", "60")
+	case errors.Is(err, storage.ErrUploadBusy):
+		return errcode.Wrap(errcode.UploadBusy, err)
+	case errors.Is(err, storage.ErrLeaseLost):
+		return errcode.Wrap(errcode.UploadBusy, err)
 	case errors.As(err, &re):
 		u.Offset = re.Offset
 		e := errcode.Wrap(errcode.ChunkOutOfOrder, err)

@@ -39,10 +39,17 @@ func (a *API) GetManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 // and name only blobs and manifests the repository holds (non-distributable
 // layers and the subject excepted).
 func (a *API) PutManifest(w http.ResponseWriter, r *http.Request, p Path) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, image.MaxManifestSize))
+	limit := a.Limits.MaxManifestSize
+	if limit <= 0 || limit > image.MaxManifestSize {
+		limit = image.MaxManifestSize
+	}
+	if r.ContentLength > limit {
+		return errcode.New(errcode.ManifestTooBig, "manifest is %d bytes, more than this hub's limit of %d", r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return errcode.New(errcode.ManifestTooBig, "manifest is more than %d bytes", image.MaxManifestSize)
+		return errcode.New(errcode.ManifestTooBig, "manifest is more than this hub's limit of %d bytes", limit)
 	}
 	if err != nil {
 		return errcode.Wrap(errcode.ManifestInvalid, err)

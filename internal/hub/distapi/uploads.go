@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/errcode"
 	"github.com/strata-dev/strata/internal/hub/storage"
 )
@@ -24,7 +25,7 @@ func (a *API) StartUpload(w http.ResponseWriter, r *http.Request, p Path) error 
 		}
 		mounted, err := a.mount(r, p.Name, q.Get("from"), d)
 		if err != nil {
-			return err
+			return uploadError(err, w, storage.Upload{Repo: p.Name})
 		}
 		if mounted {
 			return blobCreated(w, p.Name, d)
@@ -36,18 +37,38 @@ func (a *API) StartUpload(w http.ResponseWriter, r *http.Request, p Path) error 
 		if err != nil {
 			return err
 		}
-		if _, err := a.Blobs.Put(r.Context(), p.Name, d, r.Body); err != nil {
+		if err := a.tooLarge(r.ContentLength); err != nil {
+			return err
+		}
+		if _, err := a.Blobs.Put(r.Context(), p.Name, owner(r), d, r.Body); err != nil {
 			return uploadError(err, w, storage.Upload{Repo: p.Name})
 		}
 		return blobCreated(w, p.Name, d)
 	}
-	u, err := a.Blobs.StartUpload(r.Context(), p.Name)
+	u, err := a.Blobs.StartUpload(r.Context(), p.Name, owner(r))
 	if err != nil {
-		return err
+		return uploadError(err, w, u)
 	}
 	uploadHeaders(w, u)
 	w.Header().Set("OCI-Chunk-Min-Length", strconv.FormatInt(a.Blobs.Driver().MinChunk(), 10))
 	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// owner is whom an upload counts against: the user, or (on a hub without
+// accounts) the client's address.
+func owner(r *http.Request) string {
+	if u := access.SubjectFrom(r.Context()).User; u != "" {
+		return u
+	}
+	return "address " + access.ClientKey(access.Client(r))
+}
+
+// tooLarge refuses, before reading it, a body said to be larger than a blob may be.
+func (a *API) tooLarge(n int64) error {
+	if a.Limits.MaxBlobSize > 0 && n > a.Limits.MaxBlobSize {
+		return uploadError(&storage.TooLargeError{Limit: a.Limits.MaxBlobSize}, nil, storage.Upload{})
+	}
 	return nil
 }
 
@@ -91,6 +112,9 @@ func (a *API) PatchUpload(w http.ResponseWriter, r *http.Request, p Path) error 
 	if err != nil {
 		return err
 	}
+	if err := a.tooLarge(r.ContentLength); err != nil {
+		return err
+	}
 	u, err := a.Blobs.Append(r.Context(), p.Name, p.UploadID, start, body)
 	u.ID, u.Repo = p.UploadID, p.Name
 	if err != nil {
@@ -116,6 +140,9 @@ func (a *API) FinishUpload(w http.ResponseWriter, r *http.Request, p Path) error
 	}
 	start, body, err := chunk(r)
 	if err != nil {
+		return err
+	}
+	if err := a.tooLarge(r.ContentLength); err != nil {
 		return err
 	}
 	if _, err := a.Blobs.Finish(r.Context(), p.Name, p.UploadID, start, body, d); err != nil {

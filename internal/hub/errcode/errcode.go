@@ -28,9 +28,16 @@ type Code struct {
 
 // The spec's codes, plus the few Docker's registry added that clients know.
 var (
-	BlobUnknown         = Code{"BLOB_UNKNOWN", http.StatusNotFound, "blob unknown to registry"}
-	BlobUploadInvalid   = Code{"BLOB_UPLOAD_INVALID", http.StatusBadRequest, "blob upload invalid"}
-	BlobUploadUnknown   = Code{"BLOB_UPLOAD_UNKNOWN", http.StatusNotFound, "blob upload unknown to registry"}
+	BlobUnknown       = Code{"BLOB_UNKNOWN", http.StatusNotFound, "blob unknown to registry"}
+	BlobUploadInvalid = Code{"BLOB_UPLOAD_INVALID", http.StatusBadRequest, "blob upload invalid"}
+	BlobUploadUnknown = Code{"BLOB_UPLOAD_UNKNOWN", http.StatusNotFound, "blob upload unknown to registry"}
+	// BlobTooLarge is a blob past the hub's size limit: a 413, as the spec
+	// has for a manifest too big.
+	BlobTooLarge = Code{"SIZE_INVALID", http.StatusRequestEntityTooLarge, "blob larger than this registry takes"}
+	// UploadBusy is a request on an upload another request is writing.
+	UploadBusy = Code{"BLOB_UPLOAD_INVALID", http.StatusConflict, "another request is writing to this upload"}
+	// QuotaExceeded is a push past the namespace's storage quota.
+	QuotaExceeded       = Code{"DENIED", http.StatusForbidden, "storage quota exceeded"}
 	ChunkOutOfOrder     = Code{"BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable, "chunk out of order"}
 	DigestInvalid       = Code{"DIGEST_INVALID", http.StatusBadRequest, "provided digest did not match uploaded content"}
 	ManifestBlobUnknown = Code{"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest, "manifest references a manifest or blob unknown to registry"}

@@ -1,9 +1,10 @@
 // Package storage keeps the hub's blobs: each stored once for the whole hub
 // behind a small Driver (the local filesystem now, object storage later),
 // linked into repositories through package meta so that a repository only
-// sees the blobs it references. It runs uploads (verified while they
-// stream, resumable across restarts, committed atomically) and the online
-// garbage collector.
+// sees the blobs it references. It runs uploads (one writer at a time
+// under a lease in meta, resumable across restarts, verified over the
+// bytes actually committed, committed atomically), the online garbage
+// collector, and the scrub that re-hashes what is stored.
 //
 // Package storagetest is the conformance suite every Driver runs.
 package storage
@@ -16,10 +17,11 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Driver stores blob content by digest and stages uploads. It knows nothing
-// of repositories or of what is referenced: that is meta's job. A Driver
-// must be safe for concurrent use, and errors for missing things wrap
-// errdefs.ErrNotFound.
+// Driver stores blob content by digest and stages uploads' bytes. It knows
+// nothing of repositories, of what is referenced, or of who may write an
+// upload: that is meta's job (an upload's record, offset and one writer
+// live there). A Driver must be safe for concurrent use, and errors for
+// missing things wrap errdefs.ErrNotFound.
 type Driver interface {
 	// Stat returns the size of a blob.
 	Stat(ctx context.Context, d digest.Digest) (int64, error)
@@ -37,13 +39,9 @@ type Driver interface {
 	Stage(ctx context.Context, id string, offset int64) (Staged, error)
 	// ReadStaged reads upload id's data from the start.
 	ReadStaged(ctx context.Context, id string) (io.ReadCloser, error)
-	// PutState replaces upload id's small state record atomically.
-	PutState(ctx context.Context, id string, state []byte) error
-	// State returns upload id's state record.
-	State(ctx context.Context, id string) ([]byte, error)
-	// RemoveUpload forgets upload id, its data and its state.
+	// RemoveUpload forgets upload id's data; removing a missing upload is not an error.
 	RemoveUpload(ctx context.Context, id string) error
-	// Uploads calls fn for every upload with its data size and when it last changed.
+	// Uploads calls fn for every upload's data with its size and when it last changed.
 	Uploads(ctx context.Context, fn func(id string, size int64, modified time.Time) error) error
 
 	// MinChunk is the smallest chunk worth a PATCH (OCI-Chunk-Min-Length).
@@ -56,7 +54,9 @@ type Staged interface {
 	// Size is the data's length so far.
 	Size() int64
 	// Commit makes the data durable and visible as blob d, atomically:
-	// nothing is visible under d until all of it is. The upload is gone after.
+	// nothing is visible under d until all of it is, and content already
+	// under d is replaced (by the same bytes from another writer, or
+	// healing content a scrub found damaged). The upload is gone after.
 	Commit(ctx context.Context, d digest.Digest) error
 	// Close releases the data, keeping it for a later Stage.
 	Close() error

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -30,14 +31,19 @@ func (r GCReport) Bytes() int64 { return r.BlobBytes + r.UploadBytes + r.OrphanB
 // record, so a fresh file without one is a race to leave alone.
 const minOrphanAge = time.Hour
 
-// CollectGarbage runs one online collection while pushes and pulls go on:
+// ErrCollecting: another collection is running (on this hub node or another).
+var ErrCollecting = fmt.Errorf("another garbage collection is running: %w", errdefs.ErrConflict)
+
+// CollectGarbage runs one online collection while pushes and pulls go on,
+// one at a time hub-wide (under the lease "gc" in meta):
 //
 //  1. in one metadata transaction, drop links no manifest refers to that
-//     nobody touched for the grace period, and mark blobs left with no link
-//     (and older than the grace period) deleting;
-//  2. delete the content of every blob marked deleting, then its record;
+//     nobody touched for the grace period, and claim the blobs left with
+//     no link (and older than the grace period) as deleting, with the
+//     pending and deleting ones whose holder's lease lapsed;
+//  2. delete the content of every blob claimed, then its record;
 //  3. delete content files that have no record and are old;
-//  4. reap uploads untouched for UploadMaxAge.
+//  4. reap uploads untouched for UploadMaxAge, and staged data without an upload.
 //
 // An upload committing a blob that is being deleted waits for step 2 to
 // finish and then writes it anew (see publish), so no blob is lost.
@@ -46,6 +52,15 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 	cutoff := now.Add(-s.opts.Grace)
 	r := GCReport{DryRun: dryRun}
 	holder := newID()
+	if !dryRun {
+		if err := s.meta.AcquireLease(ctx, "gc", now, meta.Lease{Holder: holder, Until: now.Add(time.Hour)}); err != nil {
+			if errdefs.IsConflict(err) {
+				err = ErrCollecting
+			}
+			return r, err
+		}
+		defer s.meta.ReleaseLease(context.WithoutCancel(ctx), "gc", holder)
+	}
 	if dryRun {
 		g, err := s.meta.FindGarbage(ctx, cutoff)
 		if err != nil {
@@ -57,7 +72,7 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 			r.BlobBytes += b.Size
 		}
 	} else {
-		g, err := s.meta.CollectGarbage(ctx, now, cutoff, meta.Lease{Holder: holder, Until: now.Add(leaseTTL)})
+		g, err := s.meta.CollectGarbage(ctx, now, cutoff, meta.Lease{Holder: holder, Until: now.Add(s.opts.LeaseTTL)})
 		if err != nil {
 			return r, err
 		}
@@ -69,17 +84,7 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 	if err := s.sweepOrphans(ctx, holder, now.Add(-max(s.opts.Grace, minOrphanAge)), dryRun, &r); err != nil {
 		return r, err
 	}
-	err := s.driver.Uploads(ctx, func(id string, size int64, modified time.Time) error {
-		if now.Sub(modified) < s.opts.UploadMaxAge {
-			return nil
-		}
-		r.Uploads++
-		r.UploadBytes += size
-		if dryRun {
-			return nil
-		}
-		return s.driver.RemoveUpload(ctx, id)
-	})
+	err := s.reapUploads(ctx, now, dryRun, &r)
 	if err == nil && !dryRun && r.Links+r.Blobs+r.Uploads+r.Orphans > 0 {
 		s.opts.Log.Info("garbage collected", "links", r.Links, "blobs", r.Blobs, "uploads", r.Uploads,
 			"orphans", r.Orphans, "bytes", r.Bytes())
@@ -87,10 +92,54 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, erro
 	return r, err
 }
 
+// reapUploads forgets uploads untouched for UploadMaxAge and removes their
+// staged data, and staged data of that age that no upload owns (a crash's
+// leftovers). A dry run counts the staged data of that age.
+func (s *Store) reapUploads(ctx context.Context, now time.Time, dryRun bool, r *GCReport) error {
+	before := now.Add(-s.opts.UploadMaxAge)
+	if !dryRun {
+		reaped, err := s.meta.ReapUploads(ctx, before, now)
+		if err != nil {
+			return err
+		}
+		for _, u := range reaped {
+			if err := s.driver.RemoveUpload(ctx, u.ID); err != nil {
+				return err
+			}
+			r.Uploads++
+			r.UploadBytes += u.Offset
+		}
+	}
+	return s.driver.Uploads(ctx, func(id string, size int64, modified time.Time) error {
+		if !modified.Before(before) {
+			return nil
+		}
+		if !dryRun {
+			if _, err := s.meta.Upload(ctx, "", id); !errdefs.IsNotFound(err) {
+				return err // an upload still owns it (nil), or the store failed
+			}
+			if err := s.driver.RemoveUpload(ctx, id); err != nil {
+				return err
+			}
+		}
+		r.Uploads++
+		r.UploadBytes += size
+		return nil
+	})
+}
+
 // deleteClaimed deletes the content, then the record, of blobs this
-// collector marked deleting.
+// collector claimed as deleting, each while its claim still holds.
 func (s *Store) deleteClaimed(ctx context.Context, holder string, blobs []meta.Blob, r *GCReport) error {
 	for _, b := range blobs {
+		now := s.opts.Now()
+		err := s.meta.RenewBlob(ctx, b.Digest, meta.Lease{Holder: holder, Until: now.Add(s.opts.LeaseTTL)})
+		if errdefs.IsConflict(err) {
+			continue // a writer took it over: it is theirs now
+		}
+		if err != nil {
+			return err
+		}
 		if err := s.driver.Delete(ctx, b.Digest); err != nil {
 			return err
 		}
@@ -126,7 +175,7 @@ func (s *Store) sweepOrphans(ctx context.Context, holder string, before time.Tim
 	// same digest meanwhile waits instead of losing its content.
 	for _, d := range orphans {
 		now := s.opts.Now()
-		claimed, err := s.meta.ClaimOrphan(ctx, d, 0, now, meta.Lease{Holder: holder, Until: now.Add(leaseTTL)})
+		claimed, err := s.meta.ClaimOrphan(ctx, d, 0, now, meta.Lease{Holder: holder, Until: now.Add(s.opts.LeaseTTL)})
 		if err != nil {
 			return err
 		}

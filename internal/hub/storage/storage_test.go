@@ -68,7 +68,7 @@ func TestUploadSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	dir, c := t.TempDir(), &clock{}
 	first := open(t, dir, c)
-	u, err := first.store.StartUpload(ctx, "r")
+	u, err := first.store.StartUpload(ctx, "r", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestUploadSHA512(t *testing.T) {
 	content := bytes.Repeat([]byte("sha512 "), 1000)
 	sum := sha512.Sum512(content)
 	d := digest.NewDigestFromBytes(digest.SHA512, sum[:])
-	u, _ := p.store.StartUpload(ctx, "r")
+	u, _ := p.store.StartUpload(ctx, "r", "alice")
 	p.store.Append(ctx, "r", u.ID, -1, bytes.NewReader(content[:3000]))
 	if _, err := p.store.Finish(ctx, "r", u.ID, 3000, bytes.NewReader(content[3000:]), d); err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestUploadSHA512(t *testing.T) {
 	if !bytes.Equal(read(t, p.store, "r", d), content) {
 		t.Fatal("sha512 blob content differs")
 	}
-	u, _ = p.store.StartUpload(ctx, "r")
+	u, _ = p.store.StartUpload(ctx, "r", "alice")
 	var de *storage.DigestError
 	if _, err := p.store.Finish(ctx, "r", u.ID, -1, bytes.NewReader([]byte("other")), d); !errors.As(err, &de) {
 		t.Fatalf("wrong content under a sha512 digest: %v", err)
@@ -125,15 +125,15 @@ func TestGarbageCollection(t *testing.T) {
 	p := open(t, t.TempDir(), c)
 	keep := []byte("a layer a manifest uses")
 	drop := bytes.Repeat([]byte("x"), 1000)
-	if _, err := p.store.Put(ctx, "r", digest.FromBytes(keep), bytes.NewReader(keep)); err != nil {
+	if _, err := p.store.Put(ctx, "r", "alice", digest.FromBytes(keep), bytes.NewReader(keep)); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.meta.PutManifest(ctx, "r", meta.Manifest{Digest: digest.FromString("m"), MediaType: "x",
 		Content: []byte("m"), Blobs: []digest.Digest{digest.FromBytes(keep)}, CreatedAt: c.Now()}, []string{"v1"}); err != nil {
 		t.Fatal(err)
 	}
-	p.store.Put(ctx, "r", digest.FromBytes(drop), bytes.NewReader(drop))
-	abandoned, _ := p.store.StartUpload(ctx, "r")
+	p.store.Put(ctx, "r", "alice", digest.FromBytes(drop), bytes.NewReader(drop))
+	abandoned, _ := p.store.StartUpload(ctx, "r", "alice")
 	p.store.Append(ctx, "r", abandoned.ID, 0, bytes.NewReader(make([]byte, 500)))
 
 	// Within the grace period nothing goes.

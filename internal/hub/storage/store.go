@@ -13,13 +13,20 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
-// leaseTTL is how long a claim on a blob or an upload holds without being
-// renewed: a writer or collector that is gone frees what it held this
-// soon after.
-const leaseTTL = 30 * time.Second
-
 // Options tune a Store. Zero values take the defaults.
 type Options struct {
+	// MaxBlobSize bounds one blob, in bytes; 0: no bound.
+	MaxBlobSize int64
+	// Quota bounds what each namespace stores (the distinct blobs its
+	// repositories link), in bytes; 0: no quota.
+	Quota int64
+	// MaxUploads bounds the uploads one user (or, without accounts, one
+	// client address) has in progress at once; 0: no bound.
+	MaxUploads int
+	// LeaseTTL is how long a claim on an upload or a blob holds unless its
+	// holder renews it: a writer or collector that is gone frees what it
+	// held this soon after. Default 30s.
+	LeaseTTL time.Duration
 	// Grace is how long a blob that no manifest refers to stays, so that a
 	// push can upload its layers before its manifest. Default 1h.
 	Grace time.Duration
@@ -45,6 +52,9 @@ func New(d Driver, m meta.Store, opts Options) *Store {
 	}
 	if opts.UploadMaxAge <= 0 {
 		opts.UploadMaxAge = 24 * time.Hour
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = 30 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -99,7 +109,7 @@ func (s *Store) Mount(ctx context.Context, repo, from string, d digest.Digest) (
 		}
 		return false, err
 	}
-	state, err := s.meta.LinkBlob(ctx, repo, d, s.opts.Now(), 0)
+	state, err := s.meta.LinkBlob(ctx, repo, d, s.opts.Now(), s.opts.Quota)
 	return state == meta.BlobLive, err
 }
 
@@ -109,36 +119,63 @@ func (s *Store) Unlink(ctx context.Context, repo string, d digest.Digest) error 
 	return s.meta.UnlinkBlob(ctx, repo, d)
 }
 
-// publish makes staged content the blob d of repo: it links the stored
-// blob if there is one (dropping the staged copy), else reserves the
-// record, commits the content, and marks it live. It waits while another
-// writer or the collector holds the record.
-func (s *Store) publish(ctx context.Context, repo string, d digest.Digest, size int64, st Staged, id string) error {
+// Usage is what namespace ns stores and may store (0: no quota).
+func (s *Store) Usage(ctx context.Context, ns string) (used, quota int64, err error) {
+	used, err = s.meta.NamespaceUsage(ctx, ns)
+	return used, s.opts.Quota, err
+}
+
+// underQuota refuses an upload into a namespace that is full already.
+func (s *Store) underQuota(ctx context.Context, repo string) error {
+	if s.opts.Quota <= 0 {
+		return nil
+	}
+	ns := meta.Namespace(repo)
+	used, err := s.meta.NamespaceUsage(ctx, ns)
+	if err == nil && used >= s.opts.Quota {
+		err = &meta.QuotaError{Namespace: ns, Used: used, Quota: s.opts.Quota}
+	}
+	return err
+}
+
+// publish makes staged content, verified as d, blob d of repo. A live
+// blob is linked (the staged copy goes). Otherwise w reserves the record,
+// commits the content (over anything under d) and publishes it; a writer
+// that took the reservation over meanwhile commits the same bytes, so w
+// then goes round and links or publishes again. It waits while the
+// collector deletes d.
+func (s *Store) publish(ctx context.Context, repo string, d digest.Digest, size int64, st Staged, w *writer) error {
 	committed := false
 	defer func() {
 		if !committed {
 			st.Close()
-			s.driver.RemoveUpload(context.WithoutCancel(ctx), id)
 		}
 	}()
 	wait := time.Millisecond
 	deadline := time.Now().Add(time.Minute)
-	holder := newID()
 	for {
 		now := s.opts.Now()
-		state, err := s.meta.LinkOrReserve(ctx, repo, d, size, now, meta.Lease{Holder: holder, Until: now.Add(leaseTTL)}, 0)
+		lease := meta.Lease{Holder: w.holder, Until: now.Add(s.opts.LeaseTTL)}
+		state, err := s.meta.LinkOrReserve(ctx, repo, d, size, now, lease, s.opts.Quota)
 		if err != nil || state == meta.BlobLive {
 			return err
 		}
-		if state == meta.BlobAbsent { // reserved: the content is ours to write
-			committed = true
-			if err := st.Commit(ctx, d); err != nil {
-				s.driver.RemoveUpload(context.WithoutCancel(ctx), id)
-				return err // the pending record is collected once its lease lapses
+		if state == meta.BlobAbsent { // reserved: the content is ours to commit
+			w.reserved(d)
+			if err := s.commit(ctx, d, size, st, w, &committed); err != nil {
+				s.meta.ReleaseBlob(context.WithoutCancel(ctx), d, w.holder)
+				return err
 			}
-			return s.meta.PublishBlob(ctx, repo, d, holder, now, 0)
+			err := s.meta.PublishBlob(ctx, repo, d, w.holder, now, s.opts.Quota)
+			if !errdefs.IsConflict(err) {
+				if err != nil {
+					s.meta.ReleaseBlob(context.WithoutCancel(ctx), d, w.holder)
+				}
+				return err
+			}
 		}
-		// Another upload is writing this blob, or the collector is removing it.
+		// Another writer took the reservation over, or the collector is
+		// removing the blob: go round.
 		if time.Now().After(deadline) {
 			return fmt.Errorf("blob %s stayed %s for a minute: %w", d, state, errdefs.ErrUnavailable)
 		}
@@ -149,4 +186,20 @@ func (s *Store) publish(ctx context.Context, repo string, d digest.Digest, size 
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
+}
+
+// commit puts the staged content in place as d, once; a second time
+// round it checks that what it committed is still there.
+func (s *Store) commit(ctx context.Context, d digest.Digest, size int64, st Staged, w *writer, committed *bool) error {
+	if *committed {
+		if n, err := s.driver.Stat(ctx, d); err != nil || n != size {
+			return fmt.Errorf("blob %s: what this upload committed was collected meanwhile: upload it again: %w", d, errdefs.ErrUnavailable)
+		}
+		return nil
+	}
+	if err := w.check(); err != nil {
+		return err
+	}
+	*committed = true
+	return st.Commit(ctx, d)
 }

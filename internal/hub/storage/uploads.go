@@ -3,18 +3,16 @@ package storage
 import (
 	"context"
 	"crypto/rand"
-	"encoding"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
 // Upload is an upload session: its bytes so far, in a repository.
@@ -25,15 +23,8 @@ type Upload struct {
 	StartedAt time.Time
 }
 
-// uploadState is the record a Driver keeps for an upload: enough to go on
-// after a restart without reading the data again. The running hash is
-// always sha256 (the digest comes only at the end); another algorithm is
-// verified by reading the data once more.
-type uploadState struct {
-	Repo      string    `json:"repo"`
-	Offset    int64     `json:"offset"`
-	Hash      []byte    `json:"hash"` // sha256 state after Offset bytes (encoding.BinaryMarshaler)
-	StartedAt time.Time `json:"startedAt"`
+func fromMeta(u meta.Upload) Upload {
+	return Upload{ID: u.ID, Repo: u.Repo, Offset: u.Offset, StartedAt: u.StartedAt}
 }
 
 // RangeError is a chunk that does not start where the upload ends.
@@ -50,8 +41,21 @@ func (e *DigestError) Error() string {
 	return fmt.Sprintf("content is %s, not %s", e.Got, e.Want)
 }
 
-// ErrUploadUnknown: no such upload in that repository.
-var ErrUploadUnknown = fmt.Errorf("upload unknown: %w", errdefs.ErrNotFound)
+// TooLargeError is a blob larger than the hub takes.
+type TooLargeError struct{ Limit int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the blob is larger than this hub's limit of %d bytes", e.Limit)
+}
+
+func (e *TooLargeError) Unwrap() error { return errdefs.ErrInvalidArgument }
+
+var (
+	// ErrUploadUnknown: no such upload in that repository.
+	ErrUploadUnknown = fmt.Errorf("upload unknown: %w", errdefs.ErrNotFound)
+	// ErrUploadBusy: another request is writing to the upload right now.
+	ErrUploadBusy = fmt.Errorf("another request is writing to this upload: send one chunk at a time: %w", errdefs.ErrConflict)
+)
 
 func newID() string {
 	b := make([]byte, 16)
@@ -59,160 +63,192 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-// StartUpload begins an upload session in repo.
-func (s *Store) StartUpload(ctx context.Context, repo string) (Upload, error) {
-	u := Upload{ID: newID(), Repo: repo, StartedAt: s.opts.Now()}
-	h := digest.SHA256.Hash()
-	st := uploadState{Repo: repo, StartedAt: u.StartedAt}
-	if err := s.saveState(ctx, u.ID, st, h); err != nil {
+// StartUpload begins an upload session in repo for owner (a user, or a
+// client's address), within the owner's limit of uploads at once and the
+// namespace's quota.
+func (s *Store) StartUpload(ctx context.Context, repo, owner string) (Upload, error) {
+	if err := s.underQuota(ctx, repo); err != nil {
 		return Upload{}, err
 	}
-	return u, nil
+	now := s.opts.Now()
+	u := meta.Upload{ID: newID(), Repo: repo, Owner: owner, StartedAt: now, UpdatedAt: now}
+	if err := s.meta.CreateUpload(ctx, u, s.opts.MaxUploads, now.Add(-uploadIdle)); err != nil {
+		return Upload{}, err
+	}
+	return fromMeta(u), nil
 }
 
-func (s *Store) saveState(ctx context.Context, id string, st uploadState, h hash.Hash) error {
-	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return err
-	}
-	st.Hash = b
-	rec, _ := json.Marshal(st)
-	return s.driver.PutState(ctx, id, rec)
-}
-
-// load returns an upload's state and its running hash restored.
-func (s *Store) load(ctx context.Context, repo, id string) (uploadState, hash.Hash, error) {
-	var st uploadState
-	rec, err := s.driver.State(ctx, id)
-	if errdefs.IsNotFound(err) || errdefs.IsInvalidArgument(err) {
-		return st, nil, ErrUploadUnknown
-	}
-	if err != nil {
-		return st, nil, err
-	}
-	if json.Unmarshal(rec, &st) != nil || st.Repo != repo {
-		return st, nil, ErrUploadUnknown
-	}
-	h := digest.SHA256.Hash()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.Hash); err != nil {
-		return st, nil, fmt.Errorf("upload %s: hash state: %w", id, err)
-	}
-	return st, h, nil
-}
+// uploadIdle is how long an upload may sit untouched before it stops
+// counting against its owner's uploads at once (it is reaped after
+// UploadMaxAge).
+const uploadIdle = 10 * time.Minute
 
 // Status returns an upload of repo.
 func (s *Store) Status(ctx context.Context, repo, id string) (Upload, error) {
-	st, _, err := s.load(ctx, repo, id)
-	return Upload{ID: id, Repo: repo, Offset: st.Offset, StartedAt: st.StartedAt}, err
+	u, err := s.meta.Upload(ctx, repo, id)
+	if errdefs.IsNotFound(err) {
+		return Upload{ID: id, Repo: repo}, ErrUploadUnknown
+	}
+	return fromMeta(u), err
 }
 
 // Append adds a chunk to an upload. start is where the client says the
 // chunk begins (-1: not said); a chunk that does not begin where the upload
-// ends is a *RangeError. The state is saved even when the body breaks off,
-// so the client can resume from what arrived.
+// ends is a *RangeError. Only one request writes an upload at a time
+// (ErrUploadBusy for another). What arrived is recorded even when the body
+// breaks off, so the client can resume from there.
 func (s *Store) Append(ctx context.Context, repo, id string, start int64, body io.Reader) (Upload, error) {
-	st, h, err := s.load(ctx, repo, id)
+	w, mu, err := s.hold(ctx, repo, id)
 	if err != nil {
-		return Upload{}, err
+		return Upload{ID: id, Repo: repo}, err
 	}
-	u := Upload{ID: id, Repo: repo, Offset: st.Offset, StartedAt: st.StartedAt}
-	if start >= 0 && start != st.Offset {
-		return u, &RangeError{Offset: st.Offset}
+	defer w.release()
+	u := fromMeta(mu)
+	if start >= 0 && start != u.Offset {
+		return u, &RangeError{Offset: u.Offset}
 	}
-	staged, err := s.driver.Stage(ctx, id, st.Offset)
+	staged, err := s.driver.Stage(ctx, id, u.Offset)
 	if err != nil {
 		return u, err
 	}
-	_, copyErr := copyHashed(staged, h, body)
+	_, copyErr := copyChunks(fenced{w, staged}, body, nil, s.room(u.Offset))
 	closeErr := staged.Close()
-	st.Offset = staged.Size()
-	u.Offset = st.Offset
-	if err := s.saveState(context.WithoutCancel(ctx), id, st, h); err != nil {
+	u.Offset = staged.Size()
+	if err := s.meta.UpdateUpload(context.WithoutCancel(ctx), id, w.holder, u.Offset, s.opts.Now()); err != nil {
 		return u, err
 	}
 	return u, errors.Join(copyErr, closeErr)
 }
 
-// Finish appends a last chunk (body may be nil), checks the content against
-// d, and publishes it as a blob of repo. On a mismatch the upload is
-// dropped and a *DigestError returned.
+// room is how many more bytes an upload holding offset may take.
+func (s *Store) room(offset int64) int64 {
+	if s.opts.MaxBlobSize <= 0 {
+		return -1
+	}
+	return max(s.opts.MaxBlobSize-offset, 0)
+}
+
+// Finish appends a last chunk (body may be nil), checks that the staged
+// bytes, exactly as they will be committed, hash to d, and publishes them
+// as blob d of repo. On a mismatch the upload is dropped and a
+// *DigestError returned.
 func (s *Store) Finish(ctx context.Context, repo, id string, start int64, body io.Reader, d digest.Digest) (int64, error) {
-	st, h, err := s.load(ctx, repo, id)
+	if !d.Algorithm().Available() {
+		return 0, fmt.Errorf("digest algorithm %q: %w", d.Algorithm(), errdefs.ErrInvalidArgument)
+	}
+	w, u, err := s.hold(ctx, repo, id)
 	if err != nil {
 		return 0, err
 	}
-	if start >= 0 && start != st.Offset {
-		return 0, &RangeError{Offset: st.Offset}
+	defer w.release()
+	if start >= 0 && start != u.Offset {
+		return 0, &RangeError{Offset: u.Offset}
 	}
-	staged, err := s.driver.Stage(ctx, id, st.Offset)
+	staged, err := s.driver.Stage(ctx, id, u.Offset) // cuts off bytes no one recorded
 	if err != nil {
 		return 0, err
 	}
 	if body != nil {
-		if _, err := copyHashed(staged, h, body); err != nil {
+		if _, err := copyChunks(fenced{w, staged}, body, nil, s.room(u.Offset)); err != nil {
 			staged.Close()
 			return 0, err
 		}
-	}
-	got := digest.NewDigest(digest.SHA256, h)
-	if d.Algorithm() != digest.SHA256 {
-		if got, err = s.rehash(ctx, id, d.Algorithm()); err != nil {
-			staged.Close()
-			return 0, err
-		}
-	}
-	if got != d {
-		staged.Close()
-		s.driver.RemoveUpload(context.WithoutCancel(ctx), id)
-		return 0, &DigestError{Want: d, Got: got}
 	}
 	size := staged.Size()
-	return size, s.publish(ctx, repo, d, size, staged, id)
+	got, err := s.stagedDigest(ctx, id, size, d.Algorithm())
+	if err == nil && got != d {
+		err = &DigestError{Want: d, Got: got}
+	}
+	if err == nil {
+		err = w.check() // nobody else wrote meanwhile
+	}
+	if err != nil {
+		staged.Close()
+		var de *DigestError
+		if errors.As(err, &de) {
+			s.drop(context.WithoutCancel(ctx), w)
+		}
+		return 0, err
+	}
+	if err := s.publish(ctx, repo, d, size, staged, w); err != nil {
+		s.drop(context.WithoutCancel(ctx), w)
+		return 0, err
+	}
+	return size, s.meta.DeleteUpload(context.WithoutCancel(ctx), id, w.holder)
 }
 
-// rehash digests an upload's data with another algorithm.
-func (s *Store) rehash(ctx context.Context, id string, alg digest.Algorithm) (digest.Digest, error) {
-	if !alg.Available() {
-		return "", fmt.Errorf("digest algorithm %q: %w", alg, errdefs.ErrInvalidArgument)
-	}
+// stagedDigest hashes an upload's first size bytes, as staged.
+func (s *Store) stagedDigest(ctx context.Context, id string, size int64, alg digest.Algorithm) (digest.Digest, error) {
 	rc, err := s.driver.ReadStaged(ctx, id)
 	if err != nil {
 		return "", err
 	}
 	defer rc.Close()
-	return alg.FromReader(rc)
+	h := alg.Hash()
+	n, err := io.Copy(h, io.LimitReader(rc, size))
+	if err == nil && n != size {
+		err = fmt.Errorf("upload %s has %d bytes staged, not the %d recorded: %w", id, n, size, errdefs.ErrConflict)
+	}
+	return digest.NewDigest(alg, h), err
 }
 
-// Cancel drops an upload.
-func (s *Store) Cancel(ctx context.Context, repo, id string) error {
-	if _, _, err := s.load(ctx, repo, id); err != nil {
+// drop forgets an upload its writer holds, record and data.
+func (s *Store) drop(ctx context.Context, w *writer) error {
+	if err := s.meta.DeleteUpload(ctx, w.id, w.holder); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
-	return s.driver.RemoveUpload(ctx, id)
+	return s.driver.RemoveUpload(ctx, w.id)
 }
 
-// Put stores a whole blob in one go (a POST with ?digest=): content is
-// hashed with d's algorithm while it streams, and published as d.
-func (s *Store) Put(ctx context.Context, repo string, d digest.Digest, body io.Reader) (int64, error) {
+// Cancel drops an upload, once no request is writing to it.
+func (s *Store) Cancel(ctx context.Context, repo, id string) error {
+	w, _, err := s.hold(ctx, repo, id)
+	if err != nil {
+		return err
+	}
+	defer w.release()
+	return s.drop(ctx, w)
+}
+
+// Put stores a whole blob in one request (a POST with ?digest=): its bytes
+// are hashed with d's algorithm as they are written to an upload no other
+// request knows, and published as d. It counts as an upload of owner's
+// while it runs.
+func (s *Store) Put(ctx context.Context, repo, owner string, d digest.Digest, body io.Reader) (int64, error) {
 	if !d.Algorithm().Available() {
 		return 0, fmt.Errorf("digest algorithm %q: %w", d.Algorithm(), errdefs.ErrInvalidArgument)
 	}
-	id := newID()
-	staged, err := s.driver.Stage(ctx, id, 0)
+	if err := s.underQuota(ctx, repo); err != nil {
+		return 0, err
+	}
+	now := s.opts.Now()
+	w := s.newWriter(newID())
+	u := meta.Upload{ID: w.id, Repo: repo, Owner: owner, StartedAt: now, UpdatedAt: now,
+		Lease: meta.Lease{Holder: w.holder, Until: now.Add(s.opts.LeaseTTL)}}
+	if err := s.meta.CreateUpload(ctx, u, s.opts.MaxUploads, now.Add(-uploadIdle)); err != nil {
+		return 0, err
+	}
+	w.start(now)
+	defer w.release()
+	staged, err := s.driver.Stage(ctx, w.id, 0)
 	if err != nil {
+		s.drop(context.WithoutCancel(ctx), w)
 		return 0, err
 	}
 	h := d.Algorithm().Hash()
-	if _, err := copyHashed(staged, h, body); err != nil {
+	_, err = copyChunks(fenced{w, staged}, body, h, s.room(0))
+	if got := digest.NewDigest(d.Algorithm(), h); err == nil && got != d {
+		err = &DigestError{Want: d, Got: got}
+	}
+	if err != nil {
 		staged.Close()
-		s.driver.RemoveUpload(context.WithoutCancel(ctx), id)
+		s.drop(context.WithoutCancel(ctx), w)
 		return 0, err
 	}
-	if got := digest.NewDigest(d.Algorithm(), h); got != d {
-		staged.Close()
-		s.driver.RemoveUpload(context.WithoutCancel(ctx), id)
-		return 0, &DigestError{Want: d, Got: got}
-	}
 	size := staged.Size()
-	return size, s.publish(ctx, repo, d, size, staged, id)
+	if err := s.publish(ctx, repo, d, size, staged, w); err != nil {
+		s.drop(context.WithoutCancel(ctx), w)
+		return 0, err
+	}
+	return size, s.meta.DeleteUpload(context.WithoutCancel(ctx), w.id, w.holder)
 }

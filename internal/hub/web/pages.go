@@ -64,7 +64,7 @@ func (s *site) signinPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *site) signin(w http.ResponseWriter, r *http.Request) {
 	form := signForm{Name: strings.TrimSpace(r.PostForm.Get("name")), Next: r.PostForm.Get("next")}
-	id, err := s.Auth.Password(r.Context(), auth.ClientAddr(r), form.Name, r.PostForm.Get("password"))
+	id, err := s.Auth.Password(r.Context(), access.Client(r), form.Name, r.PostForm.Get("password"))
 	var limited *auth.RateLimitError
 	switch {
 	case errors.As(err, &limited):
@@ -200,7 +200,7 @@ func visibilityField(r *http.Request) meta.Visibility {
 func (s *site) changePassword(w http.ResponseWriter, r *http.Request) {
 	v := visitorOf(r.Context())
 	f := r.PostForm
-	if _, err := s.Auth.Password(r.Context(), auth.ClientAddr(r), v.id.User.Name, f.Get("current")); err != nil {
+	if _, err := s.Auth.Password(r.Context(), access.Client(r), v.id.User.Name, f.Get("current")); err != nil {
 		s.renderSettings(w, r, http.StatusBadRequest, "", "The current password is not right.")
 		return
 	}

@@ -2,7 +2,9 @@
 //
 //	<root>/blobs/<algorithm>/<first two hex>/<hex>   blob content, read-only once there
 //	<root>/uploads/<id>                              an upload's bytes so far
-//	<root>/uploads/<id>.state                        its state record
+//
+// (Hubs before metadata schema 3 kept <id>.state beside each upload; the
+// collector removes what is left of them.)
 //
 // A blob appears by rename(2) of a fully written, fsynced upload file, with
 // the directory fsynced after, so a crash leaves either nothing or the whole

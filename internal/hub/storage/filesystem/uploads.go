@@ -105,7 +105,7 @@ func (s *staged) Commit(_ context.Context, dg digest.Digest) error {
 	if err := syncDir(parent); err != nil {
 		return err
 	}
-	return notFoundOK(os.Remove(s.f.Name() + stateSuffix))
+	return nil
 }
 
 // ReadStaged reads an upload's data from the start.
@@ -121,43 +121,7 @@ func (d *Driver) ReadStaged(_ context.Context, id string) (io.ReadCloser, error)
 	return f, nil
 }
 
-// PutState writes a new upload's state straight into place (a torn first
-// record only makes the upload unknown), and a changed one to a temporary
-// file renamed over the old, so a crash leaves the old or the new.
-func (d *Driver) PutState(_ context.Context, id string, state []byte) error {
-	p, err := d.uploadPath(id, stateSuffix)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err == nil {
-		_, err = f.Write(state)
-		return errors.Join(err, f.Close())
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, state, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
-}
-
-// State returns the state record.
-func (d *Driver) State(_ context.Context, id string) ([]byte, error) {
-	p, err := d.uploadPath(id, stateSuffix)
-	if err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, notFound(err, "upload "+id)
-	}
-	return b, nil
-}
-
-// RemoveUpload removes an upload's files.
+// RemoveUpload removes an upload's files (with an old hub's state files).
 func (d *Driver) RemoveUpload(_ context.Context, id string) error {
 	p, err := d.uploadPath(id, "")
 	if err != nil {

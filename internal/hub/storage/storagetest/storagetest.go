@@ -5,6 +5,7 @@ package storagetest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		{"CommitThenRead", testCommitThenRead},
 		{"NothingVisibleBeforeCommit", testNothingVisibleBeforeCommit},
 		{"ResumeAndTruncate", testResumeAndTruncate},
-		{"State", testState},
+		{"CommitReplaces", testCommitReplaces},
 		{"UploadsAndRemove", testUploadsAndRemove},
 		{"DeleteAndWalk", testDeleteAndWalk},
 		{"HostileNames", testHostileNames},
@@ -70,8 +71,13 @@ func testCommitThenRead(t *testing.T, d storage.Driver) {
 	if b, _ := io.ReadAll(rc); string(b) != "the blob" {
 		t.Fatalf("after Seek(11) read %q", b)
 	}
-	if _, err := d.State(ctx, "up1"); !errdefs.IsNotFound(err) {
+	if _, err := d.ReadStaged(ctx, "up1"); !errdefs.IsNotFound(err) {
 		t.Fatalf("the upload is still there after Commit: %v", err)
+	}
+	if err := d.Uploads(ctx, func(id string, _ int64, _ time.Time) error {
+		return fmt.Errorf("upload %s listed after Commit", id)
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -131,18 +137,37 @@ func testResumeAndTruncate(t *testing.T, d storage.Driver) {
 	}
 }
 
-func testState(t *testing.T, d storage.Driver) {
+// Commit replaces what is already stored under the digest, atomically: a
+// reader that opened the old content reads it whole, a later one the new.
+func testCommitReplaces(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
-	if _, err := d.State(ctx, "up4"); !errdefs.IsNotFound(err) {
-		t.Fatalf("State of an unknown upload: %v", err)
+	dg := put(t, d, "first", []byte("damaged content"))
+	old, err := d.Open(ctx, dg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range []string{"first", "second, longer than the first", "3"} {
-		if err := d.PutState(ctx, "up4", []byte(s)); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := d.State(ctx, "up4"); err != nil || string(got) != s {
-			t.Fatalf("State = %q, %v; want %q", got, err, s)
-		}
+	defer old.Close()
+	st, err := d.Stage(ctx, "second", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("healed"))
+	if err := st.Commit(ctx, dg); err != nil {
+		t.Fatalf("committing over stored content: %v", err)
+	}
+	if b, _ := io.ReadAll(old); string(b) != "damaged content" {
+		t.Fatalf("a reader of the old content read %q", b)
+	}
+	rc, err := d.Open(ctx, dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); string(b) != "healed" {
+		t.Fatalf("after the second commit: %q", b)
+	}
+	if n, _ := d.Stat(ctx, dg); n != 6 {
+		t.Fatalf("Stat after the second commit = %d", n)
 	}
 }
 
@@ -151,8 +176,8 @@ func testUploadsAndRemove(t *testing.T, d storage.Driver) {
 	st, _ := d.Stage(ctx, "up5", 0)
 	st.Write(make([]byte, 1234))
 	st.Close()
-	d.PutState(ctx, "up5", []byte("{}"))
-	d.PutState(ctx, "up6", []byte("{}"))
+	st, _ = d.Stage(ctx, "up6", 0)
+	st.Close()
 	found := map[string]int64{}
 	err := d.Uploads(ctx, func(id string, size int64, modified time.Time) error {
 		if time.Since(modified) > time.Minute || modified.After(time.Now().Add(time.Minute)) {
@@ -166,9 +191,6 @@ func testUploadsAndRemove(t *testing.T, d storage.Driver) {
 	}
 	if err := d.RemoveUpload(ctx, "up5"); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := d.State(ctx, "up5"); !errdefs.IsNotFound(err) {
-		t.Fatalf("state after RemoveUpload: %v", err)
 	}
 	if _, err := d.ReadStaged(ctx, "up5"); !errdefs.IsNotFound(err) {
 		t.Fatalf("data after RemoveUpload: %v", err)
@@ -209,8 +231,11 @@ func testHostileNames(t *testing.T, d storage.Driver) {
 		if _, err := d.Stage(ctx, id, 0); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("Stage(%q): %v, want an invalid argument", id, err)
 		}
-		if err := d.PutState(ctx, id, []byte("x")); !errdefs.IsInvalidArgument(err) {
-			t.Errorf("PutState(%q): %v, want an invalid argument", id, err)
+		if _, err := d.ReadStaged(ctx, id); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("ReadStaged(%q): %v, want an invalid argument", id, err)
+		}
+		if err := d.RemoveUpload(ctx, id); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("RemoveUpload(%q): %v, want an invalid argument", id, err)
 		}
 	}
 	for _, dg := range []digest.Digest{"sha256:../../etc/passwd", "sha256:abc", "nope"} {
