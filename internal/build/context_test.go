@@ -365,10 +365,9 @@ func TestParentsAndExclude(t *testing.T) {
 		{copyCmd{parents: true}, []string{"./x/./y/*.txt"}, "y/b.txt"},
 		{copyCmd{parents: true}, []string{"./src/**/*.txt"}, "src/a.txt src/x/b.txt"},
 		{copyCmd{parents: true}, []string{"x"}, "x+a.txt+y+y/b.txt"},
-		{copyCmd{exclude: []string{"*.txt"}}, []string{"hom*"}, "home+h.md+sub+sub/s.txt"},
+		{copyCmd{exclude: []string{"*.txt"}}, []string{"hom*"}, "hom1.txt home+h.md+sub+sub/s.txt"}, // as BuildKit: below each match
 		{copyCmd{exclude: []string{"**/*.txt"}}, []string{"home"}, "home+h.md+sub"},
 		{copyCmd{exclude: []string{"sub"}}, []string{"home"}, "home+h.md"},
-		{copyCmd{exclude: []string{"*"}}, []string{"hom*"}, "no source files were specified (--exclude leaves out all that matches): not found"},
 	} {
 		if got := names(&tc.c, tc.srcs...); got != tc.want {
 			t.Errorf("%+v %v: %q, want %q", tc.c, tc.srcs, got, tc.want)

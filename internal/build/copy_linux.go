@@ -135,7 +135,7 @@ func writeCopy(w io.Writer, root string, c *copySpec) (int, error) {
 }
 
 // parents writes the directories of dir that the destination lacks, as
-// Docker makes them: 0755, owned by --chown's user.
+// BuildKit makes them: owned by --chown's user, 0755 or --chmod's mode.
 func (cw *copyWriter) parents(dir string) error {
 	if dir == "." || dir == "/" {
 		return nil
@@ -147,7 +147,7 @@ func (cw *copyWriter) parents(dir string) error {
 			continue
 		}
 		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: walked + "/", Mode: 0o755, ModTime: cw.now}
-		if err := cw.write(cw.own(hdr, false), nil); err != nil {
+		if err := cw.write(cw.own(hdr, true), nil); err != nil {
 			return err
 		}
 	}

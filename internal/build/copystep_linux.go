@@ -242,9 +242,6 @@ func resolveSource(t *tree, p string, c *copyCmd) ([]copySource, error) {
 	}
 	var out []copySource
 	for _, m := range matches {
-		if hasWildcards(p) && excludedBy(exclude, path.Base(m.name)) {
-			continue
-		}
 		entries, hash, err := t.walk(m.real, exclude)
 		if err != nil {
 			return nil, fmt.Errorf("file not found in %s: %w", t.what, err)
@@ -259,9 +256,6 @@ func resolveSource(t *tree, p string, c *copyCmd) ([]copySource, error) {
 		src := copySource{name: name, entries: entries, dir: entries[0].info.IsDir(), hash: hash, parents: c.parents}
 		src.unpack = c.unpacks(false) && !src.dir && entries[0].info.Mode().IsRegular() && isArchive(src)
 		out = append(out, src)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no source files were specified (--exclude leaves out all that matches): %w", errdefs.ErrNotFound)
 	}
 	return out, nil
 }

@@ -295,6 +295,9 @@ func (b *builder) bindMount(ctx context.Context, sm *stepMounts, m *instructions
 		if err != nil {
 			return err
 		}
+		if err := os.Chmod(dir, 0o755); err != nil { // as the context's root; its parent stays root's alone
+			return err
+		}
 		srcs, err := resolveSource(b.context, src, &copyCmd{instr: "RUN --mount"})
 		if err != nil {
 			return err

@@ -3,7 +3,6 @@ package cli
 import (
 	"archive/tar"
 	"compress/gzip"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -86,21 +85,7 @@ func assertNotInImage(t *testing.T, root, ref, text string) {
 	t.Helper()
 	archive := filepath.Join(t.TempDir(), "image.tar")
 	mustStrata(t, root, "image", "save", "-o", archive, ref)
-	f, err := os.Open(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
+	testutil.EachTarEntry(t, archive, func(hdr *tar.Header, b []byte) {
 		if zr, err := gzip.NewReader(strings.NewReader(string(b))); err == nil {
 			if u, err := io.ReadAll(zr); err == nil {
 				b = u
@@ -109,7 +94,7 @@ func assertNotInImage(t *testing.T, root, ref, text string) {
 		if strings.Contains(string(b), text) {
 			t.Errorf("%s: %q is in %s of the saved image", ref, text, hdr.Name)
 		}
-	}
+	})
 	for _, args := range [][]string{{"history", "--no-trunc", ref}, {"image", "inspect", ref}} {
 		if out := mustStrata(t, root, args...); strings.Contains(out, text) {
 			t.Errorf("%q shows up in strata %s", text, strings.Join(args, " "))
@@ -141,15 +126,16 @@ func TestBuildNetwork(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	hexPort := fmt.Sprintf("%04X", port)
 	probe := "FROM busybox:test\nARG NONCE\nRUN (nc -w 2 127.0.0.1 " + strconv.Itoa(port) + " < /dev/null > /reply 2>&1 || true); " +
-		"(grep -qi ':" + hexPort + " ' /proc/net/tcp && echo sees-host-sockets || echo isolated) > /sockets\n"
+		"(grep -qi ':" + hexPort + " ' /proc/net/tcp && echo sees-host-sockets || echo isolated) > /sockets; " +
+		"(grep -q eth0 /proc/net/dev && echo eth0 || echo no-eth0) >> /sockets\n"
 	ctx := writeContext(t, map[string]string{"Dockerfile": probe})
 	for _, tc := range []struct {
 		args          []string
 		reply, socket string
 	}{
-		{nil, "", "isolated"},
-		{[]string{"--network", "default"}, "", "isolated"},
-		{[]string{"--network", "none"}, "", "isolated"},
+		{nil, "", "isolated\neth0"},
+		{[]string{"--network", "default"}, "", "isolated\neth0"},
+		{[]string{"--network", "none"}, "", "isolated\nno-eth0"},
 		{[]string{"--network", "host"}, "host service", "sees-host-sockets"},
 	} {
 		ref := "net:" + strings.TrimPrefix(strings.Join(tc.args, ""), "--network")

@@ -2,34 +2,20 @@ package cli
 
 import (
 	"archive/tar"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strata-dev/strata/internal/testutil"
 )
 
 // tarNames lists the entries of the tar file at p.
 func tarNames(t *testing.T, p string) []string {
 	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var names []string
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return names
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, strings.TrimPrefix(hdr.Name, "./"))
-	}
+	testutil.EachTarEntry(t, p, func(hdr *tar.Header, _ []byte) { names = append(names, strings.TrimPrefix(hdr.Name, "./")) })
+	return names
 }
 
 // TestBuildOutputs: --iidfile, -o type=local|tar|oci|docker, and the flags
