@@ -23,3 +23,8 @@ func ExportRootfs(ctx context.Context, st *store.Store, snapshotter string, img 
 
 // PruneCacheMounts has nothing to prune where builds do not run.
 func PruneCacheMounts(root string, before time.Time) (int64, error) { return 0, nil }
+
+// ExtractContext needs Linux.
+func ExtractContext(ctx context.Context, r io.Reader, dir string) error {
+	return errors.New("strata build runs on Linux only")
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -61,9 +62,12 @@ func (a *app) buildCommand() *cobra.Command {
 		Long: `Build an image from a Dockerfile, as docker build does, without a daemon.
 
 PATH is the build context: the directory that COPY and ADD read from, with
-its .dockerignore; its Dockerfile is PATH/Dockerfile unless -f says
-otherwise. With "-", the Dockerfile comes on standard input and there is no
-context.
+its .dockerignore; its Dockerfile is PATH/Dockerfile (else PATH/Containerfile)
+unless -f says otherwise. PATH may also be a git repository, a URL or a
+local path, with #REF:SUBDIR to pick a branch, tag or commit and a
+directory in it. With "-", standard input is the context when it is a tar
+(plain, gzip, bzip2 or zstd), else the Dockerfile, with no context; "-f -"
+reads the Dockerfile from standard input for the context PATH.
 
 Each RUN runs in a container (runc, as root) on the layers made so far;
 each step that changes files adds a layer, the others only a history entry,
@@ -77,7 +81,10 @@ image ID.`,
 		Example: `  strata build -t app:1 .
   strata build -t app:dev -f docker/Dockerfile.dev --build-arg VERSION=1.2 .
   strata build --target test --no-cache .
-  strata build -q - < Dockerfile`,
+  strata build -q - < Dockerfile
+  tar -cz . | strata build -t app:1 -
+  strata build -t app:1 https://example.com/team/app.git#v1.2:docker
+  strata build --secret id=npmrc,src=$HOME/.npmrc -o type=local,dest=out .`,
 		Args:    cobra.ExactArgs(1),
 		GroupID: "images",
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -160,9 +167,7 @@ func (a *app) buildOptions(f buildFlags, contextArg string) (build.Options, erro
 		}
 		o.Platform = p
 	}
-	var err error
-	o.ContextDir, o.Dockerfile, err = a.dockerfile(f.file, contextArg)
-	return o, err
+	return o, nil
 }
 
 func lookupEnv(getenv func(string) string, k string) (string, bool) {
@@ -173,39 +178,77 @@ func lookupEnv(getenv func(string) string, k string) (string, bool) {
 // maxDockerfile bounds what is read as a Dockerfile.
 const maxDockerfile = 16 << 20
 
-// dockerfile reads the Dockerfile and says where the context is.
-func (a *app) dockerfile(file, contextArg string) (string, []byte, error) {
-	read := func(r io.Reader, what string) ([]byte, error) {
-		b, err := io.ReadAll(io.LimitReader(r, maxDockerfile+1))
+// readDockerfile reads a Dockerfile, of at most maxDockerfile bytes.
+func readDockerfile(r io.Reader, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxDockerfile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	if len(b) > maxDockerfile {
+		return nil, fmt.Errorf("%s is over %d MiB: is it a Dockerfile? %w", what, maxDockerfile>>20, errdefs.ErrInvalidArgument)
+	}
+	return b, nil
+}
+
+// buildContext finds the context and reads the Dockerfile: a directory,
+// a git repository (URL or path, #REF:SUBDIR) checked out into a
+// temporary directory, a tar on standard input unpacked into one, or with
+// "-" and no tar, a Dockerfile on standard input and no context. The
+// Dockerfile is -f's file ("-" for standard input), else the context's.
+// release removes what was made.
+func (a *app) buildContext(ctx context.Context, o *build.Options, file, contextArg string) (release func(), err error) {
+	release = func() {}
+	in := bufio.NewReader(a.In)
+	switch g, isGit := build.ParseGitContext(contextArg); {
+	case contextArg == "-":
+		head, _ := in.Peek(512)
+		if !build.IsContextArchive(head) {
+			if file != "" && file != "-" {
+				return release, fmt.Errorf("-f %s: with PATH \"-\" and no tar, the Dockerfile comes on standard input: %w", file, errdefs.ErrInvalidArgument)
+			}
+			o.Dockerfile, err = readDockerfile(in, "the Dockerfile on standard input")
+			return release, err
+		}
+		dir, err := os.MkdirTemp("", "strata-context-")
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", what, err)
+			return release, err
 		}
-		if len(b) > maxDockerfile {
-			return nil, fmt.Errorf("%s is over %d MiB: is it a Dockerfile? %w", what, maxDockerfile>>20, errdefs.ErrInvalidArgument)
+		release = func() { os.RemoveAll(dir) }
+		if err := build.ExtractContext(ctx, in, dir); err != nil {
+			return release, err
 		}
-		return b, nil
-	}
-	if contextArg == "-" {
-		if file != "" && file != "-" {
-			return "", nil, fmt.Errorf("-f %s: with PATH \"-\" the Dockerfile comes on standard input: %w", file, errdefs.ErrInvalidArgument)
+		o.ContextDir = dir
+	case isGit:
+		dir, err := os.MkdirTemp("", "strata-git-")
+		if err != nil {
+			return release, err
 		}
-		b, err := read(a.In, "the Dockerfile on standard input")
-		return "", b, err
-	}
-	if strings.Contains(contextArg, "://") || strings.HasPrefix(contextArg, "git@") {
-		return "", nil, fmt.Errorf("build context %s: strata builds from a local directory; clone or download it first: %w", contextArg, errdefs.ErrInvalidArgument)
+		release = func() { os.RemoveAll(dir) }
+		if o.ContextDir, err = g.Fetch(ctx, dir); err != nil {
+			return release, err
+		}
+	case strings.Contains(contextArg, "://"):
+		return release, fmt.Errorf("build context %s: strata builds from a directory, a git repository or a tar on standard input; download it first: %w", contextArg, errdefs.ErrInvalidArgument)
+	default:
+		o.ContextDir = contextArg
 	}
 	if file == "-" {
-		b, err := read(a.In, "the Dockerfile on standard input")
-		return contextArg, b, err
+		o.Dockerfile, err = readDockerfile(in, "the Dockerfile on standard input")
+		return release, err
 	}
-	fh, err := openDockerfile(contextArg, &file)
+	var fh *os.File
+	if file != "" && o.ContextDir != contextArg {
+		// -f names a file in the tar's or the repository's context.
+		fh, err = os.OpenInRoot(o.ContextDir, file)
+	} else {
+		fh, err = openDockerfile(o.ContextDir, &file)
+	}
 	if err != nil {
-		return "", nil, err
+		return release, fmt.Errorf("the Dockerfile: %w", err)
 	}
 	defer fh.Close()
-	b, err := read(fh, file)
-	return contextArg, b, err
+	o.Dockerfile, err = readDockerfile(fh, file)
+	return release, err
 }
 
 // openDockerfile opens the Dockerfile: the file -f names, else the
@@ -237,6 +280,11 @@ func openDockerfile(contextArg string, file *string) (*os.File, error) {
 
 func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error {
 	o, err := a.buildOptions(f, contextArg)
+	if err != nil {
+		return err
+	}
+	release, err := a.buildContext(ctx, &o, f.file, contextArg)
+	defer release()
 	if err != nil {
 		return err
 	}
