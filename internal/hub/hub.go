@@ -31,6 +31,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/auth"
+	"github.com/strata-dev/strata/internal/hub/deadline"
 	"github.com/strata-dev/strata/internal/hub/distapi"
 	"github.com/strata-dev/strata/internal/hub/errcode"
 	"github.com/strata-dev/strata/internal/hub/meta"
@@ -69,6 +70,14 @@ type Config struct {
 	// TrustedProxies are the reverse proxies in front of the hub whose
 	// X-Forwarded-For says who the client is (for rate limits).
 	TrustedProxies []netip.Prefix
+
+	// Slow clients: a request's header must come within HeaderTimeout
+	// (default 20s), an idle kept-alive connection closes after
+	// IdleTimeout (2m), and bodies and responses follow Slow (package
+	// deadline: no pause over a minute, at least 16 KiB/s on average).
+	HeaderTimeout time.Duration
+	IdleTimeout   time.Duration
+	Slow          deadline.Policy
 }
 
 // Defaults for an empty Config.
@@ -97,6 +106,15 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.UploadMaxAge <= 0 {
 		cfg.UploadMaxAge = DefaultUploadMaxAge
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 20 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
+	if cfg.Slow.Stall <= 0 {
+		cfg.Slow = deadline.DefaultPolicy
 	}
 	cfg.MaxBlobSize = orDefault(cfg.MaxBlobSize, DefaultMaxBlobSize)
 	cfg.MaxManifestSize = orDefault(cfg.MaxManifestSize, DefaultMaxManifestSize)
@@ -216,12 +234,30 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 }
 
 // frontDoor is what every request passes first: it records the address
-// the client came from (through the proxies cfg trusts).
+// the client came from (through the proxies cfg trusts), and keeps slow
+// clients from holding the connection.
 func frontDoor(cfg Config, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return deadline.Handler(cfg.Slow, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := access.ClientAddress(r, cfg.TrustedProxies)
 		next.ServeHTTP(w, r.WithContext(access.WithClient(r.Context(), addr)))
-	})
+	}))
+}
+
+// HTTPServer is the hub's http.Server: NewServer's handler with the
+// timeouts cfg sets. Serve runs it; tests may run it on a listener of their own.
+func HTTPServer(cfg Config, deps Deps) *http.Server {
+	cfg = cfg.withDefaults()
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &http.Server{
+		Handler:           NewServer(cfg, deps),
+		ReadHeaderTimeout: cfg.HeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    256 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 }
 
 // newRegistry returns the registry API's handler.
@@ -281,12 +317,7 @@ func Serve(ctx context.Context, cfg Config, deps Deps, ready func(addr string)) 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           NewServer(cfg, deps),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelDebug),
-	}
+	srv := HTTPServer(cfg, deps)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -44,7 +43,7 @@ func startHub(t testing.TB, cfg hub.Config) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: hub.NewServer(cfg, deps), ReadHeaderTimeout: 30 * time.Second}
+	srv := hub.HTTPServer(cfg, deps)
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

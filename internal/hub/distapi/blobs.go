@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/strata-dev/strata/internal/hub/deadline"
 	"github.com/strata-dev/strata/internal/hub/errcode"
 )
 
@@ -43,6 +44,7 @@ func (a *API) GetBlob(w http.ResponseWriter, r *http.Request, p Path) error {
 		status = http.StatusPartialContent
 	}
 	w.WriteHeader(status)
+	deadline.Extend(w, r, length)
 	io.CopyN(w, rc, length) // a client going away mid-blob is not the hub's error
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/deadline"
 	"github.com/strata-dev/strata/internal/hub/errcode"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/image"
@@ -29,6 +30,7 @@ func (a *API) GetManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 	h.Set("ETag", `"`+m.Digest.String()+`"`)
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
+		deadline.Extend(w, r, int64(len(m.Content)))
 		w.Write(m.Content)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"net/http"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/deadline"
 )
 
 // Code is one error code of the distribution spec, with the HTTP status it
@@ -59,7 +60,9 @@ var (
 	PaginationInvalid = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
 	RangeInvalid      = Code{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable, "requested range not satisfiable"}
 	Unavailable       = Code{"UNAVAILABLE", http.StatusServiceUnavailable, "service unavailable, try again"}
-	Unknown           = Code{"UNKNOWN", http.StatusInternalServerError, "unknown error"}
+	// TooSlow is a request body that paused too long or came too slowly.
+	TooSlow = Code{"BLOB_UPLOAD_INVALID", http.StatusRequestTimeout, "the request body came too slowly"}
+	Unknown = Code{"UNKNOWN", http.StatusInternalServerError, "unknown error"}
 )
 
 // Error is a coded error for the client; Header carries response headers
@@ -113,6 +116,8 @@ func From(err error) *Error {
 		return e
 	}
 	switch {
+	case deadline.IsTimeout(err):
+		return Wrap(TooSlow, err)
 	case errors.Is(err, errdefs.ErrInvalidArgument):
 		return Wrap(Code{"INVALID", http.StatusBadRequest, "invalid request"}, err)
 	case errors.Is(err, errdefs.ErrNotFound):
