@@ -210,10 +210,11 @@ func (b *builder) from(ctx context.Context, i int) (*state, []instructions.Comma
 		return s, nil, nil
 	}
 	if strings.EqualFold(name, "scratch") {
-		p := b.platform(i)
+		p, _ := b.platform(i)
 		s.cfg = image.Config{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, RootFS: ocispec.RootFS{Type: "layers"}}
 	} else {
-		img, err := b.baseImage(ctx, name, b.platform(i))
+		p, explicit := b.platform(i)
+		img, err := b.baseImage(ctx, name, p, explicit)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -240,24 +241,25 @@ func (b *builder) from(ctx context.Context, i int) (*state, []instructions.Comma
 	return s, triggers, err
 }
 
-// platform is what stage i is for: its FROM --platform, else --platform.
-func (b *builder) platform(i int) image.Platform {
+// platform is what stage i is for: its FROM --platform, else --platform,
+// else this machine's; explicit unless the last.
+func (b *builder) platform(i int) (image.Platform, bool) {
 	if p := b.df.stages[i].Platform; p != "" {
 		if v, _, err := b.df.lex.ProcessWord(p, shell.EnvsFromSlice(b.args.metaEnv())); err == nil {
 			if pl, err := image.ParsePlatform(v); err == nil {
-				return pl
+				return pl, true
 			}
 		}
 	}
 	if b.o.Platform.OS != "" {
-		return b.o.Platform
+		return b.o.Platform, true
 	}
-	return image.DefaultPlatform()
+	return image.DefaultPlatform(), false
 }
 
 // baseImage finds the image FROM names, pulling it when the store lacks
 // it (or with --pull).
-func (b *builder) baseImage(ctx context.Context, name string, p image.Platform) (store.Image, error) {
+func (b *builder) baseImage(ctx context.Context, name string, p image.Platform, explicit bool) (store.Image, error) {
 	ref, err := image.ParseReference(name)
 	if err != nil {
 		return store.Image{}, fmt.Errorf("FROM %s: %w", name, err)
@@ -265,16 +267,67 @@ func (b *builder) baseImage(ctx context.Context, name string, p image.Platform) 
 	if image.Tag(ref) == "" && image.RefDigest(ref) == "" {
 		ref = reference.TagNameOnly(ref)
 	}
+	stored := ""
 	if !b.o.Pull {
 		img, err := b.st.Resolve(ctx, ref.String())
-		if err == nil || !errdefs.IsNotFound(err) {
+		if err != nil && !errdefs.IsNotFound(err) {
 			return img, err
+		}
+		if err == nil {
+			got, err := b.imagePlatform(ctx, img)
+			if err != nil || platformMatches(p, got) || !explicit || b.o.PullImage == nil {
+				return img, b.checkPlatform(name, p, got, explicit, err)
+			}
+			// Stored for another platform: the registry may have the one asked for.
+			stored = fmt.Sprintf("the stored image is for %s, not %s, and ", image.FormatPlatform(got), image.FormatPlatform(p))
 		}
 	}
 	if b.o.PullImage == nil {
 		return store.Image{}, fmt.Errorf("FROM %s: the image is not in the store, and this build cannot pull: %w", name, errdefs.ErrNotFound)
 	}
-	return b.o.PullImage(ctx, ref, p)
+	img, err := b.o.PullImage(ctx, ref, p)
+	if err != nil {
+		if stored != "" {
+			return img, fmt.Errorf("FROM %s: %sone for it could not be pulled: %w", name, stored, err)
+		}
+		return img, err
+	}
+	got, err := b.imagePlatform(ctx, img)
+	return img, b.checkPlatform(name, p, got, explicit, err)
+}
+
+// imagePlatform is the platform img's config says it is for.
+func (b *builder) imagePlatform(ctx context.Context, img store.Image) (image.Platform, error) {
+	cb, err := b.st.Config(ctx, img)
+	if err != nil {
+		return image.Platform{}, err
+	}
+	cfg, err := image.ParseConfig(cb)
+	if err != nil {
+		return image.Platform{}, err
+	}
+	return image.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, nil
+}
+
+// platformMatches reports whether an image for got serves want: the same
+// OS and architecture, and the variant when want names one.
+func platformMatches(want, got image.Platform) bool {
+	return want.OS == got.OS && want.Architecture == got.Architecture && (want.Variant == "" || want.Variant == got.Variant)
+}
+
+// checkPlatform fails a base image for another platform than the one
+// asked for with --platform (or FROM --platform); without one, it warns,
+// as BuildKit does, and the build goes on.
+func (b *builder) checkPlatform(name string, want, got image.Platform, explicit bool, err error) error {
+	if err != nil || platformMatches(want, got) {
+		return err
+	}
+	msg := fmt.Sprintf("FROM %s: the image is for %s, not %s", name, image.FormatPlatform(got), image.FormatPlatform(want))
+	if explicit {
+		return fmt.Errorf("%s, and its registry has none for %s: build for a platform the image has: %w", msg, image.FormatPlatform(want), errdefs.ErrNotFound)
+	}
+	b.emit(Event{Kind: Warning, Text: msg + " (this machine's): its RUN steps may not run"})
+	return nil
 }
 
 func (b *builder) baseLayers(ctx context.Context, img store.Image) ([]store.Layer, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/archive"
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/image"
 )
 
 // copyCmd is a COPY or ADD, expanded.
@@ -73,7 +74,11 @@ func (b *builder) sourceLayers(ctx context.Context, from string) ([]digest.Diges
 	if j := b.df.stageIndex(from, len(b.df.stages)); j >= 0 && b.stages[j] != nil {
 		return b.stages[j].diffIDs(), nil
 	}
-	img, err := b.baseImage(ctx, from, b.o.Platform)
+	p, explicit := b.o.Platform, b.o.Platform.OS != ""
+	if !explicit {
+		p = image.DefaultPlatform()
+	}
+	img, err := b.baseImage(ctx, from, p, explicit)
 	if err != nil {
 		return nil, err
 	}

@@ -264,6 +264,9 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 	history := runHistory(args, histArgs)
 	key := b.key(s, "RUN", history, strings.Join(envArgs, "\x00"), network, script, strings.Join(mountsKey, "\x00"))
 	return b.do(ctx, s, commandText(c), key, func(id int) (change, error) {
+		if err := checkEmulation(image.Platform{OS: s.cfg.OS, Architecture: s.cfg.Architecture, Variant: s.cfg.Variant}); err != nil {
+			return change{}, err
+		}
 		mounts, err := b.runMounts(ctx, s, c)
 		if err != nil {
 			return change{}, err

@@ -160,6 +160,10 @@ func (a *app) buildOptions(f buildFlags, contextArg string) (build.Options, erro
 		}
 		o.Labels[k] = v
 	}
+	if strings.Contains(f.platform, ",") {
+		return o, fmt.Errorf("--platform %s: strata builds one platform at a time, and its store keeps no multi-platform index yet: build each with --platform and push them under their own tags: %w",
+			f.platform, errdefs.ErrInvalidArgument)
+	}
 	if f.platform != "" {
 		p, err := image.ParsePlatform(f.platform)
 		if err != nil {
