@@ -29,6 +29,7 @@ import (
 
 	"github.com/distribution/reference"
 
+	"github.com/strata-dev/strata/internal/build/remotecache"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -103,6 +104,9 @@ type Result struct {
 	Image  store.Image
 	Steps  int // steps run or taken from the cache
 	Cached int // of those, taken from the cache
+	// Records are the steps of the stages built, in order, as --cache-to
+	// exports them.
+	Records []remotecache.Record
 }
 
 // StepError is a RUN step that failed: its command and exit status, as

@@ -44,7 +44,8 @@ type state struct {
 	args       stageArgs
 	cmdSet     bool // CMD was set in this stage: ENTRYPOINT keeps it
 	maintainer string
-	label      string // for progress: the stage's name, "" for a single stage
+	label      string        // for progress: the stage's name, "" for a single stage
+	lastKey    digest.Digest // the cache key of the stage's last step
 	n, of      int
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/strata-dev/strata/internal/build/remotecache"
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/runtime"
@@ -51,12 +52,14 @@ func (b *builder) do(ctx context.Context, s *state, text string, key digest.Dige
 	id := b.begin(s, text)
 	start := time.Now()
 	b.res.Steps++
+	before := len(s.layers)
 	if !b.o.NoCache {
 		hit, err := b.fromCache(ctx, s, key)
 		if err != nil {
 			return err
 		}
 		if hit {
+			b.record(s, key, before)
 			b.res.Cached++
 			b.emit(Event{Kind: StepCached, ID: id, Stage: s.label, N: s.n, Of: s.of, Text: text})
 			return nil
@@ -72,8 +75,23 @@ func (b *builder) do(ctx context.Context, s *state, text string, key digest.Dige
 	if err := b.commit(ctx, s, key, ch); err != nil {
 		return err
 	}
+	b.record(s, key, before)
 	b.emit(Event{Kind: StepDone, ID: id, Stage: s.label, N: s.n, Of: s.of, Text: text, Elapsed: time.Since(start)})
 	return nil
+}
+
+// record notes the step that just brought s where it is, for --cache-to:
+// its key, the config it left, and the layer it made, if s has more than
+// the before it had.
+func (b *builder) record(s *state, key digest.Digest, before int) {
+	cb, _ := json.Marshal(s.cfg)
+	r := remotecache.Record{Key: key, Parent: s.lastKey, Config: cb}
+	if len(s.layers) > before {
+		l := s.layers[len(s.layers)-1]
+		r.Layer = &l
+	}
+	b.res.Records = append(b.res.Records, r)
+	s.lastKey = key
 }
 
 // fromCache takes the step's result from the cache, if it is there whole.

@@ -111,8 +111,8 @@ image ID.`,
 	fl.BoolVar(&f.push, "push", false, "push the image's tags after the build")
 	fl.BoolVar(&f.load, "load", false, "keep the image in the store (strata always does)")
 	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a host to RUN steps' /etc/hosts, HOST:IP")
-	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "import a build cache (not supported by strata yet: refused)")
-	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "export the build cache (not supported by strata yet: refused)")
+	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "import a build cache first: type=registry,ref=NAME or type=local,src=DIR (BuildKit's cache manifest format)")
+	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "export the build's cache: type=registry,ref=NAME or type=local,dest=DIR")
 	fl.BoolVar(&f.rm, "rm", true, "remove the steps' containers (strata always does; taken for docker's scripts)")
 	fl.BoolVar(&f.forceRm, "force-rm", false, "remove the containers of failed steps too (strata always does)")
 	return cmd
@@ -129,7 +129,7 @@ func (a *app) buildOptions(f buildFlags, contextArg string) (build.Options, erro
 	for _, what := range []struct {
 		flag   string
 		values []string
-	}{{"--add-host", f.addHosts}, {"--cache-from", f.cacheFrom}, {"--cache-to", f.cacheTo}} {
+	}{{"--add-host", f.addHosts}} {
 		if len(what.values) > 0 {
 			return o, fmt.Errorf("%s is not supported by strata yet: build without it: %w", what.flag, errdefs.ErrInvalidArgument)
 		}
@@ -301,6 +301,21 @@ func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error 
 	if err != nil {
 		return err
 	}
+	var cacheFrom, cacheTo []cacheSpec
+	for _, v := range f.cacheFrom {
+		c, err := parseCacheSpec("--cache-from", v)
+		if err != nil {
+			return err
+		}
+		cacheFrom = append(cacheFrom, c)
+	}
+	for _, v := range f.cacheTo {
+		c, err := parseCacheSpec("--cache-to", v)
+		if err != nil {
+			return err
+		}
+		cacheTo = append(cacheTo, c)
+	}
 	s, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -308,6 +323,9 @@ func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error 
 	defer s.Close()
 	o.PullImage = func(ctx context.Context, ref reference.Named, p image.Platform) (store.Image, error) {
 		return a.buildPull(ctx, s, ref, p, f.quiet)
+	}
+	if err := a.importCaches(ctx, s, cacheFrom, f.quiet); err != nil {
+		return err
 	}
 	res, err := build.Build(ctx, s, o)
 	view.finish(err)
@@ -320,6 +338,9 @@ func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error 
 		return err
 	}
 	if err := a.writeOutputs(ctx, s, f, outs, res); err != nil {
+		return err
+	}
+	if err := a.exportCaches(ctx, s, cacheTo, res.Records, f.quiet); err != nil {
 		return err
 	}
 	if f.quiet {

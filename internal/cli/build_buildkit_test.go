@@ -105,10 +105,7 @@ CMD ["-c", "echo hi"]
 func TestBuildMatchesBuildKit(t *testing.T) {
 	root := busyboxRoot(t, "")
 	bk := testutil.StartBuildKit(t)
-	reg := testutil.StartDistribution(t, "")
-	base := reg.Addr + "/library/busybox:test"
-	mustStrata(t, root, "tag", "busybox:test", base)
-	mustStrata(t, root, "push", base)
+	_, base := busyboxInRegistry(t, root, "test")
 	url, sum := serveFile(t, "downloaded\n")
 	secret := filepath.Join(t.TempDir(), "tok")
 	for _, tc := range buildkitCases {

@@ -45,8 +45,8 @@ func TestBuildOutputs(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--cache-to", "type=local,dest=" + dir}, "--cache-to is not supported"},
-		{[]string{"--cache-from", "type=local,src=" + dir}, "--cache-from is not supported"},
+		{[]string{"--cache-to", "type=gha"}, "strata moves caches with type=registry or type=local"},
+		{[]string{"--cache-from", "type=local"}, "type=local needs a directory"},
 		{[]string{"--add-host", "db:10.0.0.1"}, "--add-host is not supported"},
 		{[]string{"-o", "type=image"}, "the image is stored anyway"},
 		{[]string{"-o", "type=local"}, "name where it goes with dest="},

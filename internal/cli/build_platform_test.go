@@ -13,10 +13,7 @@ import (
 // cannot run, and --platform a,b, which strata does not build yet.
 func TestBuildPlatform(t *testing.T) {
 	root := busyboxRoot(t, "")
-	reg := testutil.StartDistribution(t, "")
-	base := reg.Addr + "/library/busybox:amd64"
-	mustStrata(t, root, "tag", "busybox:test", base)
-	mustStrata(t, root, "push", base)
+	_, base := busyboxInRegistry(t, root, "amd64")
 	rootfs := t.TempDir()
 	testutil.BusyboxRootfs(t, rootfs)
 	mustStrata(t, root, "import", "--platform", "linux/s390x", rootfs, "box:s390x")
