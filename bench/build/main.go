@@ -2,7 +2,12 @@
 // 20.10, its classic builder, and BuildKit) and `podman build` (4.3) of
 // the same 6-step Dockerfile on the same busybox base, side by side in one
 // run: cold (--no-cache: every step runs, the base is there) and with
-// every step cached (nothing changed since the last build).
+// every step cached (nothing changed since the last build). Then two
+// builds of issue 15: a RUN --mount=type=cache package-style step after a
+// one-line source change, strata against docker's BuildKit and a current
+// buildkitd, its base from a strata hub; and a build
+// on a fresh store whose base comes from a strata hub, cold against one
+// that imports its cache from the hub with --cache-from.
 //
 // Each engine has a store of its own holding the base image (imported from
 // a busybox root file system, Debian's busybox-static); every build is a
@@ -11,7 +16,7 @@
 // docker runs in a private dockerd that this program starts and stops
 // (bench/internal/dockerd). Needs root.
 //
-//	go run ./bench/build [-runs 10] [-cold-runs 5] [-docker=true] [-podman=true]
+//	go run ./bench/build [-runs 10] [-cold-runs 5] [-mount-runs 5] [-hub-runs 3] [-docker=true] [-podman=true] [-buildkit=true]
 package main
 
 import (
@@ -54,16 +59,22 @@ func main() {
 	coldRuns := flag.Int("cold-runs", 5, "timed --no-cache builds per engine")
 	withDocker := flag.Bool("docker", true, "measure docker too")
 	withPodman := flag.Bool("podman", true, "measure podman too")
+	withBuildKit := flag.Bool("buildkit", true, "measure a current buildkitd too (from .tools/bin) in the RUN --mount build")
+	mountRuns := flag.Int("mount-runs", 5, "timed RUN --mount=type=cache builds after a source change, per engine")
+	hubRuns := flag.Int("hub-runs", 3, "timed fresh-store builds, cold and with --cache-from, each")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *runs, *coldRuns, *withDocker, *withPodman); err != nil {
+	if err := run(ctx, counts{*runs, *coldRuns, *mountRuns, *hubRuns}, *withDocker, *withPodman, *withBuildKit); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/build:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, runs, coldRuns int, withDocker, withPodman bool) error {
+// counts are how many timed builds of each kind.
+type counts struct{ cached, cold, mount, hub int }
+
+func run(ctx context.Context, n counts, withDocker, withPodman, withBuildKit bool) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("builds run containers, which needs root: run it as root")
 	}
@@ -111,16 +122,57 @@ func run(ctx context.Context, runs, coldRuns int, withDocker, withPodman bool) e
 			return fmt.Errorf("%s: %w", e.name, err)
 		}
 	}
-	cold, err := measure(ctx, engines, buildCtx, true, coldRuns)
+	cold, err := measure(ctx, engines, buildCtx, true, n.cold)
 	if err != nil {
 		return err
 	}
-	cached, err := measure(ctx, engines, buildCtx, false, runs)
+	cached, err := measure(ctx, engines, buildCtx, false, n.cached)
 	if err != nil {
 		return err
 	}
 	report(engines, cold, cached)
+	hub, hubImage, stopHub, err := hubBase(ctx, bin, work, base)
+	if err != nil {
+		return err
+	}
+	defer stopHub()
+	var mountEngines []engine // the engines whose RUN takes --mount
+	for _, e := range engines {
+		if e.name == "strata" || e.name == "docker (BuildKit)" {
+			mountEngines = append(mountEngines, e)
+		}
+	}
+	if withBuildKit {
+		bk, err := buildkitEngine(ctx, work, hub)
+		if err != nil {
+			return err
+		}
+		defer bk.stop()
+		mountEngines = append(mountEngines, bk)
+	}
+	mounts, err := measureCacheMount(ctx, mountEngines, work, hubImage, n.mount)
+	if err != nil {
+		return err
+	}
+	hubCold, hubCached, err := measureCacheFrom(ctx, bin, work, hub, hubImage, n.hub)
+	if err != nil {
+		return err
+	}
+	reportCaches(mountEngines, mounts, hubCold, hubCached)
 	return nil
+}
+
+// reportCaches prints the two builds of issue 15 as Markdown.
+func reportCaches(engines []engine, mounts map[string][]time.Duration, hubCold, hubCached []time.Duration) {
+	base := median(mounts["strata"])
+	fmt.Printf("\n| RUN --mount=type=cache, after a one-line change | median | / strata's |\n|---|---|---|\n")
+	for _, e := range engines {
+		m := median(mounts[e.name])
+		fmt.Printf("| %s | %s | %.2fx |\n", e.name, ms(m), float64(m)/float64(base))
+	}
+	c, k := median(hubCold), median(hubCached)
+	fmt.Printf("\n| strata, fresh store, base from the hub | median |\n|---|---|\n| cold | %s |\n| --cache-from the hub | %s |\n", ms(c), ms(k))
+	fmt.Printf("\n--cache-from makes the fresh build %.1fx faster than building it cold.\n", float64(c)/float64(k))
 }
 
 // setup imports the base and checks that the Dockerfile builds and runs.

@@ -21,12 +21,15 @@ import (
 // type=local,src=DIR|dest=DIR[,tag=TAG]; a bare NAME is type=registry.
 type cacheSpec struct {
 	typ, ref, dir, tag string
+	manifest           bool // image-manifest: the cache as an image manifest, not an index
 }
 
 func parseCacheSpec(flag, v string) (cacheSpec, error) {
-	c := cacheSpec{}
+	// A registry gets an image manifest by default: strata's hub, as some
+	// others, takes only manifests in an index.
+	c := cacheSpec{manifest: true}
 	if !strings.Contains(v, "=") {
-		return cacheSpec{typ: "registry", ref: v}, nil
+		return cacheSpec{typ: "registry", ref: v, manifest: true}, nil
 	}
 	for _, field := range strings.Split(v, ",") {
 		k, val, _ := strings.Cut(field, "=")
@@ -39,12 +42,17 @@ func parseCacheSpec(flag, v string) (cacheSpec, error) {
 			c.dir = val
 		case "tag":
 			c.tag = val
-		case "mode", "oci-mediatypes", "image-manifest", "compression", "ignore-error":
+		case "image-manifest":
+			c.manifest = val == "true"
+		case "mode", "oci-mediatypes", "compression", "ignore-error":
 			// How BuildKit shapes what it exports: strata exports every step
 			// of the stages it built (mode=max), as an OCI index.
 		default:
 			return c, fmt.Errorf("%s %s: unknown key %q: want type=registry,ref=NAME or type=local,src=DIR (dest= for --cache-to): %w", flag, v, k, errdefs.ErrInvalidArgument)
 		}
+	}
+	if c.typ == "local" && !strings.Contains(v, "image-manifest=") {
+		c.manifest = false // BuildKit's default for a directory: an index
 	}
 	switch {
 	case c.typ == "registry" && c.ref != "", c.typ == "local" && c.dir != "":
@@ -93,8 +101,8 @@ func (r registryCache) ReadBlob(ctx context.Context, desc ocispec.Descriptor) (i
 	return r.repo.FetchBlob(ctx, desc, 0)
 }
 
-func (r registryCache) WriteIndex(ctx context.Context, b []byte) error {
-	_, err := r.repo.PushManifest(ctx, r.tag, ocispec.MediaTypeImageIndex, b)
+func (r registryCache) WriteIndex(ctx context.Context, mediaType string, b []byte) error {
+	_, err := r.repo.PushManifest(ctx, r.tag, mediaType, b)
 	return err
 }
 
@@ -128,7 +136,7 @@ func (a *app) exportCaches(ctx context.Context, s *store.Store, specs []cacheSpe
 		if err != nil {
 			return err
 		}
-		if err := remotecache.Export(ctx, s, t, records); err != nil {
+		if err := remotecache.Export(ctx, s, t, records, c.manifest); err != nil {
 			return fmt.Errorf("--cache-to %s%s: %w", c.ref, c.dir, err)
 		}
 		if !quiet {

@@ -10,21 +10,25 @@ import (
 	cachetypes "github.com/moby/buildkit/cache/remotecache/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
 // TestBuildCacheToFrom: a build exports its cache (--cache-to) to a
-// directory and to a registry, in BuildKit's cache manifest format; a
-// fresh store that imports either (--cache-from) runs no step and makes
-// the same image; a cache whose blob was tampered with is refused.
+// directory, to the reference registry (as an image manifest, and as an
+// index) and to strata's hub, in BuildKit's cache manifest format; a fresh
+// store that imports any of them (--cache-from) runs no step and makes the
+// same image; a cache whose blob was tampered with is refused.
 func TestBuildCacheToFrom(t *testing.T) {
 	root := busyboxRoot(t, "")
 	reg, base := busyboxInRegistry(t, root, "test")
 	ctx := writeContext(t, map[string]string{"app/a": "a\n", "Dockerfile": "FROM " + base + "\nENV G=hello\n" +
 		"RUN echo \"$G\" > /greeting\nCOPY app/ /app/\nRUN --mount=type=cache,target=/c cat /app/a /greeting > /all\nCMD [\"cat\", \"/all\"]\n"})
 	local := filepath.Join(t.TempDir(), "cache")
-	ref := reg.Addr + "/team/app-cache:main"
-	mustBuild(t, root, "-t", "app:1", "--cache-to", "type=local,dest="+local, "--cache-to", "type=registry,ref="+ref, ctx)
+	ref, indexRef := reg.Addr+"/team/app-cache:main", reg.Addr+"/team/app-cache:index"
+	hubRef := testutil.StartHub(t, hub.Config{}).Addr + "/team/app-cache:main"
+	mustBuild(t, root, "-t", "app:1", "--cache-to", "type=local,dest="+local, "--cache-to", "type=registry,ref="+ref,
+		"--cache-to", "type=registry,ref="+indexRef+",image-manifest=false", "--cache-to", hubRef, ctx)
 	want := imageID(t, root, "app:1")
 
 	// The directory is an OCI layout whose index holds BuildKit's cache config.
@@ -41,7 +45,7 @@ func TestBuildCacheToFrom(t *testing.T) {
 		t.Errorf("the cache holds %d records and %d layers, tagged %v; want 5 and 3, latest", len(cfg.Records), len(cfg.Layers), top.Manifests[0].Annotations)
 	}
 
-	for _, from := range []string{"type=local,src=" + local, "type=registry,ref=" + ref, ref} {
+	for _, from := range []string{"type=local,src=" + local, "type=registry,ref=" + ref, indexRef, hubRef} {
 		fresh := t.TempDir()
 		progress := mustBuild(t, fresh, "-t", "app:1", "--cache-from", from, ctx)
 		for _, s := range stepStates(progress)[1:] {

@@ -92,10 +92,10 @@ func (l Layout) ReadBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadC
 	return f, err
 }
 
-// WriteIndex stores the cache's index as a blob and names it in
-// index.json under the tag, keeping what else index.json names.
-func (l Layout) WriteIndex(ctx context.Context, b []byte) error {
-	desc, err := putBytes(ctx, l, ocispec.MediaTypeImageIndex, b)
+// WriteIndex stores the cache's index (or manifest) as a blob and names it
+// in index.json under the tag, keeping what else index.json names.
+func (l Layout) WriteIndex(ctx context.Context, mediaType string, b []byte) error {
+	desc, err := putBytes(ctx, l, mediaType, b)
 	if err != nil {
 		return err
 	}

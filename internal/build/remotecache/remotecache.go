@@ -1,9 +1,12 @@
 // Package remotecache moves strata's build cache out of a store and into
 // another (--cache-to, --cache-from), through a registry or a local
-// directory, in BuildKit's cache manifest format: an OCI image index whose
-// "application/vnd.buildkit.cacheconfig.v0" blob lists the layers (blob,
-// parent, diffID, media type) and the records (a step's key, the layer it
-// made, the step before it), and whose other entries are the layer blobs.
+// directory, in BuildKit's cache manifest format: an
+// "application/vnd.buildkit.cacheconfig.v0" blob that lists the layers
+// (blob, parent, diffID, media type) and the records (a step's key, the
+// layer it made, the step before it), held with the layer blobs by an OCI
+// image index (BuildKit's default) or, with image-manifest=true, by an OCI
+// image manifest whose config it is (BuildKit's form for registries that
+// take only manifests in an index, strata's hub among them).
 // strata adds one blob per step, the image config after it
 // ("application/vnd.strata.build.config.v1+json", annotated with the
 // step's key), which BuildKit's importer passes over.
@@ -44,8 +47,9 @@ type Target interface {
 	HasBlob(ctx context.Context, d digest.Digest) (bool, error)
 	WriteBlob(ctx context.Context, desc ocispec.Descriptor, r io.ReaderAt) error
 	ReadBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
-	// WriteIndex stores the cache's index under the target's tag.
-	WriteIndex(ctx context.Context, b []byte) error
+	// WriteIndex stores the cache's index (or manifest, as mediaType says)
+	// under the target's tag.
+	WriteIndex(ctx context.Context, mediaType string, b []byte) error
 	// ReadIndex reads it; errdefs.ErrNotFound when there is none.
 	ReadIndex(ctx context.Context) ([]byte, error)
 }
@@ -65,8 +69,9 @@ const (
 )
 
 // Export writes the records' layers, configs, the cache config and the
-// index to t; blobs t holds already are not sent again.
-func Export(ctx context.Context, st *store.Store, t Target, records []Record) error {
+// index (a manifest with asManifest) to t; blobs t holds already are not
+// sent again.
+func Export(ctx context.Context, st *store.Store, t Target, records []Record, asManifest bool) error {
 	var cfg cachetypes.CacheConfig
 	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	layerIndex := map[digest.Digest]int{}
@@ -111,12 +116,20 @@ func Export(ctx context.Context, st *store.Store, t Target, records []Record) er
 	if err != nil {
 		return err
 	}
+	if asManifest {
+		m := ocispec.Manifest{Versioned: idx.Versioned, MediaType: ocispec.MediaTypeImageManifest, Config: desc, Layers: idx.Manifests}
+		mb, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		return t.WriteIndex(ctx, m.MediaType, mb)
+	}
 	idx.Manifests = append(idx.Manifests, desc)
 	ib, err := json.Marshal(idx)
 	if err != nil {
 		return err
 	}
-	return t.WriteIndex(ctx, ib)
+	return t.WriteIndex(ctx, idx.MediaType, ib)
 }
 
 // sendBlob copies a stored blob to t unless it is there.
@@ -153,9 +166,16 @@ func Import(ctx context.Context, st *store.Store, t Target) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var idx ocispec.Index
+	var idx struct {
+		ocispec.Index
+		Config *ocispec.Descriptor  `json:"config"` // the manifest form
+		Layers []ocispec.Descriptor `json:"layers"`
+	}
 	if err := json.Unmarshal(ib, &idx); err != nil {
 		return 0, fmt.Errorf("cache index: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if idx.Config != nil {
+		idx.Manifests = append(idx.Layers, *idx.Config)
 	}
 	var cfg cachetypes.CacheConfig
 	configs := map[digest.Digest]ocispec.Descriptor{}
