@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -117,7 +116,7 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 // Password checks a user's password, rate limited per client address
 // (addr) and per name. A disabled user's password does not check.
 func (s *Service) Password(ctx context.Context, addr, name, password string) (Identity, error) {
-	return s.limited(addr, name, func() (Identity, error) {
+	return s.limited(ctx, attempt{addr: addr, user: name}, func() (Identity, error) {
 		u, err := s.meta.User(ctx, name)
 		if errdefs.IsNotFound(err) {
 			s.hasher.check(password, s.hasher.dummy(), s.opts.Now())
@@ -139,7 +138,7 @@ func (s *Service) Basic(ctx context.Context, addr, name, secret string) (Identit
 	if !strings.HasPrefix(secret, tokenPrefix) {
 		return s.Password(ctx, addr, name, secret)
 	}
-	return s.limited(addr, name, func() (Identity, error) {
+	return s.limited(ctx, attempt{addr: addr}, func() (Identity, error) {
 		id, err := s.credential(ctx, secret, meta.KindToken)
 		if err == nil && id.User.Name != name {
 			err = ErrBadCredentials
@@ -257,27 +256,10 @@ func (s *Service) newRefresh(ctx context.Context, id Identity, client string) (s
 
 // refresh checks a refresh token, rate limited like a password.
 func (s *Service) refresh(ctx context.Context, addr, secret string) (Identity, error) {
-	return s.limited(addr, "", func() (Identity, error) {
+	return s.limited(ctx, attempt{addr: addr}, func() (Identity, error) {
 		if !strings.HasPrefix(secret, refreshPrefix) {
 			return Identity{}, ErrBadCredentials
 		}
 		return s.credential(ctx, secret, meta.KindRefresh)
 	})
-}
-
-// limited runs check unless addr or name failed too often lately, and
-// counts its failure.
-func (s *Service) limited(addr, name string, check func() (Identity, error)) (Identity, error) {
-	keys := []string{"addr " + addr}
-	if name != "" {
-		keys = append(keys, "name "+name)
-	}
-	if wait := s.limiter.blocked(keys, s.opts.Now()); wait > 0 {
-		return Identity{}, &RateLimitError{RetryAfter: wait}
-	}
-	id, err := check()
-	if errors.Is(err, ErrBadCredentials) {
-		s.limiter.fail(keys, s.opts.Now())
-	}
-	return id, err
 }

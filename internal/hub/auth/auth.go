@@ -47,11 +47,13 @@ type Options struct {
 	TokenTTL time.Duration
 	// RefreshTTL is how long a refresh token made with a password lasts. Default 90 days.
 	RefreshTTL time.Duration
-	// Failures is how many failed sign-ins a client address or a user name
-	// may have in a burst before being slowed to one per FailureEvery.
-	// Defaults 10 and 6 seconds.
+	// Failures is how many failed sign-ins a client address may have in a
+	// burst before being slowed to one per FailureEvery; UserFailures is
+	// the same for a user's name, counted only from addresses the user
+	// never signed in from (see limit.go). Defaults 10, 6 seconds and 30.
 	Failures     int
 	FailureEvery time.Duration
+	UserFailures int
 	// HashParams tune argon2id; nil: defaults (tests make them cheap).
 	HashParams *HashParams
 	Now        func() time.Time
@@ -60,12 +62,11 @@ type Options struct {
 
 // Service authenticates requests and decides what they may do.
 type Service struct {
-	meta    meta.Store
-	opts    Options
-	key     *ecdsa.PrivateKey
-	kid     string
-	limiter *limiter
-	hasher  *hasher
+	meta   meta.Store
+	opts   Options
+	key    *ecdsa.PrivateKey
+	kid    string
+	hasher *hasher
 }
 
 // DefaultService is the challenge's service when none is configured.
@@ -89,6 +90,9 @@ func New(m meta.Store, opts Options) (*Service, error) {
 	if opts.FailureEvery <= 0 {
 		opts.FailureEvery = 6 * time.Second
 	}
+	if opts.UserFailures <= 0 {
+		opts.UserFailures = 3 * opts.Failures
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -100,8 +104,7 @@ func New(m meta.Store, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{meta: m, opts: opts, key: key, kid: kid,
-		limiter: newLimiter(opts.Failures, opts.FailureEvery), hasher: newHasher(opts.HashParams)}, nil
+	return &Service{meta: m, opts: opts, key: key, kid: kid, hasher: newHasher(opts.HashParams)}, nil
 }
 
 // Meta is the store the service works on.

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 )
 
 // Scopes are hostile input: what does not parse is granted nothing, never an error.
@@ -35,27 +34,6 @@ func TestCheckName(t *testing.T) {
 		if err := CheckName(name); (err == nil) != ok {
 			t.Errorf("CheckName(%q) = %v", name, err)
 		}
-	}
-}
-
-// Failures drain a bucket; it refills with time; success never drains it.
-func TestLimiter(t *testing.T) {
-	l := newLimiter(2, time.Minute)
-	now := time.Unix(1000, 0)
-	keys := []string{"addr 1.2.3.4", "name bob"}
-	l.fail(keys, now)
-	if l.blocked(keys, now) != 0 {
-		t.Fatal("blocked after one failure of two")
-	}
-	l.fail(keys, now)
-	if w := l.blocked(keys, now); w <= 0 || w > time.Minute {
-		t.Fatalf("after two failures: wait %v", w)
-	}
-	if l.blocked([]string{"addr 5.6.7.8"}, now) != 0 {
-		t.Fatal("another address was blocked")
-	}
-	if l.blocked(keys, now.Add(time.Minute)) != 0 {
-		t.Fatal("still blocked after the interval")
 	}
 }
 

@@ -1,14 +1,14 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"math"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/access"
+	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
 // RateLimitError is a sign-in refused because of too many failures.
@@ -20,55 +20,61 @@ func (e *RateLimitError) Error() string {
 
 func (e *RateLimitError) Unwrap() error { return errdefs.ErrUnavailable }
 
-// limiter counts failed sign-ins per key (a client address, a user name)
-// in token buckets: a burst, then one every interval. Only failures take
-// from a bucket, so people who type their password right are never slowed.
-type limiter struct {
-	burst int
-	every time.Duration
+// knownFor is how long a sign-in from an address makes it known for its user.
+const knownFor = 90 * 24 * time.Hour
 
-	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+// Failed sign-ins are counted in meta (so that hub nodes share them), as
+// GCRA counters, and an attempt is counted before it is checked: parallel
+// attempts cannot slip past the limit while the first is being checked,
+// and one that succeeds is given back. The keys are chosen so that nobody
+// elsewhere can lock a user out:
+//
+//   - every attempt counts against the client's address (an IPv6 address
+//     by its /64): Failures, then one per FailureEvery;
+//   - a password also counts against the user's name, UserFailures at
+//     once, but only from an address the user never signed in from: a
+//     guesser spread over many addresses is slowed, and the user signs in
+//     from their usual places all the same;
+//   - access and refresh tokens count against the address only: they are
+//     long random secrets nobody guesses, so a user's tokens keep working
+//     whatever anyone else tries in their name.
+type attempt struct {
+	addr string // the client's address
+	user string // the user a password is for; "" for tokens
 }
 
-func newLimiter(burst int, every time.Duration) *limiter {
-	return &limiter{burst: burst, every: every, buckets: map[string]*rate.Limiter{}}
-}
-
-// blocked returns how long until every key may try again; 0 when they may now.
-func (l *limiter) blocked(keys []string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var wait time.Duration
-	for _, k := range keys {
-		b, ok := l.buckets[k]
-		if !ok {
-			continue
+// limited runs check unless a key of a is spent, counting it first.
+func (s *Service) limited(ctx context.Context, a attempt, check func() (Identity, error)) (Identity, error) {
+	now := s.opts.Now()
+	addr := access.ClientKey(a.addr)
+	keys := []meta.RateKey{{Key: "address " + addr, Burst: s.opts.Failures, Every: s.opts.FailureEvery}}
+	known := false
+	if a.user != "" {
+		var err error
+		if known, err = s.meta.KnownAddress(ctx, a.user, addr, now); err != nil {
+			return Identity{}, err
 		}
-		if t := b.TokensAt(now); t < 1 {
-			wait = max(wait, time.Duration(math.Ceil((1-t)*float64(l.every))))
+		if !known {
+			keys = append(keys, meta.RateKey{Key: "user " + a.user, Burst: s.opts.UserFailures, Every: s.opts.FailureEvery})
 		}
 	}
-	return wait
-}
-
-// fail takes one try from each key's bucket.
-func (l *limiter) fail(keys []string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buckets) > 100000 { // forget full buckets rather than grow without bound
-		for k, b := range l.buckets {
-			if b.TokensAt(now) >= float64(l.burst) {
-				delete(l.buckets, k)
-			}
-		}
+	wait, err := s.meta.Reserve(ctx, now, keys...)
+	if err != nil {
+		return Identity{}, err
 	}
-	for _, k := range keys {
-		b, ok := l.buckets[k]
-		if !ok {
-			b = rate.NewLimiter(rate.Every(l.every), l.burst)
-			l.buckets[k] = b
-		}
-		b.AllowN(now, 1)
+	if wait > 0 {
+		return Identity{}, &RateLimitError{RetryAfter: wait}
 	}
+	id, err := check()
+	if errors.Is(err, ErrBadCredentials) {
+		return id, err // the attempt stays counted
+	}
+	refundErr := s.meta.Refund(context.WithoutCancel(ctx), now, keys...)
+	if err == nil && a.user != "" && !known {
+		refundErr = errors.Join(refundErr, s.meta.RememberAddress(context.WithoutCancel(ctx), a.user, addr, now.Add(knownFor)))
+	}
+	if err == nil && refundErr != nil {
+		s.opts.Log.Warn("rate limit bookkeeping failed", "err", refundErr)
+	}
+	return id, err
 }
