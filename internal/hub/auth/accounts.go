@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/access"
@@ -169,20 +170,21 @@ func (s *Service) credential(ctx context.Context, secret string, kind meta.Crede
 	return Identity{User: u, Scope: Scope(c.Scope), Cred: c.ID}, nil
 }
 
-// stillValid re-checks, for a bearer token, that its user may still act
-// and that the credential it came from is not revoked.
-func (s *Service) stillValid(ctx context.Context, name string, cred int64) (Identity, error) {
-	u, err := s.meta.User(ctx, name)
-	if errdefs.IsNotFound(err) || (err == nil && u.Disabled) {
+// stillValid re-checks, for a bearer token, that its user may still act,
+// is the same generation (no new password, not disabled since, not made
+// again), and that the credential it came from is not revoked.
+func (s *Service) stillValid(ctx context.Context, tok *claims) (Identity, error) {
+	u, err := s.meta.User(ctx, tok.Subject)
+	if errdefs.IsNotFound(err) || (err == nil && (u.Disabled || u.Generation != tok.Gen)) {
 		return Identity{}, ErrBadCredentials
 	}
 	if err != nil {
 		return Identity{}, err
 	}
-	id := Identity{User: u, Cred: cred}
-	if cred != 0 {
-		c, err := s.meta.CredentialByID(ctx, cred)
-		if errdefs.IsNotFound(err) || (err == nil && (c.User != name || c.Expired(s.opts.Now()))) {
+	id := Identity{User: u, Cred: tok.Cred}
+	if tok.Cred != 0 {
+		c, err := s.meta.CredentialByID(ctx, tok.Cred)
+		if errdefs.IsNotFound(err) || (err == nil && (c.User != u.Name || c.Expired(s.opts.Now()))) {
 			return Identity{}, ErrBadCredentials
 		}
 		if err != nil {
@@ -217,7 +219,7 @@ func (s *Service) CreateToken(ctx context.Context, user, name string, scope Scop
 func (s *Service) NewSession(ctx context.Context, user, browser string, ttl time.Duration) (string, error) {
 	secret := newSecret(sessionPrefix)
 	now := s.opts.Now()
-	_, err := s.meta.CreateCredential(ctx, meta.Credential{User: user, Kind: meta.KindSession, Name: browser,
+	_, err := s.meta.CreateCredential(ctx, meta.Credential{User: user, Kind: meta.KindSession, Name: clip(browser, 200),
 		Hash: secretHash(secret), CreatedAt: now, ExpiresAt: now.Add(ttl)})
 	return secret, err
 }
@@ -243,7 +245,7 @@ func (s *Service) EndSession(ctx context.Context, id Identity) error {
 func (s *Service) newRefresh(ctx context.Context, id Identity, client string) (string, error) {
 	secret := newSecret(refreshPrefix)
 	now := s.opts.Now()
-	c := meta.Credential{User: id.User.Name, Kind: meta.KindRefresh, Name: client, Hash: secretHash(secret),
+	c := meta.Credential{User: id.User.Name, Kind: meta.KindRefresh, Name: clip(client, 100), Hash: secretHash(secret),
 		Scope: string(id.Scope), Parent: id.Cred, CreatedAt: now}
 	if id.Cred == 0 {
 		c.ExpiresAt = now.Add(s.opts.RefreshTTL)
@@ -262,4 +264,13 @@ func (s *Service) refresh(ctx context.Context, addr, secret string) (Identity, e
 		}
 		return s.credential(ctx, secret, meta.KindRefresh)
 	})
+}
+
+// clip cuts what a client says about itself to n bytes, at a rune boundary.
+func clip(s string, n int) string {
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }

@@ -66,7 +66,7 @@ func (s *Service) requestIdentity(ctx context.Context, r *http.Request) (Identit
 		if c.Subject == "" {
 			return Identity{}, c, nil
 		}
-		id, err := s.stillValid(ctx, c.Subject, c.Cred)
+		id, err := s.stillValid(ctx, c)
 		if errors.Is(err, ErrBadCredentials) {
 			return Identity{}, nil, s.challenge(r, nil, true, "invalid_token")
 		}

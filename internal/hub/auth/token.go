@@ -31,8 +31,12 @@ type claims struct {
 	jwt.RegisteredClaims
 	Access []ResourceActions `json:"access"`
 	// Cred is the credential the token was made with (0: a password), so
-	// that revoking it ends its tokens at once.
+	// that revoking it ends its tokens at once (ids are never reused).
 	Cred int64 `json:"cid,omitempty"`
+	// Gen is the user's generation when the token was made: a new
+	// password, disabling, or the user made again under the same name
+	// changes it, and ends the token.
+	Gen int64 `json:"gen,omitempty"`
 }
 
 // has reports whether the token grants need.
@@ -130,7 +134,7 @@ func (s *Service) issue(id Identity, granted []ResourceActions) (string, time.Ti
 			ExpiresAt: jwt.NewNumericDate(now.Add(s.opts.TokenTTL)), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
 			IssuedAt: jwt.NewNumericDate(now), ID: strings.ToLower(newSecret("")),
 		},
-		Access: granted, Cred: id.Cred,
+		Access: granted, Cred: id.Cred, Gen: id.User.Generation,
 	}
 	if c.Access == nil {
 		c.Access = []ResourceActions{}

@@ -130,10 +130,14 @@ func (s *site) signout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// settingsData is the settings page: tokens, default visibility, password.
+// settingsData is the settings page: tokens, logins, browsers, default
+// visibility, password.
 type settingsData struct {
 	Tokens   []meta.Credential
-	NewToken string // shown once, right after it is made
+	Logins   []meta.Credential // refresh tokens: docker and strata logins
+	Browsers []meta.Credential // web sessions
+	This     int64             // this browser's session
+	NewToken string            // shown once, right after it is made
 	Now      time.Time
 	Host     string
 }
@@ -144,12 +148,18 @@ func (s *site) settings(w http.ResponseWriter, r *http.Request) {
 
 func (s *site) renderSettings(w http.ResponseWriter, r *http.Request, status int, newToken, errMsg string) {
 	v := visitorOf(r.Context())
-	tokens, err := s.Meta.Credentials(r.Context(), v.id.User.Name, meta.KindToken)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
+	d := settingsData{This: v.id.Cred, NewToken: newToken, Now: time.Now(), Host: r.Host}
+	for _, k := range []struct {
+		kind meta.CredentialKind
+		into *[]meta.Credential
+	}{{meta.KindToken, &d.Tokens}, {meta.KindRefresh, &d.Logins}, {meta.KindSession, &d.Browsers}} {
+		var err error
+		if *k.into, err = s.Meta.Credentials(r.Context(), v.id.User.Name, k.kind); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
 	}
-	s.render(w, r, status, "settings", "Settings", settingsData{tokens, newToken, time.Now(), r.Host}, errMsg)
+	s.render(w, r, status, "settings", "Settings", d, errMsg)
 }
 
 func (s *site) createToken(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +188,7 @@ func (s *site) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	s.back(w, r, "/settings", "Token revoked.")
+	s.back(w, r, "/settings", "Revoked: it works no more, nor anything made with it.")
 }
 
 func (s *site) defaultVisibility(w http.ResponseWriter, r *http.Request) {
