@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/opencontainers/go-digest"
@@ -108,6 +109,18 @@ func TestBadInput(t *testing.T) {
 		{name: "method not allowed", method: "POST", path: "/v2/good/repo/manifests/1", status: 405, code: "UNSUPPORTED"},
 		{name: "not an endpoint", method: "GET", path: "/v2/good/repo/everything", status: 404},
 		{name: "not the API", method: "GET", path: "/admin", status: 404},
+		{name: "delete a manifest an index names", method: "DELETE", status: 409, code: "DENIED", prepare: func(t *testing.T, base string) string {
+			idx, err := random.Index(256, 1, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, _ := name.ParseReference(strings.TrimPrefix(base, "http://") + "/good/repo:multi")
+			if err := remote.WriteIndex(ref, idx); err != nil {
+				t.Fatal(err)
+			}
+			m, _ := idx.IndexManifest()
+			return "/v2/good/repo/manifests/" + m.Manifests[0].Digest.String()
+		}},
 	}
 	runBadCases(t, base, cases)
 

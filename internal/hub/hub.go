@@ -27,6 +27,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/strata-dev/strata/internal/hub/access"
@@ -225,12 +226,19 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	if deps.Auth == nil {
 		return frontDoor(cfg, reg)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/v2/", reg)
-	mux.Handle("/v2", reg)
-	mux.HandleFunc(auth.TokenPath, deps.Auth.ServeToken)
-	mux.Handle("/", web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log}))
-	return frontDoor(cfg, mux)
+	site := web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log})
+	// Routed by hand, not by a ServeMux, which would redirect a path that
+	// is not clean to its cleaned form before anyone checked it.
+	return frontDoor(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
+			reg.ServeHTTP(w, r)
+		case p == auth.TokenPath:
+			deps.Auth.ServeToken(w, r)
+		default:
+			site.ServeHTTP(w, r)
+		}
+	}))
 }
 
 // frontDoor is what every request passes first: it records the address

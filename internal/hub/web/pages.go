@@ -127,7 +127,7 @@ func (s *site) signout(w http.ResponseWriter, r *http.Request) {
 		s.Auth.EndSession(r.Context(), v.id)
 	}
 	s.setCookie(w, r, "session", "", -1)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	redirect(w, "/")
 }
 
 // settingsData is the settings page: tokens, logins, browsers, default

@@ -97,7 +97,7 @@ func (s *site) back(w http.ResponseWriter, r *http.Request, to, msg string) {
 	if msg != "" {
 		s.flash(w, r, msg)
 	}
-	http.Redirect(w, r, localPath(to, "/"), http.StatusSeeOther)
+	redirect(w, to)
 }
 
 // userOps are the actions the admin page offers for u.

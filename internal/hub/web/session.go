@@ -36,10 +36,17 @@ func (s *site) cookie(r *http.Request, base string) string {
 	return c.Value
 }
 
-// visitor finds who is looking (their session), gives a signed-out
-// visitor a CSRF cookie, and checks the CSRF token of every POST.
+// visitor reads a POST's form, then finds who is looking (their session:
+// after the body, so that a slow form acts with who they are when it
+// arrives, not when it began), gives a signed-out visitor a CSRF cookie,
+// and checks the CSRF token of every POST.
 func (s *site) visitor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		formErr := error(nil)
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			formErr = r.ParseForm()
+		}
 		v := &visitor{}
 		if secret := s.cookie(r, "session"); secret != "" {
 			if id, err := s.Auth.Session(r.Context(), secret); err == nil {
@@ -59,8 +66,7 @@ func (s *site) visitor(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), visitorKey{}, v)
 		r = r.WithContext(ctx)
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if err := r.ParseForm(); err != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrfToken(v))) {
+			if formErr != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrfToken(v))) {
 				s.fail(w, r, http.StatusForbidden, "This form expired or did not come from this hub. Go back, reload the page and try again.")
 				return
 			}
@@ -85,16 +91,7 @@ func (s *site) signIn(w http.ResponseWriter, r *http.Request, user, next string)
 		return
 	}
 	s.setCookie(w, r, "session", secret, int(sessionTTL/time.Second))
-	http.Redirect(w, r, localPath(next, "/"), http.StatusSeeOther)
-}
-
-// localPath keeps a redirect on this site: a path, not //host or a URL.
-func localPath(p, fallback string) string {
-	u, err := url.Parse(p)
-	if p == "" || err != nil || u.IsAbs() || u.Host != "" || len(p) < 1 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
-		return fallback
-	}
-	return p
+	redirect(w, next)
 }
 
 // signedIn wraps a handler that needs a signed-in visitor.
@@ -102,7 +99,7 @@ func (s *site) signedIn(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !visitorOf(r.Context()).signedIn() {
 			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				redirect(w, "/signin?next="+url.QueryEscape(r.URL.RequestURI()))
 				return
 			}
 			s.fail(w, r, http.StatusUnauthorized, "Sign in first.")

@@ -73,7 +73,7 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("POST /admin/users", s.admin(s.adminUser))
 	mux.HandleFunc("POST /admin/gc", s.admin(s.adminGC))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.notFound(w, r) })
-	return http.NewCrossOriginProtection().Handler(s.visitor(headers(mux)))
+	return http.NewCrossOriginProtection().Handler(s.visitor(headers(s.canonical(mux))))
 }
 
 // headers sets what every page sends: no framing, no sniffing, scripts
