@@ -23,13 +23,13 @@ writable layer of its own on top, kept until the container is removed.`,
 	}
 	group.AddCommand(a.containerLsCommand(), a.logsCommand(), a.stopCommand(), a.startCommand(),
 		a.rmCommand(), a.containerPruneCommand(), a.containerMonitorCommand(), a.diffCommand(), a.commitCommand(),
-		a.exportCommand(), a.execCommand())
+		a.exportCommand(), a.execCommand(), a.portCommand())
 	shortcut := func(c *cobra.Command) *cobra.Command { c.GroupID = "containers"; return c }
 	ps := shortcut(a.containerLsCommand())
 	ps.Use, ps.Aliases = "ps [OPTIONS]", nil
 	return []*cobra.Command{group, a.runCommand(), ps, shortcut(a.logsCommand()), shortcut(a.stopCommand()),
 		shortcut(a.startCommand()), shortcut(a.rmCommand()), shortcut(a.diffCommand()),
-		shortcut(a.commitCommand()), shortcut(a.exportCommand()), shortcut(a.execCommand())}
+		shortcut(a.commitCommand()), shortcut(a.exportCommand()), shortcut(a.execCommand()), shortcut(a.portCommand())}
 }
 
 // eachContainer runs fn for each named container, printing the name as

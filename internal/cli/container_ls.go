@@ -32,8 +32,12 @@ with headers, or "json".`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cs []container.Container
+			ports := map[string]string{}
 			err := a.withContainers(cmd.Context(), func(m *container.Manager) (err error) {
 				cs, err = m.List(cmd.Context())
+				for _, c := range cs {
+					ports[c.ID] = portsColumn(m.PublishedPorts(c))
+				}
 				return err
 			})
 			if err != nil {
@@ -49,7 +53,9 @@ with headers, or "json".`,
 			var rows []map[string]string
 			for _, c := range cs {
 				if all || c.Running() {
-					rows = append(rows, psRow(c, !noTrunc))
+					row := psRow(c, !noTrunc)
+					row["Ports"] = ports[c.ID]
+					rows = append(rows, row)
 				}
 			}
 			return f.write(a.Out, psHeaders, rows)

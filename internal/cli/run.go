@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,8 @@ type runFlags struct {
 	memory                        string
 	cpus                          float64
 	pidsLimit                     int64
+	publish, addHosts, dns        []string
+	publishAll                    bool
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -82,6 +85,10 @@ network, with no isolation at all: say it only for what needs it.`,
 	fl.StringVar(&f.network, "network", network.Default, "bridge (isolated, outbound access), none (only a loopback) or host (the host's network, no isolation)")
 	fl.StringVar(&f.hostname, "hostname", "", "the container's host name (default: its short ID)")
 	f.securityFlags(fl)
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp]")
+	fl.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish every port the image EXPOSEs on a port the kernel picks")
+	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a line to /etc/hosts: NAME:IP")
+	fl.StringArrayVar(&f.dns, "dns", nil, "a nameserver for the container")
 	return cmd
 }
 
@@ -128,7 +135,7 @@ func (a *app) run(ctx context.Context, f runFlags, imageName string, args []stri
 	if err != nil {
 		return err
 	}
-	c, err := m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm})
+	c, err := m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm, PublishAll: f.publishAll})
 	if err != nil {
 		return err
 	}
@@ -223,6 +230,25 @@ func (f runFlags) options(getenv func(string) string, args []string) (runtime.Op
 	if err := f.security(&o); err != nil {
 		return o, err
 	}
+	for _, p := range f.publish {
+		ports, err := network.ParsePort(p)
+		if err != nil {
+			return o, err
+		}
+		o.Ports = append(o.Ports, ports...)
+	}
+	for _, h := range f.addHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if _, err := netip.ParseAddr(ip); !ok || name == "" || err != nil {
+			return o, fmt.Errorf("--add-host %q: want NAME:IP: %w", h, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, d := range f.dns {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return o, fmt.Errorf("--dns %q: not an IP address: %w", d, errdefs.ErrInvalidArgument)
+		}
+	}
+	o.ExtraHosts, o.DNS = f.addHosts, f.dns
 	for _, v := range f.volumes {
 		vol, err := parseVolume(v)
 		if err != nil {

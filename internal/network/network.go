@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"time"
 
 	"github.com/strata-dev/strata/internal/errdefs"
 )
@@ -43,7 +44,8 @@ type Config struct {
 	Gateway netip.Addr   `json:"gateway"`
 	// DNS resolves names for the network's containers: slirp4netns's
 	// resolver, which asks the host's.
-	DNS netip.Addr `json:"dns"`
+	DNS     netip.Addr `json:"dns"`
+	Created time.Time  `json:"created"`
 }
 
 // defaultConfig is the default network's: the subnet podman uses.

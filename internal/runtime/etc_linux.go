@@ -15,7 +15,7 @@ type Etc struct {
 	HostNetwork bool     // the host's network: the host's files
 	IP          string   // the container's address on its network, "" for none
 	DNS         []string // nameservers; none: the host's
-	ExtraHosts  []string // "NAME IP" lines (--add-host, containers on the network)
+	ExtraHosts  []string // lines of /etc/hosts, "IP<tab>NAME..." (--add-host, containers on the network)
 }
 
 // EtcFiles writes the container's /etc/hosts, /etc/hostname and
@@ -38,8 +38,7 @@ func EtcFiles(dir string, e Etc) (map[string]string, error) {
 	}
 	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", self, hostname)
 	for _, h := range e.ExtraHosts {
-		name, ip, _ := strings.Cut(h, " ")
-		hosts += ip + "\t" + name + "\n"
+		hosts += h + "\n"
 	}
 	if e.HostNetwork {
 		if b, err := os.ReadFile("/etc/hosts"); err == nil {

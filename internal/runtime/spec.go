@@ -23,6 +23,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/network"
 )
 
 // Options are what `strata run` says about a container, on top of its
@@ -40,6 +41,9 @@ type Options struct {
 	Stdin      bool      // -i
 	Security   Security  // --privileged, --cap-add, --cap-drop, --security-opt
 	Resources  Resources // --memory, --cpus, --pids-limit
+	Ports      []network.Port `json:",omitempty"` // -p, and -P's share of the image's EXPOSE
+	ExtraHosts []string       `json:",omitempty"` // --add-host NAME:IP
+	DNS        []string       `json:",omitempty"` // --dns
 }
 
 // Volume is one -v HOST:CONTAINER[:ro] bind mount.

@@ -23,6 +23,7 @@ type CreateOptions struct {
 	Image      string // the image as the user named it
 	Run        runtime.Options
 	AutoRemove bool // --rm
+	PublishAll bool // -P: publish each port the image EXPOSEs on a port the kernel picks
 }
 
 // Settings are what a container is run with, kept as JSON in its record.
@@ -61,6 +62,12 @@ func (m *Manager) Create(ctx context.Context, img store.Image, o CreateOptions) 
 	cfg, chain, err := m.Unpack(ctx, img)
 	if err != nil {
 		return Container{}, err
+	}
+	if o.PublishAll {
+		o.Run.Ports = append(o.Run.Ports, network.ExposedPorts(cfg.Config.ExposedPorts)...)
+	}
+	if n := networkName(o.Run.Network); len(o.Run.Ports) > 0 && (n == network.Host || n == network.None) {
+		o.Run.Ports = nil // as Docker: nothing to publish from there
 	}
 	args, err := runtime.Command(cfg.Config, o.Run)
 	if err != nil {

@@ -97,12 +97,12 @@ func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdi
 		return 125, err
 	}
 	defer snapshot.Unmount(rootfs)
-	netns, leave, err := m.joinNetwork(c)
+	j, err := m.joinNetwork(ctx, c)
 	if err != nil {
 		return 125, err
 	}
-	defer leave()
-	if err := m.writeBundle(c, rootfs, netns); err != nil {
+	defer j.leave()
+	if err := m.writeBundle(c, rootfs, j.netns); err != nil {
 		var ee *runtime.ExecError
 		if errors.As(err, &ee) {
 			return ee.Code, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/archive"
 	"github.com/strata-dev/strata/internal/image"
+	"github.com/strata-dev/strata/internal/network"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/store"
 	"github.com/strata-dev/strata/internal/testutil"
@@ -262,5 +263,49 @@ func TestProgramOnAVolume(t *testing.T) {
 	}
 	if _, _, code, _ := e.start(t, c.ID, nil); code != 127 {
 		t.Errorf("a missing program on a volume: status %d, want 127", code)
+	}
+}
+
+// TestPublishUDP: a UDP port published with -p is reached from the host's
+// loopback, and the container's answer comes back.
+func TestPublishUDP(t *testing.T) {
+	e := newEnv(t, "")
+	testutil.Tool(t, "slirp4netns")
+	img := probeImage(t, e)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close() // a free port for the container to publish
+	o := runtime.Options{Cmd: []string{"/probe", "udp-echo", "9000"},
+		Ports: []network.Port{{HostIP: "127.0.0.1", HostPort: port, ContainerPort: 9000, Proto: "udp"}}}
+	c, err := e.m.Create(ctx, img, CreateOptions{Run: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.m.Run(ctx, c.ID, IO{}); done <- err }()
+	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 100)
+	var got string
+	for i := 0; i < 200 && got == ""; i++ {
+		time.Sleep(50 * time.Millisecond) // the container may not be up yet
+		conn.Write([]byte("datagram"))
+		conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := conn.Read(buf); err == nil {
+			got = string(buf[:n])
+		}
+	}
+	if got != "echo: datagram" {
+		t.Errorf("the published UDP port answered %q", got)
+		e.m.Stop(ctx, c.ID, 0)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@
 //	probe syscalls           one line per syscall: NAME ok|ERRNO
 //	probe sniff MARKER SECS  "seen" if a packet with MARKER passes any interface it can see, else "unseen"
 //	probe connect HOST:PORT  the first line the server sends, or the error
+//	probe udp-echo PORT      answers one datagram with "echo: " and it
 //	probe fork N             starts N sleeping processes (stopping at the first failure), prints "started K"
 //	probe alloc MIB          allocates and touches MIB mebibytes, then prints "allocated"
 package main
@@ -38,6 +39,17 @@ func main() {
 		c.SetReadDeadline(time.Now().Add(3 * time.Second))
 		line, err := bufio.NewReader(c).ReadString('\n')
 		fmt.Printf("%s%v\n", line, err)
+	case "udp-echo":
+		pc, err := net.ListenPacket("udp", ":"+os.Args[2])
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		b := make([]byte, 65536)
+		n, from, err := pc.ReadFrom(b)
+		if err == nil {
+			pc.WriteTo(append([]byte("echo: "), b[:n]...), from)
+		}
 	case "fork":
 		n, _ := strconv.Atoi(os.Args[2])
 		var pids []int
