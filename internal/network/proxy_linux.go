@@ -222,4 +222,3 @@ type dialed struct {
 	c   net.Conn
 	err error
 }
-

@@ -148,7 +148,9 @@ func names(c Container) string {
 	return n
 }
 
-func hostsLine(ip string, c Container) string { return ip + "\t" + strings.ReplaceAll(names(c), " ", "\t") }
+func hostsLine(ip string, c Container) string {
+	return ip + "\t" + strings.ReplaceAll(names(c), " ", "\t")
+}
 
 // editHosts adds line to a running container's /etc/hosts, or takes it
 // out, in place: the file is bind-mounted in the container, so it keeps
