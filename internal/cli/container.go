@@ -24,12 +24,20 @@ writable layer of its own on top, kept until the container is removed.`,
 	group.AddCommand(a.containerLsCommand(), a.logsCommand(), a.stopCommand(), a.startCommand(),
 		a.rmCommand(), a.containerPruneCommand(), a.containerMonitorCommand(), a.diffCommand(), a.commitCommand(),
 		a.exportCommand(), a.execCommand(), a.portCommand())
+	group.AddCommand(a.controlCommands()...)
 	shortcut := func(c *cobra.Command) *cobra.Command { c.GroupID = "containers"; return c }
 	ps := shortcut(a.containerLsCommand())
 	ps.Use, ps.Aliases = "ps [OPTIONS]", nil
-	return []*cobra.Command{group, a.runCommand(), ps, shortcut(a.logsCommand()), shortcut(a.stopCommand()),
+	cmds := []*cobra.Command{group, a.runCommand(), ps, shortcut(a.logsCommand()), shortcut(a.stopCommand()),
 		shortcut(a.startCommand()), shortcut(a.rmCommand()), shortcut(a.diffCommand()),
 		shortcut(a.commitCommand()), shortcut(a.exportCommand()), shortcut(a.execCommand()), shortcut(a.portCommand())}
+	for _, c := range a.controlCommands() {
+		if c.Name() == "inspect" {
+			c = a.inspectCommand("inspect [OPTIONS] NAME|ID [NAME|ID...]", "Show details of containers or images", false)
+		}
+		cmds = append(cmds, shortcut(c))
+	}
+	return cmds
 }
 
 // eachContainer runs fn for each named container, printing the name as
@@ -70,14 +78,22 @@ image says otherwise), then SIGKILL if it is still running after --time.`,
 }
 
 func (a *app) startCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "start CONTAINER [CONTAINER...]",
+	var attach, interactive bool
+	cmd := &cobra.Command{
+		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start stopped containers",
 		Long: `Start stopped or created containers in the background, on the writable layer
-they had: what they changed before is still there.`,
-		Example: "  strata start web",
+they had: what they changed before is still there. With -a, start one in the
+foreground: its output here, strata's exit status its own.`,
+		Example: "  strata start web\n  strata start -a job",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if attach || interactive {
+				if len(args) > 1 {
+					return fmt.Errorf("you cannot start and attach multiple containers at once")
+				}
+				return a.startAttached(cmd.Context(), args[0], interactive)
+			}
 			return a.eachContainer(cmd.Context(), args, func(m *container.Manager, ref string) error {
 				c, err := m.Get(cmd.Context(), ref)
 				if err != nil {
@@ -88,6 +104,35 @@ they had: what they changed before is still there.`,
 			})
 		},
 	}
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "run in the foreground, with its output here")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "pass STDIN to the container (with -a)")
+	return cmd
+}
+
+// startAttached runs a created or stopped container in the foreground.
+func (a *app) startAttached(ctx context.Context, ref string, interactive bool) error {
+	return a.withContainers(ctx, func(m *container.Manager) error {
+		c, err := m.Get(ctx, ref)
+		if err != nil {
+			return err
+		}
+		terminal, err := a.terminal(runFlags{tty: c.Settings.Options.Tty, interactive: interactive})
+		if err != nil {
+			return err
+		}
+		stdio := container.IO{Stdout: a.Out, Stderr: a.Err, Terminal: terminal}
+		if interactive {
+			stdio.Stdin = a.In
+		}
+		code, err := m.Run(ctx, c.ID, stdio)
+		if err != nil {
+			return a.exitWith(code, err)
+		}
+		if code != 0 {
+			return ExitError{Code: code}
+		}
+		return nil
+	})
 }
 
 func (a *app) rmCommand() *cobra.Command {

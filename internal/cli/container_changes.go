@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -88,9 +91,18 @@ func (a *app) exportCommand() *cobra.Command {
 			} else if f, ok := a.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				return fmt.Errorf("refusing to write a tar to a terminal: use -o FILE or redirect the output: %w", errdefs.ErrInvalidArgument)
 			}
-			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
+			// A reader that goes early (export | head) must not kill strata
+			// by SIGPIPE with the container's file system still mounted: the
+			// write fails instead, and the mount goes.
+			signal.Ignore(syscall.SIGPIPE)
+			defer signal.Reset(syscall.SIGPIPE)
+			err := a.withContainers(cmd.Context(), func(m *container.Manager) error {
 				return m.Export(cmd.Context(), args[0], w)
 			})
+			if errors.Is(err, syscall.EPIPE) {
+				return ExitError{Code: 141} // as a shell reports SIGPIPE, without the noise
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")

@@ -86,9 +86,9 @@ func TestRunForeground(t *testing.T) {
 		{"host network", []string{"run", "--rm", "--network", "host", "busybox:test", "sh", "-c", "test $(ls /sys/class/net | wc -l) -gt 1 && echo many"}, "", "many\n", 0},
 		{"volume", []string{"run", "--rm", "-v", t.TempDir() + ":/mnt:ro", "busybox:test", "sh", "-c", "touch /mnt/x 2>/dev/null || echo read-only"}, "", "read-only\n", 0},
 		{"missing program", []string{"run", "--rm", "busybox:test", "nope"}, "", "", 127},
-		{"bad network", []string{"run", "--rm", "--network", "nosuchnet", "busybox:test", "true"}, "", "", 1},
-		{"bad volume", []string{"run", "--rm", "-v", "relative:/x", "busybox:test", "true"}, "", "", 1},
-		{"missing image, no registry", []string{"run", "--rm", "127.0.0.1:1/none/such:1", "true"}, "", "", 1},
+		{"bad network", []string{"run", "--rm", "--network", "nosuchnet", "busybox:test", "true"}, "", "", 125},
+		{"bad volume", []string{"run", "--rm", "-v", "relative:/x", "busybox:test", "true"}, "", "", 125},
+		{"missing image, no registry", []string{"run", "--rm", "127.0.0.1:1/none/such:1", "true"}, "", "", 125},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -129,7 +130,7 @@ manifest or --raw config, print the stored manifest or config blob as it is.`,
 		ValidArgsFunction: a.completeImages,
 		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.imageInspect(cmd.Context(), args, format, raw)
+			return a.imageInspect(cmd.Context(), args, format, raw, nil)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output with a Go template, or 'json'")
@@ -137,7 +138,9 @@ manifest or --raw config, print the stored manifest or config blob as it is.`,
 	return cmd
 }
 
-func (a *app) imageInspect(ctx context.Context, names []string, format, raw string) error {
+// imageInspect prints what each name is: an image, or what find finds
+// first when it is given (a container).
+func (a *app) imageInspect(ctx context.Context, names []string, format, raw string, find func(*store.Store, string) (any, error)) error {
 	if raw != "" && raw != "manifest" && raw != "config" {
 		return fmt.Errorf("--raw %q: want manifest or config", raw)
 	}
@@ -157,7 +160,13 @@ func (a *app) imageInspect(ctx context.Context, names []string, format, raw stri
 	var out []any
 	var errs []error
 	for _, name := range names {
-		v, err := a.inspectOne(ctx, s, name, raw)
+		var v any
+		if find != nil {
+			v, err = find(s, name)
+		}
+		if find == nil || errdefs.IsNotFound(err) {
+			v, err = a.inspectOne(ctx, s, name, raw)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

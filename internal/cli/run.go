@@ -36,11 +36,12 @@ type runFlags struct {
 	pidsLimit                     int64
 	publish, addHosts, dns        []string
 	publishAll                    bool
+	labels, labelFiles            []string
 }
 
 func (a *app) runCommand() *cobra.Command {
 	var f runFlags
-	cmd := &cobra.Command{
+	cmd := a.containerFlags(&f, &cobra.Command{
 		Use:     "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short:   "Run a command in a new container",
 		GroupID: "containers",
@@ -68,10 +69,38 @@ network, with no isolation at all: say it only for what needs it.`,
 			f.entrypointSet = cmd.Flags().Changed("entrypoint")
 			return a.run(cmd.Context(), f, args[0], args[1:])
 		},
-	}
+	})
+	cmd.Flags().BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID")
+	return cmd
+}
+
+// createCommand is `strata create`: run without starting.
+func (a *app) createCommand() *cobra.Command {
+	var f runFlags
+	return a.containerFlags(&f, &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a container, to start later",
+		Long: `Create a container as run does, without starting it: strata start runs it in
+the background, strata start -a in the foreground. Takes run's options.`,
+		Example: "  strata create --name job busybox echo done\n  strata start -a job",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.entrypointSet = cmd.Flags().Changed("entrypoint")
+			s, _, c, err := a.create(cmd.Context(), f, args[0], args[1:])
+			if err != nil {
+				return a.exitWith(125, err)
+			}
+			s.Close()
+			fmt.Fprintln(a.Out, c.ID)
+			return nil
+		},
+	})
+}
+
+// containerFlags adds the flags run and create share to cmd.
+func (a *app) containerFlags(f *runFlags, cmd *cobra.Command) *cobra.Command {
 	cmd.Flags().SetInterspersed(false)
 	fl := cmd.Flags()
-	fl.BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID")
 	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open and pass it to the container")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "give the container a pseudo-terminal")
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
@@ -89,6 +118,8 @@ network, with no isolation at all: say it only for what needs it.`,
 	fl.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish every port the image EXPOSEs on a port the kernel picks")
 	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a line to /etc/hosts: NAME:IP")
 	fl.StringArrayVar(&f.dns, "dns", nil, "a nameserver for the container")
+	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label: KEY=VALUE")
+	fl.StringArrayVar(&f.labelFiles, "label-file", nil, "read labels from a file, one KEY=VALUE a line")
 	return cmd
 }
 
@@ -102,6 +133,9 @@ func (a *app) containers(ctx context.Context) (*store.Store, *container.Manager,
 	if err != nil {
 		s.Close()
 		return nil, nil, err
+	}
+	if err := m.Reap(ctx); err != nil {
+		a.log.Warn("cleaning up after killed runs", "err", err)
 	}
 	return s, m, nil
 }
@@ -117,31 +151,41 @@ func (a *app) withContainers(ctx context.Context, fn func(m *container.Manager) 
 	return fn(m)
 }
 
-func (a *app) run(ctx context.Context, f runFlags, imageName string, args []string) error {
+// create makes the container that run and create make; the caller closes s.
+func (a *app) create(ctx context.Context, f runFlags, imageName string, args []string) (*store.Store, *container.Manager, container.Container, error) {
+	var c container.Container
 	opts, err := f.options(a.getenv, args)
 	if err != nil {
-		return err
-	}
-	terminal, err := a.terminal(f)
-	if err != nil {
-		return err
+		return nil, nil, c, err
 	}
 	s, m, err := a.containers(ctx)
 	if err != nil {
-		return err
+		return nil, nil, c, err
 	}
-	defer s.Close()
 	img, err := a.localOrPull(ctx, s, imageName)
-	if err != nil {
-		return err
+	if err == nil {
+		c, err = m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm, PublishAll: f.publishAll})
 	}
-	c, err := m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm, PublishAll: f.publishAll})
 	if err != nil {
-		return err
+		s.Close()
+		return nil, nil, c, err
 	}
 	if f.privileged {
 		fmt.Fprintln(a.Err, privilegedWarning)
 	}
+	return s, m, c, nil
+}
+
+func (a *app) run(ctx context.Context, f runFlags, imageName string, args []string) error {
+	terminal, err := a.terminal(f)
+	if err != nil {
+		return a.exitWith(125, err)
+	}
+	s, m, c, err := a.create(ctx, f, imageName, args)
+	if err != nil {
+		return a.exitWith(125, err)
+	}
+	defer s.Close()
 	if f.detach {
 		if _, err := m.Start(ctx, c.ID, a.monitorCommand(c.ID)); err != nil {
 			return a.exitWith(125, err)
@@ -249,6 +293,21 @@ func (f runFlags) options(getenv func(string) string, args []string) (runtime.Op
 		}
 	}
 	o.ExtraHosts, o.DNS = f.addHosts, f.dns
+	labels := append([]string{}, f.labels...)
+	for _, file := range f.labelFiles {
+		l, err := readEnvFile(file, func(string) string { return "" })
+		if err != nil {
+			return o, err
+		}
+		labels = append(labels, l...)
+	}
+	for _, l := range labels {
+		k, v, _ := strings.Cut(l, "=")
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
+		}
+		o.Labels[k] = v
+	}
 	for _, v := range f.volumes {
 		vol, err := parseVolume(v)
 		if err != nil {

@@ -92,6 +92,20 @@ func (r *Runc) State(ctx context.Context, id string) (status string, pid int, er
 	return st.Status, st.Pid, nil
 }
 
+// Run runs a runc command that prints nothing on success.
+func (r *Runc) Run(ctx context.Context, args ...string) error { return r.quiet(ctx, args...) }
+
+// Output runs a runc command and returns what it printed.
+func (r *Runc) Output(ctx context.Context, args ...string) (string, error) {
+	cmd := r.Command("", args...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("runc %s: %s", args[0], strings.TrimSpace(stderr.String()))
+	}
+	return out.String(), nil
+}
+
 func (r *Runc) quiet(ctx context.Context, args ...string) error {
 	cmd := r.Command("", args...)
 	var stderr bytes.Buffer

@@ -29,21 +29,22 @@ import (
 // Options are what `strata run` says about a container, on top of its
 // image's config.
 type Options struct {
-	Cmd        []string       // CMD: replaces the image's when set
-	Entrypoint *[]string      // --entrypoint: replaces the image's when set ("" clears it)
-	Env        []string       // -e and --env-file, KEY=VALUE, later ones winning
-	WorkingDir string         // -w
-	User       string         // -u: user, user:group, uid or uid:gid
-	Hostname   string         // --hostname; the short ID when empty
-	Network    string         // "bridge" ("": the default network), "none", "host" or a network's name
-	Volumes    []Volume       // -v
-	Tty        bool           // -t
-	Stdin      bool           // -i
-	Security   Security       // --privileged, --cap-add, --cap-drop, --security-opt
-	Resources  Resources      // --memory, --cpus, --pids-limit
-	Ports      []network.Port `json:",omitempty"` // -p, and -P's share of the image's EXPOSE
-	ExtraHosts []string       `json:",omitempty"` // --add-host NAME:IP
-	DNS        []string       `json:",omitempty"` // --dns
+	Cmd        []string          // CMD: replaces the image's when set
+	Entrypoint *[]string         // --entrypoint: replaces the image's when set ("" clears it)
+	Env        []string          // -e and --env-file, KEY=VALUE, later ones winning
+	WorkingDir string            // -w
+	User       string            // -u: user, user:group, uid or uid:gid
+	Hostname   string            // --hostname; the short ID when empty
+	Network    string            // "bridge" ("": the default network), "none", "host" or a network's name
+	Volumes    []Volume          // -v
+	Tty        bool              // -t
+	Stdin      bool              // -i
+	Security   Security          // --privileged, --cap-add, --cap-drop, --security-opt
+	Resources  Resources         // --memory, --cpus, --pids-limit
+	Ports      []network.Port    `json:",omitempty"` // -p, and -P's share of the image's EXPOSE
+	ExtraHosts []string          `json:",omitempty"` // --add-host NAME:IP
+	DNS        []string          `json:",omitempty"` // --dns
+	Labels     map[string]string `json:",omitempty"` // -l, --label-file
 }
 
 // Volume is one -v HOST:CONTAINER[:ro] bind mount.

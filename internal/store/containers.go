@@ -214,3 +214,22 @@ func (s *Store) ContainersUsing(ctx context.Context, id digest.Digest) ([]string
 	})
 	return names, err
 }
+
+// RenameContainer gives a container a new name; a name in use is ErrConflict.
+func (s *Store) RenameContainer(ctx context.Context, ref, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		c, err := findContainer(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM containers WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("the container name %q is already in use: %w", name, errdefs.ErrConflict)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE containers SET name = ? WHERE id = ?`, name, c.ID)
+		return err
+	})
+}

@@ -216,3 +216,50 @@ func signalByName(s string) (syscall.Signal, bool) {
 	sig := unix.SignalNum(strings.ToUpper(s))
 	return sig, sig != 0
 }
+
+// Reap cleans up after the strata processes that were killed while they
+// watched a container (a foreground run that got SIGKILL, a monitor that
+// died): the container, which runc may still run, is killed and its
+// mounts, namespace and address given back; it is recorded as exited
+// (137), and removed if it was run with --rm. Every strata command that
+// opens the containers calls it, so nothing of such a run outlives the
+// next command.
+func (m *Manager) Reap(ctx context.Context) error {
+	cs, err := m.List(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range cs {
+		if c.State != store.StateRunning || c.Running() || alive(c.Pid, c.PidStart) {
+			continue
+		}
+		m.log.Info("cleaning up after a container whose strata process is gone", "container", c.Name)
+		if runc, err := m.runc(); err == nil {
+			runc.Delete(ctx, c.ID)
+		}
+		dir := m.dir(c.ID)
+		snapshot.Unmount(filepath.Join(dir, "rootfs"))
+		network.RemoveNetNS(filepath.Join(dir, "netns"))
+		if n := networkName(c.Settings.Options.Network); n != network.None && n != network.Host {
+			m.networks.Detach(n, c.ID)
+		}
+		for _, f := range []string{"ports.json", "endpoint.json", "paused", "pid"} {
+			os.Remove(filepath.Join(dir, f))
+		}
+		_, err := m.store.UpdateContainer(ctx, c.ID, func(r *store.Container) error {
+			if r.State == store.StateRunning && !alive(r.Pid, r.PidStart) {
+				r.State, r.ExitCode, r.Finished, r.Pid, r.PidStart = store.StateExited, 137, time.Now(), 0, 0
+				r.Error = "the strata process that ran it was killed"
+			}
+			return nil
+		})
+		if err == nil && c.Settings.AutoRemove {
+			err = m.Remove(ctx, c.ID, false)
+		}
+		if err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

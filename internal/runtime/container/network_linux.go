@@ -83,7 +83,10 @@ func (m *Manager) joinNetwork(ctx context.Context, c Container) (*joined, error)
 			return nil, err
 		}
 		j.ep = ep
-		undo = append(undo, func() { m.networks.Detach(name, c.ID) })
+		epFile := filepath.Join(dir, "endpoint.json")
+		b, _ := json.Marshal(ep)
+		os.WriteFile(epFile, b, 0o600)
+		undo = append(undo, func() { m.networks.Detach(name, c.ID); os.Remove(epFile) })
 		etc.IP = ep.IP.Addr().String()
 		if len(etc.DNS) == 0 {
 			etc.DNS = []string{ep.DNS.String()}
@@ -176,6 +179,18 @@ func editHosts(path, line string, add bool) {
 	}
 	f.Write(out.Bytes())
 	f.Close()
+}
+
+// Endpoint is where a running container is on its network (zero when it
+// is not running or has no network of its own).
+func (m *Manager) Endpoint(c Container) network.Endpoint {
+	var ep network.Endpoint
+	if c.Running() {
+		if b, err := os.ReadFile(filepath.Join(m.dir(c.ID), "endpoint.json")); err == nil {
+			json.Unmarshal(b, &ep)
+		}
+	}
+	return ep
 }
 
 // PublishedPorts are the ports a running container publishes, with the
