@@ -55,6 +55,8 @@ type Options struct {
 	Allow   []string
 	Secrets Secrets           // --secret: what RUN --mount=type=secret mounts
 	SSH     map[string]string // --ssh: an id's agent socket, for RUN --mount=type=ssh
+	// AddHosts are NAME:IP entries RUN steps find in /etc/hosts (--add-host).
+	AddHosts []string
 	// MaxDownload bounds what one ADD <URL> downloads; 0 for
 	// DefaultMaxDownload.
 	MaxDownload int64

@@ -280,7 +280,8 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 	}
 	histArgs, envArgs := s.args.inScope(s.cfg.Config.Env, b.args)
 	history := runHistory(args, histArgs)
-	key := b.key(s, "RUN", history, strings.Join(envArgs, "\x00"), network, script, strings.Join(mountsKey, "\x00"))
+	key := b.key(s, "RUN", history, strings.Join(envArgs, "\x00"), network, script, strings.Join(mountsKey, "\x00"),
+		strings.Join(b.o.AddHosts, ","))
 	return b.do(ctx, s, commandText(c), key, func(id int) (change, error) {
 		if err := checkEmulation(image.Platform{OS: s.cfg.OS, Architecture: s.cfg.Architecture, Variant: s.cfg.Variant}); err != nil {
 			return change{}, err
@@ -293,7 +294,8 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 		cfg := s.cfg.Config
 		cfg.Env = append(append(append([]string{}, cfg.Env...), envArgs...), mounts.env...)
 		cfg.Healthcheck = nil
-		step := container.Step{DiffIDs: s.diffIDs(), Config: cfg, Args: args, Network: stepNetwork(network), Volumes: mounts.volumes}
+		step := container.Step{DiffIDs: s.diffIDs(), Config: cfg, Args: args, Network: stepNetwork(network), Volumes: mounts.volumes,
+			AddHosts: b.o.AddHosts}
 		if script != "" {
 			p, err := b.writeScript(script)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,7 +111,7 @@ image ID.`,
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "also write the result: type=local,dest=DIR, type=tar,dest=FILE, type=oci,dest=FILE or type=docker,dest=FILE")
 	fl.BoolVar(&f.push, "push", false, "push the image's tags after the build")
 	fl.BoolVar(&f.load, "load", false, "keep the image in the store (strata always does)")
-	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a host to RUN steps' /etc/hosts, HOST:IP")
+	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a host to RUN steps' /etc/hosts, HOST:IP (repeatable)")
 	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "import a build cache first: type=registry,ref=NAME or type=local,src=DIR (BuildKit's cache manifest format)")
 	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "export the build's cache: type=registry,ref=NAME or type=local,dest=DIR")
 	fl.BoolVar(&f.rm, "rm", true, "remove the steps' containers (strata always does; taken for docker's scripts)")
@@ -126,13 +127,15 @@ func (a *app) buildOptions(f buildFlags, contextArg string) (build.Options, erro
 	if err := a.buildSecrets(f, &o); err != nil {
 		return o, err
 	}
-	for _, what := range []struct {
-		flag   string
-		values []string
-	}{{"--add-host", f.addHosts}} {
-		if len(what.values) > 0 {
-			return o, fmt.Errorf("%s is not supported by strata yet: build without it: %w", what.flag, errdefs.ErrInvalidArgument)
+	for _, h := range f.addHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if eq := strings.Index(h, "="); eq >= 0 {
+			name, ip, ok = h[:eq], h[eq+1:], true
 		}
+		if !ok || name == "" || net.ParseIP(ip) == nil {
+			return o, fmt.Errorf("--add-host %s: want HOST:IP (host-gateway is not supported): %w", h, errdefs.ErrInvalidArgument)
+		}
+		o.AddHosts = append(o.AddHosts, name+":"+ip)
 	}
 	for _, t := range f.tags {
 		tag, err := image.ParseTag(t)

@@ -127,21 +127,18 @@ func TestBuildNetwork(t *testing.T) {
 	hexPort := fmt.Sprintf("%04X", port)
 	probe := "FROM busybox:test\nARG NONCE\nRUN (nc -w 2 127.0.0.1 " + strconv.Itoa(port) + " < /dev/null > /reply 2>&1 || true); " +
 		"(grep -qi ':" + hexPort + " ' /proc/net/tcp && echo sees-host-sockets || echo isolated) > /sockets; " +
-		"(grep -q eth0 /proc/net/dev && echo eth0 || echo no-eth0) >> /sockets\n"
+		"(grep -q eth0 /proc/net/dev && echo eth0 || echo no-eth0) >> /sockets; grep db.example /etc/hosts >> /sockets || true\n"
 	ctx := writeContext(t, map[string]string{"Dockerfile": probe})
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		args          []string
 		reply, socket string
 	}{
-		{nil, "", "isolated\neth0"},
+		{[]string{"--add-host", "db.example:10.1.2.3"}, "", "isolated\neth0\n10.1.2.3\tdb.example"},
 		{[]string{"--network", "default"}, "", "isolated\neth0"},
 		{[]string{"--network", "none"}, "", "isolated\nno-eth0"},
 		{[]string{"--network", "host"}, "host service", "sees-host-sockets"},
 	} {
-		ref := "net:" + strings.TrimPrefix(strings.Join(tc.args, ""), "--network")
-		if ref == "net:" {
-			ref = "net:unset"
-		}
+		ref := fmt.Sprintf("net:%d", i)
 		mustBuild(t, root, append(tc.args, "--build-arg", "NONCE="+ref, "-t", ref, ctx)...)
 		reply := mustStrata(t, root, "run", "--rm", ref, "cat", "/reply", "/sockets")
 		if !strings.Contains(reply, tc.socket) || (tc.reply == "") == strings.Contains(reply, "host service") {

@@ -47,7 +47,8 @@ func TestBuildOutputs(t *testing.T) {
 	}{
 		{[]string{"--cache-to", "type=gha"}, "strata moves caches with type=registry or type=local"},
 		{[]string{"--cache-from", "type=local"}, "type=local needs a directory"},
-		{[]string{"--add-host", "db:10.0.0.1"}, "--add-host is not supported"},
+		{[]string{"--add-host", "db"}, "want HOST:IP"},
+		{[]string{"--add-host", "db:host-gateway"}, "want HOST:IP"},
 		{[]string{"-o", "type=image"}, "the image is stored anyway"},
 		{[]string{"-o", "type=local"}, "name where it goes with dest="},
 		{[]string{"--allow", "security.insecure"}, "strata grants network.host only"},

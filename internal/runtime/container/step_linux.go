@@ -92,6 +92,8 @@ type Step struct {
 	// Files are host files bind-mounted read-only at container paths (the
 	// scripts of heredocs).
 	Files map[string]string
+	// AddHosts are NAME:IP entries added to its /etc/hosts (--add-host).
+	AddHosts []string
 	// Volumes are the step's own mounts (RUN --mount); the mount points
 	// they need are not part of what the step changed.
 	Volumes        []runtime.Volume
@@ -126,7 +128,7 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 		m.sn.Remove(ctx, key)
 		os.RemoveAll(dir)
 	}()
-	o := runtime.Options{Network: s.Network}
+	o := runtime.Options{Network: s.Network, ExtraHosts: s.AddHosts}
 	for dst, src := range s.Files {
 		o.Volumes = append(o.Volumes, runtime.Volume{Source: src, Target: dst, ReadOnly: true})
 	}
