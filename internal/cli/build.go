@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/strata-dev/strata/internal/build"
+	"github.com/strata-dev/strata/internal/build/remotecache"
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/remote/transfer"
@@ -163,11 +164,7 @@ func (a *app) buildOptions(f buildFlags, contextArg string) (build.Options, erro
 		}
 		o.Labels[k] = v
 	}
-	if strings.Contains(f.platform, ",") {
-		return o, fmt.Errorf("--platform %s: strata builds one platform at a time, and its store keeps no multi-platform index yet: build each with --platform and push them under their own tags: %w",
-			f.platform, errdefs.ErrInvalidArgument)
-	}
-	if f.platform != "" {
+	if f.platform != "" && !strings.Contains(f.platform, ",") {
 		p, err := image.ParsePlatform(f.platform)
 		if err != nil {
 			return o, err
@@ -329,6 +326,22 @@ func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error 
 	}
 	if err := a.importCaches(ctx, s, cacheFrom, f.quiet); err != nil {
 		return err
+	}
+	if strings.Contains(f.platform, ",") {
+		platforms, err := parsePlatforms(f.platform)
+		if err != nil {
+			return err
+		}
+		results, err := a.buildPlatforms(ctx, s, o, f, platforms, outs)
+		view.finish(err)
+		if err != nil {
+			return err
+		}
+		var records []remotecache.Record
+		for _, r := range results {
+			records = append(records, r.Records...)
+		}
+		return a.exportCaches(ctx, s, cacheTo, records, f.quiet)
 	}
 	res, err := build.Build(ctx, s, o)
 	view.finish(err)
