@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-dev/strata/internal/testutil/engines"
 )
 
 // Docker is a private dockerd for one test: its own data root, socket and
@@ -44,7 +46,7 @@ func StartDocker(t testing.TB) *Docker {
 		}
 	})
 	if !WaitFor(60*time.Second, func() bool { _, err := d.RunErr("version"); return err == nil }) {
-		t.Fatalf("dockerd did not start:\n%s", tail(filepath.Join(dir, "dockerd.log"), 20))
+		t.Fatalf("dockerd did not start:\n%s", engines.Tail(filepath.Join(dir, "dockerd.log"), 20))
 	}
 	return d
 }
@@ -172,6 +174,6 @@ http:
 		resp.Body.Close()
 		return resp.StatusCode == 200 || resp.StatusCode == 401
 	}) {
-		t.Fatalf("docker-registry did not start:\n%s", tail(filepath.Join(dir, "registry.log"), 20))
+		t.Fatalf("docker-registry did not start:\n%s", engines.Tail(filepath.Join(dir, "registry.log"), 20))
 	}
 }

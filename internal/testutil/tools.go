@@ -144,13 +144,3 @@ func startDaemon(t testing.TB, logPath string, name string, args ...string) *exe
 	})
 	return cmd
 }
-
-// tail returns the last lines of a log file, for a failure message.
-func tail(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}

@@ -1,0 +1,238 @@
+// Package postgres is the hub's metadata in PostgreSQL (jackc/pgx/v5), for
+// a hub that outgrows one machine: any number of hub processes share one
+// database, so nothing a request needs lives in a process.
+//
+// Every write runs in a SERIALIZABLE transaction, retried when PostgreSQL
+// reports a serialization failure or deadlock, so the read-then-write steps
+// of meta's state machine (reserve a blob, mark garbage, keep an
+// administrator) hold across processes as they do in SQLite's single
+// writer. Times are unix nanoseconds in BIGINT columns, as in meta/sqlite,
+// so that both round-trip exactly; names sort in byte order (COLLATE "C").
+//
+// The schema is in schema.go: numbered migrations, the same scheme as
+// meta/sqlite, applied under an advisory lock so that nodes starting at
+// once migrate one at a time. A database the server cannot reach or that
+// goes away mid-request is an errdefs.ErrUnavailable (503: try again).
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// Store implements meta.Store on a PostgreSQL database.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+var _ meta.Store = (*Store)(nil)
+
+// Open connects to the database at url (postgres://...), creating and
+// migrating the schema as needed.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %v: %w", err, errdefs.ErrInvalidArgument) // pgx hides the password
+	}
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", classify(err))
+	}
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+	}
+	return s, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error {
+	s.db.Close()
+	return nil
+}
+
+// querier is what a pool and a transaction both offer.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// tx runs fn in a serializable transaction, committing when it returns
+// nil, and runs it again (a few times) when PostgreSQL could not serialize it.
+func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	var err error
+	for attempt := range 10 {
+		err = pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		if !retryable(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
+	}
+	return classify(err)
+}
+
+// retryable: a serialization failure, a deadlock, or a unique violation
+// raised by a concurrent insert of the same key.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "23505")
+}
+
+// classify makes a database that cannot be reached an ErrUnavailable, and
+// passes every other error through.
+func classify(err error) error {
+	if err == nil || errors.Is(err, errdefs.ErrUnavailable) {
+		return err
+	}
+	var pe *pgconn.PgError
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &pe):
+		// 08: connection exception; 57P0x: the server is shutting down or starting.
+		if strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300" {
+			return fmt.Errorf("database: %w (%w)", errdefs.ErrUnavailable, err)
+		}
+		return err
+	case errors.As(err, &ce), errors.As(err, &ne), pgconn.SafeToRetry(err), pgconn.Timeout(err),
+		strings.Contains(err.Error(), "conn closed"), strings.Contains(err.Error(), "unexpected EOF"):
+		return fmt.Errorf("database: %w (%w)", errdefs.ErrUnavailable, err)
+	}
+	return err
+}
+
+// noRows reports a query that found nothing.
+func noRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+func unixNano(t time.Time) int64 { return t.UnixNano() }
+
+func fromNano(n int64) time.Time { return time.Unix(0, n) }
+
+// zeroNano stores a zero time as 0.
+func zeroNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func zeroTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return fromNano(n)
+}
+
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrNotFound)
+}
+
+// limit is a page's LIMIT: one more than asked (to tell whether more
+// follow), or NULL (no limit) for N < 0.
+func limit(p meta.Page) any {
+	if p.N < 0 {
+		return nil
+	}
+	return int64(p.N) + 1
+}
+
+// cut trims a page fetched with limit to its size and says whether more follow.
+func cut[T any](out []T, p meta.Page) ([]T, bool) {
+	if p.N >= 0 && len(out) > p.N {
+		return out[:p.N], true
+	}
+	return out, false
+}
+
+// repoID returns the id of a repository, or meta's not-found error.
+func repoID(ctx context.Context, q querier, name string) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, `SELECT id FROM repositories WHERE name = $1`, name).Scan(&id)
+	if noRows(err) {
+		return 0, notFound("repository %q", name)
+	}
+	return id, err
+}
+
+// ensureRepo returns the id of a repository, creating it for the user its
+// namespace names (with their default visibility), or public with no owner
+// when no user has that name.
+func ensureRepo(ctx context.Context, tx pgx.Tx, name string, now time.Time) (int64, error) {
+	ns, _, nested := strings.Cut(name, "/")
+	if !nested {
+		ns = ""
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO repositories (name, owner, visibility, created_at)
+		SELECT $1, u.name, COALESCE(u.default_visibility, $2), $3 FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $4
+		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
+		name, string(meta.Public), unixNano(now), ns).Scan(&id)
+	return id, err
+}
+
+// Repository returns a repository by name.
+func (s *Store) Repository(ctx context.Context, name string) (meta.Repository, error) {
+	var r meta.Repository
+	var owner *string
+	var vis string
+	var created int64
+	err := s.db.QueryRow(ctx, `SELECT name, owner, visibility, description, created_at FROM repositories WHERE name = $1`, name).
+		Scan(&r.Name, &owner, &vis, &r.Description, &created)
+	if noRows(err) {
+		return r, notFound("repository %q", name)
+	}
+	if owner != nil {
+		r.Owner = *owner
+	}
+	r.Visibility, r.CreatedAt = meta.Visibility(vis), fromNano(created)
+	return r, classify(err)
+}
+
+// collectStrings runs a one-column text query.
+func collectStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if out == nil {
+		out = []string{}
+	}
+	return out, classify(err)
+}
+
+// Tags lists a repository's tags in byte order.
+func (s *Store) Tags(ctx context.Context, repo string, p meta.Page) ([]string, bool, error) {
+	id, err := repoID(ctx, s.db, repo)
+	if err != nil {
+		return nil, false, classify(err)
+	}
+	out, err := collectStrings(ctx, s.db, `SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3`,
+		id, p.Last, limit(p))
+	if err != nil {
+		return nil, false, err
+	}
+	out, more := cut(out, p)
+	return out, more, nil
+}

@@ -1,0 +1,143 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+)
+
+// migrations[i] takes the schema from version i to i+1. Append only: a
+// released migration is never edited. Version 1 is meta/sqlite's versions
+// 1 and 2 at once (PostgreSQL came after accounts).
+var migrations = []string{
+	// 1: repositories, the hub-wide blob records, links, manifests with what
+	// they refer to, tags; users, their credentials (stored as hashes),
+	// collaborators, the hub's settings.
+	`
+CREATE TABLE repositories (
+	id          BIGSERIAL PRIMARY KEY,
+	name        TEXT COLLATE "C" NOT NULL UNIQUE,
+	owner       TEXT COLLATE "C",                  -- NULL: no owner
+	visibility  TEXT NOT NULL DEFAULT 'public',    -- 'public' or 'private'
+	description TEXT NOT NULL DEFAULT '',
+	created_at  BIGINT NOT NULL                    -- unix nanoseconds, like every *_at
+);
+CREATE INDEX repositories_by_owner ON repositories (owner);
+CREATE TABLE blobs (
+	digest     TEXT COLLATE "C" PRIMARY KEY,
+	size       BIGINT NOT NULL,
+	state      SMALLINT NOT NULL, -- meta.BlobState: 1 pending, 2 live, 3 deleting
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE links (
+	repo_id    BIGINT NOT NULL,
+	digest     TEXT COLLATE "C" NOT NULL,
+	touched_at BIGINT NOT NULL,
+	PRIMARY KEY (repo_id, digest)
+);
+CREATE INDEX links_by_digest ON links (digest);
+CREATE TABLE manifests (
+	repo_id       BIGINT NOT NULL,
+	digest        TEXT COLLATE "C" NOT NULL,
+	media_type    TEXT NOT NULL,
+	content       BYTEA NOT NULL,
+	artifact_type TEXT NOT NULL DEFAULT '',
+	annotations   TEXT,                 -- JSON object, or NULL
+	subject       TEXT COLLATE "C",     -- digest, or NULL
+	created_at    BIGINT NOT NULL,
+	PRIMARY KEY (repo_id, digest)
+);
+CREATE INDEX manifests_by_subject ON manifests (repo_id, subject) WHERE subject IS NOT NULL;
+CREATE TABLE manifest_blobs (
+	repo_id  BIGINT NOT NULL,
+	manifest TEXT COLLATE "C" NOT NULL,
+	blob     TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (repo_id, manifest, blob)
+);
+CREATE INDEX manifest_blobs_by_blob ON manifest_blobs (repo_id, blob);
+CREATE INDEX manifest_blobs_by_digest ON manifest_blobs (blob);
+CREATE TABLE tags (
+	repo_id    BIGINT NOT NULL,
+	name       TEXT COLLATE "C" NOT NULL,
+	digest     TEXT COLLATE "C" NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (repo_id, name)
+);
+CREATE INDEX tags_by_digest ON tags (repo_id, digest);
+CREATE TABLE users (
+	id                 BIGSERIAL PRIMARY KEY,
+	name               TEXT COLLATE "C" NOT NULL UNIQUE,
+	password_hash      TEXT NOT NULL,
+	admin              BOOLEAN NOT NULL DEFAULT false,
+	disabled           BOOLEAN NOT NULL DEFAULT false,
+	default_visibility TEXT NOT NULL DEFAULT 'public',
+	created_at         BIGINT NOT NULL
+);
+CREATE TABLE credentials (
+	id           BIGSERIAL PRIMARY KEY,
+	user_id      BIGINT NOT NULL,
+	kind         TEXT NOT NULL, -- meta.CredentialKind
+	name         TEXT NOT NULL DEFAULT '',
+	hash         TEXT NOT NULL UNIQUE,
+	scope        TEXT NOT NULL DEFAULT '',
+	parent_id    BIGINT,        -- NULL: made with a password
+	created_at   BIGINT NOT NULL,
+	expires_at   BIGINT NOT NULL DEFAULT 0, -- 0: never
+	last_used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX credentials_by_user ON credentials (user_id, kind);
+CREATE INDEX credentials_by_parent ON credentials (parent_id) WHERE parent_id IS NOT NULL;
+CREATE TABLE collaborators (
+	repo_id BIGINT NOT NULL,
+	user_id BIGINT NOT NULL,
+	role    TEXT NOT NULL, -- meta.Role
+	PRIMARY KEY (repo_id, user_id)
+);
+CREATE INDEX collaborators_by_user ON collaborators (user_id);
+CREATE TABLE settings (
+	key   TEXT COLLATE "C" PRIMARY KEY,
+	value TEXT NOT NULL
+);
+`,
+}
+
+// SchemaVersion is the version this build writes.
+var SchemaVersion = len(migrations)
+
+// migrateLock is the advisory lock nodes take turns on while migrating.
+const migrateLock = 0x5354524154410001 // "STRATA" 1
+
+// migrate brings the schema to SchemaVersion, refusing a newer database.
+func (s *Store) migrate(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+			return err
+		}
+		var v int
+		err := tx.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v)
+		if noRows(err) {
+			_, err = tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES (0)`)
+		}
+		if err != nil {
+			return err
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this strata knows (%d): upgrade strata: %w",
+				v, len(migrations), errdefs.ErrConflict)
+		}
+		for i := v; i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE schema_version SET version = $1`, len(migrations))
+		return err
+	})
+	return classify(err)
+}
