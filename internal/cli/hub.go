@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ People sign up on its web pages (or an administrator makes accounts with
 public or private, and log in with docker or strata using their password or
 a personal access token.`,
 	}
-	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubUserCommand())
+	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubUserCommand(), a.hubMigrateCommand())
 	return cmd
 }
 
@@ -37,6 +38,14 @@ func (a *app) hubServeCommand() *cobra.Command {
 		Long: `Serve the OCI distribution API (the one docker, podman, skopeo, crane and oras
 speak) on --addr, with blobs on the local filesystem and metadata in SQLite
 under --data-dir. With no flags it listens on localhost:5000.
+
+A hub that outgrows one machine keeps its blobs in an S3-API store (AWS S3,
+Ceph RGW, SeaweedFS, MinIO, R2) with --storage, and its metadata in
+PostgreSQL with --database; credentials for the store come from the standard
+AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE,
+~/.aws/credentials, roles). With --redirect, blob downloads go straight to the
+store through short-lived presigned URLs. 'strata hub migrate' moves a hub's
+data directory onto them.
 
 With accounts (the default) the web UI is at the same address: the first
 account made (on the web, or with 'strata hub user create --admin') is an
@@ -59,6 +68,8 @@ than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
   strata hub serve --addr :443 --tls-cert hub.crt --tls-key hub.key --url https://hub.example.com
   strata hub serve --open --addr 127.0.0.1:5000   # no accounts, for a trusted network
   strata hub serve --quota 100GiB --max-blob-size 20GiB --trusted-proxy 10.0.0.0/8
+  strata hub serve --storage 's3://hub/blobs?endpoint=http://127.0.0.1:8333&region=us-east-1' \
+      --database postgres://strata@127.0.0.1:5432/hub --redirect
   strata hub serve --config /etc/strata/hub.toml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -76,7 +87,7 @@ than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
 				scheme = "https"
 			}
 			return hub.Serve(cmd.Context(), cfg, deps, func(addr string) {
-				fmt.Fprintf(a.Out, "strata hub: serving %s://%s (data in %s)\n", scheme, addr, cfg.DataDir)
+				fmt.Fprintf(a.Out, "strata hub: serving %s://%s (%s)\n", scheme, addr, whereData(cfg))
 				if cfg.Open {
 					fmt.Fprintln(a.Out, "strata hub: open: no accounts, anyone may push and delete")
 				} else {
@@ -87,6 +98,24 @@ than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
 	}
 	f.register(cmd, true)
 	return cmd
+}
+
+// whereData says where a hub keeps its blobs and metadata, passwords left out.
+func whereData(cfg hub.Config) string {
+	if cfg.Storage == "" && cfg.Database == "" {
+		return "data in " + cfg.DataDir
+	}
+	blobs, metadata := cfg.Storage, "PostgreSQL"
+	if blobs == "" {
+		blobs = filepath.Join(cfg.DataDir, "content")
+	}
+	if cfg.Database == "" {
+		metadata = filepath.Join(cfg.DataDir, "meta.db")
+	}
+	if u, err := url.Parse(cfg.Database); err == nil && cfg.Database != "" {
+		metadata = "PostgreSQL at " + u.Host + u.Path
+	}
+	return "blobs in " + blobs + ", metadata in " + metadata
 }
 
 func (a *app) hubGCCommand() *cobra.Command {
@@ -107,7 +136,7 @@ pushes in flight keep their blobs through the grace period.`,
 			if err != nil {
 				return err
 			}
-			if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
+			if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta.db")); err != nil && cfg.Database == "" {
 				return fmt.Errorf("no hub data in %s (set --data-dir): %w", cfg.DataDir, err)
 			}
 			cfg.Open = true // the collector needs no accounts

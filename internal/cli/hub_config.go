@@ -29,6 +29,9 @@ type hubFlags struct {
 	uploadMaxAge time.Duration
 	open         bool
 	url          string
+	storage      string
+	database     string
+	redirect     bool
 
 	maxBlobSize     string
 	maxManifestSize string
@@ -48,6 +51,9 @@ type hubFile struct {
 	UploadMaxAge string `toml:"upload_max_age"`
 	Open         bool   `toml:"open"`
 	URL          string `toml:"url"`
+	Storage      string `toml:"storage"`
+	Database     string `toml:"database"`
+	Redirect     bool   `toml:"redirect"`
 
 	MaxBlobSize     string   `toml:"max_blob_size"`
 	MaxManifestSize string   `toml:"max_manifest_size"`
@@ -62,6 +68,8 @@ func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
 	fl.StringVar(&f.dataDir, "data-dir", "", "where the hub keeps blobs and metadata (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
 	fl.DurationVar(&f.gcGrace, "gc-grace", 0, "keep blobs no manifest uses for this long, so pushes can finish (default 1h)")
 	fl.DurationVar(&f.uploadMaxAge, "upload-max-age", 0, "reap uploads untouched for this long (default 24h)")
+	fl.StringVar(&f.storage, "storage", "", "keep blobs in an S3-API store: s3://BUCKET/PREFIX?endpoint=URL&region=REGION (credentials from AWS_* or ~/.aws; default: the data directory)")
+	fl.StringVar(&f.database, "database", "", "keep metadata in PostgreSQL: postgres://USER:PASSWORD@HOST:PORT/DB (default: SQLite in the data directory)")
 	if !serve {
 		return
 	}
@@ -71,6 +79,7 @@ func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
 	fl.DurationVar(&f.gcInterval, "gc-interval", 0, "run the garbage collector this often, while serving (default 1h; negative: never)")
 	fl.BoolVar(&f.open, "open", false, "serve without accounts: anyone may push, pull and delete anything, and there is no web UI")
 	fl.StringVar(&f.url, "url", "", "the hub's public URL, for token realms and links (default: as each request reached it)")
+	fl.BoolVar(&f.redirect, "redirect", false, "answer blob downloads with a redirect to a short-lived URL of the S3 store, so the hub does not carry the bytes")
 	fl.StringVar(&f.maxBlobSize, "max-blob-size", "", `refuse blobs larger than this, such as "2GiB" (default 10GiB; "none": no limit)`)
 	fl.StringVar(&f.maxManifestSize, "max-manifest-size", "", `refuse manifests larger than this (default and most 4MiB)`)
 	fl.StringVar(&f.quota, "quota", "", `what each namespace may store, its distinct blobs counted once (default 20GiB; "none": no quota)`)
@@ -96,7 +105,8 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 	}
 	cfg := hub.Config{Addr: pick(f.addr, file.Addr), DataDir: pick(f.dataDir, file.DataDir),
 		TLSCert: pick(f.tlsCert, file.TLSCert), TLSKey: pick(f.tlsKey, file.TLSKey),
-		Open: f.open || file.Open, URL: pick(f.url, file.URL), MaxUploads: f.maxUploads}
+		Open: f.open || file.Open, URL: pick(f.url, file.URL), MaxUploads: f.maxUploads,
+		Storage: pick(f.storage, file.Storage), Database: pick(f.database, file.Database), Redirect: f.redirect || file.Redirect}
 	if cfg.MaxUploads == 0 {
 		cfg.MaxUploads = file.MaxUploads
 	}
@@ -145,6 +155,9 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return cfg, errors.New("TLS needs both --tls-cert and --tls-key")
+	}
+	if cfg.Redirect && !strings.HasPrefix(cfg.Storage, "s3://") {
+		return cfg, errors.New("--redirect needs blobs in an S3-API store (--storage s3://...)")
 	}
 	return cfg, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/testutil"
 )
 
 // endpoint is a sample request for one route of the API, harmless to
@@ -91,7 +92,11 @@ func TestAccessTable(t *testing.T) {
 			t.Errorf("endpoint %s is not in the access table", k)
 		}
 	}
-	h, pub, priv := accountsHub(t, hub.Config{})
+	testutil.ForEachEngine(t, hub.Config{}, testAccessTable)
+}
+
+func testAccessTable(t *testing.T, cfg hub.Config) {
+	h, pub, priv := accountsHub(t, cfg)
 	ctx := context.Background()
 	for _, u := range [][2]string{{"carol", "carol-pass-1"}, {"dave", "dave-pass-12"}, {"erin", "erin-pass-12"}} {
 		if err := h.Deps.Auth.CreateUser(ctx, u[0], u[1], false); err != nil {

@@ -51,8 +51,9 @@ type junitReport struct {
 // failures, and nothing skipped as unsupported.
 func TestConformance(t *testing.T) {
 	bin := testutil.Tool(t, "conformance")
-	h := testutil.StartHub(t, hub.Config{})
-	runConformance(t, bin, h, conformanceEnv)
+	testutil.ForEachEngine(t, hub.Config{}, func(t *testing.T, cfg hub.Config) {
+		runConformance(t, bin, testutil.StartHub(t, cfg), conformanceEnv)
+	})
 }
 
 // The suite again against a hub with accounts, logged in with
@@ -60,10 +61,12 @@ func TestConformance(t *testing.T) {
 // own namespace.
 func TestConformanceWithAccounts(t *testing.T) {
 	bin := testutil.Tool(t, "conformance")
-	h := testutil.StartAccountsHub(t, hub.Config{}, [2]string{"admin-user", "admin-pass-1"}, [2]string{"oci", "oci-pass-12"})
-	env := append([]string{"OCI_USERNAME=oci", "OCI_PASSWORD=oci-pass-12"}, conformanceEnv...)
-	env = append(env, "OCI_REPO1=oci/repo1", "OCI_REPO2=oci/repo2") // later values win
-	runConformance(t, bin, h, env)
+	testutil.ForEachEngine(t, hub.Config{}, func(t *testing.T, cfg hub.Config) {
+		h := testutil.StartAccountsHub(t, cfg, [2]string{"admin-user", "admin-pass-1"}, [2]string{"oci", "oci-pass-12"})
+		env := append([]string{"OCI_USERNAME=oci", "OCI_PASSWORD=oci-pass-12"}, conformanceEnv...)
+		env = append(env, "OCI_REPO1=oci/repo1", "OCI_REPO2=oci/repo2") // later values win
+		runConformance(t, bin, h, env)
+	})
 }
 
 func runConformance(t *testing.T, bin string, h *testutil.Hub, conf []string) {

@@ -11,9 +11,9 @@
 //
 // On disk, under the data directory:
 //
-//	meta.db                  metadata (SQLite, WAL)
-//	content/blobs            blob content by digest
-//	content/uploads          uploads in progress
+//	meta.db                  metadata (SQLite, WAL), unless Config.Database names PostgreSQL
+//	content/blobs            blob content by digest, unless Config.Storage names an S3-API store
+//	content/uploads          uploads in progress (with the blobs)
 //	keys/token-signing.pem   the key bearer tokens are signed with (made on first start)
 package hub
 
@@ -36,9 +36,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/distapi"
 	"github.com/strata-dev/strata/internal/hub/errcode"
 	"github.com/strata-dev/strata/internal/hub/meta"
-	"github.com/strata-dev/strata/internal/hub/meta/sqlite"
 	"github.com/strata-dev/strata/internal/hub/storage"
-	"github.com/strata-dev/strata/internal/hub/storage/filesystem"
 	"github.com/strata-dev/strata/internal/hub/web"
 )
 
@@ -46,8 +44,18 @@ import (
 type Config struct {
 	Addr    string // host:port to listen on
 	DataDir string
-	TLSCert string // both set: serve HTTPS
-	TLSKey  string
+	// Storage is where blobs go: "" the data directory, or an S3-API store
+	// (s3://BUCKET/PREFIX?endpoint=URL&region=REGION; credentials from the
+	// standard AWS environment and files).
+	Storage string
+	// Database is where metadata goes: "" SQLite in the data directory, or
+	// PostgreSQL (postgres://USER@HOST:PORT/DB).
+	Database string
+	// Redirect answers blob GETs with a 307 to a short-lived URL of the
+	// object store itself (S3 storage only), so the hub does not carry the bytes.
+	Redirect bool
+	TLSCert  string // both set: serve HTTPS
+	TLSKey   string
 	// GCInterval is how often the online collector runs; < 0 never.
 	GCInterval time.Duration
 	// GCGrace keeps unreferenced blobs this long (a push's layers before its manifest).
@@ -170,25 +178,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return Deps{}, fmt.Errorf("hub data directory: %w", err)
 	}
-	drv, err := filesystem.New(filepath.Join(cfg.DataDir, "content"))
+	drv, err := OpenStorage(ctx, cfg.Storage, cfg.DataDir)
 	if err != nil {
 		return Deps{}, err
 	}
-	m, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "meta.db"))
+	m, err := OpenMeta(ctx, cfg.Database, cfg.DataDir)
 	if err != nil {
 		return Deps{}, err
-	}
-	for _, f := range []string{"meta.db", "meta.db-wal", "meta.db-shm"} { // it holds password hashes
-		if err := os.Chmod(filepath.Join(cfg.DataDir, f), 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
-			m.Close()
-			return Deps{}, fmt.Errorf("hub metadata: %w", err)
-		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	blobs := storage.New(drv, m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log,
-		MaxBlobSize: cfg.MaxBlobSize, Quota: cfg.Quota, MaxUploads: cfg.MaxUploads})
+		MaxBlobSize: cfg.MaxBlobSize, Quota: cfg.Quota, MaxUploads: cfg.MaxUploads, Redirect: cfg.Redirect})
 	deps := Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log}
 	if !cfg.Open {
 		opts := cfg.Auth

@@ -8,12 +8,15 @@ import (
 	"testing"
 
 	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/testutil"
 )
 
 // Nothing private leaks through the catalog: each client lists only what
 // it may pull.
-func TestNoLeakCatalog(t *testing.T) {
-	h, _, _ := accountsHub(t, hub.Config{})
+func TestNoLeakCatalog(t *testing.T) { testutil.ForEachEngine(t, hub.Config{}, testNoLeakCatalog) }
+
+func testNoLeakCatalog(t *testing.T, cfg hub.Config) {
+	h, _, _ := accountsHub(t, cfg)
 	list := func(user, secret string) []string {
 		tr, _ := getToken(t, h, user, secret, "registry:catalog:*")
 		r := call(t, "GET", h.URL()+"/v2/_catalog", tr.Token, nil)
@@ -47,7 +50,11 @@ func TestNoLeakCatalog(t *testing.T) {
 // challenge and body, with the name the only difference. The token
 // service grants the same nothing for both.
 func TestNoLeakPrivateVersusMissing(t *testing.T) {
-	h, _, priv := accountsHub(t, hub.Config{})
+	testutil.ForEachEngine(t, hub.Config{}, testNoLeakPrivateVersusMissing)
+}
+
+func testNoLeakPrivateVersusMissing(t *testing.T, cfg hub.Config) {
+	h, _, priv := accountsHub(t, cfg)
 	for _, user := range [][2]string{{"", ""}, {"bob", "bob-pass-12"}} {
 		for _, e := range endpoints {
 			if e.action == "ping" || e.action == "catalog" {
@@ -86,7 +93,11 @@ func fmtReply(r reply) string {
 // A blob of a private repository cannot be fetched by its digest through
 // another repository, nor named by a manifest pushed elsewhere.
 func TestNoLeakBlobThroughAnotherRepository(t *testing.T) {
-	h, _, priv := accountsHub(t, hub.Config{})
+	testutil.ForEachEngine(t, hub.Config{}, testNoLeakBlobThroughAnotherRepository)
+}
+
+func testNoLeakBlobThroughAnotherRepository(t *testing.T, cfg hub.Config) {
+	h, _, priv := accountsHub(t, cfg)
 	if err := pushAs(t, h.Addr+"/bob/pub:v1", "bob", "bob-pass-12", randomImage(t, 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +117,11 @@ func TestNoLeakBlobThroughAnotherRepository(t *testing.T) {
 // A cross-repository mount from a private source (or, without from, from
 // no public one) becomes a plain upload, exactly as from a missing one.
 func TestNoLeakMountFromPrivate(t *testing.T) {
-	h, _, priv := accountsHub(t, hub.Config{})
+	testutil.ForEachEngine(t, hub.Config{}, testNoLeakMountFromPrivate)
+}
+
+func testNoLeakMountFromPrivate(t *testing.T, cfg hub.Config) {
+	h, _, priv := accountsHub(t, cfg)
 	tr, _ := getToken(t, h, "bob", "bob-pass-12", "repository:bob/x:pull,push", "repository:alice/priv:pull", "repository:alice/none:pull")
 	for _, from := range []string{"alice/priv", "alice/none", ""} {
 		q := "?mount=" + priv.Layer.String()

@@ -3,11 +3,14 @@ package testutil
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/testutil/engines"
 )
 
@@ -127,4 +130,64 @@ func PrivateSeaweedFS(t testing.TB) *engines.SeaweedFS {
 	}
 	t.Cleanup(w.Remove)
 	return w
+}
+
+// OnEngines returns cfg with blobs in a new bucket of the shared SeaweedFS
+// and metadata in a new database of the shared PostgreSQL, the store's
+// credentials in the standard AWS environment (the same for every test).
+func OnEngines(t testing.TB, cfg hub.Config) hub.Config {
+	t.Helper()
+	w, bucket := S3Bucket(t)
+	cfg.Database = PostgresDB(t)
+	cfg.Storage = w.URL(bucket, "hub")
+	setEnv(w)
+	return cfg
+}
+
+// HubEngine is one way to run a hub: its name and what it sets in a Config.
+type HubEngine struct {
+	Name  string
+	Setup func(testing.TB, hub.Config) hub.Config
+}
+
+// HubEngines are the ways tests run the hub on: the embedded default
+// (filesystem and SQLite) and the engines (S3 and PostgreSQL).
+var HubEngines = []HubEngine{
+	{"embedded", func(_ testing.TB, cfg hub.Config) hub.Config { return cfg }},
+	{"s3+postgres", OnEngines},
+}
+
+// ForEachEngine runs fn as a subtest for each of HubEngines, with cfg set up for it.
+func ForEachEngine(t *testing.T, cfg hub.Config, fn func(t *testing.T, cfg hub.Config)) {
+	for _, e := range HubEngines {
+		t.Run(e.Name, func(t *testing.T) { fn(t, e.Setup(t, cfg)) })
+	}
+}
+
+// OnPrivateEngines is OnEngines on a PostgreSQL and a SeaweedFS of this
+// test's own, returned so that the test can stop and start them.
+func OnPrivateEngines(t testing.TB, cfg hub.Config) (hub.Config, *engines.Postgres, *engines.SeaweedFS) {
+	t.Helper()
+	pg, w := PrivatePostgres(t), PrivateSeaweedFS(t)
+	ctx := context.Background()
+	db, err := pg.NewDatabase(ctx, "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket, err := w.NewBucket(ctx, "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setEnv(w)
+	cfg.Database, cfg.Storage = db, w.URL(bucket, "hub")
+	return cfg, pg, w
+}
+
+// setEnv puts w's credentials in the standard AWS environment, where the
+// hub reads them (every SeaweedFS here has the same).
+func setEnv(w *engines.SeaweedFS) {
+	for _, kv := range w.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 }

@@ -19,8 +19,9 @@ type Hub struct {
 }
 
 // StartHub serves an open hub (no accounts: anyone may push and pull) with
-// its data in a temporary directory until the test ends. cfg may set the
-// collector's timings; Addr, DataDir and Open are the helper's.
+// its data in a temporary directory (unless cfg.DataDir names one) until
+// the test ends. cfg may set the collector's timings and engines; Addr and
+// Open are the helper's.
 // StartAccountsHub serves one with accounts.
 func StartHub(t testing.TB, cfg hub.Config) *Hub {
 	t.Helper()
@@ -30,7 +31,9 @@ func StartHub(t testing.TB, cfg hub.Config) *Hub {
 
 func startHub(t testing.TB, cfg hub.Config) *Hub {
 	t.Helper()
-	cfg.DataDir = t.TempDir()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("STRATA_TEST_HUB_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

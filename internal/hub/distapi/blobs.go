@@ -13,7 +13,7 @@ import (
 
 // GetBlob serves a blob, or the single byte range asked for (206). The
 // content is copied straight from the driver's file, which net/http sends
-// with sendfile.
+// with sendfile; with redirects on, a GET is a 307 to the object store.
 func (a *API) GetBlob(w http.ResponseWriter, r *http.Request, p Path) error {
 	if r.Method == http.MethodHead {
 		l, err := a.Blobs.Stat(r.Context(), p.Name, p.Digest)
@@ -22,6 +22,14 @@ func (a *API) GetBlob(w http.ResponseWriter, r *http.Request, p Path) error {
 		}
 		blobHeaders(w, p, l.Size)
 		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	if url, err := a.Blobs.RedirectURL(r.Context(), p.Name, p.Digest); err != nil || url != "" {
+		if err != nil {
+			return notFoundAs(err, errcode.BlobUnknown)
+		}
+		w.Header().Set("Docker-Content-Digest", p.Digest.String())
+		http.Redirect(w, r, url, http.StatusTemporaryRedirect)
 		return nil
 	}
 	rc, size, err := a.Blobs.Open(r.Context(), p.Name, p.Digest)

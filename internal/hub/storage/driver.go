@@ -11,10 +11,14 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"regexp"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
 )
 
 // Driver stores blob content by digest and stages uploads' bytes. It knows
@@ -60,4 +64,23 @@ type Staged interface {
 	Commit(ctx context.Context, d digest.Digest) error
 	// Close releases the data, keeping it for a later Stage.
 	Close() error
+}
+
+var uploadIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// CheckUploadID refuses an upload id a driver must not use as a name (a
+// path separator, dots, nothing, too long): ids come from URLs.
+func CheckUploadID(id string) error {
+	if !uploadIDPattern.MatchString(id) {
+		return fmt.Errorf("upload id %q: %w", id, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// CheckDigest refuses a digest a driver must not use as a name.
+func CheckDigest(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("digest %q: %v: %w", d, err, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }

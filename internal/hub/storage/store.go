@@ -33,6 +33,9 @@ type Options struct {
 	// UploadMaxAge is how long an upload may sit untouched before it is
 	// reaped as abandoned. Default 24h.
 	UploadMaxAge time.Duration
+	// Redirect makes blob GETs a redirect to the object store, for drivers
+	// that can (a Redirector); others serve the bytes as always.
+	Redirect bool
 	// Now is the clock (tests move it); default time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -98,6 +101,30 @@ func (s *Store) Open(ctx context.Context, repo string, d digest.Digest) (io.Read
 		return nil, 0, fmt.Errorf("blob %s is recorded but its content is missing: %w", d, err)
 	}
 	return rc, l.Size, nil
+}
+
+// RedirectTTL is how long a redirect's URL stays valid: long enough for a
+// client to start the download, short enough that a URL passed on is soon
+// worthless.
+const RedirectTTL = 10 * time.Minute
+
+// Redirector is a Driver whose blobs clients can fetch from the store itself.
+type Redirector interface {
+	// URL returns a URL that serves blob d's content until ttl has passed.
+	URL(ctx context.Context, d digest.Digest, ttl time.Duration) (string, error)
+}
+
+// RedirectURL returns where a client may fetch a blob of repo straight
+// from the object store, or "" when the store serves blobs itself.
+func (s *Store) RedirectURL(ctx context.Context, repo string, d digest.Digest) (string, error) {
+	r, ok := s.driver.(Redirector)
+	if !s.opts.Redirect || !ok {
+		return "", nil
+	}
+	if _, err := s.meta.RepoBlob(ctx, repo, d); err != nil {
+		return "", err
+	}
+	return r.URL(ctx, d, RedirectTTL)
 }
 
 // Mount links a blob that repository from holds into repo, without

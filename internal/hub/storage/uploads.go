@@ -155,15 +155,24 @@ func (s *Store) Finish(ctx context.Context, repo, id string, start int64, body i
 		}
 	}
 	size := staged.Size()
-	got, err := s.stagedDigest(ctx, id, size, d.Algorithm())
+	// Hash what is staged, exactly as it will be committed. The data is
+	// closed first, so that a driver that buffers (object storage) has
+	// written all of it, and staged again to commit it.
+	err = staged.Close()
+	var got digest.Digest
+	if err == nil {
+		got, err = s.stagedDigest(ctx, id, size, d.Algorithm())
+	}
 	if err == nil && got != d {
 		err = &DigestError{Want: d, Got: got}
 	}
 	if err == nil {
 		err = w.check() // nobody else wrote meanwhile
 	}
+	if err == nil {
+		staged, err = s.driver.Stage(ctx, id, size)
+	}
 	if err != nil {
-		staged.Close()
 		var de *DigestError
 		if errors.As(err, &de) {
 			s.drop(context.WithoutCancel(ctx), w)

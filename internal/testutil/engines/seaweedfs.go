@@ -128,6 +128,11 @@ func (w *SeaweedFS) NewBucket(ctx context.Context, prefix string) (string, error
 	return "", fmt.Errorf("create bucket %s: %w", name, err)
 }
 
+// URL is the hub's --storage for a bucket and prefix of this server.
+func (w *SeaweedFS) URL(bucket, prefix string) string {
+	return fmt.Sprintf("s3://%s/%s?endpoint=%s&region=%s", bucket, prefix, w.Endpoint, w.Region)
+}
+
 // Env is the standard AWS environment for this server's credentials.
 func (w *SeaweedFS) Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + w.AccessKey, "AWS_SECRET_ACCESS_KEY=" + w.SecretKey, "AWS_REGION=" + w.Region}

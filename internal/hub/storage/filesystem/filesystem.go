@@ -19,7 +19,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -50,21 +49,19 @@ func New(dir string) (*Driver, error) {
 func (*Driver) MinChunk() int64 { return 64 << 10 }
 
 func (d *Driver) blobPath(dg digest.Digest) (string, error) {
-	if err := dg.Validate(); err != nil {
-		return "", fmt.Errorf("digest %q: %v: %w", dg, err, errdefs.ErrInvalidArgument)
+	if err := storage.CheckDigest(dg); err != nil {
+		return "", err
 	}
 	enc := dg.Encoded()
 	return filepath.Join(d.root, "blobs", dg.Algorithm().String(), enc[:2], enc), nil
 }
 
-var idPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
-
 const stateSuffix = ".state"
 
 // uploadPath is the path of upload id's data, plus suffix.
 func (d *Driver) uploadPath(id, suffix string) (string, error) {
-	if !idPattern.MatchString(id) {
-		return "", fmt.Errorf("upload id %q: %w", id, errdefs.ErrInvalidArgument)
+	if err := storage.CheckUploadID(id); err != nil {
+		return "", err
 	}
 	return filepath.Join(d.root, "uploads", id+suffix), nil
 }

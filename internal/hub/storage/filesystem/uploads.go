@@ -150,7 +150,7 @@ func (d *Driver) Uploads(ctx context.Context, fn func(string, int64, time.Time) 
 	for _, e := range entries {
 		id, _, _ := strings.Cut(e.Name(), ".")
 		fi, err := e.Info()
-		if err != nil || !idPattern.MatchString(id) {
+		if err != nil || storage.CheckUploadID(id) != nil {
 			continue
 		}
 		u := found[id]
