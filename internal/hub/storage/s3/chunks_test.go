@@ -33,11 +33,10 @@ func appendChunk(t *testing.T, d storage.Driver, id string, offset int64, chunk 
 	if _, err := st.Write(chunk); err != nil {
 		t.Fatal(err)
 	}
-	size := st.Size()
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return size
+	return st.Size() // after Close, as storage.Store reads it
 }
 
 func readBlob(t *testing.T, d storage.Driver, dg digest.Digest) []byte {
@@ -90,8 +89,11 @@ func TestChunksAcrossNodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			staged, _ := io.ReadAll(rc)
+			staged, err := io.ReadAll(rc)
 			rc.Close()
+			if err != nil {
+				t.Fatalf("ReadStaged: %v", err)
+			}
 			if !bytes.Equal(staged, all) {
 				t.Fatalf("ReadStaged: %d bytes, differing from the %d written", len(staged), len(all))
 			}

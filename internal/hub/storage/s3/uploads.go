@@ -212,10 +212,18 @@ type staged struct {
 	initTail  []byte
 	dirty     bool  // the record must be written at Close
 	err       error // a part that could not be written: nothing more is taken
-	released  bool
+	released  bool  // buf went back to the pool
+	tailLen   int   // len(buf) when it did
 }
 
-func (s *staged) Size() int64 { return s.rec.partsSize() + int64(len(s.buf)) + s.doneSize() }
+// Size is the data's length so far; it holds after Close, as the Store reads it then.
+func (s *staged) Size() int64 {
+	tail := len(s.buf)
+	if s.released {
+		tail = s.tailLen
+	}
+	return s.rec.partsSize() + int64(tail) + s.doneSize()
+}
 
 func (s *staged) doneSize() int64 {
 	if s.rec.Done {
@@ -332,7 +340,7 @@ func (s *staged) Close() error {
 
 func (s *staged) release() {
 	if !s.released {
-		s.released = true
+		s.released, s.tailLen = true, len(s.buf)
 		s.d.putBuf(s.buf)
 		s.buf = nil
 	}
@@ -401,11 +409,11 @@ func (d *Driver) ReadStaged(ctx context.Context, id string) (io.ReadCloser, erro
 		return io.NopCloser(bytes.NewReader(rec.tail)), nil
 	}
 	if !rec.Done {
+		done := &record{header: header{Done: true, Size: rec.size()}}
 		s := &staged{d: d, id: id, ctx: ctx, rec: rec, buf: rec.tail}
 		if err := s.complete(ctx); err != nil {
 			return nil, err
 		}
-		done := &record{header: header{Done: true, Size: rec.size()}}
 		if err := d.saveRecord(ctx, id, done); err != nil {
 			return nil, err
 		}
