@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/strata-dev/strata/internal/testutil/engines"
 )
 
 // BuildKit is a running buildkitd (moby/buildkit at the version go.mod
@@ -41,7 +43,7 @@ func StartBuildKit(t testing.TB) *BuildKit {
 		os.RemoveAll(dir)
 	})
 	if !WaitFor(60*time.Second, func() bool { _, err := RunErr(nil, b.ctl, "--addr", b.Addr, "debug", "workers"); return err == nil }) {
-		t.Fatalf("buildkitd did not start:\n%s", tail(filepath.Join(dir, "buildkitd.log"), 20))
+		t.Fatalf("buildkitd did not start:\n%s", engines.Tail(filepath.Join(dir, "buildkitd.log"), 20))
 	}
 	return b
 }

@@ -59,9 +59,8 @@ func TestMigrate(t *testing.T) {
 		pushImage(t, src.Addr+"/"+ref, img)
 	}
 	m := src.Deps.Meta
-	r, _ := m.Repository(ctx, "alice/secret")
-	r.Visibility = meta.Private
-	if err := m.UpdateRepository(ctx, r); err != nil {
+	private := meta.Private
+	if err := m.UpdateRepository(ctx, "alice/secret", meta.RepoChange{Visibility: &private}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.SetCollaborator(ctx, "alice/secret", "bob", meta.RoleRead); err != nil {

@@ -14,25 +14,30 @@ import (
 type table struct {
 	name    string
 	columns []string
+	from    []string        // the SQLite columns, where their names differ
 	where   string          // which rows ("" all)
 	bools   map[string]bool // columns SQLite keeps as 0/1 and PostgreSQL as BOOLEAN
 	serial  bool            // id is a BIGSERIAL whose sequence must follow
 }
 
 // tables lists every table of the metadata, parents first. Blobs that are
-// not live (a push or a collection in flight) stay behind, as their content did.
+// not live (a push or a collection in flight) stay behind, as their content
+// did, and so do uploads in flight, job leases and rate-limit counters.
 var tables = []table{
-	{name: "users", columns: []string{"id", "name", "password_hash", "admin", "disabled", "default_visibility", "created_at"},
+	{name: "users", columns: []string{"id", "name", "password_hash", "admin", "disabled", "default_visibility", "created_at", "generation"},
 		bools: map[string]bool{"admin": true, "disabled": true}, serial: true},
-	{name: "repositories", columns: []string{"id", "name", "owner", "visibility", "description", "created_at"}, serial: true},
+	{name: "counters", columns: []string{"name", "value"}},
+	{name: "repositories", columns: []string{"id", "name", "owner", "visibility", "description", "namespace", "created_at"}, serial: true},
 	{name: "blobs", columns: []string{"digest", "size", "state", "created_at"}, where: "state = 2"},
 	{name: "links", columns: []string{"repo_id", "digest", "touched_at"}},
 	{name: "manifests", columns: []string{"repo_id", "digest", "media_type", "content", "artifact_type", "annotations", "subject", "created_at"}},
 	{name: "manifest_blobs", columns: []string{"repo_id", "manifest", "blob"}},
+	{name: "manifest_children", columns: []string{"repo_id", "manifest", "child"}},
 	{name: "tags", columns: []string{"repo_id", "name", "digest", "updated_at"}},
 	{name: "credentials", columns: []string{"id", "user_id", "kind", "name", "hash", "scope", "parent_id", "created_at", "expires_at", "last_used_at"}, serial: true},
 	{name: "collaborators", columns: []string{"repo_id", "user_id", "role"}},
 	{name: "settings", columns: []string{"key", "value"}},
+	{name: "known_addresses", columns: []string{"username", "addr", "lease_until"}, from: []string{"user", "addr", "lease_until"}},
 }
 
 // copyRows copies every table from the snapshot into PostgreSQL, in one
@@ -67,7 +72,11 @@ func copyRows(ctx context.Context, snap *sql.Tx, conn *pgx.Conn) (int, error) {
 
 // readTable reads t's rows, converting what the two databases type apart.
 func readTable(ctx context.Context, snap *sql.Tx, t table) ([][]any, error) {
-	q := "SELECT " + strings.Join(t.columns, ", ") + " FROM " + t.name
+	from := t.from
+	if from == nil {
+		from = t.columns
+	}
+	q := "SELECT " + strings.Join(from, ", ") + " FROM " + t.name
 	if t.where != "" {
 		q += " WHERE " + t.where
 	}

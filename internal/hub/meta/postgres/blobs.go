@@ -6,32 +6,45 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
-// Blob returns the hub-wide record of a blob.
-func (s *Store) Blob(ctx context.Context, d digest.Digest) (meta.Blob, error) {
-	b, err := blobRecord(ctx, s.db, d)
-	return b, classify(err)
-}
+const blobColumns = `digest, size, state, created_at, holder, lease_until`
 
-func blobRecord(ctx context.Context, q querier, d digest.Digest) (meta.Blob, error) {
-	b := meta.Blob{Digest: d}
-	var created int64
-	err := q.QueryRow(ctx, `SELECT size, state, created_at FROM blobs WHERE digest = $1`, d.String()).
-		Scan(&b.Size, &b.State, &created)
-	if noRows(err) {
-		return meta.Blob{Digest: d, State: meta.BlobAbsent}, notFound("blob %s", d)
-	}
-	b.CreatedAt = fromNano(created)
+func scanBlob(row interface{ Scan(...any) error }) (meta.Blob, error) {
+	var b meta.Blob
+	var d string
+	var created, until int64
+	err := row.Scan(&d, &b.Size, &b.State, &created, &b.Lease.Holder, &until)
+	b.Digest, b.CreatedAt, b.Lease.Until = digest.Digest(d), fromNano(created), zeroTime(until)
 	return b, err
 }
 
+// Blob returns the hub-wide record of a blob.
+func (s *Store) Blob(ctx context.Context, d digest.Digest) (meta.Blob, error) {
+	return blobRecord(ctx, s.db, d)
+}
+
+func blobRecord(ctx context.Context, q querier, d digest.Digest) (meta.Blob, error) {
+	b, err := scanBlob(q.QueryRow(ctx, `SELECT `+blobColumns+` FROM blobs WHERE digest = $1`, d.String()))
+	if noRows(err) {
+		return meta.Blob{Digest: d, State: meta.BlobAbsent}, notFound("blob %s", d)
+	}
+	return b, err
+}
+
+// Blobs lists live and quarantined blobs after a digest.
+func (s *Store) Blobs(ctx context.Context, after digest.Digest, n int) ([]meta.Blob, error) {
+	return scanBlobs(ctx, s.db, `SELECT `+blobColumns+` FROM blobs WHERE state IN ($1, $2) AND digest > $3
+		ORDER BY digest LIMIT $4`, meta.BlobLive, meta.BlobQuarantined, after.String(), n)
+}
+
 // LinkBlob links a live blob into repo.
-func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) (meta.BlobState, error) {
+func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		b, err := blobRecord(ctx, tx, d)
@@ -42,54 +55,145 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now 
 		if err != nil {
 			return err
 		}
-		return link(ctx, tx, repo, d, now)
+		return link(ctx, tx, repo, b, now, quota)
 	})
 	return state, err
 }
 
-func link(ctx context.Context, tx pgx.Tx, repo string, d digest.Digest, now time.Time) error {
+// link links blob b into repo, within quota.
+func link(ctx context.Context, tx pgx.Tx, repo string, b meta.Blob, now time.Time, quota int64) error {
+	if err := checkQuota(ctx, tx, repo, b.Digest, b.Size, quota); err != nil {
+		return err
+	}
 	id, err := ensureRepo(ctx, tx, repo, now)
 	if err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO links (repo_id, digest, touched_at) VALUES ($1, $2, $3)
-		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, id, d.String(), unixNano(now))
+		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, id, b.Digest.String(), unixNano(now))
 	return err
 }
 
-// LinkOrReserve links a live blob, or reserves an absent one as pending.
-func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time) (meta.BlobState, error) {
+// checkQuota returns a *meta.QuotaError when linking d, of size bytes,
+// into repo would take its namespace past quota (> 0). A blob the
+// namespace already links adds nothing.
+func checkQuota(ctx context.Context, tx pgx.Tx, repo string, d digest.Digest, size, quota int64) error {
+	if quota <= 0 {
+		return nil
+	}
+	ns := meta.Namespace(repo)
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM links l JOIN repositories r ON r.id = l.repo_id
+		WHERE r.namespace = $1 AND l.digest = $2 LIMIT 1`, ns, d.String()).Scan(&one)
+	if err == nil || !noRows(err) {
+		return err
+	}
+	used, err := namespaceUsage(ctx, tx, ns)
+	if err != nil {
+		return err
+	}
+	if used+size > quota {
+		return &meta.QuotaError{Namespace: ns, Used: used, Adding: size, Quota: quota}
+	}
+	return nil
+}
+
+func namespaceUsage(ctx context.Context, q querier, ns string) (int64, error) {
+	var used int64
+	err := q.QueryRow(ctx, `SELECT COALESCE(sum(b.size), 0) FROM blobs b WHERE b.digest IN
+		(SELECT l.digest FROM links l JOIN repositories r ON r.id = l.repo_id WHERE r.namespace = $1)`, ns).Scan(&used)
+	return used, err
+}
+
+// NamespaceUsage is the bytes of the distinct blobs a namespace links.
+func (s *Store) NamespaceUsage(ctx context.Context, ns string) (int64, error) {
+	return namespaceUsage(ctx, s.db, ns)
+}
+
+// LinkOrReserve links a live blob, or reserves one to write as pending under l.
+func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time, l meta.Lease, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		b, err := blobRecord(ctx, tx, d)
 		state = b.State
 		switch {
 		case errdefs.IsNotFound(err):
-			_, err = tx.Exec(ctx, `INSERT INTO blobs (digest, size, state, created_at) VALUES ($1, $2, $3, $4)`,
-				d.String(), size, meta.BlobPending, unixNano(now))
-			return err
 		case err != nil:
 			return err
 		case b.State == meta.BlobLive:
-			return link(ctx, tx, repo, d, now)
+			return link(ctx, tx, repo, b, now, quota)
+		case b.State == meta.BlobDeleting && b.Lease.Held(now):
+			return nil
 		}
-		return nil
+		if err := checkQuota(ctx, tx, repo, d, size, quota); err != nil {
+			return err
+		}
+		state = meta.BlobAbsent
+		_, err = tx.Exec(ctx, `INSERT INTO blobs (digest, size, state, created_at, holder, lease_until)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO UPDATE SET size = excluded.size, state = excluded.state,
+			created_at = excluded.created_at, holder = excluded.holder, lease_until = excluded.lease_until`,
+			d.String(), size, meta.BlobPending, unixNano(now), l.Holder, zeroNano(l.Until))
+		return err
 	})
 	return state, err
 }
 
-// PublishBlob makes a pending blob live and links it into repo.
-func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) error {
+// RenewBlob extends the lease on a pending or deleting blob.
+func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE blobs SET state = $1 WHERE digest = $2 AND state = $3`,
-			meta.BlobLive, d.String(), meta.BlobPending)
+		res, err := tx.Exec(ctx, `UPDATE blobs SET lease_until = $1 WHERE digest = $2 AND holder = $3 AND state IN ($4, $5)`,
+			zeroNano(l.Until), d.String(), l.Holder, meta.BlobPending, meta.BlobDeleting)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("publish blob %s: it is not pending: %w", d, errdefs.ErrConflict)
+		if n := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("blob %s: the lease of %s is lost: %w", d, l.Holder, errdefs.ErrConflict)
 		}
-		return link(ctx, tx, repo, d, now)
+		return nil
+	})
+}
+
+// PublishBlob makes a pending blob live and links it into repo.
+func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, holder string, now time.Time, quota int64) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		b, err := blobRecord(ctx, tx, d)
+		switch {
+		case err == nil && b.State == meta.BlobLive:
+		case err == nil && b.State == meta.BlobPending && b.Lease.Holder == holder:
+			if _, err := tx.Exec(ctx, `UPDATE blobs SET state = $1, created_at = $2, holder = '', lease_until = 0
+				WHERE digest = $3`, meta.BlobLive, unixNano(now), d.String()); err != nil {
+				return err
+			}
+		case err == nil || errdefs.IsNotFound(err):
+			return fmt.Errorf("publish blob %s: it is %s, not pending under %s: %w", d, b.State, holder, errdefs.ErrConflict)
+		default:
+			return err
+		}
+		return link(ctx, tx, repo, b, now, quota)
+	})
+}
+
+// ReleaseBlob drops a pending record that holder holds.
+func (s *Store) ReleaseBlob(ctx context.Context, d digest.Digest, holder string) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM blobs WHERE digest = $1 AND state = $2 AND holder = $3`,
+			d.String(), meta.BlobPending, holder)
+		return err
+	})
+}
+
+// QuarantineBlob marks a live blob quarantined.
+func (s *Store) QuarantineBlob(ctx context.Context, d digest.Digest, now time.Time) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE blobs SET state = $1, created_at = $2 WHERE digest = $3 AND state = $4`,
+			meta.BlobQuarantined, unixNano(now), d.String(), meta.BlobLive)
+		if err != nil {
+			return err
+		}
+		if n := res.RowsAffected(); n != 1 {
+			return notFound("live blob %s", d)
+		}
+		return nil
 	})
 }
 
@@ -104,7 +208,7 @@ func (s *Store) RepoBlob(ctx context.Context, repo string, d digest.Digest) (met
 		return l, notFound("blob %s in %s", d, repo)
 	}
 	l.TouchedAt = fromNano(touched)
-	return l, classify(err)
+	return l, err
 }
 
 // PublicHolder names a public repository linking live blob d.
@@ -116,7 +220,7 @@ func (s *Store) PublicHolder(ctx context.Context, d digest.Digest) (string, erro
 	if noRows(err) {
 		return "", nil
 	}
-	return name, classify(err)
+	return name, err
 }
 
 // TouchLink records that a client has just relied on a link.
@@ -144,11 +248,11 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) er
 		if !noRows(err) {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM links WHERE repo_id = $1 AND digest = $2`, id, d.String())
+		res, err := tx.Exec(ctx, `DELETE FROM links WHERE repo_id = $1 AND digest = $2`, id, d.String())
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if n := res.RowsAffected(); n == 0 {
 			return notFound("blob %s in %s", d, repo)
 		}
 		return nil

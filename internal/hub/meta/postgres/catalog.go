@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
@@ -16,32 +18,48 @@ import (
 // CreateRepository makes an empty repository.
 func (s *Store) CreateRepository(ctx context.Context, r meta.Repository) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO repositories (name, owner, visibility, description, created_at)
-			VALUES ($1, NULLIF($2, ''), $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
-			r.Name, r.Owner, string(r.Visibility), r.Description, unixNano(r.CreatedAt))
+		res, err := tx.Exec(ctx, `INSERT INTO repositories (name, owner, visibility, description, created_at, namespace)
+			VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
+			r.Name, r.Owner, string(r.Visibility), r.Description, unixNano(r.CreatedAt), meta.Namespace(r.Name))
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if n := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("repository %q: %w", r.Name, errdefs.ErrAlreadyExists)
 		}
 		return nil
 	})
 }
 
-// UpdateRepository changes a repository's visibility and description.
-func (s *Store) UpdateRepository(ctx context.Context, r meta.Repository) error {
+// UpdateRepository writes the fields c sets.
+func (s *Store) UpdateRepository(ctx context.Context, name string, c meta.RepoChange) error {
+	var set []string
+	var args []any
+	if c.Visibility != nil {
+		set, args = append(set, "visibility = ?"), append(args, string(*c.Visibility))
+	}
+	if c.Description != nil {
+		set, args = append(set, "description = ?"), append(args, *c.Description)
+	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE repositories SET visibility = $1, description = $2 WHERE name = $3`,
-			string(r.Visibility), r.Description, r.Name)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("repository %q", r.Name)
-		}
-		return nil
+		return update(ctx, tx, "repositories", set, args, name, "repository")
 	})
+}
+
+// update sets columns (set, with args) of the row of table called name;
+// with nothing to set it only checks that the row exists.
+func update(ctx context.Context, tx pgx.Tx, table string, set []string, args []any, name, what string) error {
+	if len(set) == 0 {
+		set = []string{"name = name"}
+	}
+	res, err := tx.Exec(ctx, numbered(`UPDATE `+table+` SET `+strings.Join(set, ", ")+` WHERE name = ?`), append(args, name)...)
+	if err != nil {
+		return err
+	}
+	if n := res.RowsAffected(); n == 0 {
+		return notFound("%s %q", what, name)
+	}
+	return nil
 }
 
 // DeleteRepository removes a repository and everything in it.
@@ -51,132 +69,126 @@ func (s *Store) DeleteRepository(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		return deleteRepos(ctx, tx, []int64{id})
+		return deleteRepo(ctx, tx, id)
 	})
 }
 
-func deleteRepos(ctx context.Context, tx pgx.Tx, ids []int64) error {
-	for _, table := range []string{"tags", "manifest_blobs", "manifests", "links", "collaborators"} {
-		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE repo_id = ANY($1)`, ids); err != nil {
+func deleteRepo(ctx context.Context, tx pgx.Tx, id int64) error {
+	for _, table := range []string{"tags", "manifest_blobs", "manifest_children", "manifests", "links", "collaborators"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE repo_id = $1`, id); err != nil {
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, `DELETE FROM repositories WHERE id = ANY($1)`, ids)
+	_, err := tx.Exec(ctx, `DELETE FROM repositories WHERE id = $1`, id)
 	return err
 }
 
-// filter builds the condition on repositories r that f selects, numbering
-// its parameters from $1.
-type filter struct {
-	conds []string
-	args  []any
-}
-
-// arg adds a parameter and returns its placeholder.
-func (f *filter) arg(v any) string {
-	f.args = append(f.args, v)
-	return "$" + strconv.Itoa(len(f.args))
-}
-
-func visibleTo(rf meta.RepoFilter) *filter {
-	f := &filter{}
-	member := func() string {
-		v := f.arg(rf.Viewer)
-		return `(r.owner = ` + v + ` OR EXISTS (SELECT 1 FROM collaborators c JOIN users u ON u.id = c.user_id
-			WHERE c.repo_id = r.id AND u.name = ` + v + `))`
-	}
+// visibleTo is the condition on repositories r that f selects, with its
+// arguments, its parameters written ? (see numbered).
+func visibleTo(f meta.RepoFilter) (string, []any) {
+	var conds []string
+	var args []any
+	member := `(r.owner = ? OR EXISTS (SELECT 1 FROM collaborators c JOIN users u ON u.id = c.user_id
+		WHERE c.repo_id = r.id AND u.name = ?))`
 	switch {
-	case rf.Mine:
-		f.conds = append(f.conds, member())
-	case !rf.All && rf.Viewer == "":
-		f.conds = append(f.conds, `r.visibility = `+f.arg(string(meta.Public)))
-	case !rf.All:
-		pub := f.arg(string(meta.Public))
-		f.conds = append(f.conds, `(r.visibility = `+pub+` OR `+member()+`)`)
+	case f.Mine:
+		conds, args = append(conds, member), append(args, f.Viewer, f.Viewer)
+	case !f.All && f.Viewer == "":
+		conds, args = append(conds, `r.visibility = ?`), append(args, string(meta.Public))
+	case !f.All:
+		conds, args = append(conds, `(r.visibility = ? OR `+member+`)`), append(args, string(meta.Public), f.Viewer, f.Viewer)
 	}
-	if rf.Owner != "" {
-		f.conds = append(f.conds, `r.owner = `+f.arg(rf.Owner))
+	if f.Owner != "" {
+		conds, args = append(conds, `r.owner = ?`), append(args, f.Owner)
 	}
-	if q := strings.TrimSpace(rf.Query); q != "" {
-		like := f.arg("%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%")
-		f.conds = append(f.conds, `(lower(r.name) LIKE `+like+` ESCAPE '\' OR lower(r.description) LIKE `+like+` ESCAPE '\')`)
+	if q := strings.TrimSpace(f.Query); q != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
+		conds = append(conds, `(lower(r.name) LIKE ? ESCAPE '\' OR lower(r.description) LIKE ? ESCAPE '\')`)
+		args = append(args, like, like)
 	}
-	return f
-}
-
-func (f *filter) where() string {
-	if len(f.conds) == 0 {
-		return "true"
+	if len(conds) == 0 {
+		return "true", nil
 	}
-	return strings.Join(f.conds, " AND ")
+	return strings.Join(conds, " AND "), args
 }
 
 // ListRepositories lists the repositories f selects.
-func (s *Store) ListRepositories(ctx context.Context, rf meta.RepoFilter, p meta.Page) ([]meta.RepoSummary, bool, error) {
-	f := visibleTo(rf)
+func (s *Store) ListRepositories(ctx context.Context, f meta.RepoFilter, p meta.Page) ([]meta.RepoSummary, bool, error) {
+	cond, args := visibleTo(f)
 	order := `r.name`
-	if rf.Recent {
+	if f.Recent {
 		order = `last_pushed DESC, r.name`
 	} else {
-		f.conds = append(f.conds, `r.name > `+f.arg(p.Last))
+		cond += ` AND r.name > ?`
+		args = append(args, p.Last)
 	}
-	lim := f.arg(limit(p))
-	rows, err := s.db.Query(ctx, `SELECT r.name, r.owner, r.visibility, r.description, r.created_at,
+	rows, err := s.db.Query(ctx, numbered(`SELECT r.name, r.owner, r.visibility, r.description, r.created_at,
 		(SELECT count(*) FROM tags t WHERE t.repo_id = r.id),
 		COALESCE((SELECT max(t.updated_at) FROM tags t WHERE t.repo_id = r.id), 0) AS last_pushed
-		FROM repositories r WHERE `+f.where()+` ORDER BY `+order+` LIMIT `+lim, f.args...)
+		FROM repositories r WHERE `+cond+` ORDER BY `+order+` LIMIT ?`), append(args, limit(p))...)
 	if err != nil {
-		return nil, false, classify(err)
+		return nil, false, err
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.RepoSummary, error) {
+	defer rows.Close()
+	out := []meta.RepoSummary{}
+	for rows.Next() {
 		var r meta.RepoSummary
-		var owner *string
+		var owner sql.NullString
 		var vis string
 		var created, pushed int64
-		err := row.Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Tags, &pushed)
-		if owner != nil {
-			r.Owner = *owner
+		if err := rows.Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Tags, &pushed); err != nil {
+			return nil, false, err
 		}
-		r.Visibility, r.CreatedAt = meta.Visibility(vis), fromNano(created)
+		r.Owner, r.Visibility, r.CreatedAt = owner.String, meta.Visibility(vis), fromNano(created)
 		if pushed != 0 {
 			r.LastPushed = fromNano(pushed)
 		}
-		return r, err
-	})
-	if err != nil {
-		return nil, false, classify(err)
+		out = append(out, r)
 	}
-	if out == nil {
-		out = []meta.RepoSummary{}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
 	}
-	out, more := cut(out, p)
-	return out, more, nil
+	if p.N >= 0 && len(out) > p.N {
+		return out[:p.N], true, nil
+	}
+	return out, false, nil
 }
 
-// TagList returns a repository's tags with their manifests.
-func (s *Store) TagList(ctx context.Context, repo string) ([]meta.Tag, error) {
+// TagList returns a page of a repository's tags.
+func (s *Store) TagList(ctx context.Context, repo string, q meta.TagQuery) ([]meta.Tag, bool, error) {
 	id, err := repoID(ctx, s.db, repo)
 	if err != nil {
-		return nil, classify(err)
+		return nil, false, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT t.name, t.digest, m.media_type, m.content, t.updated_at
+	order := `t.name`
+	if q.ByDate {
+		order = `t.updated_at DESC, t.name`
+	}
+	rows, err := s.db.Query(ctx, `SELECT t.name, t.digest, m.media_type, length(m.content), t.updated_at
 		FROM tags t JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
-		WHERE t.repo_id = $1 ORDER BY t.name`, id)
+		WHERE t.repo_id = $1 ORDER BY `+order+` LIMIT $2 OFFSET $3`, id, limit(meta.Page{N: q.N}), max(q.Offset, 0))
 	if err != nil {
-		return nil, classify(err)
+		return nil, false, err
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Tag, error) {
+	defer rows.Close()
+	out := []meta.Tag{}
+	for rows.Next() {
 		var t meta.Tag
 		var d string
 		var updated int64
-		err := row.Scan(&t.Name, &d, &t.MediaType, &t.Content, &updated)
+		if err := rows.Scan(&t.Name, &d, &t.MediaType, &t.Size, &updated); err != nil {
+			return nil, false, err
+		}
 		t.Digest, t.UpdatedAt = digest.Digest(d), fromNano(updated)
-		return t, err
-	})
-	if out == nil {
-		out = []meta.Tag{}
+		out = append(out, t)
 	}
-	return out, classify(err)
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if q.N >= 0 && len(out) > q.N {
+		return out[:q.N], true, nil
+	}
+	return out, false, nil
 }
 
 // userID returns the id of a user, or meta's not-found error.
@@ -209,12 +221,12 @@ func (s *Store) SetCollaborator(ctx context.Context, repo, user string, role met
 // RemoveCollaborator takes user's role in repo away.
 func (s *Store) RemoveCollaborator(ctx context.Context, repo, user string) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM collaborators
+		res, err := tx.Exec(ctx, `DELETE FROM collaborators
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND user_id = (SELECT id FROM users WHERE name = $2)`, repo, user)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if n := res.RowsAffected(); n == 0 {
 			return notFound("collaborator %q of %s", user, repo)
 		}
 		return nil
@@ -227,19 +239,20 @@ func (s *Store) Collaborators(ctx context.Context, repo string) ([]meta.Collabor
 		JOIN users u ON u.id = c.user_id JOIN repositories r ON r.id = c.repo_id
 		WHERE r.name = $1 ORDER BY u.name`, repo)
 	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Collaborator, error) {
+	defer rows.Close()
+	out := []meta.Collaborator{}
+	for rows.Next() {
 		var c meta.Collaborator
 		var role string
-		err := row.Scan(&c.User, &role)
+		if err := rows.Scan(&c.User, &role); err != nil {
+			return nil, err
+		}
 		c.Role = meta.Role(role)
-		return c, err
-	})
-	if out == nil {
-		out = []meta.Collaborator{}
+		out = append(out, c)
 	}
-	return out, classify(err)
+	return out, rows.Err()
 }
 
 // CollaboratorRole is user's role in repo, "" when none.
@@ -251,14 +264,14 @@ func (s *Store) CollaboratorRole(ctx context.Context, repo, user string) (meta.R
 	if noRows(err) {
 		return "", nil
 	}
-	return meta.Role(role), classify(err)
+	return meta.Role(role), err
 }
 
 // Usage counts users, repositories and live blobs.
 func (s *Store) Usage(ctx context.Context) (meta.Usage, error) {
 	var u meta.Usage
 	err := s.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM repositories),
-		(SELECT count(*) FROM blobs WHERE state = 2), (SELECT COALESCE(sum(size), 0)::BIGINT FROM blobs WHERE state = 2)`).
-		Scan(&u.Users, &u.Repositories, &u.Blobs, &u.BlobBytes)
-	return u, classify(err)
+		(SELECT count(*) FROM blobs WHERE state = $1), (SELECT COALESCE(sum(size), 0)::BIGINT FROM blobs WHERE state = $2)`,
+		meta.BlobLive, meta.BlobLive).Scan(&u.Users, &u.Repositories, &u.Blobs, &u.BlobBytes)
+	return u, err
 }

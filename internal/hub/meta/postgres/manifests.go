@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+
 	"encoding/json"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/hub/meta"
@@ -21,49 +24,64 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, t
 		if err := checkRefs(ctx, tx, id, m); err != nil {
 			return err
 		}
-		var ann, subject *string
+		var ann, subject any
 		if len(m.Annotations) > 0 {
 			b, _ := json.Marshal(m.Annotations)
-			a := string(b)
-			ann = &a
+			ann = string(b)
 		}
 		if m.Subject != "" {
-			sub := m.Subject.String()
-			subject = &sub
+			subject = m.Subject.String()
 		}
-		batch := &pgx.Batch{}
-		batch.Queue(`INSERT INTO manifests
+		_, err = tx.Exec(ctx, `INSERT INTO manifests
 			(repo_id, digest, media_type, content, artifact_type, annotations, subject, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (repo_id, digest) DO UPDATE SET media_type = excluded.media_type`,
 			id, m.Digest.String(), m.MediaType, m.Content, m.ArtifactType, ann, subject, unixNano(m.CreatedAt))
+		if err != nil {
+			return err
+		}
 		for _, b := range m.Blobs {
-			batch.Queue(`INSERT INTO manifest_blobs (repo_id, manifest, blob) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				id, m.Digest.String(), b.String())
+			if _, err := tx.Exec(ctx, `INSERT INTO manifest_blobs (repo_id, manifest, blob) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				id, m.Digest.String(), b.String()); err != nil {
+				return err
+			}
+		}
+		for _, c := range m.Children {
+			if _, err := tx.Exec(ctx, `INSERT INTO manifest_children (repo_id, manifest, child) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				id, m.Digest.String(), c.String()); err != nil {
+				return err
+			}
 		}
 		for _, t := range tags {
-			batch.Queue(`INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
+			if _, err := tx.Exec(ctx, `INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
-				id, t, m.Digest.String(), unixNano(m.CreatedAt))
+				id, t, m.Digest.String(), unixNano(m.CreatedAt)); err != nil {
+				return err
+			}
 		}
-		return tx.SendBatch(ctx, batch).Close()
+		return nil
 	})
 }
 
 // checkRefs returns a *meta.MissingError when m refers to what repo lacks.
 func checkRefs(ctx context.Context, tx pgx.Tx, repoID int64, m meta.Manifest) error {
 	var missing meta.MissingError
-	var err error
-	if len(m.Blobs) > 0 {
-		missing.Blobs, err = absent(ctx, tx, m.Blobs, `SELECT l.digest FROM links l JOIN blobs b ON b.digest = l.digest
-			WHERE l.repo_id = $1 AND l.digest = ANY($2) AND b.state = 2`, repoID)
-		if err != nil {
+	for _, b := range m.Blobs {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM links l JOIN blobs b ON b.digest = l.digest
+			WHERE l.repo_id = $1 AND l.digest = $2 AND b.state = $3`, repoID, b.String(), meta.BlobLive).Scan(&one)
+		if noRows(err) {
+			missing.Blobs = append(missing.Blobs, b)
+		} else if err != nil {
 			return err
 		}
 	}
-	if len(m.Children) > 0 {
-		missing.Manifests, err = absent(ctx, tx, m.Children, `SELECT digest FROM manifests WHERE repo_id = $1 AND digest = ANY($2)`, repoID)
-		if err != nil {
+	for _, c := range m.Children {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2`, repoID, c.String()).Scan(&one)
+		if noRows(err) {
+			missing.Manifests = append(missing.Manifests, c)
+		} else if err != nil {
 			return err
 		}
 	}
@@ -73,35 +91,11 @@ func checkRefs(ctx context.Context, tx pgx.Tx, repoID int64, m meta.Manifest) er
 	return nil
 }
 
-// absent returns the digests of want that query (given repoID and want)
-// does not return, in want's order.
-func absent(ctx context.Context, tx pgx.Tx, want []digest.Digest, query string, repoID int64) ([]digest.Digest, error) {
-	ds := make([]string, len(want))
-	for i, d := range want {
-		ds[i] = d.String()
-	}
-	found, err := collectStrings(ctx, tx, query, repoID, ds)
-	if err != nil {
-		return nil, err
-	}
-	have := map[string]bool{}
-	for _, f := range found {
-		have[f] = true
-	}
-	var out []digest.Digest
-	for _, d := range want {
-		if !have[d.String()] {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
 // Manifest returns a manifest by tag or digest.
 func (s *Store) Manifest(ctx context.Context, repo, reference string) (meta.Manifest, error) {
 	var m meta.Manifest
 	var d string
-	var ann, subject *string
+	var ann, subject sql.NullString
 	var created int64
 	query := `SELECT m.digest, m.media_type, m.content, m.artifact_type, m.annotations, m.subject, m.created_at
 		FROM repositories r JOIN manifests m ON m.repo_id = r.id WHERE r.name = $1 AND m.digest = $2`
@@ -116,37 +110,48 @@ func (s *Store) Manifest(ctx context.Context, repo, reference string) (meta.Mani
 		return m, notFound("manifest %s in %s", reference, repo)
 	}
 	if err != nil {
-		return m, classify(err)
+		return m, err
 	}
-	m.Digest, m.CreatedAt = digest.Digest(d), fromNano(created)
-	if subject != nil {
-		m.Subject = digest.Digest(*subject)
-	}
-	if ann != nil {
-		json.Unmarshal([]byte(*ann), &m.Annotations)
+	m.Digest, m.Subject, m.CreatedAt = digest.Digest(d), digest.Digest(subject.String), fromNano(created)
+	if ann.Valid {
+		json.Unmarshal([]byte(ann.String), &m.Annotations)
 	}
 	return m, nil
 }
 
-// DeleteManifest removes a manifest and every tag pointing at it.
+// DeleteManifest removes a manifest and every tag pointing at it, unless
+// an index of the repository names it.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		id, err := repoID(ctx, tx, repo)
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM manifests WHERE repo_id = $1 AND digest = $2`, id, d.String())
+		var index string
+		err = tx.QueryRow(ctx, `SELECT manifest FROM manifest_children WHERE repo_id = $1 AND child = $2
+			ORDER BY manifest LIMIT 1`, id, d.String()).Scan(&index)
+		if err == nil {
+			return &meta.InUseError{Manifest: d, Index: digest.Digest(index)}
+		}
+		if !noRows(err) {
+			return err
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM manifests WHERE repo_id = $1 AND digest = $2`, id, d.String())
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if n := res.RowsAffected(); n == 0 {
 			return notFound("manifest %s in %s", d, repo)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tags WHERE repo_id = $1 AND digest = $2`, id, d.String()); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM manifest_blobs WHERE repo_id = $1 AND manifest = $2`, id, d.String())
-		return err
+		for _, table := range []string{"manifest_blobs", "manifest_children"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE repo_id = $1 AND manifest = $2`, id, d.String()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -158,7 +163,7 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 		if err != nil {
 			return err
 		}
-		if res.RowsAffected() == 0 {
+		if n := res.RowsAffected(); n == 0 {
 			return notFound("tag %s in %s", tag, repo)
 		}
 		return nil
@@ -176,21 +181,22 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 	}
 	rows, err := s.db.Query(ctx, query+` ORDER BY m.digest`, args...)
 	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Descriptor, error) {
+	defer rows.Close()
+	out := []meta.Descriptor{}
+	for rows.Next() {
 		var desc meta.Descriptor
 		var dg string
-		var ann *string
-		err := row.Scan(&dg, &desc.MediaType, &desc.Size, &desc.ArtifactType, &ann)
-		desc.Digest = digest.Digest(dg)
-		if ann != nil {
-			json.Unmarshal([]byte(*ann), &desc.Annotations)
+		var ann sql.NullString
+		if err := rows.Scan(&dg, &desc.MediaType, &desc.Size, &desc.ArtifactType, &ann); err != nil {
+			return nil, err
 		}
-		return desc, err
-	})
-	if out == nil {
-		out = []meta.Descriptor{}
+		desc.Digest = digest.Digest(dg)
+		if ann.Valid {
+			json.Unmarshal([]byte(ann.String), &desc.Annotations)
+		}
+		out = append(out, desc)
 	}
-	return out, classify(err)
+	return out, rows.Err()
 }

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +34,40 @@ import (
 
 // Store implements meta.Store on a PostgreSQL database.
 type Store struct {
-	db *pgxpool.Pool
+	db pool
 }
+
+// pool is the connection pool, its errors classified (see classify), so
+// that every read outside a transaction reports a database that went away
+// as ErrUnavailable.
+type pool struct{ *pgxpool.Pool }
+
+func (p pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return row{p.Pool.QueryRow(ctx, sql, args...)}
+}
+
+func (p pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	r, err := p.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return rows{r}, nil
+}
+
+func (p pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := p.Pool.Exec(ctx, sql, args...)
+	return tag, classify(err)
+}
+
+type row struct{ pgx.Row }
+
+func (r row) Scan(dest ...any) error { return classify(r.Row.Scan(dest...)) }
+
+type rows struct{ pgx.Rows }
+
+func (r rows) Err() error { return classify(r.Rows.Err()) }
+
+func (r rows) Scan(dest ...any) error { return classify(r.Rows.Scan(dest...)) }
 
 var _ meta.Store = (*Store)(nil)
 
@@ -53,7 +86,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", classify(err))
 	}
-	s := &Store{db: db}
+	s := &Store{db: pool{db}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("database %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
@@ -129,23 +162,23 @@ func unixNano(t time.Time) int64 { return t.UnixNano() }
 
 func fromNano(n int64) time.Time { return time.Unix(0, n) }
 
-// zeroNano stores a zero time as 0.
-func zeroNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func zeroTime(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return fromNano(n)
-}
-
 func notFound(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrNotFound)
+}
+
+// numbered writes the ? parameters of a query built in pieces as $1, $2, ...
+func numbered(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // limit is a page's LIMIT: one more than asked (to tell whether more
@@ -184,10 +217,10 @@ func ensureRepo(ctx context.Context, tx pgx.Tx, name string, now time.Time) (int
 		ns = ""
 	}
 	var id int64
-	err := tx.QueryRow(ctx, `INSERT INTO repositories (name, owner, visibility, created_at)
-		SELECT $1, u.name, COALESCE(u.default_visibility, $2), $3 FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $4
+	err := tx.QueryRow(ctx, `INSERT INTO repositories (name, owner, visibility, created_at, namespace)
+		SELECT $1, u.name, COALESCE(u.default_visibility, $2), $3, $5 FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $4
 		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
-		name, string(meta.Public), unixNano(now), ns).Scan(&id)
+		name, string(meta.Public), unixNano(now), ns, meta.Namespace(name)).Scan(&id)
 	return id, err
 }
 

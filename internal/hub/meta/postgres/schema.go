@@ -11,11 +11,14 @@ import (
 
 // migrations[i] takes the schema from version i to i+1. Append only: a
 // released migration is never edited. Version 1 is meta/sqlite's versions
-// 1 and 2 at once (PostgreSQL came after accounts).
+// 1 to 3 at once (PostgreSQL came after accounts and trust).
 var migrations = []string{
-	// 1: repositories, the hub-wide blob records, links, manifests with what
-	// they refer to, tags; users, their credentials (stored as hashes),
-	// collaborators, the hub's settings.
+	// 1: repositories, the hub-wide blob records (pending and deleting ones
+	// are leases), links, manifests with what they refer to, tags; users
+	// (with a generation from a counter that never repeats), their
+	// credentials (stored as hashes; a sequence never gives an id twice),
+	// collaborators, the hub's settings; the state nodes share: uploads,
+	// job leases, rate limits, remembered sign-in addresses.
 	`
 CREATE TABLE repositories (
 	id          BIGSERIAL PRIMARY KEY,
@@ -23,14 +26,18 @@ CREATE TABLE repositories (
 	owner       TEXT COLLATE "C",                  -- NULL: no owner
 	visibility  TEXT NOT NULL DEFAULT 'public',    -- 'public' or 'private'
 	description TEXT NOT NULL DEFAULT '',
+	namespace   TEXT COLLATE "C" NOT NULL DEFAULT '', -- what its quota is counted under
 	created_at  BIGINT NOT NULL                    -- unix nanoseconds, like every *_at
 );
 CREATE INDEX repositories_by_owner ON repositories (owner);
+CREATE INDEX repositories_by_namespace ON repositories (namespace);
 CREATE TABLE blobs (
 	digest     TEXT COLLATE "C" PRIMARY KEY,
 	size       BIGINT NOT NULL,
-	state      SMALLINT NOT NULL, -- meta.BlobState: 1 pending, 2 live, 3 deleting
-	created_at BIGINT NOT NULL
+	state       SMALLINT NOT NULL, -- meta.BlobState: 1 pending, 2 live, 3 deleting, 4 quarantined
+	created_at  BIGINT NOT NULL,
+	holder      TEXT NOT NULL DEFAULT '', -- the lease of a pending or deleting blob
+	lease_until BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE links (
 	repo_id    BIGINT NOT NULL,
@@ -59,6 +66,13 @@ CREATE TABLE manifest_blobs (
 );
 CREATE INDEX manifest_blobs_by_blob ON manifest_blobs (repo_id, blob);
 CREATE INDEX manifest_blobs_by_digest ON manifest_blobs (blob);
+CREATE TABLE manifest_children (
+	repo_id  BIGINT NOT NULL,
+	manifest TEXT COLLATE "C" NOT NULL,
+	child    TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (repo_id, manifest, child)
+);
+CREATE INDEX manifest_children_by_child ON manifest_children (repo_id, child);
 CREATE TABLE tags (
 	repo_id    BIGINT NOT NULL,
 	name       TEXT COLLATE "C" NOT NULL,
@@ -74,7 +88,12 @@ CREATE TABLE users (
 	admin              BOOLEAN NOT NULL DEFAULT false,
 	disabled           BOOLEAN NOT NULL DEFAULT false,
 	default_visibility TEXT NOT NULL DEFAULT 'public',
-	created_at         BIGINT NOT NULL
+	created_at         BIGINT NOT NULL,
+	generation         BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE counters (
+	name  TEXT COLLATE "C" PRIMARY KEY,
+	value BIGINT NOT NULL
 );
 CREATE TABLE credentials (
 	id           BIGSERIAL PRIMARY KEY,
@@ -100,6 +119,34 @@ CREATE INDEX collaborators_by_user ON collaborators (user_id);
 CREATE TABLE settings (
 	key   TEXT COLLATE "C" PRIMARY KEY,
 	value TEXT NOT NULL
+);
+CREATE TABLE uploads (
+	id          TEXT COLLATE "C" PRIMARY KEY,
+	repo        TEXT COLLATE "C" NOT NULL,
+	owner       TEXT COLLATE "C" NOT NULL,
+	received    BIGINT NOT NULL DEFAULT 0,
+	started_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL,
+	holder      TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX uploads_by_owner ON uploads (owner, updated_at);
+CREATE INDEX uploads_by_updated ON uploads (updated_at);
+CREATE TABLE leases (
+	name        TEXT COLLATE "C" PRIMARY KEY,
+	holder      TEXT NOT NULL,
+	lease_until BIGINT NOT NULL
+);
+CREATE TABLE rate_limits (
+	key TEXT COLLATE "C" PRIMARY KEY,
+	tat BIGINT NOT NULL -- GCRA's theoretical arrival time, unix nanoseconds
+);
+CREATE INDEX rate_limits_by_tat ON rate_limits (tat);
+CREATE TABLE known_addresses (
+	username    TEXT COLLATE "C" NOT NULL,
+	addr        TEXT COLLATE "C" NOT NULL,
+	lease_until BIGINT NOT NULL,
+	PRIMARY KEY (username, addr)
 );
 `,
 }

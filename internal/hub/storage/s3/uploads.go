@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -78,7 +77,6 @@ func (r *record) size() int64 {
 }
 
 func (d *Driver) recordKey(id string) string { return d.key("uploads", id, "data") }
-func (d *Driver) stateKey(id string) string  { return d.key("uploads", id, "state") }
 func (d *Driver) dataKey(id string) string   { return d.key("data", id) }
 
 // loadRecord reads upload id's record.
@@ -348,7 +346,9 @@ func (s *staged) release() {
 
 // Commit completes the content at data/<id>, removes the upload's record,
 // then writes the marker that makes it blob dg; the record goes first so
-// that RemoveUpload never takes content a marker points at.
+// that RemoveUpload never takes content a marker points at. Markers of
+// content dg had before go last; that content stays for readers that
+// opened it, until the collector takes it as an orphan.
 func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 	defer s.release()
 	if err := storage.CheckDigest(dg); err != nil {
@@ -369,7 +369,22 @@ func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 		return err
 	}
 	s.d.cache.put(dg, m)
-	s.d.remove(ctx, s.d.stateKey(s.id)) // a leftover state is reaped with abandoned uploads
+	return s.d.dropOtherMarkers(ctx, dg, s.id)
+}
+
+// dropOtherMarkers removes blob dg's markers but id's.
+func (d *Driver) dropOtherMarkers(ctx context.Context, dg digest.Digest, id string) error {
+	out, err := d.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &d.bucket, Prefix: aws.String(d.markerDir(dg))})
+	if err != nil {
+		return classify(err)
+	}
+	for _, o := range out.Contents {
+		if m, ok := parseMarker(lastElem(aws.ToString(o.Key))); ok && m.id != id {
+			if err := d.remove(ctx, aws.ToString(o.Key)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -423,26 +438,6 @@ func (d *Driver) ReadStaged(ctx context.Context, id string) (io.ReadCloser, erro
 	return o, o.open()
 }
 
-// PutState replaces upload id's state record (an S3 PUT is atomic).
-func (d *Driver) PutState(ctx context.Context, id string, state []byte) error {
-	if err := storage.CheckUploadID(id); err != nil {
-		return err
-	}
-	return d.put(ctx, d.stateKey(id), state, nil)
-}
-
-// State returns upload id's state record.
-func (d *Driver) State(ctx context.Context, id string) ([]byte, error) {
-	if err := storage.CheckUploadID(id); err != nil {
-		return nil, err
-	}
-	b, err := d.get(ctx, d.stateKey(id))
-	if err != nil {
-		return nil, fmt.Errorf("upload %s: %w", id, err)
-	}
-	return b, nil
-}
-
 // orphanPrefix names, in Uploads, content left with neither an upload nor
 // a marker (a commit that failed half way); RemoveUpload deletes it.
 const orphanPrefix = "orphan-"
@@ -471,7 +466,7 @@ func (d *Driver) RemoveUpload(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	return errors.Join(d.remove(ctx, d.recordKey(id)), d.remove(ctx, d.stateKey(id)))
+	return d.remove(ctx, d.recordKey(id))
 }
 
 // abortAll aborts every multipart upload on data/<id>, the record's and any
@@ -498,15 +493,14 @@ func (d *Driver) abortAll(ctx context.Context, id string) error {
 // changed, then for content no upload or marker owns (as "orphan-<id>").
 func (d *Driver) Uploads(ctx context.Context, fn func(string, int64, time.Time) error) error {
 	type upload struct {
-		modified  time.Time
-		hasRecord bool
+		modified time.Time
 	}
 	found := map[string]*upload{}
 	var order []string
 	base := d.key("uploads") + "/"
 	err := d.list(ctx, base, func(o types.Object) error {
 		id, name, _ := strings.Cut(strings.TrimPrefix(aws.ToString(o.Key), base), "/")
-		if storage.CheckUploadID(id) != nil || (name != "data" && name != "state") {
+		if storage.CheckUploadID(id) != nil || name != "data" {
 			return nil
 		}
 		u := found[id]
@@ -515,7 +509,6 @@ func (d *Driver) Uploads(ctx context.Context, fn func(string, int64, time.Time) 
 			found[id] = u
 			order = append(order, id)
 		}
-		u.hasRecord = u.hasRecord || name == "data"
 		if t := aws.ToTime(o.LastModified); t.After(u.modified) {
 			u.modified = t
 		}
@@ -525,16 +518,13 @@ func (d *Driver) Uploads(ctx context.Context, fn func(string, int64, time.Time) 
 		return err
 	}
 	for _, id := range order {
-		var size int64
-		if found[id].hasRecord {
-			out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.bucket, Key: aws.String(d.recordKey(id))})
-			if err = classify(err); errdefs.IsNotFound(err) {
-				continue // gone meanwhile
-			} else if err != nil {
-				return err
-			}
-			size, _ = strconv.ParseInt(out.Metadata["size"], 10, 64)
+		out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.bucket, Key: aws.String(d.recordKey(id))})
+		if err = classify(err); errdefs.IsNotFound(err) {
+			continue // gone meanwhile
+		} else if err != nil {
+			return err
 		}
+		size, _ := strconv.ParseInt(out.Metadata["size"], 10, 64)
 		if err := fn(id, size, found[id].modified); err != nil {
 			return err
 		}
