@@ -232,7 +232,13 @@ func (n *Networks) startSlirp(name, ns string) error {
 		"--enable-sandbox", "--enable-seccomp", "--netns-type=path", "--ready-fd=3", ns, tapName)
 	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// Its sandbox makes "/" private without MS_REC, pivots and detaches the
+	// old root: in the host's mount namespace that unmount would propagate
+	// through every shared mount below "/" (docker's data root is one), and
+	// take the host's mounts under them away. So it starts in a namespace of
+	// its own whose mounts are all private (Go makes "/" MS_REC|MS_PRIVATE
+	// when it unshares CLONE_NEWNS for a child).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Unshareflags: syscall.CLONE_NEWNS}
 	err = cmd.Start()
 	readyW.Close()
 	if err != nil {
