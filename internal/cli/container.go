@@ -25,6 +25,7 @@ writable layer of its own on top, kept until the container is removed.`,
 		a.rmCommand(), a.containerPruneCommand(), a.containerMonitorCommand(), a.diffCommand(), a.commitCommand(),
 		a.exportCommand(), a.execCommand(), a.portCommand())
 	group.AddCommand(a.controlCommands()...)
+	group.AddCommand(a.containerRestoreCommand())
 	shortcut := func(c *cobra.Command) *cobra.Command { c.GroupID = "containers"; return c }
 	ps := shortcut(a.containerLsCommand())
 	ps.Use, ps.Aliases = "ps [OPTIONS]", nil
@@ -184,7 +185,8 @@ func (a *app) containerPruneCommand() *cobra.Command {
 }
 
 // containerMonitorCommand is the hidden command that a detached container runs
-// under: it runs the container and records how it ended.
+// under: it runs the container, records how it ended, and runs it again
+// while its restart policy says so (the supervisor docker has in its daemon).
 func (a *app) containerMonitorCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:    "monitor CONTAINER",
@@ -193,8 +195,59 @@ func (a *app) containerMonitorCommand() *cobra.Command {
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
-				_, err := m.Run(cmd.Context(), args[0], container.IO{})
-				return err
+				for n := 0; ; n++ {
+					code, err := m.Run(cmd.Context(), args[0], container.IO{})
+					c, gerr := m.Get(cmd.Context(), args[0])
+					if gerr != nil || !m.ShouldRestart(c, code) {
+						return err
+					}
+					select {
+					case <-cmd.Context().Done():
+						return err
+					case <-time.After(container.RestartDelay(n)):
+					}
+				}
+			})
+		},
+	}
+}
+
+// containerRestoreCommand starts, after a reboot, what should be running.
+func (a *app) containerRestoreCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore",
+		Short: "Start the containers whose restart policy wants them running (run it at boot)",
+		Long: `Start every container whose restart policy wants it running: always, unless-stopped
+that you did not stop, on-failure whose last run failed. strata has no daemon
+to do this when the machine boots; run this then, from a systemd unit:
+
+  [Unit]
+  Description=strata containers with a restart policy
+  After=network-online.target
+  [Service]
+  Type=oneshot
+  ExecStart=/usr/local/bin/strata container restore
+  [Install]
+  WantedBy=multi-user.target`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
+				cs, err := m.List(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var errs []error
+				for _, c := range cs {
+					if !m.WantsRunning(c) {
+						continue
+					}
+					if _, err := m.Start(cmd.Context(), c.ID, a.monitorCommand(c.ID)); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					fmt.Fprintln(a.Out, c.Name)
+				}
+				return errors.Join(errs...)
 			})
 		},
 	}

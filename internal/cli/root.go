@@ -79,7 +79,12 @@ run containers on their read-only layers, and serve your own hub.`,
 	for _, c := range a.commands() {
 		root.AddCommand(c)
 	}
+	root.AddCommand(a.versionCommand(), a.infoCommand())
+	root.Version = version()
+	root.SetVersionTemplate("strata version {{.Version}}\n")
 	dockerUsageLines(root)
+	unknownSubcommands(root)
+	a.completion(root)
 	return root
 }
 

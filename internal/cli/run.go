@@ -37,6 +37,7 @@ type runFlags struct {
 	publish, addHosts, dns        []string
 	publishAll                    bool
 	labels, labelFiles            []string
+	restart                       string
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -119,6 +120,7 @@ func (a *app) containerFlags(f *runFlags, cmd *cobra.Command) *cobra.Command {
 	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a line to /etc/hosts: NAME:IP")
 	fl.StringArrayVar(&f.dns, "dns", nil, "a nameserver for the container")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label: KEY=VALUE")
+	fl.StringVar(&f.restart, "restart", "no", "restart the container when it ends: no, on-failure[:N], always, unless-stopped")
 	fl.StringArrayVar(&f.labelFiles, "label-file", nil, "read labels from a file, one KEY=VALUE a line")
 	return cmd
 }
@@ -162,9 +164,15 @@ func (a *app) create(ctx context.Context, f runFlags, imageName string, args []s
 	if err != nil {
 		return nil, nil, c, err
 	}
+	restart, err := container.ParseRestartPolicy(f.restart)
+	if err != nil {
+		s.Close()
+		return nil, nil, c, err
+	}
 	img, err := a.localOrPull(ctx, s, imageName)
 	if err == nil {
-		c, err = m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm, PublishAll: f.publishAll})
+		c, err = m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm,
+			PublishAll: f.publishAll, Restart: restart})
 	}
 	if err != nil {
 		s.Close()

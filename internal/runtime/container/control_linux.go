@@ -34,6 +34,7 @@ func (m *Manager) Kill(ctx context.Context, ref string, sig syscall.Signal) erro
 	if err != nil {
 		return err
 	}
+	m.markStopped(c.ID, true) // as docker: a killed container is not restarted
 	return m.kill(ctx, runc, c.ID, sig)
 }
 

@@ -24,6 +24,7 @@ type CreateOptions struct {
 	Run        runtime.Options
 	AutoRemove bool // --rm
 	PublishAll bool // -P: publish each port the image EXPOSEs on a port the kernel picks
+	Restart    RestartPolicy
 }
 
 // Settings are what a container is run with, kept as JSON in its record.
@@ -34,6 +35,7 @@ type Settings struct {
 	Hostname   string
 	Parent     string // the snapshot its writable layer sits on
 	AutoRemove bool
+	Restart    RestartPolicy `json:",omitempty"`
 }
 
 // Container is a container's record with its settings decoded.
@@ -59,6 +61,9 @@ func (m *Manager) Create(ctx context.Context, img store.Image, o CreateOptions) 
 	if err := o.Run.Resources.Check(); err != nil {
 		return Container{}, err
 	}
+	if o.AutoRemove && o.Restart.Name != "" {
+		return Container{}, fmt.Errorf("conflicting options: --restart and --rm: %w", errdefs.ErrInvalidArgument)
+	}
 	cfg, chain, err := m.Unpack(ctx, img)
 	if err != nil {
 		return Container{}, err
@@ -78,7 +83,7 @@ func (m *Manager) Create(ctx context.Context, img store.Image, o CreateOptions) 
 		return Container{}, err
 	}
 	id := randomHex(32)
-	s := Settings{Args: args, Config: cfg.Config, Options: o.Run, Hostname: hostname(id, o.Run), Parent: parent, AutoRemove: o.AutoRemove}
+	s := Settings{Args: args, Config: cfg.Config, Options: o.Run, Hostname: hostname(id, o.Run), Parent: parent, AutoRemove: o.AutoRemove, Restart: o.Restart}
 	settings, err := json.Marshal(s)
 	if err != nil {
 		return Container{}, err

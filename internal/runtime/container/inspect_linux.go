@@ -78,7 +78,8 @@ func (m *Manager) Inspect(ctx context.Context, c Container) Inspect {
 	s, o, dir := c.Settings, c.Settings.Options, m.dir(c.ID)
 	in := Inspect{ID: c.ID, Created: inspectTime(c.Created), Path: s.Args[0], Args: s.Args[1:], Image: c.ImageID.String(),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"), HostnamePath: filepath.Join(dir, "hostname"),
-		HostsPath: filepath.Join(dir, "hosts"), LogPath: m.LogPath(c.ID), Name: "/" + c.Name, Driver: m.sn.Name(), Platform: "linux"}
+		HostsPath: filepath.Join(dir, "hosts"), LogPath: m.LogPath(c.ID), Name: "/" + c.Name, Driver: m.sn.Name(), Platform: "linux",
+		RestartCount: m.RestartCount(c.ID)}
 	in.State = InspectState{Status: m.Status(c), Running: c.Running(), Paused: m.Paused(c), ExitCode: c.ExitCode, Error: c.Error,
 		StartedAt: inspectTime(c.Started), FinishedAt: inspectTime(c.Finished), OOMKilled: c.ExitCode == 137 && o.Resources.Memory > 0}
 	if c.Running() {
@@ -112,7 +113,8 @@ func (m *Manager) Inspect(ctx context.Context, c Container) Inspect {
 	in.HostConfig = map[string]any{"Binds": binds, "NetworkMode": networkName(o.Network), "PortBindings": portBindings,
 		"AutoRemove": s.AutoRemove, "Privileged": o.Security.Privileged, "CapAdd": o.Security.CapAdd, "CapDrop": o.Security.CapDrop,
 		"Memory": o.Resources.Memory, "NanoCpus": int64(o.Resources.CPUs * 1e9), "PidsLimit": o.Resources.PidsLimit,
-		"ExtraHosts": o.ExtraHosts, "Dns": o.DNS}
+		"ExtraHosts": o.ExtraHosts, "Dns": o.DNS,
+		"RestartPolicy": map[string]any{"Name": firstOf(s.Restart.Name, "no"), "MaximumRetryCount": s.Restart.MaxRetries}}
 	env := append(append([]string{}, s.Config.Env...), o.Env...)
 	exposed := map[string]struct{}{}
 	for k := range s.Config.ExposedPorts {

@@ -33,6 +33,7 @@ func (m *Manager) Start(ctx context.Context, ref string, monitor *exec.Cmd) (Con
 	if c.Running() {
 		return c, nil // as docker start: nothing to do
 	}
+	m.markStopped(c.ID, false)
 	before := c.Started
 	monitor.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	monitor.Stdin, monitor.Stdout, monitor.Stderr = nil, nil, nil
@@ -75,9 +76,13 @@ func (m *Manager) Stop(ctx context.Context, ref string, timeout time.Duration) (
 	if err != nil || !c.Running() {
 		return c, err
 	}
+	m.markStopped(c.ID, true)
 	runc, err := m.runc()
 	if err != nil {
 		return c, err
+	}
+	if m.Paused(c) { // a frozen process takes no signal
+		m.Unpause(ctx, c.ID)
 	}
 	sig := syscall.SIGTERM
 	if s, ok := signalByName(c.Settings.Config.StopSignal); ok {
@@ -143,6 +148,10 @@ func (m *Manager) Remove(ctx context.Context, ref string, force bool) error {
 		runc, err := m.runc()
 		if err != nil {
 			return err
+		}
+		m.markStopped(c.ID, true)
+		if m.Paused(c) {
+			m.Unpause(ctx, c.ID)
 		}
 		m.kill(ctx, runc, c.ID, syscall.SIGKILL)
 		if !m.waitStopped(ctx, c.ID, 10*time.Second) {
