@@ -11,7 +11,11 @@
 // alike. docker is Debian's 20.10 in a private dockerd that this program
 // starts and stops (bench/internal/dockerd); podman is Debian's 4.3 with a private store. Needs root.
 //
-//	go run ./bench/run [-runs 30] [-docker=true] [-podman=true]
+// Then, with running containers: exec latency, run -d -p until the port
+// answers, stats --no-stream over 20 containers, and the disk and memory
+// (PSS) of -idle idle containers (lifecycle.go).
+//
+//	go run ./bench/run [-runs 30] [-idle 100] [-docker=true] [-podman=true]
 package main
 
 import (
@@ -37,10 +41,11 @@ func main() {
 	withDocker := flag.Bool("docker", true, "measure docker too")
 	withPodman := flag.Bool("podman", true, "measure podman too")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	idle := flag.Int("idle", 100, "idle containers per engine for the disk and memory figures; 0 leaves the lifecycle part out")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *runs, *withDocker, *withPodman, *keep); err != nil {
+	if err := run(ctx, *runs, *withDocker, *withPodman, *keep, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/run:", err)
 		os.Exit(1)
 	}
@@ -55,7 +60,7 @@ type engine struct {
 
 const image = "busybox:bench"
 
-func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error {
+func run(ctx context.Context, runs int, withDocker, withPodman, keep bool, idle int) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("containers need root: run it as root")
 	}
@@ -104,6 +109,11 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool) error
 		return err
 	}
 	report(engines, times, runs)
+	if idle > 0 {
+		if err := lifecycle(ctx, engines, work, runs, idle); err != nil {
+			return err
+		}
+	}
 	return disk(ctx, bin, work, base)
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -255,7 +257,7 @@ to do this when the machine boots; run this then, from a systemd unit:
 
 func (a *app) logsCommand() *cobra.Command {
 	o := container.LogOptions{}
-	var tail string
+	var tail, since, until string
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
 		Short: "Show a container's output",
@@ -269,6 +271,13 @@ same stream here. With -f, keep showing new output until the container stops.`,
 				if _, err := fmt.Sscanf(tail, "%d", &o.Tail); err != nil || o.Tail < 0 {
 					return fmt.Errorf("--tail %q: want a number of lines or \"all\"", tail)
 				}
+			}
+			var err error
+			if o.Since, err = logTime(since, time.Now()); err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
+			if o.Until, err = logTime(until, time.Now()); err != nil {
+				return fmt.Errorf("--until: %w", err)
 			}
 			ctx := cmd.Context()
 			return a.withContainers(ctx, func(m *container.Manager) error {
@@ -287,5 +296,30 @@ same stream here. With -f, keep showing new output until the container stops.`,
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep following the output")
 	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show when each line was written")
 	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "show this many lines from the end")
+	cmd.Flags().StringVar(&since, "since", "", "only lines since a time: 2026-01-02T15:04:05Z, a unix time, or a while ago (10m, 1h30m)")
+	cmd.Flags().StringVar(&until, "until", "", "only lines before a time, as --since")
 	return cmd
+}
+
+// logTime reads --since and --until as docker does: RFC 3339 (with or
+// without a zone or seconds), a unix timestamp, or a duration before now.
+func logTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if sec, frac, ok := strings.Cut(s, "."); ok || !strings.ContainsAny(s, "-:T") {
+		if n, err := strconv.ParseInt(sec, 10, 64); err == nil {
+			ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+			return time.Unix(n, ns), nil
+		}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: want 2006-01-02T15:04:05Z07:00, a unix timestamp or a duration such as 10m", s)
 }

@@ -65,3 +65,49 @@ func TestContainerControl(t *testing.T) {
 		t.Errorf("kill -s NOPE succeeded")
 	}
 }
+
+// TestPsAndLogs: ps --filter (ANDed keys, ORed values), -n, -l, -s and its
+// --format fields; logs --since and --until.
+func TestPsAndLogs(t *testing.T) {
+	root := busyboxRoot(t, "")
+	strata(t, root, nil, "run", "--name", "one", "-l", "team=a", "busybox:test", "sh", "-c", "exit 1")
+	mustStrata(t, root, "run", "--name", "two", "-l", "team=b", "-v", t.TempDir()+":/data", "busybox:test", "sh", "-c", "echo x > /f")
+	mustStrata(t, root, "run", "-d", "--name", "three", "-l", "team=a", "busybox:test", "sh", "-c", "echo early; sleep 1.5; echo late; sleep 300")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ps", "--format", "{{.Names}}"}, "three\n"},
+		{[]string{"ps", "-a", "--filter", "label=team=a", "--format", "{{.Names}}"}, "three\none\n"},
+		{[]string{"ps", "-a", "--filter", "label=team=a", "--filter", "status=exited", "--format", "{{.Names}}"}, "one\n"},
+		{[]string{"ps", "-a", "--filter", "name=one", "--filter", "name=two", "--format", "{{.Names}}"}, "two\none\n"},
+		{[]string{"ps", "-a", "--filter", "exited=1", "--format", "{{.Names}} {{.State}}"}, "one exited\n"},
+		{[]string{"ps", "-a", "--filter", "ancestor=docker.io/library/busybox:test", "--format", "{{.Names}}"}, "three\ntwo\none\n"},
+		{[]string{"ps", "-n", "2", "--format", "{{.Names}}"}, "three\ntwo\n"},
+		{[]string{"ps", "-l", "--format", "{{.Names}} {{.Labels}} {{.Networks}}"}, "three team=a bridge\n"},
+		{[]string{"ps", "-a", "--filter", "name=two", "--format", "{{.Mounts}}"}, "/"},
+		{[]string{"ps", "-a", "--filter", "name=two", "-s", "--format", "{{.Size}}"}, "B (virtual "},
+	}
+	for _, c := range cases {
+		got := mustStrata(t, root, c.args...)
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("strata %s: %q, want %q", strings.Join(c.args, " "), got, c.want)
+		}
+	}
+	if _, err := strata(t, root, nil, "ps", "--filter", "colour=red"); err == nil {
+		t.Errorf("an unknown filter was accepted")
+	}
+	waitLog(t, root, "three", "early\nlate\n")
+	if got := mustStrata(t, root, "logs", "--since", "1s", "three"); got != "late\n" && got != "" {
+		t.Errorf("logs --since 1s: %q", got)
+	}
+	if got := mustStrata(t, root, "logs", "--until", "1s", "three"); got != "early\nlate\n" && got != "early\n" {
+		t.Errorf("logs --until 1s: %q", got)
+	}
+	if got := mustStrata(t, root, "logs", "--since", "2000-01-01", "--until", "2000-01-02", "three"); got != "" {
+		t.Errorf("logs of a day long ago: %q", got)
+	}
+	if got := mustStrata(t, root, "logs", "--since", "2000-01-01T00:00:00Z", "three"); got != "early\nlate\n" {
+		t.Errorf("logs since 2000: %q", got)
+	}
+}

@@ -75,6 +75,13 @@ type LogOptions struct {
 	Follow     bool
 	Tail       int // lines from the end; < 0 for all
 	Timestamps bool
+	Since      time.Time // only lines written at or after it (zero: all)
+	Until      time.Time // only lines written before it (zero: all)
+}
+
+// shown reports whether a line falls within Since and Until.
+func (o LogOptions) shown(l logLine) bool {
+	return (o.Since.IsZero() || !l.Time.Before(o.Since)) && (o.Until.IsZero() || l.Time.Before(o.Until))
 }
 
 // ReadLog writes a container's log to stdout and stderr, each line to the
@@ -107,7 +114,7 @@ func ReadLog(path string, o LogOptions, stdout, stderr io.Writer, running func()
 	var lines []logLine
 	for _, b := range bytes.SplitAfter(data[:end], []byte("\n")) {
 		var l logLine
-		if len(b) > 0 && json.Unmarshal(b, &l) == nil {
+		if len(b) > 0 && json.Unmarshal(b, &l) == nil && o.shown(l) {
 			lines = append(lines, l)
 		}
 	}
@@ -117,13 +124,17 @@ func ReadLog(path string, o LogOptions, stdout, stderr io.Writer, running func()
 	for _, l := range lines {
 		emit(l)
 	}
-	if !o.Follow {
+	if !o.Follow || (!o.Until.IsZero() && time.Now().After(o.Until)) {
 		return nil
 	}
 	if _, err := f.Seek(int64(end), io.SeekStart); err != nil {
 		return err
 	}
-	return follow(bufio.NewReader(f), f, emit, running)
+	return follow(bufio.NewReader(f), f, func(l logLine) {
+		if o.shown(l) {
+			emit(l)
+		}
+	}, func() bool { return running() && (o.Until.IsZero() || time.Now().Before(o.Until)) })
 }
 
 // follow emits lines as they are appended, until the container stops and
