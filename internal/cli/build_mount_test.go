@@ -146,3 +146,30 @@ func TestBuildNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildSSH: RUN --mount=type=ssh gets the agent's socket of --ssh at
+// /run/buildkit/ssh_agent.0 with SSH_AUTH_SOCK set (a socket there, as the
+// step checks), a step whose agent was not given runs without one, and
+// neither the socket, its mount point nor its host path reaches the image
+// or its history.
+func TestBuildSSH(t *testing.T) {
+	root := busyboxRoot(t, "")
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close() // a socket is all the step checks for; no agent answers
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox:test\n" +
+		"RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo \"$SSH_AUTH_SOCK\" > /ssh-reply\n" +
+		"RUN --mount=type=ssh,id=other,required=false echo \"[$SSH_AUTH_SOCK]\" > /no-agent\n"})
+	mustBuild(t, root, "--ssh", "default="+sock, "-t", "ssh:1", ctx)
+	got := mustStrata(t, root, "run", "--rm", "ssh:1", "sh", "-c", "cat /ssh-reply /no-agent; ls /run/buildkit 2>&1 | wc -l")
+	if got != "/run/buildkit/ssh_agent.0\n[]\n1\n" {
+		t.Errorf("ssh:1 holds %q", got)
+	}
+	assertNotInImage(t, root, "ssh:1", sock)
+	if _, progress, code := buildOut(t, root, writeContext(t, map[string]string{"Dockerfile": "FROM busybox:test\nRUN --mount=type=ssh,required=true true\n"})); code == 0 || !strings.Contains(progress, "ssh agent default is required") {
+		t.Errorf("a required agent that was not given: exit %d:\n%s", code, progress)
+	}
+}

@@ -187,7 +187,9 @@ func TestBuildStagesArgsIgnore(t *testing.T) {
 	root := busyboxRoot(t, "")
 	ctx := writeContext(t, map[string]string{"Dockerfile": multiStageDockerfile, "a.txt": "A\n",
 		"secret.txt": "S\n", ".dockerignore": "secret.txt\nDockerfile\n"})
-	mustBuild(t, root, "-t", "multi:1", "--build-arg", "FLAVOUR=spicy", ctx)
+	if progress := mustBuild(t, root, "-t", "multi:1", "--build-arg", "FLAVOUR=spicy", ctx); !strings.Contains(progress, "] FROM busybox:test AS build\n") {
+		t.Errorf("progress does not show FROM $BASE expanded:\n%s", progress)
+	}
 	if got := mustStrata(t, root, "run", "--rm", "multi:1"); got != "spicy\nA\n.dockerignore\na.txt\n" {
 		t.Errorf("multi:1 prints %q", got)
 	}
