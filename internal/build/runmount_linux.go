@@ -261,8 +261,7 @@ func (b *builder) sshMount(sm *stepMounts, m *instructions.Mount, n int) error {
 		return fmt.Errorf("--ssh %s=%s: %w", id, sock, notFound(err))
 	}
 	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("--ssh %s=%s: not an agent's socket; strata forwards an ssh-agent (run ssh-agent and ssh-add the key, then --ssh %s=$SSH_AUTH_SOCK): %w",
-			id, sock, id, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("--ssh %s=%s: not an agent's socket: %w", id, sock, errdefs.ErrInvalidArgument)
 	}
 	target := m.Target
 	if target == "" {

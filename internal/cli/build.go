@@ -107,7 +107,7 @@ image ID.`,
 	fl.StringVar(&f.network, "network", "default", "the network of RUN steps: default (isolated: no reach into the host's loopback), none or host")
 	fl.StringArrayVar(&f.allow, "allow", nil, "grant an entitlement: network.host (lets RUN --network=host use the host's network)")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (never stored in the image)")
-	fl.StringArrayVar(&f.ssh, "ssh", nil, "an SSH agent for RUN --mount=type=ssh: default (SSH_AUTH_SOCK) or ID=SOCKET")
+	fl.StringArrayVar(&f.ssh, "ssh", nil, "an SSH agent for RUN --mount=type=ssh: default (SSH_AUTH_SOCK), ID=SOCKET or ID=KEYFILE[,KEYFILE]")
 	fl.StringVar(&f.iidfile, "iidfile", "", "write the image ID to this file")
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "also write the result: type=local,dest=DIR, type=tar,dest=FILE, type=oci,dest=FILE or type=docker,dest=FILE")
 	fl.BoolVar(&f.push, "push", false, "push the image's tags after the build")
@@ -122,10 +122,10 @@ image ID.`,
 
 // options turns the flags into build options; the Dockerfile is read from
 // the context, the file named, or standard input.
-func (a *app) buildOptions(f buildFlags, contextArg string) (build.Options, error) {
+func (a *app) buildOptions(f buildFlags, contextArg string, release *[]func()) (build.Options, error) {
 	o := build.Options{Target: f.target, NoCache: f.noCache, Pull: f.pull, Network: f.network, Allow: f.allow,
 		BuildArgs: map[string]string{}, Labels: map[string]string{}, Snapshotter: a.getenv("STRATA_SNAPSHOTTER"), Log: a.log}
-	if err := a.buildSecrets(f, &o); err != nil {
+	if err := a.buildSecrets(f, &o, release); err != nil {
 		return o, err
 	}
 	for _, h := range f.addHosts {
@@ -283,7 +283,13 @@ func openDockerfile(contextArg string, file *string) (*os.File, error) {
 }
 
 func (a *app) build(ctx context.Context, f buildFlags, contextArg string) error {
-	o, err := a.buildOptions(f, contextArg)
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	o, err := a.buildOptions(f, contextArg, &stops)
 	if err != nil {
 		return err
 	}

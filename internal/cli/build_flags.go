@@ -2,14 +2,36 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/strata-dev/strata/internal/build"
 	"github.com/strata-dev/strata/internal/errdefs"
 )
 
-// buildSecrets reads --secret, --ssh and --allow into o.
-func (a *app) buildSecrets(f buildFlags, o *build.Options) error {
+// sshSocket is the agent socket --ssh names: an agent's socket as it is,
+// or key files (comma-separated), served by an agent of strata's own until
+// the command ends.
+func (a *app) sshSocket(paths string, release *[]func()) (string, error) {
+	if fi, err := os.Stat(paths); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		return paths, nil
+	}
+	dir, err := os.MkdirTemp("", "strata-ssh-")
+	if err != nil {
+		return "", err
+	}
+	sock, stop, err := build.ServeSSHKeys(dir, strings.Split(paths, ","))
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	*release = append(*release, func() { stop(); os.RemoveAll(dir) })
+	return sock, nil
+}
+
+// buildSecrets reads --secret, --ssh and --allow into o; release stops
+// the SSH agents it started.
+func (a *app) buildSecrets(f buildFlags, o *build.Options, release *[]func()) error {
 	for _, v := range f.secrets {
 		id, src, err := build.ParseSecret(v, func(k string) (string, bool) { return lookupEnv(a.getenv, k) })
 		if err != nil {
@@ -21,15 +43,16 @@ func (a *app) buildSecrets(f buildFlags, o *build.Options) error {
 		o.Secrets[id] = src
 	}
 	for _, v := range f.ssh {
-		id, sock, ok := strings.Cut(v, "=")
+		id, paths, ok := strings.Cut(v, "=")
 		if !ok {
-			sock = a.getenv("SSH_AUTH_SOCK")
-			if sock == "" {
-				return fmt.Errorf("--ssh %s: SSH_AUTH_SOCK is not set: start ssh-agent, or give ID=SOCKET: %w", v, errdefs.ErrInvalidArgument)
+			paths = a.getenv("SSH_AUTH_SOCK")
+			if paths == "" {
+				return fmt.Errorf("--ssh %s: SSH_AUTH_SOCK is not set: start ssh-agent, or give ID=SOCKET or ID=KEYFILE: %w", v, errdefs.ErrInvalidArgument)
 			}
 		}
-		if strings.Contains(sock, ",") {
-			return fmt.Errorf("--ssh %s: strata forwards one agent socket per id, not key files: %w", v, errdefs.ErrInvalidArgument)
+		sock, err := a.sshSocket(paths, release)
+		if err != nil {
+			return fmt.Errorf("--ssh %s: %w", v, err)
 		}
 		if o.SSH == nil {
 			o.SSH = map[string]string{}

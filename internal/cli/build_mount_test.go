@@ -3,6 +3,9 @@ package cli
 import (
 	"archive/tar"
 	"compress/gzip"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/strata-dev/strata/internal/testutil"
 )
@@ -169,6 +174,17 @@ func TestBuildSSH(t *testing.T) {
 		t.Errorf("ssh:1 holds %q", got)
 	}
 	assertNotInImage(t, root, "ssh:1", sock)
+	// A key file rather than a socket: strata serves it from an agent of
+	// its own for the build.
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, _ := ssh.MarshalPrivateKey(priv, "test")
+	os.WriteFile(key, pem.EncodeToMemory(block), 0o600)
+	mustBuild(t, root, "--no-cache", "--ssh", "default="+key, "-t", "ssh:2", ctx)
+	if got := mustStrata(t, root, "run", "--rm", "ssh:2", "cat", "/ssh-reply"); got != "/run/buildkit/ssh_agent.0\n" {
+		t.Errorf("ssh:2 holds %q", got)
+	}
+	assertNotInImage(t, root, "ssh:2", "PRIVATE KEY")
 	if _, progress, code := buildOut(t, root, writeContext(t, map[string]string{"Dockerfile": "FROM busybox:test\nRUN --mount=type=ssh,required=true true\n"})); code == 0 || !strings.Contains(progress, "ssh agent default is required") {
 		t.Errorf("a required agent that was not given: exit %d:\n%s", code, progress)
 	}
