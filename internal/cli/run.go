@@ -16,7 +16,6 @@ import (
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/network"
-	"github.com/strata-dev/strata/internal/remote/transfer"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/runtime/container"
 	"github.com/strata-dev/strata/internal/store"
@@ -38,6 +37,7 @@ type runFlags struct {
 	publishAll                    bool
 	labels, labelFiles            []string
 	restart                       string
+	extraFlags
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -121,6 +121,7 @@ func (a *app) containerFlags(f *runFlags, cmd *cobra.Command) *cobra.Command {
 	fl.StringArrayVar(&f.dns, "dns", nil, "a nameserver for the container")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label: KEY=VALUE")
 	fl.StringVar(&f.restart, "restart", "no", "restart the container when it ends: no, on-failure[:N], always, unless-stopped")
+	f.extraFlags.add(fl)
 	fl.StringArrayVar(&f.labelFiles, "label-file", nil, "read labels from a file, one KEY=VALUE a line")
 	return cmd
 }
@@ -169,10 +170,15 @@ func (a *app) create(ctx context.Context, f runFlags, imageName string, args []s
 		s.Close()
 		return nil, nil, c, err
 	}
-	img, err := a.localOrPull(ctx, s, imageName)
+	img, err := a.image(ctx, s, f.extraFlags, imageName)
 	if err == nil {
 		c, err = m.Create(ctx, img, container.CreateOptions{Name: f.name, Image: imageName, Run: opts, AutoRemove: f.rm,
 			PublishAll: f.publishAll, Restart: restart})
+	}
+	if err == nil {
+		if err = writeCidfile(f.cidfile, c); err != nil {
+			m.Remove(ctx, c.ID, true)
+		}
 	}
 	if err != nil {
 		s.Close()
@@ -235,21 +241,6 @@ func (a *app) terminal(f runFlags) (*os.File, error) {
 	return in, nil
 }
 
-// localOrPull finds an image in the store, pulling it when it is missing.
-func (a *app) localOrPull(ctx context.Context, s *store.Store, name string) (store.Image, error) {
-	img, err := s.Resolve(ctx, name)
-	if !errdefs.IsNotFound(err) {
-		return img, err
-	}
-	fmt.Fprintf(a.Err, "Unable to find image '%s' locally\n", name)
-	puller := *a // as docker run: the pull's progress on stderr, stdout left to the container
-	puller.Out = a.Err
-	if err := puller.pull(ctx, name, pullOptions{concurrency: transfer.DefaultConcurrentDownloads}); err != nil {
-		return store.Image{}, err
-	}
-	return s.Resolve(ctx, name)
-}
-
 // monitorCommand is the strata process that runs a detached container.
 func (a *app) monitorCommand(id string) *exec.Cmd {
 	self, err := os.Executable()
@@ -280,6 +271,9 @@ func (f runFlags) options(getenv func(string) string, args []string) (runtime.Op
 		}
 	}
 	if err := f.security(&o); err != nil {
+		return o, err
+	}
+	if err := f.extras(&o); err != nil {
 		return o, err
 	}
 	for _, p := range f.publish {

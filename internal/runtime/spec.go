@@ -45,6 +45,7 @@ type Options struct {
 	ExtraHosts []string          `json:",omitempty"` // --add-host NAME:IP
 	DNS        []string          `json:",omitempty"` // --dns
 	Labels     map[string]string `json:",omitempty"` // -l, --label-file
+	Extras     Extras            `json:",omitempty"` // --init, --ulimit, --device, --shm-size, --read-only, --tmpfs
 }
 
 // Volume is one -v HOST:CONTAINER[:ro] bind mount.
@@ -191,6 +192,9 @@ func Spec(b Bundle) (*specs.Spec, error) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: v.Target, Type: "bind", Source: v.Source, Options: opts})
 	}
 	o.Resources.apply(s.Linux.Resources)
+	if err := o.Extras.apply(s); err != nil {
+		return nil, err
+	}
 	if err := o.Security.apply(s); err != nil {
 		return nil, err
 	}
