@@ -148,4 +148,3 @@ func (e Extras) apply(s *specs.Spec) error {
 	}
 	return nil
 }
-
