@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,7 +35,7 @@ func startAll(ctx context.Context, work string) ([]*registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker-registry (Debian's distribution 2.8.2) is not installed: apt-get install docker-registry")
 	}
-	sAddr, dAddr := freeAddr(), freeAddr()
+	sAddr, dAddr := workdir.FreeAddr(), workdir.FreeAddr()
 	strata, err := start(ctx, work, "strata", sAddr, bin, "hub", "serve", "--open", "--addr", sAddr,
 		"--data-dir", workPath(work, "strata-data"), "--gc-interval", "-1s")
 	if err != nil {
@@ -53,15 +52,6 @@ func startAll(ctx context.Context, work string) ([]*registry, error) {
 		return nil, err
 	}
 	return []*registry{strata, dist}, nil
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // start runs a registry with its output in work/<name>.log and waits for /v2/.

@@ -1,10 +1,12 @@
 // Package workdir gives a benchmark what every one of them starts with: a
-// temporary work directory, and a strata binary built from this checkout.
+// temporary work directory, a strata binary built from this checkout, and
+// free loopback addresses for the servers it runs.
 package workdir
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,4 +35,14 @@ func BuildStrata(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/strata (run from the module root): %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// FreeAddr is a free loopback address for a server a benchmark starts.
+func FreeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -36,6 +36,7 @@ type imageView struct {
 	Layers    []layerRow
 	Config    *image.ContainerConfig
 	Labels    []keyValue
+	More      int    // layers and history lines not shown
 	Raw       string // the manifest, indented
 }
 
@@ -56,7 +57,10 @@ type indexView struct {
 	Digest    digest.Digest
 	MediaType string
 	Size      int64
-	Children  []childRow
+	Children  []childRow // the first maxChildren distinct ones
+	Images    int        // distinct children in all
+	Hidden    int        // distinct children not shown
+	Listed    int        // entries in the index, repeats included
 	Raw       string
 }
 
@@ -65,6 +69,7 @@ type childRow struct {
 	Platform string
 	Size     int64
 	Image    bool // a manifest of this repository that can be shown
+	Index    bool // an index itself
 }
 
 // platformOf writes a platform as docker does: linux/arm64/v8.
@@ -94,45 +99,21 @@ func (s *site) config(ctx context.Context, repo string, d digest.Digest) *image.
 	return c
 }
 
-// tagRows summarises a repository's tags.
+// tagRows summarises a page of a repository's tags.
 func (s *site) tagRows(ctx context.Context, repo string, tags []meta.Tag) []tagRow {
 	rows := make([]tagRow, 0, len(tags))
 	for _, t := range tags {
 		row := tagRow{Name: t.Name, Digest: t.Digest, Pushed: t.UpdatedAt, Index: image.IsIndex(t.MediaType)}
-		m, err := s.Meta.Manifest(ctx, repo, t.Digest.String())
-		if err != nil {
-			rows = append(rows, row)
-			continue
-		}
-		if row.Index {
-			if iv := s.indexView(ctx, repo, t.Digest, t.MediaType, m.Content); iv != nil {
-				row.Size = iv.Size
-				for _, c := range iv.Children {
-					if c.Platform != "" {
-						row.Platforms = append(row.Platforms, c.Platform)
-					}
-				}
-			}
-		} else if iv := s.imageView(ctx, repo, t.Digest, t.MediaType, m.Content, false); iv != nil {
-			row.Size = iv.Size
-			if iv.Platform != "" {
-				row.Platforms = []string{iv.Platform}
-			}
+		if sum := s.summary(ctx, repo, t.Digest, t.MediaType); sum != nil {
+			row.Size, row.Platforms = sum.Size, sum.Platforms
 		}
 		rows = append(rows, row)
 	}
 	return rows
 }
 
-// sortTags orders rows by name or by push time, newest first.
-func sortTags(rows []tagRow, by string) {
-	if by == "date" {
-		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Pushed.After(rows[j].Pushed) })
-	}
-}
-
-// imageView describes an image manifest; with full, also its config and history.
-func (s *site) imageView(ctx context.Context, repo string, d digest.Digest, mt string, content []byte, full bool) *imageView {
+// imageView describes an image manifest with its config and history.
+func (s *site) imageView(ctx context.Context, repo string, d digest.Digest, mt string, content []byte) *imageView {
 	m, err := image.ParseManifest(mt, content)
 	if err != nil {
 		return nil
@@ -145,11 +126,10 @@ func (s *site) imageView(ctx context.Context, repo string, d digest.Digest, mt s
 	if cfg != nil {
 		v.Platform = platformOf(&image.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
 	}
-	if !full {
-		return v
-	}
 	v.Raw = indent(content)
-	v.Layers = layerRows(m, cfg)
+	if v.Layers = layerRows(m, cfg); len(v.Layers) > maxRows {
+		v.More, v.Layers = len(v.Layers)-maxRows, v.Layers[:maxRows]
+	}
 	if cfg != nil {
 		v.Config = &cfg.Config
 		if cfg.Created != nil {
@@ -203,20 +183,57 @@ func cleanCommand(c string) string {
 	return c
 }
 
-// indexView describes an index and the images it lists.
+// indexView describes an index and the images it lists, with its text.
 func (s *site) indexView(ctx context.Context, repo string, d digest.Digest, mt string, content []byte) *indexView {
-	idx, err := image.ParseIndex(mt, content)
-	if err != nil {
+	f := s.indexFacts(ctx, repo, d, mt, content)
+	if f == nil {
 		return nil
 	}
-	v := &indexView{Digest: d, MediaType: mt, Raw: indent(content)}
+	v := *f
+	v.Raw = indent(content)
+	return &v
+}
+
+// indexFacts describes an index: each distinct image it lists once, the
+// first maxChildren of them, from their summaries. It is worked out once
+// per digest; nil when content is not an index.
+func (s *site) indexFacts(ctx context.Context, repo string, d digest.Digest, mt string, content []byte) *indexView {
+	return s.facts.get("index "+d.String(), func() (any, bool) {
+		v := s.describeIndex(ctx, repo, d, mt, content)
+		return v, true
+	}).(*indexView)
+}
+
+func (s *site) describeIndex(ctx context.Context, repo string, d digest.Digest, mt string, content []byte) *indexView {
+	// Only what the page shows is decoded: the index was checked whole
+	// when it was pushed.
+	var idx struct {
+		Manifests []struct {
+			MediaType string
+			Digest    digest.Digest
+			Size      int64
+			Platform  *image.Platform
+		}
+	}
+	if !image.IsIndex(mt) || json.Unmarshal(content, &idx) != nil {
+		return nil
+	}
+	v := &indexView{Digest: d, MediaType: mt, Listed: len(idx.Manifests)}
+	seen := map[digest.Digest]bool{}
 	for _, c := range idx.Manifests {
-		row := childRow{Digest: c.Digest, Platform: platformOf(c.Platform), Size: c.Size}
-		if child, err := s.Meta.Manifest(ctx, repo, c.Digest.String()); err == nil {
-			if iv := s.imageView(ctx, repo, c.Digest, child.MediaType, child.Content, false); iv != nil {
-				row.Size, row.Image = iv.Size, true
-				if row.Platform == "" {
-					row.Platform = iv.Platform
+		if seen[c.Digest] {
+			continue
+		}
+		seen[c.Digest] = true
+		if v.Images++; v.Images > maxChildren {
+			continue
+		}
+		row := childRow{Digest: c.Digest, Platform: platformOf(c.Platform), Size: c.Size, Index: image.IsIndex(c.MediaType)}
+		if !row.Index {
+			if sum := s.summary(ctx, repo, c.Digest, c.MediaType); sum != nil {
+				row.Size, row.Image = sum.Size, true
+				if row.Platform == "" && len(sum.Platforms) > 0 {
+					row.Platform = sum.Platforms[0]
 				}
 			}
 		}
@@ -225,13 +242,20 @@ func (s *site) indexView(ctx context.Context, repo string, d digest.Digest, mt s
 		}
 		v.Children = append(v.Children, row)
 	}
+	v.Hidden = v.Images - len(v.Children)
 	return v
 }
 
+// indent shows a manifest's text indented, at most maxRaw bytes of it.
 func indent(b []byte) string {
 	var out bytes.Buffer
-	if json.Indent(&out, b, "", "  ") != nil {
-		return string(b)
+	if len(b) > maxRaw || json.Indent(&out, b, "", "  ") != nil {
+		out.Reset()
+		out.Write(b[:min(len(b), maxRaw)])
+	}
+	if len(b) > maxRaw || out.Len() > maxRaw {
+		out.Truncate(maxRaw)
+		out.WriteString("\n… (cut at 64 KiB: the registry API serves the whole manifest)")
 	}
 	return out.String()
 }

@@ -30,10 +30,16 @@ func (s *site) home(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	used, quota, err := s.Blobs.Usage(r.Context(), v.id.User.Name)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "dashboard", "Your repositories", struct {
-		Repos []meta.RepoSummary
-		Host  string
-	}{repos, r.Host}, "")
+		Repos       []meta.RepoSummary
+		Host        string
+		Used, Quota int64
+	}{repos, r.Host, used, quota}, "")
 }
 
 // explore lists public repositories, searched by name and description.

@@ -26,6 +26,16 @@ var funcs = template.FuncMap{
 	"pull":    pullRef,
 	"plural":  plural,
 	"ops":     userOps,
+	"add":     func(a, b int) int { return a + b },
+	"usage":   usage,
+}
+
+// usage says what a namespace stores against its quota.
+func usage(used, quota int64) string {
+	if quota <= 0 {
+		return humanBytes(used) + " stored"
+	}
+	return fmt.Sprintf("%s of %s stored (%d%%)", humanBytes(used), humanBytes(quota), used*100/quota)
 }
 
 // parsePages parses every page template with the layout.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -85,21 +86,35 @@ type repoData struct {
 	Host          string
 	Tags          []tagRow
 	Sort          string
+	Page          int // of tags, from 1
+	More          bool
+	Used, Quota   int64 // what its namespace stores, and may
 	Collaborators []meta.Collaborator
 }
 
+// tagsPerPage is how many tags the repository page shows at once.
+const tagsPerPage = 50
+
 func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 	ctx := r.Context()
-	tags, _, err := s.Meta.TagList(ctx, a.Repo.Name, meta.TagQuery{N: -1})
+	d := repoData{repoAccess: a, Host: r.Host, Sort: r.URL.Query().Get("sort"), Page: 1}
+	if d.Sort != "date" {
+		d.Sort = "name"
+	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 1 && n <= 1e6 {
+		d.Page = n
+	}
+	tags, more, err := s.Meta.TagList(ctx, a.Repo.Name, meta.TagQuery{ByDate: d.Sort == "date",
+		Offset: (d.Page - 1) * tagsPerPage, N: tagsPerPage})
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	d := repoData{repoAccess: a, Host: r.Host, Tags: s.tagRows(ctx, a.Repo.Name, tags), Sort: r.URL.Query().Get("sort")}
-	if d.Sort != "date" {
-		d.Sort = "name"
+	d.Tags, d.More = s.tagRows(ctx, a.Repo.Name, tags), more
+	if d.Used, d.Quota, err = s.Blobs.Usage(ctx, meta.Namespace(a.Repo.Name)); err != nil {
+		s.serverError(w, r, err)
+		return
 	}
-	sortTags(d.Tags, d.Sort)
 	if a.Manage {
 		if d.Collaborators, err = s.Meta.Collaborators(ctx, a.Repo.Name); err != nil {
 			s.serverError(w, r, err)
@@ -141,7 +156,7 @@ func (s *site) manifestPage(w http.ResponseWriter, r *http.Request, a repoAccess
 	if image.IsIndex(m.MediaType) {
 		d.Index = s.indexView(ctx, a.Repo.Name, m.Digest, m.MediaType, m.Content)
 	} else {
-		d.Image = s.imageView(ctx, a.Repo.Name, m.Digest, m.MediaType, m.Content, true)
+		d.Image = s.imageView(ctx, a.Repo.Name, m.Digest, m.MediaType, m.Content)
 	}
 	if d.Image == nil && d.Index == nil {
 		s.fail(w, r, http.StatusUnprocessableEntity, "This manifest cannot be shown: it is not an image or an index.")

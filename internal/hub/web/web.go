@@ -42,6 +42,7 @@ type Deps struct {
 type site struct {
 	Deps
 	pages map[string]*pageTemplate
+	facts *factsCache
 }
 
 // New returns the website's handler.
@@ -49,7 +50,7 @@ func New(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &site{Deps: d, pages: parsePages()}
+	s := &site{Deps: d, pages: parsePages(), facts: newFactsCache()}
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	mux.HandleFunc("GET /{$}", s.home)
