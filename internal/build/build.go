@@ -40,13 +40,16 @@ type Options struct {
 	// from. "" when there is none (a Dockerfile on standard input).
 	ContextDir string
 	Dockerfile []byte // its text
-	Tags       []reference.NamedTagged
-	BuildArgs  map[string]string // --build-arg
-	Target     string            // --target: the stage to build; "" for the last
-	NoCache    bool              // --no-cache: run every step (and cache the results)
-	Pull       bool              // --pull: pull FROM images even when stored
-	Platform   image.Platform    // --platform; zero for this machine's
-	Labels     map[string]string // --label: added to the image as a last LABEL
+	// Dockerignore, when not nil, replaces the context's .dockerignore: the
+	// Dockerfile's own NAME.dockerignore, as BuildKit reads it.
+	Dockerignore []byte
+	Tags         []reference.NamedTagged
+	BuildArgs    map[string]string // --build-arg
+	Target       string            // --target: the stage to build; "" for the last
+	NoCache      bool              // --no-cache: run every step (and cache the results)
+	Pull         bool              // --pull: pull FROM images even when stored
+	Platform     image.Platform    // --platform; zero for this machine's
+	Labels       map[string]string // --label: added to the image as a last LABEL
 	// Network is RUN steps' network unless RUN --network says otherwise:
 	// "default" (or ""; the isolated default network), "none" or "host".
 	Network string

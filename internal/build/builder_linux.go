@@ -74,7 +74,7 @@ func Build(ctx context.Context, st *store.Store, o Options) (Result, error) {
 	}
 	b := &builder{o: o, st: st, m: m, df: df, args: newArgSet(o.BuildArgs, target, image.DefaultPlatform()), stages: map[int]*state{}}
 	if o.ContextDir != "" {
-		if b.context, err = openContext(o.ContextDir); err != nil {
+		if b.context, err = openContext(o.ContextDir, o.Dockerignore); err != nil {
 			return Result{}, err
 		}
 	}

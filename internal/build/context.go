@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -48,8 +49,10 @@ func openTree(dir, what string) (*tree, error) {
 // Close closes the tree's root.
 func (t *tree) Close() error { return t.fs.Close() }
 
-// openContext opens the build context in dir with its .dockerignore.
-func openContext(dir string) (*tree, error) {
+// openContext opens the build context in dir with its .dockerignore, or
+// with ignore's patterns when they are given (a Dockerfile's own
+// NAME.dockerignore).
+func openContext(dir string, ignore []byte) (*tree, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -66,29 +69,33 @@ func openContext(dir string) (*tree, error) {
 		return nil, err
 	}
 	t.context = true
-	if err := t.readIgnore(); err != nil {
+	if err := t.readIgnore(ignore); err != nil {
 		t.Close()
 		return nil, err
 	}
 	return t, nil
 }
 
-// readIgnore reads the context's .dockerignore, which may be a symlink
-// inside the context but not out of it.
-func (t *tree) readIgnore() error {
-	rel, err := t.resolve(".dockerignore")
-	if err != nil {
-		return fmt.Errorf(".dockerignore: %w", err)
+// readIgnore reads the context's .dockerignore (which may be a symlink
+// inside the context but not out of it), or the patterns given instead.
+func (t *tree) readIgnore(given []byte) error {
+	var r io.Reader = bytes.NewReader(given)
+	if given == nil {
+		rel, err := t.resolve(".dockerignore")
+		if err != nil {
+			return fmt.Errorf(".dockerignore: %w", err)
+		}
+		f, err := t.fs.Open(rel)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf(".dockerignore: %w", err)
+		}
+		defer f.Close()
+		r = f
 	}
-	f, err := t.fs.Open(rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf(".dockerignore: %w", err)
-	}
-	defer f.Close()
-	patterns, err := ignorefile.ReadAll(f)
+	patterns, err := ignorefile.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf(".dockerignore: %v: %w", err, errdefs.ErrInvalidArgument)
 	}

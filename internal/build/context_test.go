@@ -38,7 +38,7 @@ func contextDir(t *testing.T) string {
 }
 
 func TestContextResolve(t *testing.T) {
-	ctx, err := openContext(contextDir(t))
+	ctx, err := openContext(contextDir(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestResolveInRoot(t *testing.T) {
 }
 
 func TestDockerignoreAndGlob(t *testing.T) {
-	ctx, err := openContext(contextDir(t))
+	ctx, err := openContext(contextDir(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestSourceHash(t *testing.T) {
 	dir := contextDir(t)
 	hash := func(rel string) string {
 		t.Helper()
-		ctx, err := openContext(dir)
+		ctx, err := openContext(dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +190,7 @@ func hostileContext(t *testing.T) (dir, secret string) {
 // stays inside is copied.
 func TestHostileContext(t *testing.T) {
 	dir, _ := hostileContext(t)
-	ctx, err := openContext(dir)
+	ctx, err := openContext(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestDockerignoreLinkOut(t *testing.T) {
 	dir, secret := hostileContext(t)
 	os.Remove(filepath.Join(dir, ".dockerignore"))
 	os.Symlink(secret, filepath.Join(dir, ".dockerignore"))
-	if _, err := openContext(dir); err == nil || !strings.Contains(err.Error(), "outside the build context") {
+	if _, err := openContext(dir, nil); err == nil || !strings.Contains(err.Error(), "outside the build context") {
 		t.Errorf("a .dockerignore linked out: %v", err)
 	}
 }
@@ -333,7 +333,7 @@ func TestParentsAndExclude(t *testing.T) {
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 		os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644)
 	}
-	ctx, err := openContext(dir)
+	ctx, err := openContext(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

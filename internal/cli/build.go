@@ -241,9 +241,19 @@ func (a *app) buildContext(ctx context.Context, o *build.Options, file, contextA
 		return release, err
 	}
 	var fh *os.File
+	inContext := file == "" || o.ContextDir != contextArg // else -f names a path of the user's
+	open := func(name string) (*os.File, error) {
+		if inContext {
+			rel, err := filepath.Rel(o.ContextDir, name)
+			if err != nil || !filepath.IsLocal(rel) {
+				rel = name
+			}
+			return os.OpenInRoot(o.ContextDir, rel)
+		}
+		return os.Open(name)
+	}
 	if file != "" && o.ContextDir != contextArg {
-		// -f names a file in the tar's or the repository's context.
-		fh, err = os.OpenInRoot(o.ContextDir, file)
+		fh, err = open(file) // -f names a file in the tar's or the repository's context
 	} else {
 		fh, err = openDockerfile(o.ContextDir, &file)
 	}
@@ -251,8 +261,20 @@ func (a *app) buildContext(ctx context.Context, o *build.Options, file, contextA
 		return release, fmt.Errorf("the Dockerfile: %w", err)
 	}
 	defer fh.Close()
-	o.Dockerfile, err = readDockerfile(fh, file)
-	return release, err
+	if o.Dockerfile, err = readDockerfile(fh, file); err != nil {
+		return release, err
+	}
+	// A Dockerfile's own NAME.dockerignore, beside it, replaces the
+	// context's .dockerignore, as in BuildKit.
+	if ig, err := open(file + ".dockerignore"); err == nil {
+		defer ig.Close()
+		o.Dockerignore, err = readDockerfile(ig, file+".dockerignore")
+		if o.Dockerignore == nil {
+			o.Dockerignore = []byte{}
+		}
+		return release, err
+	}
+	return release, nil
 }
 
 // openDockerfile opens the Dockerfile: the file -f names, else the

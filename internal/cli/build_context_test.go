@@ -114,3 +114,19 @@ func bareRepository(t *testing.T, files map[string]string) string {
 	}
 	return bare
 }
+
+// TestBuildDockerfileIgnore: a Dockerfile's own NAME.dockerignore, beside
+// it, replaces the context's .dockerignore, as in BuildKit.
+func TestBuildDockerfileIgnore(t *testing.T) {
+	root := busyboxRoot(t, "")
+	dockerfile := "FROM busybox:test\nCOPY . /ctx/\nCMD [\"ls\", \"/ctx\"]\n"
+	ctx := writeContext(t, map[string]string{"a.txt": "a", "b.txt": "b", "Dockerfile": dockerfile, "dev.Dockerfile": dockerfile,
+		".dockerignore": "b.txt\n*ockerfile*\n.dockerignore\n", "dev.Dockerfile.dockerignore": "a.txt\n*ockerfile*\n.dockerignore\n"})
+	mustBuild(t, root, "-t", "ign:plain", ctx)
+	mustBuild(t, root, "-t", "ign:dev", "-f", filepath.Join(ctx, "dev.Dockerfile"), ctx)
+	for ref, want := range map[string]string{"ign:plain": "a.txt\n", "ign:dev": "b.txt\n"} {
+		if got := mustStrata(t, root, "run", "--rm", ref); got != want {
+			t.Errorf("%s holds %q, want %q", ref, got, want)
+		}
+	}
+}
