@@ -79,14 +79,14 @@ func table(title string, engines []engine, times map[string][]time.Duration) {
 
 func execLatency(ctx context.Context, engines []engine, runs int) error {
 	for _, e := range engines {
-		if _, err := must(e, append(append([]string{"run", "-d", "--name", "bench-exec"}, netArgs(e)...), image, "sleep", "3600")...); err != nil {
+		if _, err := must(e, append(append([]string{"run", "-d", "--name", "bench-exec"}, netArgs(e)...), image, "/bin/sleep", "3600")...); err != nil {
 			return err
 		}
 		defer must(e, "rm", "-f", "bench-exec")
 	}
 	times, err := timed(ctx, engines, runs, func(e engine) (time.Duration, error) {
 		start := time.Now()
-		_, err := must(e, "exec", "bench-exec", "true")
+		_, err := must(e, "exec", "bench-exec", "/bin/true")
 		return time.Since(start), err
 	})
 	if err != nil {
@@ -119,7 +119,7 @@ func publishLatency(ctx context.Context, engines []engine, runs int) error {
 			args = append(args, "--network", "slirp4netns:port_handler=slirp4netns")
 		}
 		start := time.Now()
-		if _, err := must(e, append(args, image, "httpd", "-f", "-p", "8080", "-h", "/")...); err != nil {
+		if _, err := must(e, append(args, image, "/bin/httpd", "-f", "-p", "8080", "-h", "/")...); err != nil {
 			return 0, err
 		}
 		defer must(e, "rm", "-f", "bench-web")
@@ -144,7 +144,7 @@ func statsLatency(ctx context.Context, engines []engine, n, runs int) error {
 	for _, e := range engines {
 		for i := 0; i < n; i++ {
 			name := fmt.Sprintf("bench-stats-%d", i)
-			if _, err := must(e, append(append([]string{"run", "-d", "--name", name}, netArgs(e)...), image, "sleep", "3600")...); err != nil {
+			if _, err := must(e, append(append([]string{"run", "-d", "--name", name}, netArgs(e)...), image, "/bin/sleep", "3600")...); err != nil {
 				return err
 			}
 			defer must(e, "rm", "-f", name)
@@ -178,7 +178,7 @@ func idleCost(ctx context.Context, engines []engine, work string, n int) error {
 				return ctx.Err()
 			}
 			name := fmt.Sprintf("bench-idle-%d", i)
-			if _, err := must(e, append(append([]string{"run", "-d", "--name", name}, netArgs(e)...), image, "sleep", "3600")...); err != nil {
+			if _, err := must(e, append(append([]string{"run", "-d", "--name", name}, netArgs(e)...), image, "/bin/sleep", "3600")...); err != nil {
 				return err
 			}
 		}
