@@ -139,7 +139,7 @@ func (a *app) startAttached(ctx context.Context, ref string, interactive bool) e
 }
 
 func (a *app) rmCommand() *cobra.Command {
-	var force bool
+	var force, volumes bool
 	cmd := &cobra.Command{
 		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
 		Aliases: []string{"remove"},
@@ -150,11 +150,12 @@ refused unless -f, which kills it first.`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.eachContainer(cmd.Context(), args, func(m *container.Manager, ref string) error {
-				return m.Remove(cmd.Context(), ref, force)
+				return m.RemoveWith(cmd.Context(), ref, force, volumes)
 			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill and remove a running container")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove the container's anonymous volumes too")
 	return cmd
 }
 

@@ -67,5 +67,5 @@ func (a *app) withContainerCommands(cmds []*cobra.Command) []*cobra.Command {
 			c.AddCommand(a.imageMountCommand(), a.imageUnmountCommand())
 		}
 	}
-	return append(append(cmds, a.containerCommands()...), a.networkCommand())
+	return append(append(cmds, a.containerCommands()...), a.networkCommand(), a.volumeCommand())
 }

@@ -87,7 +87,7 @@ func TestRunForeground(t *testing.T) {
 		{"volume", []string{"run", "--rm", "-v", t.TempDir() + ":/mnt:ro", "busybox:test", "sh", "-c", "touch /mnt/x 2>/dev/null || echo read-only"}, "", "read-only\n", 0},
 		{"missing program", []string{"run", "--rm", "busybox:test", "nope"}, "", "", 127},
 		{"bad network", []string{"run", "--rm", "--network", "nosuchnet", "busybox:test", "true"}, "", "", 125},
-		{"bad volume", []string{"run", "--rm", "-v", "relative:/x", "busybox:test", "true"}, "", "", 125},
+		{"bad volume", []string{"run", "--rm", "-v", "/tmp:relative", "busybox:test", "true"}, "", "", 125},
 		{"missing image, no registry", []string{"run", "--rm", "127.0.0.1:1/none/such:1", "true"}, "", "", 125},
 	}
 	for _, c := range cases {

@@ -35,7 +35,7 @@ type runFlags struct {
 	pidsLimit                     int64
 	publish, addHosts, dns        []string
 	publishAll                    bool
-	labels, labelFiles            []string
+	labels, labelFiles, mounts    []string
 	restart                       string
 	extraFlags
 }
@@ -110,7 +110,7 @@ func (a *app) containerFlags(f *runFlags, cmd *cobra.Command) *cobra.Command {
 	fl.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file, one KEY=VALUE a line")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "the working directory in the container")
 	fl.StringVarP(&f.user, "user", "u", "", "run as this user: name|uid[:group|gid]")
-	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind-mount a host directory or file: /host/path:/container/path[:ro]")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "mount a host path (/host/path:/ctr/path[:ro]), a volume (NAME:/ctr/path) or a new anonymous volume (/ctr/path)")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint (\"\" clears it)")
 	fl.StringVar(&f.network, "network", network.Default, "bridge (isolated, outbound access), none (only a loopback) or host (the host's network, no isolation)")
 	fl.StringVar(&f.hostname, "hostname", "", "the container's host name (default: its short ID)")
@@ -120,6 +120,7 @@ func (a *app) containerFlags(f *runFlags, cmd *cobra.Command) *cobra.Command {
 	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a line to /etc/hosts: NAME:IP")
 	fl.StringArrayVar(&f.dns, "dns", nil, "a nameserver for the container")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label: KEY=VALUE")
+	fl.StringArrayVar(&f.mounts, "mount", nil, "mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]")
 	fl.StringVar(&f.restart, "restart", "no", "restart the container when it ends: no, on-failure[:N], always, unless-stopped")
 	f.extraFlags.add(fl)
 	fl.StringArrayVar(&f.labelFiles, "label-file", nil, "read labels from a file, one KEY=VALUE a line")
@@ -317,6 +318,11 @@ func (f runFlags) options(getenv func(string) string, args []string) (runtime.Op
 		}
 		o.Volumes = append(o.Volumes, vol)
 	}
+	for _, mnt := range f.mounts {
+		if err := parseMount(mnt, &o); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
 }
 
@@ -358,27 +364,50 @@ func readEnvFile(path string, getenv func(string) string) ([]string, error) {
 	return out, sc.Err()
 }
 
-// parseVolume reads -v HOST:CONTAINER[:ro|rw].
+// parseVolume reads -v as docker does: HOST:CONTAINER[:OPTIONS] binds a
+// host path (absolute, or relative as ./dir), NAME:CONTAINER[:OPTIONS]
+// mounts a named volume (made if need be), CONTAINER alone an anonymous
+// one. OPTIONS are ro or rw, and z or Z (SELinux relabelling: nothing to do
+// where SELinux is off), comma-separated.
 func parseVolume(s string) (runtime.Volume, error) {
 	parts := strings.Split(s, ":")
 	bad := func(why string) error {
 		return fmt.Errorf("-v %q: %s: %w", s, why, errdefs.ErrInvalidArgument)
 	}
-	if len(parts) < 2 || len(parts) > 3 {
+	if len(parts) == 1 {
+		if !strings.HasPrefix(s, "/") {
+			return runtime.Volume{}, bad("want /host/path:/container/path[:ro], volume:/container/path, or /container/path")
+		}
+		return runtime.Volume{Target: s, Anonymous: true}, nil
+	}
+	if len(parts) > 3 {
 		return runtime.Volume{}, bad("want /host/path:/container/path[:ro]")
 	}
 	v := runtime.Volume{Source: parts[0], Target: parts[1]}
 	if len(parts) == 3 {
-		switch parts[2] {
-		case "ro":
-			v.ReadOnly = true
-		case "rw":
-		default:
-			return v, bad("the mode must be ro or rw")
+		for _, opt := range strings.Split(parts[2], ",") {
+			switch opt {
+			case "ro":
+				v.ReadOnly = true
+			case "rw", "z", "Z":
+			default:
+				return v, bad("the options are ro, rw, z and Z")
+			}
 		}
 	}
+	if !strings.HasPrefix(v.Target, "/") {
+		return v, bad("the container path must be absolute")
+	}
+	if !strings.HasPrefix(v.Source, "/") && !strings.HasPrefix(v.Source, ".") {
+		v.Name, v.Source = v.Source, ""
+		return v, nil
+	}
 	if !filepath.IsAbs(v.Source) {
-		return v, bad("the host path must be absolute (strata has no named volumes)")
+		abs, err := filepath.Abs(v.Source)
+		if err != nil {
+			return v, bad(err.Error())
+		}
+		v.Source = abs
 	}
 	if !strings.HasPrefix(v.Target, "/") {
 		return v, bad("the container path must be absolute")

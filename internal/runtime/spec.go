@@ -48,11 +48,14 @@ type Options struct {
 	Extras     Extras            `json:",omitempty"` // --init, --ulimit, --device, --shm-size, --read-only, --tmpfs
 }
 
-// Volume is one -v HOST:CONTAINER[:ro] bind mount.
+// Volume is one -v or --mount: a bind mount of a host path, or of a
+// volume of the store (Name set; Anonymous for one made for the container).
 type Volume struct {
-	Source   string
-	Target   string
-	ReadOnly bool
+	Source    string
+	Target    string
+	ReadOnly  bool
+	Name      string `json:",omitempty"`
+	Anonymous bool   `json:",omitempty"`
 }
 
 // DefaultPath is the PATH a container gets when its image sets none, as in Docker.

@@ -64,6 +64,9 @@ func (m *Manager) Create(ctx context.Context, img store.Image, o CreateOptions) 
 	if err := o.Run.Extras.Check(); err != nil {
 		return Container{}, err
 	}
+	if err := m.resolveVolumes(o.Run.Volumes); err != nil {
+		return Container{}, err
+	}
 	if o.AutoRemove && o.Restart.Name != "" {
 		return Container{}, fmt.Errorf("conflicting options: --restart and --rm: %w", errdefs.ErrInvalidArgument)
 	}

@@ -137,6 +137,12 @@ func (m *Manager) waitStopped(ctx context.Context, id string, timeout time.Durat
 // Remove deletes a container: its writable layer, its files and its record.
 // A running one is refused unless force, which kills it first.
 func (m *Manager) Remove(ctx context.Context, ref string, force bool) error {
+	return m.RemoveWith(ctx, ref, force, false)
+}
+
+// RemoveWith is Remove, and with volumes (rm -v) the container's anonymous
+// volumes too.
+func (m *Manager) RemoveWith(ctx context.Context, ref string, force, volumes bool) error {
 	c, err := m.Get(ctx, ref)
 	if err != nil {
 		return err
@@ -175,7 +181,13 @@ func (m *Manager) Remove(ctx context.Context, ref string, force bool) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	return m.store.RemoveContainer(ctx, c.ID)
+	if err := m.store.RemoveContainer(ctx, c.ID); err != nil {
+		return err
+	}
+	if volumes {
+		m.removeAnonymousVolumes(ctx, c)
+	}
+	return nil
 }
 
 // Pruned is what Prune removed.
@@ -264,7 +276,7 @@ func (m *Manager) Reap(ctx context.Context) error {
 			return nil
 		})
 		if err == nil && c.Settings.AutoRemove {
-			err = m.Remove(ctx, c.ID, false)
+			err = m.RemoveWith(ctx, c.ID, false, true)
 		}
 		if err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, err)

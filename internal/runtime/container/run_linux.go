@@ -62,7 +62,7 @@ func (m *Manager) Run(ctx context.Context, ref string, stdio IO) (int, error) {
 		return nil
 	})
 	if err == nil && c.Settings.AutoRemove && rec.State == store.StateExited {
-		err = m.Remove(ctx, c.ID, false)
+		err = m.RemoveWith(ctx, c.ID, false, true) // as docker --rm: its anonymous volumes too
 	}
 	return code, errors.Join(runErr, err)
 }
