@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -297,11 +298,10 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 		step := container.Step{DiffIDs: s.diffIDs(), Config: cfg, Args: args, Network: stepNetwork(network), Volumes: mounts.volumes,
 			AddHosts: b.o.AddHosts}
 		if script != "" {
-			p, err := b.writeScript(script)
+			p, err := b.writeScript(mounts, script)
 			if err != nil {
 				return change{}, err
 			}
-			defer os.Remove(p)
 			step.Files = map[string]string{args[len(args)-1]: p}
 		}
 		return b.runStep(ctx, s, id, step, history)
@@ -389,18 +389,16 @@ func shebang(script, p string) []string {
 	return append(args, p)
 }
 
-// writeScript writes a heredoc script to a file to mount in the container.
-func (b *builder) writeScript(script string) (string, error) {
-	f, err := os.CreateTemp("", "strata-build-script-")
+// writeScript writes a heredoc script to a file to mount in the
+// container, in a directory only root enters, removed with the step's
+// mounts.
+func (b *builder) writeScript(sm *stepMounts, script string) (string, error) {
+	dir, err := b.scratch(sm, "script-")
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	if _, err := f.WriteString(script); err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), os.Chmod(f.Name(), 0o755)
+	p := filepath.Join(dir, "script")
+	return p, os.WriteFile(p, []byte(script), 0o755)
 }
 
 // workdir runs WORKDIR: the directory is made now, as Docker does, so it

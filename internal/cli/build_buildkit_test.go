@@ -25,8 +25,9 @@ import (
 var buildkitCases = []struct {
 	name   string
 	files  map[string]string
-	args   []string // strata build flags, and buildctl's (see buildctlArgs)
-	secret string   // a secret "tok" for both, when set
+	args   []string          // strata build flags, and buildctl's (see buildctlArgs)
+	secret string            // a secret "tok" for both, when set
+	links  map[string]string // symlinks in the context: name -> target
 }{{
 	name: "copy-parents",
 	files: map[string]string{"x/a.txt": "xa", "y/a.txt": "ya", "x/y/b.txt": "xyb", "src/a.txt": "1", "src/x/b.txt": "2",
@@ -73,6 +74,18 @@ RUN --mount=type=secret,id=tok,env=TOK,required=true echo ${#TOK} > /envlen
 RUN --network=none echo none > /none
 `},
 }, {
+	name: "context",
+	files: map[string]string{"a.txt": "a", "b.md": "b", "logs/x.log": "x", "logs/keep.log": "k", "dir/sub/f.txt": "f",
+		".dockerignore": "logs\n!logs/keep.log\n*.md\n", "Dockerfile": `FROM BASE
+WORKDIR /w
+COPY . ctx/
+COPY *.txt dir /globbed/
+COPY --from=IMAGE /bin/busybox /bb
+COPY --chown=7:8 dir/sub/ ../owned/
+ADD --chmod=0600 a.txt /modes/
+`},
+	links: map[string]string{"link.txt": "a.txt", "dirlink": "dir/sub"},
+}, {
 	name: "config",
 	files: map[string]string{"a.txt": "a", "Dockerfile": `ARG TAG=test
 FROM BASE
@@ -112,11 +125,16 @@ func TestBuildMatchesBuildKit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			files := map[string]string{}
 			for k, v := range tc.files {
-				v = strings.ReplaceAll(v, "FROM BASE", "FROM "+base)
+				v = strings.ReplaceAll(strings.ReplaceAll(v, "FROM BASE", "FROM "+base), "--from=IMAGE", "--from="+base)
 				v = strings.ReplaceAll(strings.ReplaceAll(v, "SUM", sum), "URL", url)
 				files[k] = v
 			}
 			ctx := writeContext(t, files)
+			for name, target := range tc.links {
+				if err := os.Symlink(target, filepath.Join(ctx, name)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			dir := t.TempDir()
 			ours, theirs := filepath.Join(dir, "strata.tar"), filepath.Join(dir, "buildkit.tar")
 			args, opts, extra := tc.args, buildctlOpts(tc.args), []string(nil)
