@@ -12,7 +12,12 @@
 // counts. It prints the figures, the ratios (strata / distribution, higher
 // is better) and the hub's memory (RSS) at idle and its peak under load.
 //
-//	go run ./bench/hub [-rounds 3] [-keep]
+// With -engines both run on the engines of a hub past one machine: strata
+// with blobs in S3 (SeaweedFS) and metadata in PostgreSQL, once serving
+// blobs itself and once redirecting pulls to the store, against
+// distribution with its own s3 driver on the same SeaweedFS.
+//
+//	go run ./bench/hub [-rounds 3] [-keep] [-engines]
 package main
 
 import (
@@ -31,10 +36,11 @@ import (
 func main() {
 	rounds := flag.Int("rounds", 3, "times each scenario runs per registry (the median counts)")
 	keep := flag.Bool("keep", false, "keep the work directory (data and logs)")
+	onEngines := flag.Bool("engines", false, "the hub past one machine: strata on S3 (SeaweedFS) + PostgreSQL, with and without --redirect, against distribution's s3 driver on the same SeaweedFS")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rounds, *keep); err != nil {
+	if err := run(ctx, *rounds, *keep, *onEngines); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/hub:", err)
 		os.Exit(1)
 	}
@@ -47,7 +53,7 @@ type result struct {
 	idleRSS, peakRSS                       int64 // KiB
 }
 
-func run(ctx context.Context, rounds int, keep bool) error {
+func run(ctx context.Context, rounds int, keep, onEngines bool) error {
 	work, cleanup, err := workdir.New("hub", keep)
 	if err != nil {
 		return err
@@ -58,15 +64,22 @@ func run(ctx context.Context, rounds int, keep bool) error {
 	if err != nil {
 		return err
 	}
-	regs, err := startAll(ctx, work)
-	if err != nil {
-		return err
+	var regs []*registry
+	if onEngines {
+		var e *enginesSetup
+		regs, e, err = startOnEngines(ctx, work)
+		defer e.stop()
+	} else {
+		regs, err = startAll(ctx, work)
 	}
 	defer func() {
 		for _, r := range regs {
 			r.stop()
 		}
 	}()
+	if err != nil {
+		return err
+	}
 	results := map[string]*result{}
 	for _, r := range regs {
 		results[r.name] = &result{idleRSS: r.rss()}
@@ -82,7 +95,11 @@ func run(ctx context.Context, rounds int, keep bool) error {
 	for _, r := range regs {
 		results[r.name].peakRSS = r.peakRSS()
 	}
-	report(data, results["strata"], results["distribution"])
+	for _, r := range regs {
+		if r.name != "distribution" {
+			report(data, r.name, results[r.name], results["distribution"])
+		}
+	}
 	return nil
 }
 
@@ -124,12 +141,12 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-func report(data *dataset, s, d *result) {
+func report(data *dataset, name string, s, d *result) {
 	mib := float64(data.bigBytes()) / (1 << 20)
 	n := float64(len(data.small))
 	rate := func(x float64, t time.Duration) float64 { return x / t.Seconds() }
 	fmt.Println()
-	fmt.Printf("%-34s %14s %14s %8s\n", "scenario (median)", "strata", "distribution", "ratio")
+	fmt.Printf("%-34s %14s %14s %8s\n", "scenario (median)", name, "distribution", "ratio")
 	row := func(label, unit string, sv, dv float64) {
 		fmt.Printf("%-34s %10.1f %-3s %10.1f %-3s %7.2fx\n", label, sv, unit, dv, unit, sv/dv)
 	}
@@ -138,8 +155,8 @@ func report(data *dataset, s, d *result) {
 	row("3a. pull the 4 x 64 MiB image", "MB/s", rate(mib*1.048576, median(s.bigPull)), rate(mib*1.048576, median(d.bigPull)))
 	row("3b. pull 400 small images, 8 clients", "i/s", rate(n, median(s.smallPull)), rate(n, median(d.smallPull)))
 	fmt.Printf("%-34s %10d %-3s %10d %-3s\n", "4. re-push under a new tag", s.repushUploads, "up", d.repushUploads, "up")
-	fmt.Printf("\nstrata hub memory: %.1f MiB RSS idle, %.1f MiB peak under load\n",
-		float64(s.idleRSS)/1024, float64(s.peakRSS)/1024)
+	fmt.Printf("\n%s memory: %.1f MiB RSS idle, %.1f MiB peak under load\n",
+		name, float64(s.idleRSS)/1024, float64(s.peakRSS)/1024)
 	fmt.Printf("distribution memory: %.1f MiB RSS idle, %.1f MiB peak under load\n",
 		float64(d.idleRSS)/1024, float64(d.peakRSS)/1024)
 	if s.repushUploads != 0 {
