@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -108,21 +109,25 @@ type querier interface {
 }
 
 // tx runs fn in a serializable transaction, committing when it returns
-// nil, and runs it again (a few times) when PostgreSQL could not serialize it.
+// nil, and runs it again when PostgreSQL could not serialize it (after a
+// random wait that doubles, up to about two seconds in all); one that
+// still cannot is ErrUnavailable, for the client to try again.
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	var err error
-	for attempt := range 10 {
+	wait := time.Millisecond
+	for range 20 {
 		err = pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
 		if !retryable(err) {
-			break
+			return classify(err)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		case <-time.After(wait/2 + rand.N(wait)):
 		}
+		wait = min(2*wait, 200*time.Millisecond)
 	}
-	return classify(err)
+	return fmt.Errorf("database: too busy to serialize the change: %w (%w)", errdefs.ErrUnavailable, err)
 }
 
 // retryable: a serialization failure, a deadlock, or a unique violation

@@ -2,8 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
@@ -51,5 +55,42 @@ func TestSchemaVersion(t *testing.T) {
 	}
 	if _, err := postgres.Open(ctx, url); !errdefs.IsConflict(err) {
 		t.Fatalf("opening a newer schema: %v", err)
+	}
+}
+
+// Many hub processes (here goroutines) start uploads for one owner at
+// once: serializable transactions that clash are run again, so each one
+// succeeds, and the limit still holds.
+func TestConcurrentUploads(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, testutil.PostgresDB(t))
+	defer s.Close()
+	now := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := meta.Upload{ID: fmt.Sprintf("u%d", i), Repo: "r", Owner: "127.0.0.1", StartedAt: now, UpdatedAt: now}
+			errs <- s.CreateUpload(ctx, u, 24, now.Add(-time.Hour))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	ok, limited := 0, 0
+	for err := range errs {
+		var le *meta.LimitError
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &le):
+			limited++
+		default:
+			t.Errorf("CreateUpload: %v", err)
+		}
+	}
+	if ok != 24 || limited != 8 {
+		t.Fatalf("%d uploads started and %d refused by the limit; want 24 and 8", ok, limited)
 	}
 }
