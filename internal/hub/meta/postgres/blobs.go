@@ -46,7 +46,7 @@ func (s *Store) Blobs(ctx context.Context, after digest.Digest, n int) ([]meta.B
 // LinkBlob links a live blob into repo.
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.txIn(ctx, quotaScope(repo, quota), func(tx pgx.Tx) error {
 		b, err := blobRecord(ctx, tx, d)
 		state = b.State
 		if errdefs.IsNotFound(err) || b.State != meta.BlobLive {
@@ -72,6 +72,15 @@ func link(ctx context.Context, tx pgx.Tx, repo string, b meta.Blob, now time.Tim
 	_, err = tx.Exec(ctx, `INSERT INTO links (repo_id, digest, touched_at) VALUES ($1, $2, $3)
 		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, id, b.Digest.String(), unixNano(now))
 	return err
+}
+
+// quotaScope makes the changes that count namespace usage against a quota
+// take turns per namespace (see txIn): they all read the namespace's links.
+func quotaScope(repo string, quota int64) string {
+	if quota <= 0 {
+		return ""
+	}
+	return "quota:" + meta.Namespace(repo)
 }
 
 // checkQuota returns a *meta.QuotaError when linking d, of size bytes,
@@ -113,7 +122,7 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string) (int64, error) {
 // LinkOrReserve links a live blob, or reserves one to write as pending under l.
 func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time, l meta.Lease, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.txIn(ctx, quotaScope(repo, quota), func(tx pgx.Tx) error {
 		b, err := blobRecord(ctx, tx, d)
 		state = b.State
 		switch {
@@ -155,7 +164,7 @@ func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) er
 
 // PublishBlob makes a pending blob live and links it into repo.
 func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, holder string, now time.Time, quota int64) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.txIn(ctx, quotaScope(repo, quota), func(tx pgx.Tx) error {
 		b, err := blobRecord(ctx, tx, d)
 		switch {
 		case err == nil && b.State == meta.BlobLive:

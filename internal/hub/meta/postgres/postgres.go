@@ -60,6 +60,23 @@ func (p pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Command
 	return tag, classify(err)
 }
 
+// turn runs fn on a connection of its own, holding the advisory lock of
+// scope ("": none) meanwhile.
+func (p pool) turn(ctx context.Context, scope string, fn func(*pgxpool.Conn) error) error {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if scope != "" {
+		if _, err := c.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, scope); err != nil {
+			return err
+		}
+		defer c.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, scope)
+	}
+	return fn(c)
+}
+
 type row struct{ pgx.Row }
 
 func (r row) Scan(dest ...any) error { return classify(r.Row.Scan(dest...)) }
@@ -113,10 +130,20 @@ type querier interface {
 // random wait that doubles, up to about two seconds in all); one that
 // still cannot is ErrUnavailable, for the client to try again.
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return s.txIn(ctx, "", fn)
+}
+
+// txIn is tx taken in turns with the other transactions of scope (a
+// namespace whose quota they count, say): a session advisory lock is taken
+// before the transaction begins, so each one's snapshot sees what the one
+// before committed and they do not clash. scope "" takes no turns.
+func (s *Store) txIn(ctx context.Context, scope string, fn func(pgx.Tx) error) error {
 	var err error
 	wait := time.Millisecond
 	for range 20 {
-		err = pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		err = s.db.turn(ctx, scope, func(c *pgxpool.Conn) error {
+			return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		})
 		if !retryable(err) {
 			return classify(err)
 		}
