@@ -70,7 +70,7 @@ func startOnEngines(ctx context.Context, work string) ([]*registry, *enginesSetu
 		if err != nil {
 			return regs, e, err
 		}
-		addr := freeAddr()
+		addr := workdir.FreeAddr()
 		args := append([]string{"hub", "serve", "--open", "--addr", addr, "--data-dir", workPath(work, s.name+"-data"),
 			"--gc-interval", "-1s", "--storage", e.weed.URL(bucket, "hub"), "--database", db}, s.extra...)
 		r, err := start(ctx, work, s.name, addr, bin, args...)
@@ -83,7 +83,7 @@ func startOnEngines(ctx context.Context, work string) ([]*registry, *enginesSetu
 	if err != nil {
 		return regs, e, err
 	}
-	dAddr := freeAddr()
+	dAddr := workdir.FreeAddr()
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: error
