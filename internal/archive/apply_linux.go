@@ -42,16 +42,23 @@ const (
 // alongside covers the whole stream, and refuses what Check refuses (a
 // truncated archive among them).
 func Apply(ctx context.Context, root string, r io.Reader) error {
-	return applyTar(ctx, root, r, nil)
+	return applyTar(ctx, root, r, nil, false)
 }
 
-func applyTar(ctx context.Context, root string, r io.Reader, ov *overlay) error {
+// ApplyFiles writes the files of a tar (not a layer: a ".wh." name is a
+// file like any other) under root, each entry resolved inside it as Apply
+// does: what `cp` copies into a container or out of one.
+func ApplyFiles(ctx context.Context, root string, r io.Reader) error {
+	return applyTar(ctx, root, r, nil, true)
+}
+
+func applyTar(ctx context.Context, root string, r io.Reader, ov *overlay, plain bool) error {
 	t, err := openTree(root)
 	if err != nil {
 		return err
 	}
 	defer t.close()
-	a := &applier{tree: t, written: map[string]bool{}, uid: os.Geteuid(), gid: os.Getegid(), buf: make([]byte, 256<<10), ov: ov}
+	a := &applier{tree: t, written: map[string]bool{}, uid: os.Geteuid(), gid: os.Getegid(), buf: make([]byte, 256<<10), ov: ov, plain: plain}
 	a.asRoot = a.uid == 0
 	if ov != nil {
 		defer ov.close()
@@ -83,6 +90,7 @@ type applier struct {
 	gid     int
 	buf     []byte
 	ov      *overlay // the layer is written as an overlay upper directory
+	plain   bool     // files, not a layer: ".wh." names are ordinary names
 }
 
 // entries applies every entry of ts.
@@ -112,7 +120,7 @@ func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
 	name, _ := CleanName(hdr.Name)
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
-	if strings.HasPrefix(base, WhiteoutPrefix) {
+	if strings.HasPrefix(base, WhiteoutPrefix) && !a.plain {
 		return a.whiteout(hdr.Name, dir, base)
 	}
 	if name == "." {

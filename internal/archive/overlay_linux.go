@@ -41,7 +41,7 @@ const opaqueXattr = "trusted.overlay.opaque"
 // r is hostile, as for Apply, and nothing that below shows is followed either.
 // It needs root: whiteouts are devices, and trusted.* xattrs are root's.
 func ApplyOverlay(ctx context.Context, upper string, r io.Reader, below func() (string, error)) error {
-	return applyTar(ctx, upper, r, &overlay{below: below, implicit: map[string]bool{}})
+	return applyTar(ctx, upper, r, &overlay{below: below, implicit: map[string]bool{}}, false)
 }
 
 // overlay is what ApplyOverlay keeps beside the applier.

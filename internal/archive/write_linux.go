@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -33,13 +34,51 @@ func WriteDir(ctx context.Context, w io.Writer, dir string) error {
 	return lw.close()
 }
 
+// WriteTree writes the entry rel of the tree at root (a file, or a
+// directory with everything under it) to w as a tar whose names start
+// with name instead of rel ("" for the directory's contents alone): what
+// `cp` copies out of a container or into one. Nothing on the way to an
+// entry is followed as a symlink, as for WriteDir.
+func WriteTree(ctx context.Context, w io.Writer, root, rel, name string) error {
+	t, err := openTree(root)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	lw := newLayerWriter(w, t)
+	lw.rename = func(r string) string {
+		return strings.TrimPrefix(path.Join(name, strings.TrimPrefix(strings.TrimPrefix(r, rel), "/")), "/")
+	}
+	rel = strings.Trim(filepath.Clean(rel), "/")
+	if rel == "." {
+		rel = ""
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(root, rel), &st); err != nil {
+		return err
+	}
+	if name != "" && rel != "" {
+		if err := lw.entry(rel); err != nil {
+			return err
+		}
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		err = walk(ctx, filepath.Join(root, rel), func(sub string, _ fs.FileInfo) error { return lw.entry(path.Join(rel, sub)) })
+		if err != nil {
+			return fmt.Errorf("tar %s: %w", rel, err)
+		}
+	}
+	return lw.close()
+}
+
 // layerWriter writes entries of a tree to a layer tar, reading each one
 // without following a symlink on the way to it: a tree that changes while it
 // is read (a running container's) cannot make it read outside the tree.
 type layerWriter struct {
-	tw    *tar.Writer
-	t     *tree
-	links map[inode]string // first name written for each multiply-linked inode
+	tw     *tar.Writer
+	t      *tree
+	links  map[inode]string    // first name written for each multiply-linked inode
+	rename func(string) string // a name in the tar for an entry's path, when not the path itself
 }
 
 type inode struct{ dev, ino uint64 }
@@ -70,6 +109,9 @@ func (lw *layerWriter) entry(rel string) error {
 		return err // a socket cannot be stored in a tar; Docker skips them too
 	}
 	hdr.Name = rel
+	if lw.rename != nil {
+		hdr.Name = lw.rename(rel)
+	}
 	if hdr.Typeflag == tar.TypeDir {
 		hdr.Name += "/"
 	}
@@ -78,7 +120,7 @@ func (lw *layerWriter) entry(rel string) error {
 		if first, seen := lw.links[key]; seen {
 			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
 		} else {
-			lw.links[key] = rel
+			lw.links[key] = hdr.Name
 		}
 	}
 	if err := addXattrs(hdr, procPath(dirfd, base)); err != nil {

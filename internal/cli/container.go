@@ -25,7 +25,7 @@ writable layer of its own on top, kept until the container is removed.`,
 	}
 	group.AddCommand(a.containerLsCommand(), a.logsCommand(), a.stopCommand(), a.startCommand(),
 		a.rmCommand(), a.containerPruneCommand(), a.containerMonitorCommand(), a.diffCommand(), a.commitCommand(),
-		a.exportCommand(), a.execCommand(), a.portCommand())
+		a.exportCommand(), a.execCommand(), a.portCommand(), a.cpCommand())
 	group.AddCommand(a.controlCommands()...)
 	group.AddCommand(a.containerRestoreCommand())
 	shortcut := func(c *cobra.Command) *cobra.Command { c.GroupID = "containers"; return c }
@@ -33,7 +33,7 @@ writable layer of its own on top, kept until the container is removed.`,
 	ps.Use, ps.Aliases = "ps [OPTIONS]", nil
 	cmds := []*cobra.Command{group, a.runCommand(), ps, shortcut(a.logsCommand()), shortcut(a.stopCommand()),
 		shortcut(a.startCommand()), shortcut(a.rmCommand()), shortcut(a.diffCommand()),
-		shortcut(a.commitCommand()), shortcut(a.exportCommand()), shortcut(a.execCommand()), shortcut(a.portCommand())}
+		shortcut(a.commitCommand()), shortcut(a.exportCommand()), shortcut(a.execCommand()), shortcut(a.portCommand()), shortcut(a.cpCommand())}
 	for _, c := range a.controlCommands() {
 		if c.Name() == "inspect" {
 			c = a.inspectCommand("inspect [OPTIONS] NAME|ID [NAME|ID...]", "Show details of containers or images", false)

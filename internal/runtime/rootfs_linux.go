@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,4 +264,31 @@ func MkdirInRoot(rootfs, p string) error {
 		}
 	}
 	return nil
+}
+
+// ResolveInRoot resolves the container path p as the container would see
+// it, symlinks included, never leaving rootfs, and returns the path it
+// names relative to rootfs ("" for the root itself).
+func ResolveInRoot(rootfs, p string) (string, error) {
+	f, err := openInRoot(rootfs, p, unix.O_PATH)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	real, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return "", err
+	}
+	root, err := filepath.EvalSymlinks(rootfs)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(root, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("%s resolves outside the container", p)
+	}
+	if rel == "." {
+		rel = ""
+	}
+	return rel, nil
 }
