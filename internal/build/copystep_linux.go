@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ type copyCmd struct {
 	exclude  []string // --exclude
 	parents  bool     // COPY --parents
 	unpack   *bool    // ADD --unpack
+	keepGit  *bool    // ADD --keep-git-dir
 	link     bool     // --link
 	add      bool
 }
@@ -45,7 +47,7 @@ func copyCommand(c *instructions.CopyCommand) copyCmd {
 
 func addCommand(c *instructions.AddCommand) copyCmd {
 	return copyCmd{instr: "ADD", text: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
-		chown: c.Chown, chmod: c.Chmod, checksum: c.Checksum, exclude: c.ExcludePatterns, unpack: c.Unpack, link: c.Link, add: true}
+		chown: c.Chown, chmod: c.Chmod, checksum: c.Checksum, exclude: c.ExcludePatterns, unpack: c.Unpack, keepGit: c.KeepGitDir, link: c.Link, add: true}
 }
 
 // copy runs COPY or ADD: from the build context, or with --from from a
@@ -133,16 +135,47 @@ func applyCopy(ctx context.Context, root string, c *copySpec) error {
 // resolvedCopy is a COPY or ADD with its sources found and hashed.
 type resolvedCopy struct {
 	copySpec
-	historyDest string // the destination as Docker's history shows it
+	historyDest string   // the destination as Docker's history shows it
+	cleanup     []func() // what close undoes: checkouts of ADD's repositories
 }
 
-// close discards what the copy downloaded.
+// close discards what the copy downloaded and checked out.
 func (r *resolvedCopy) close() {
 	for _, s := range r.sources {
 		if s.download != nil {
 			s.download.file.Close()
 		}
 	}
+	for _, f := range r.cleanup {
+		f()
+	}
+}
+
+// gitSource checks out the repository ADD names (URL#REF:SUBDIR) into a
+// directory of the store's, checks --checksum against the commit, and
+// returns the checkout (without .git unless --keep-git-dir) as a source
+// that copies like a directory of the context.
+func (b *builder) gitSource(ctx context.Context, r *resolvedCopy, p string, c *copyCmd) ([]copySource, error) {
+	g, _ := ParseGitContext(p)
+	dir, err := os.MkdirTemp(b.st.Root(), "git-")
+	if err != nil {
+		return nil, err
+	}
+	r.cleanup = append(r.cleanup, func() { os.RemoveAll(dir) })
+	sub, commit, err := g.checkout(ctx, dir, c.keepGit != nil && *c.keepGit)
+	if err != nil {
+		return nil, fmt.Errorf("ADD %s: %w", p, err)
+	}
+	if c.checksum != "" && !strings.HasPrefix(commit, c.checksum) {
+		return nil, fmt.Errorf("ADD --checksum=%s %s: the repository is at commit %s: %w", c.checksum, p, commit, errdefs.ErrInvalidArgument)
+	}
+	t, err := openTree(sub, "the repository "+g.Remote)
+	if err != nil {
+		return nil, err
+	}
+	t.context = true // a symlink in it may not lead out of it
+	r.cleanup = append(r.cleanup, func() { t.Close() })
+	return resolveSource(t, ".", &copyCmd{instr: c.instr, exclude: c.exclude})
 }
 
 // resolveCopy finds what c copies and where it goes.
@@ -167,8 +200,15 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 	wild := false
 	for _, p := range c.srcs {
 		if isGitSource(p) {
-			return nil, fmt.Errorf("%s %s: strata does not clone git repositories in %s; clone it into the build context, or build from the repository (strata build URL#ref:dir): %w",
-				c.instr, p, c.instr, errdefs.ErrInvalidArgument)
+			if !c.add {
+				return nil, fmt.Errorf("COPY %s: source can't be a git repository for COPY; ADD clones one: %w", p, errdefs.ErrInvalidArgument)
+			}
+			srcs, err := b.gitSource(ctx, r, p, &c)
+			if err != nil {
+				return nil, err
+			}
+			r.sources = append(r.sources, srcs...)
+			continue
 		}
 		if c.add && isURL(p) {
 			d, err := fetch(ctx, p, b.st.Root(), b.o.maxDownload(), c.checksum)
@@ -181,7 +221,7 @@ func (b *builder) resolveCopy(ctx context.Context, s *state, c copyCmd, t *tree)
 			continue
 		}
 		if c.checksum != "" {
-			return nil, fmt.Errorf("ADD --checksum=%s %s: a checksum goes with an http(s) URL only: %w", c.checksum, p, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("ADD --checksum=%s %s: a checksum goes with an http(s) URL or a git repository only: %w", c.checksum, p, errdefs.ErrInvalidArgument)
 		}
 		if t == nil {
 			return nil, fmt.Errorf("%s %s: there is no build context (the Dockerfile came on standard input): give a directory: %w",

@@ -70,9 +70,15 @@ func isLocalRepository(dir string) bool {
 }
 
 // Fetch checks out the repository's ref (its HEAD without one) into dir,
-// without its history or its .git directory, and returns the context's
-// directory in it.
+// without its history, and returns the context's directory in it.
 func (g GitContext) Fetch(ctx context.Context, dir string) (string, error) {
+	p, _, err := g.checkout(ctx, dir, false)
+	return p, err
+}
+
+// checkout is Fetch that keeps the .git directory when keepGit, and also
+// returns the commit it checked out.
+func (g GitContext) checkout(ctx context.Context, dir string, keepGit bool) (string, string, error) {
 	ref := g.Ref
 	if ref == "" {
 		ref = "HEAD"
@@ -86,31 +92,38 @@ func (g GitContext) Fetch(ctx context.Context, dir string) (string, error) {
 		return nil
 	}
 	if _, err := exec.LookPath("git"); err != nil {
-		return "", fmt.Errorf("build context %s: a git repository needs git; install it: %w", g.Remote, errdefs.ErrNotFound)
+		return "", "", fmt.Errorf("build context %s: a git repository needs git; install it: %w", g.Remote, errdefs.ErrNotFound)
 	}
 	for _, args := range [][]string{{"init", "-q"}, {"fetch", "-q", "--depth", "1", g.Remote, ref}, {"checkout", "-q", "FETCH_HEAD"}} {
 		if err := git(args...); err != nil {
-			return "", fmt.Errorf("build context %s#%s: %w", g.Remote, g.Ref, err)
+			return "", "", fmt.Errorf("build context %s#%s: %w", g.Remote, g.Ref, err)
 		}
 	}
-	if err := os.RemoveAll(filepath.Join(dir, ".git")); err != nil {
-		return "", err
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("build context %s#%s: git rev-parse: %w", g.Remote, g.Ref, err)
+	}
+	commit := strings.TrimSpace(string(out))
+	if !keepGit {
+		if err := os.RemoveAll(filepath.Join(dir, ".git")); err != nil {
+			return "", "", err
+		}
 	}
 	if c := path.Clean(g.Subdir); c == ".." || strings.HasPrefix(c, "../") || path.IsAbs(c) {
-		return "", fmt.Errorf("build context %s: subdirectory %s: forbidden path outside the build context: %w", g.Remote, g.Subdir, errdefs.ErrInvalidArgument)
+		return "", "", fmt.Errorf("build context %s: subdirectory %s: forbidden path outside the build context: %w", g.Remote, g.Subdir, errdefs.ErrInvalidArgument)
 	}
 	sub := path.Clean("/" + g.Subdir)
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer root.Close()
 	rel, err := resolveIn(root, sub, false, nil)
 	if err != nil {
-		return "", fmt.Errorf("build context %s: subdirectory %s: %w", g.Remote, g.Subdir, err)
+		return "", "", fmt.Errorf("build context %s: subdirectory %s: %w", g.Remote, g.Subdir, err)
 	}
 	if fi, err := root.Stat(rel); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("build context %s#%s: %s is not a directory of the repository: %w", g.Remote, g.Ref, g.Subdir, errdefs.ErrNotFound)
+		return "", "", fmt.Errorf("build context %s#%s: %s is not a directory of the repository: %w", g.Remote, g.Ref, g.Subdir, errdefs.ErrNotFound)
 	}
-	return filepath.Join(dir, rel), nil
+	return filepath.Join(dir, rel), commit, nil
 }

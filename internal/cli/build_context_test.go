@@ -4,11 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-dev/strata/internal/testutil"
 )
@@ -127,6 +129,49 @@ func TestBuildDockerfileIgnore(t *testing.T) {
 	for ref, want := range map[string]string{"ign:plain": "a.txt\n", "ign:dev": "b.txt\n"} {
 		if got := mustStrata(t, root, "run", "--rm", ref); got != want {
 			t.Errorf("%s holds %q, want %q", ref, got, want)
+		}
+	}
+}
+
+// TestBuildAddGit: ADD of a git repository (served by git daemon on
+// loopback) checks out REF:SUBDIR into the destination, without .git
+// unless --keep-git-dir, and --checksum holds it to a commit.
+func TestBuildAddGit(t *testing.T) {
+	root := busyboxRoot(t, "")
+	repo := bareRepository(t, map[string]string{"app/ctx.txt": "from git\n", "top.txt": "top\n"})
+	addr := testutil.FreeAddr(t)
+	host, port, _ := strings.Cut(addr, ":")
+	daemon := exec.Command(testutil.Tool(t, "git"), "daemon", "--export-all", "--reuseaddr", "--base-path="+filepath.Dir(repo),
+		"--listen="+host, "--port="+port, filepath.Dir(repo))
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+	url := "git://" + addr + "/" + filepath.Base(repo)
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox:test\nADD " + url + "#release:app /from-git/\n" +
+		"ADD --keep-git-dir=true " + url + "#release /withgit/\n"})
+	listening := func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	if !testutil.WaitFor(10*time.Second, listening) {
+		t.Fatal("git daemon did not start")
+	}
+	mustBuild(t, root, "-t", "addgit:1", ctx)
+	got := mustStrata(t, root, "run", "--rm", "addgit:1", "sh", "-c", "cat /from-git/ctx.txt /withgit/top.txt; ls -A /from-git; test -d /withgit/.git && echo has-git")
+	if got != "from git\ntop\nctx.txt\nhas-git\n" {
+		t.Errorf("addgit:1 holds %q", got)
+	}
+	for _, tc := range []struct{ dockerfile, want string }{
+		{"FROM busybox:test\nADD --checksum=0000000 " + url + "#release /x/\n", "the repository is at commit"},
+		{"FROM busybox:test\nCOPY " + url + " /x/\n", "source can't be a git repository for COPY"},
+	} {
+		os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(tc.dockerfile), 0o644)
+		if _, progress, code := buildOut(t, root, ctx); code == 0 || !strings.Contains(progress, tc.want) {
+			t.Errorf("%q: exit %d, want %q:\n%s", tc.dockerfile, code, tc.want, progress)
 		}
 	}
 }

@@ -107,7 +107,7 @@ func TestBuildAddURL(t *testing.T) {
 	}
 	for _, tc := range []struct{ dockerfile, want string }{
 		{"FROM busybox:test\nADD --checksum=sha256:" + strings.Repeat("0", 64) + " " + url + " /d/\n", "does not match --checksum"},
-		{"FROM busybox:test\nADD --checksum=" + sum + " local.txt /d/\n", "a checksum goes with an http(s) URL only"},
+		{"FROM busybox:test\nADD --checksum=" + sum + " local.txt /d/\n", "a checksum goes with an http(s) URL or a git repository only"},
 	} {
 		os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(tc.dockerfile), 0o644)
 		if _, progress, code := buildOut(t, root, ctx); code == 0 || !strings.Contains(progress, tc.want) {
