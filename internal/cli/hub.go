@@ -26,7 +26,7 @@ People sign up on its web pages (or an administrator makes accounts with
 public or private, and log in with docker or strata using their password or
 a personal access token.`,
 	}
-	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubUserCommand(), a.hubMigrateCommand())
+	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubFsckCommand(), a.hubUserCommand(), a.hubMigrateCommand())
 	return cmd
 }
 
@@ -62,7 +62,10 @@ again on the Admin page.
 
 Garbage collection runs online every --gc-interval: blobs no manifest uses are
 freed once they are older than --gc-grace, and abandoned uploads once older
-than --upload-max-age. Ctrl-C (SIGINT or SIGTERM) stops it gracefully.`,
+than --upload-max-age. A scrub re-hashes every stored blob every
+--scrub-interval, at most --scrub-rate a second, and quarantines what does
+not hash to its digest (see 'strata hub fsck'). Ctrl-C (SIGINT or SIGTERM)
+stops it gracefully.`,
 		Example: `  strata hub serve
   strata hub serve --addr :5000 --data-dir /srv/hub
   strata hub serve --addr :443 --tls-cert hub.crt --tls-key hub.key --url https://hub.example.com
@@ -132,15 +135,7 @@ pushes in flight keep their blobs through the grace period.`,
   strata hub gc --data-dir /srv/hub --gc-grace 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.resolve(a)
-			if err != nil {
-				return err
-			}
-			if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta.db")); err != nil && cfg.Database == "" {
-				return fmt.Errorf("no hub data in %s (set --data-dir): %w", cfg.DataDir, err)
-			}
-			cfg.Open = true // the collector needs no accounts
-			deps, err := hub.Open(cmd.Context(), cfg, a.log)
+			deps, err := a.openHubData(cmd, &f)
 			if err != nil {
 				return err
 			}
@@ -161,6 +156,20 @@ pushes in flight keep their blobs through the grace period.`,
 	f.register(cmd, false)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only report what would be freed")
 	return cmd
+}
+
+// openHubData opens the hub's data for a maintenance command (gc, fsck):
+// without accounts, and refusing a data directory that holds no hub.
+func (a *app) openHubData(cmd *cobra.Command, f *hubFlags) (hub.Deps, error) {
+	cfg, err := f.resolve(a)
+	if err != nil {
+		return hub.Deps{}, err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta.db")); err != nil && cfg.Database == "" {
+		return hub.Deps{}, fmt.Errorf("no hub data in %s (set --data-dir): %w", cfg.DataDir, err)
+	}
+	cfg.Open = true // they need no accounts
+	return hub.Open(cmd.Context(), cfg, a.log)
 }
 
 // humanBytes writes a size the way docker does (decimal units).

@@ -16,7 +16,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub"
 )
 
-// hubFlags are the settings `hub serve` and `hub gc` share: a
+// hubFlags are the settings `hub serve`, `hub gc` and `hub fsck` share: a
 // config file, overridden by flags, over the embedded defaults.
 type hubFlags struct {
 	config       string
@@ -38,6 +38,8 @@ type hubFlags struct {
 	quota           string
 	maxUploads      int
 	trustedProxies  []string
+	scrubInterval   time.Duration
+	scrubRate       string
 }
 
 // hubFile is the config file's shape (TOML).
@@ -60,6 +62,8 @@ type hubFile struct {
 	Quota           string   `toml:"quota"`
 	MaxUploads      int      `toml:"max_uploads"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
+	ScrubInterval   string   `toml:"scrub_interval"`
+	ScrubRate       string   `toml:"scrub_rate"`
 }
 
 func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
@@ -84,6 +88,8 @@ func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
 	fl.StringVar(&f.maxManifestSize, "max-manifest-size", "", `refuse manifests larger than this (default and most 4MiB)`)
 	fl.StringVar(&f.quota, "quota", "", `what each namespace may store, its distinct blobs counted once (default 20GiB; "none": no quota)`)
 	fl.IntVar(&f.maxUploads, "max-uploads", 0, "uploads one user (or, with --open, one client address) may have going at once (default 64; -1: no limit)")
+	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "re-hash every stored blob this often while serving, quarantining damaged ones (default 24h; negative: never)")
+	fl.StringVar(&f.scrubRate, "scrub-rate", "", `read at most this much a second while scrubbing (default 32MiB; "none": as fast as the disk goes)`)
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxy", nil, "a reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for rate limits; repeat for several")
 }
 
@@ -120,7 +126,8 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 		target *time.Duration
 	}{{f.gcInterval, file.GCInterval, "gc_interval", &cfg.GCInterval},
 		{f.gcGrace, file.GCGrace, "gc_grace", &cfg.GCGrace},
-		{f.uploadMaxAge, file.UploadMaxAge, "upload_max_age", &cfg.UploadMaxAge}} {
+		{f.uploadMaxAge, file.UploadMaxAge, "upload_max_age", &cfg.UploadMaxAge},
+		{f.scrubInterval, file.ScrubInterval, "scrub_interval", &cfg.ScrubInterval}} {
 		*d.target = d.flag
 		if d.flag == 0 && d.file != "" {
 			v, err := time.ParseDuration(d.file)
@@ -136,7 +143,8 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 		target *int64
 	}{{pick(f.maxBlobSize, file.MaxBlobSize), "max_blob_size", &cfg.MaxBlobSize},
 		{pick(f.maxManifestSize, file.MaxManifestSize), "max_manifest_size", &cfg.MaxManifestSize},
-		{pick(f.quota, file.Quota), "quota", &cfg.Quota}} {
+		{pick(f.quota, file.Quota), "quota", &cfg.Quota},
+		{pick(f.scrubRate, file.ScrubRate), "scrub_rate", &cfg.ScrubRate}} {
 		v, err := parseSize(sz.value)
 		if err != nil {
 			return cfg, bad(sz.key, sz.value, `a size such as "500MiB" or "2GB", or "none"`)

@@ -248,3 +248,45 @@ func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// strata hub fsck re-hashes what the hub stores: it names each damaged
+// blob and why, quarantines it (exit 1), and a dry run changes nothing.
+func TestHubFsck(t *testing.T) {
+	dir := t.TempDir()
+	data, addr := filepath.Join(dir, "data"), testutil.FreeAddr(t)
+	_, stop := serveHub(t, map[string]string{}, "--addr", addr, "--data-dir", data, "--open")
+	base := "http://" + addr
+	waitHTTP(t, http.DefaultClient, base+"/v2/")
+	blobs := map[string][]byte{"good": bytes.Repeat([]byte("g"), 3000), "rotten": bytes.Repeat([]byte("r"), 3000)}
+	for _, b := range blobs {
+		resp, err := http.Post(base+"/v2/lib/x/blobs/uploads/?digest="+digest.FromBytes(b).String(), "application/octet-stream", bytes.NewReader(b))
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("push: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	stop()
+	rotten := digest.FromBytes(blobs["rotten"])
+	os.WriteFile(filepath.Join(data, "content", "blobs", "sha256", rotten.Encoded()[:2], rotten.Encoded()), []byte("rot"), 0o644)
+
+	e := &netEnv{vars: map[string]string{}}
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  []string
+	}{
+		{[]string{"--dry-run"}, 1, []string{rotten.String() + " (3 kB (3000 bytes)): content is 3 bytes hashing to sha256:", "would be quarantined", "Checked 2 blob(s)"}},
+		{nil, 1, []string{rotten.String(), ": quarantined", "Checked 2 blob(s), 6 kB (6000 bytes): 1 damaged"}},
+		{nil, 0, []string{"Checked 1 blob(s), 3 kB (3000 bytes): 0 damaged"}},
+	} {
+		out, errs, code := e.run("", append([]string{"hub", "fsck", "--data-dir", data}, tc.args...)...)
+		for _, want := range tc.out {
+			if !strings.Contains(out, want) {
+				t.Errorf("hub fsck %v said %q, want %q", tc.args, out, want)
+			}
+		}
+		if code != tc.code || (code != 0 && !strings.Contains(errs, "damaged blob")) {
+			t.Errorf("hub fsck %v: exit %d (want %d): %s", tc.args, code, tc.code, errs)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package hub
 
-import "github.com/strata-dev/strata/internal/hub/distapi"
+import (
+	"context"
+
+	"github.com/strata-dev/strata/internal/hub/distapi"
+)
 
 // RouteKeys lists every endpoint as "METHOD kind", so that the access
 // table test can show it covers them all.
@@ -11,3 +15,6 @@ func RouteKeys() []string {
 	}
 	return keys
 }
+
+// ScrubPass runs (or goes on with) one pass of the online scrub.
+func ScrubPass(ctx context.Context, rate int64, deps Deps) error { return scrubPass(ctx, rate, deps) }

@@ -80,6 +80,12 @@ type Config struct {
 	// X-Forwarded-For says who the client is (for rate limits).
 	TrustedProxies []netip.Prefix
 
+	// ScrubInterval is how often every stored blob is re-hashed (< 0:
+	// never; default 24h), reading at most ScrubRate bytes a second
+	// (default 32 MiB/s); see runBackground.
+	ScrubInterval time.Duration
+	ScrubRate     int64
+
 	// Slow clients: a request's header must come within HeaderTimeout
 	// (default 20s), an idle kept-alive connection closes after
 	// IdleTimeout (2m), and bodies and responses follow Slow (package
@@ -100,6 +106,8 @@ const (
 	DefaultMaxManifestSize = 4 << 20  // 4 MiB: image.MaxManifestSize
 	DefaultQuota           = 20 << 30 // 20 GiB per namespace
 	DefaultMaxUploads      = 64
+	DefaultScrubInterval   = 24 * time.Hour
+	DefaultScrubRate       = 32 << 20 // bytes a second
 )
 
 // withDefaults fills what cfg leaves empty.
@@ -116,6 +124,10 @@ func (cfg Config) withDefaults() Config {
 	if cfg.UploadMaxAge <= 0 {
 		cfg.UploadMaxAge = DefaultUploadMaxAge
 	}
+	if cfg.ScrubInterval == 0 {
+		cfg.ScrubInterval = DefaultScrubInterval
+	}
+	cfg.ScrubRate = orDefault(cfg.ScrubRate, DefaultScrubRate)
 	if cfg.HeaderTimeout <= 0 {
 		cfg.HeaderTimeout = 20 * time.Second
 	}
@@ -331,9 +343,8 @@ func Serve(ctx context.Context, cfg Config, deps Deps, ready func(addr string)) 
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	gcDone := make(chan struct{})
-	gcCtx, stopGC := context.WithCancel(ctx)
-	go func() { defer close(gcDone); collectEvery(gcCtx, cfg.GCInterval, deps) }()
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	background := runBackground(bgCtx, cfg, deps)
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLSCert != "" {
@@ -349,31 +360,12 @@ func Serve(ctx context.Context, cfg Config, deps Deps, ready func(addr string)) 
 		err = srv.Shutdown(shutCtx)
 		cancel()
 	}
-	stopGC()
-	<-gcDone
+	stopBackground()
+	background.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
-}
-
-// collectEvery runs the collector every interval until ctx ends.
-func collectEvery(ctx context.Context, interval time.Duration, deps Deps) {
-	if interval < 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := deps.Blobs.CollectGarbage(ctx, false); err != nil && ctx.Err() == nil {
-				deps.Log.Error("garbage collection failed", "err", err)
-			}
-		}
-	}
 }
 
 func listen(cfg Config) (net.Listener, error) {

@@ -245,6 +245,9 @@ func TestWebSignupAndLimits(t *testing.T) {
 	h, _, _ := accountsHub(t, hub.Config{Auth: auth.Options{Failures: 2, FailureEvery: 1 << 40}})
 	ops := newWebClient(t, h)
 	ops.signIn("ops", "ops-pass-12")
+	if r := ops.get("/admin"); !strings.Contains(r.Body, "<h2>Integrity</h2>") || !strings.Contains(r.Body, "No pass has ended yet") {
+		t.Fatalf("the admin page does not say what the scrub did:\n%s", r.Body)
+	}
 	if r := ops.post("/admin/signup", url.Values{"signup": {"off"}}); r.Status != 303 {
 		t.Fatalf("closing sign-up: %d", r.Status)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/storage"
 )
 
 // adminData is the administrator's page.
@@ -12,6 +13,14 @@ type adminData struct {
 	Users  []meta.User
 	Usage  meta.Usage
 	Signup bool
+	Scrub  scrubState
+}
+
+// scrubState is what the online scrub last did.
+type scrubState struct {
+	Running  bool   // a pass is under way
+	Finished string // when the last pass ended, "" never
+	Damaged  string // how many blobs it quarantined
 }
 
 func (s *site) adminPage(w http.ResponseWriter, r *http.Request) {
@@ -27,7 +36,12 @@ func (s *site) adminPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	open, _ := s.Auth.SignupOpen(ctx)
-	s.render(w, r, http.StatusOK, "admin", "Administration", adminData{users, usage, open}, "")
+	var sc scrubState
+	cursor, _ := s.Meta.Setting(ctx, storage.SettingScrubCursor)
+	sc.Running = cursor != ""
+	sc.Finished, _ = s.Meta.Setting(ctx, storage.SettingScrubFinished)
+	sc.Damaged, _ = s.Meta.Setting(ctx, storage.SettingScrubDamaged)
+	s.render(w, r, http.StatusOK, "admin", "Administration", adminData{users, usage, open, sc}, "")
 }
 
 func (s *site) adminSignup(w http.ResponseWriter, r *http.Request) {
