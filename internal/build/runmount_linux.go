@@ -70,7 +70,7 @@ func (b *builder) runMounts(ctx context.Context, s *state, c *instructions.RunCo
 		}
 		switch m.Type {
 		case instructions.MountTypeCache:
-			err = b.cacheMount(sm, m)
+			err = b.cacheMount(ctx, sm, m)
 		case instructions.MountTypeTmpfs:
 			err = b.tmpfsMount(sm, m)
 		case instructions.MountTypeBind:
@@ -104,12 +104,12 @@ func CacheMountsDir(storeRoot string) string { return filepath.Join(storeRoot, "
 // default). Sharing "locked" waits for other builds using it; "private"
 // takes a fresh directory while another build holds it; "shared" (the
 // default) lets builds use it at once.
-func (b *builder) cacheMount(sm *stepMounts, m *instructions.Mount) error {
+func (b *builder) cacheMount(ctx context.Context, sm *stepMounts, m *instructions.Mount) error {
 	if err := needTarget(m); err != nil {
 		return err
 	}
-	if m.From != "" || m.Source != "" {
-		return fmt.Errorf("a cache seeded from=%s is not supported by strata: %w", m.From, errdefs.ErrInvalidArgument)
+	if m.Source != "" && m.From == "" {
+		return fmt.Errorf("source=%s goes with from= (what seeds the cache): %w", m.Source, errdefs.ErrInvalidArgument)
 	}
 	id := m.CacheID
 	if id == "" {
@@ -142,6 +142,10 @@ func (b *builder) cacheMount(sm *stepMounts, m *instructions.Mount) error {
 		return err
 	}
 	if err := os.Mkdir(dir, 0o755); err == nil {
+		if err := b.seedCache(ctx, dir, m); err != nil {
+			os.RemoveAll(dir)
+			return err
+		}
 		if err := ownAndMode(dir, m, 0o755); err != nil {
 			return err
 		}
@@ -151,6 +155,37 @@ func (b *builder) cacheMount(sm *stepMounts, m *instructions.Mount) error {
 	sm.bind(dir, m.Target, m.ReadOnly)
 	sm.key = append(sm.key, fmt.Sprintf("cache id=%s target=%s ro=%v", id, m.Target, m.ReadOnly))
 	return nil
+}
+
+// seedCache fills a new cache directory from what from= and source= name
+// (a stage or an image, a directory of it), as BuildKit bases a cache on it.
+func (b *builder) seedCache(ctx context.Context, dir string, m *instructions.Mount) error {
+	if m.From == "" {
+		return nil
+	}
+	diffIDs, err := b.sourceLayers(ctx, m.From)
+	if err != nil {
+		return fmt.Errorf("from=%s: %w", m.From, err)
+	}
+	src := m.Source
+	if src == "" {
+		src = "/"
+	}
+	return b.m.View(ctx, diffIDs, func(root string) error {
+		t, err := openTree(root, "from="+m.From)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		srcs, err := resolveSource(t, src, &copyCmd{instr: "RUN --mount"})
+		if err != nil {
+			return err
+		}
+		if len(srcs) != 1 || !srcs[0].dir {
+			return fmt.Errorf("from=%s source=%s: a cache is seeded from a directory: %w", m.From, src, errdefs.ErrInvalidArgument)
+		}
+		return applyCopy(ctx, dir, &copySpec{dest: "/", destDir: true, sources: srcs})
+	})
 }
 
 // ownAndMode sets p's mode and owner from the mount's mode, uid and gid.

@@ -63,9 +63,10 @@ COPY --chmod=0640 pkg.tar /deep/er/file.tar
 	name:   "run-mounts",
 	secret: "s3cret",
 	files: map[string]string{"src/a.txt": "a\n", "src/ignored.txt": "no", ".dockerignore": "src/ignored.txt\n", "Dockerfile": `FROM BASE AS tools
-RUN echo tool > /tool.txt
+RUN echo tool > /tool.txt && mkdir /seed && echo seed > /seed/s.txt
 FROM BASE
 RUN --mount=type=bind,source=src,target=/src cp -r /src /copied
+RUN --mount=type=cache,id=seeded,from=tools,source=/seed,target=/s cat /s/s.txt > /seeded
 RUN --mount=type=bind,from=tools,source=/tool.txt,target=/t.txt cp /t.txt /fromstage
 RUN --mount=type=cache,target=/cache echo hi > /cache/x && cp /cache/x /fromcache
 RUN --mount=type=tmpfs,target=/tmp/t touch /tmp/t/x && ls /tmp/t > /tmpls

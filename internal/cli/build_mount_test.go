@@ -21,9 +21,10 @@ import (
 )
 
 const mountDockerfile = `FROM busybox:test AS tools
-RUN echo tool > /tool.txt
+RUN echo tool > /tool.txt && mkdir /seed && echo seed > /seed/s.txt
 FROM busybox:test
 RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /count
+RUN --mount=type=cache,id=seeded,from=tools,source=/seed,target=/s cat /s/s.txt > /seeded
 RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && grep -q " /scratch tmpfs " /proc/mounts && echo tmpfs > /tmpfs
 RUN --mount=type=bind,source=src,target=/src cat /src/a.txt > /bound && ! test -e /src/ignored.txt
 RUN --mount=type=bind,from=tools,source=/tool.txt,target=/t.txt cat /t.txt > /fromstage
@@ -45,8 +46,8 @@ func TestBuildRunMounts(t *testing.T) {
 	// secret itself would put "s3cret" into the image.
 	args := []string{"--secret", "id=token,src=" + secret}
 	mustBuild(t, root, append(args, "-t", "mounts:1", ctx)...)
-	got := mustStrata(t, root, "run", "--rm", "mounts:1", "sh", "-c", "cat /count /tmpfs /bound /fromstage /secret-ok /env-ok; ls /scratch /cache /src /run/secrets 2>&1 | wc -l")
-	if want := "1\ntmpfs\nbound\ntool\nok\nok\n4\n"; got != want {
+	got := mustStrata(t, root, "run", "--rm", "mounts:1", "sh", "-c", "cat /count /seeded /tmpfs /bound /fromstage /secret-ok /env-ok; ls /scratch /cache /s /src /run/secrets 2>&1 | wc -l")
+	if want := "1\nseed\ntmpfs\nbound\ntool\nok\nok\n5\n"; got != want {
 		t.Errorf("mounts:1 holds\n%s\nwant\n%s", got, want)
 	}
 	assertNotInImage(t, root, "mounts:1", "s3cret")

@@ -258,7 +258,7 @@ func TestBuildFailures(t *testing.T) {
 		{"FROM busybox:test\nCOPY in.txt in.txt /x\n", "the destination must be a directory and end with a /"},
 		{"FROM busybox:test\nADD http://" + testutil.FreeAddr(t) + "/file.tar /\n", "cannot download it"},
 		{"FROM busybox:test\nBOGUS x\n", "unknown instruction: BOGUS"},
-		{"FROM busybox:test\nRUN --mount=type=cache,from=x,target=/c true\n", "a cache seeded from=x is not supported"},
+		{"FROM busybox:test\nRUN --mount=type=cache,source=/x,target=/c true\n", "source=/x goes with from="},
 		{"FROM busybox:test\nSTOPSIGNAL NOTASIGNAL\n", "not a signal"},
 		{"FROM busybox:test\nEXPOSE 99999\n", "invalid port"},
 		{"FROM busybox:test\nRUN no-such-program\n", "returned a non-zero code: 127"},
