@@ -16,7 +16,7 @@ func (a *app) execCommand() *cobra.Command {
 		Long: `Run a command in a running container, as docker exec does: in its
 namespaces and cgroup, with its capabilities, seccomp filter and environment
 (-e adds to it). strata exits with the command's status; 126 when it cannot
-run, 127 when it is not found.`,
+run or is not there (as docker exec), 125 when strata itself fails.`,
 		Example: "  strata exec web cat /etc/hostname\n  strata exec -it web sh\n  strata exec -u app -w /tmp -e DEBUG=1 web env",
 		Args:    cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

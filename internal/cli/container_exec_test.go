@@ -23,7 +23,7 @@ func TestExec(t *testing.T) {
 		{"-i", []string{"exec", "-i", "box", "wc", "-c"}, "abc", "3\n", 0},
 		{"no stdin without -i", []string{"exec", "box", "wc", "-c"}, "abc", "0\n", 0},
 		{"-d", []string{"exec", "-d", "box", "sh", "-c", "echo detached > /tmp/d"}, "", "", 0},
-		{"not found", []string{"exec", "box", "nope"}, "", "", 127},
+		{"not found", []string{"exec", "box", "nope"}, "", "", 126},
 		{"cannot run", []string{"exec", "box", "/etc/passwd"}, "", "", 126},
 		{"no such container", []string{"exec", "nosuch", "true"}, "", "", 125},
 	}

@@ -184,7 +184,7 @@ func sameReference(a, b string) bool {
 
 // psRow is one container as `docker ps` shows it.
 func psRow(c container.Container, trunc bool) map[string]string {
-	id, command := c.ID, strings.Join(c.Settings.Args, " ")
+	id, command := c.ID, commandLine(c.Settings.Args)
 	if trunc {
 		id, command = id[:12], ellipsis(command, 20)
 	}
@@ -203,6 +203,19 @@ func psRow(c container.Container, trunc bool) map[string]string {
 	return map[string]string{"ID": id, "Image": c.Image, "Command": `"` + command + `"`, "CreatedAt": since(c.Created),
 		"RunningFor": since(c.Created), "Names": c.Name, "Size": "", "Status": status(nil, c), "State": c.State, "Labels": strings.Join(labels, ","),
 		"Mounts": strings.Join(mounts, ","), "Networks": network}
+}
+
+// commandLine is ps's COMMAND as docker writes it: an argument with a
+// space in it is single-quoted.
+func commandLine(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t") {
+			a = "'" + a + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }
 
 // status is Docker's STATUS column: Up ... (Paused), Exited (N) ... ago, or

@@ -84,6 +84,13 @@ run containers on their read-only layers, and serve your own hub.`,
 	root.SetVersionTemplate("strata version {{.Version}}\n")
 	dockerUsageLines(root)
 	unknownSubcommands(root)
+	for _, c := range root.Commands() { // docker run, create and exec: a bad flag is status 125
+		if n := c.Name(); n == "run" || n == "create" || n == "exec" {
+			c.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+				return a.exitWith(125, fmt.Errorf("%w\nSee '%s --help'", err, cmd.CommandPath()))
+			})
+		}
+	}
 	a.completion(root)
 	return root
 }

@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,8 +25,8 @@ type ExecOptions struct {
 // Exec runs another process in the running container ref, as `docker
 // exec`: in its namespaces and cgroup, with its capabilities, seccomp
 // filter and environment. It returns the process's exit status (0 at once
-// with Detach); a program that cannot start is status 126 or 127, as
-// with docker.
+// with Detach); a program that cannot start, or is not there, is status
+// 126, as with docker exec.
 func (m *Manager) Exec(ctx context.Context, ref string, o ExecOptions, stdio IO) (int, error) {
 	c, err := m.Get(ctx, ref)
 	if err != nil {
@@ -74,11 +73,7 @@ func (m *Manager) Exec(ctx context.Context, ref string, o ExecOptions, stdio IO)
 		cwd, _ = runtime.WorkingDir(s.Config, s.Options)
 	}
 	if err := runtime.LookPath(rootfs, cwd, env, o.Args[0], s.Options.Volumes); err != nil {
-		var ee *runtime.ExecError
-		if errors.As(err, &ee) {
-			return ee.Code, err
-		}
-		return 126, err
+		return 126, err // docker exec says 126 for a program missing too
 	}
 	args = append(append(args, c.ID), o.Args...)
 	runcLog := filepath.Join(m.dir(c.ID), "exec-"+randomHex(6)+".log")
