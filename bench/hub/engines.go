@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"strings"
 
 	"github.com/strata-dev/strata/bench/internal/workdir"
@@ -34,7 +35,7 @@ func (e *enginesSetup) stop() {
 func startOnEngines(ctx context.Context, work string) ([]*registry, *enginesSetup, error) {
 	e := &enginesSetup{}
 	var err error
-	if e.pg, err = engines.StartPostgres(engines.PostgresOptions{Durable: true}); err != nil {
+	if e.pg, err = engines.StartPostgres(engines.PostgresOptions{Durable: true, Statements: true}); err != nil {
 		return nil, e, err
 	}
 	root, _ := os.Getwd()
@@ -77,6 +78,7 @@ func startOnEngines(ctx context.Context, work string) ([]*registry, *enginesSetu
 		if err != nil {
 			return regs, e, err
 		}
+		r.probe = &probe{weed: e.weed, pg: e.pg, bucket: bucket, db: path.Base(strings.SplitN(db, "?", 2)[0])}
 		regs = append(regs, r)
 	}
 	bucket, err := e.weed.NewBucket(ctx, "distribution")
@@ -114,5 +116,6 @@ http:
 	if err != nil {
 		return regs, e, err
 	}
+	dist.probe = &probe{weed: e.weed, bucket: bucket}
 	return append(regs, dist), e, nil
 }

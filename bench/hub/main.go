@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/strata-dev/strata/bench/internal/workdir"
@@ -80,6 +81,8 @@ func run(ctx context.Context, rounds int, keep, onEngines bool) error {
 	if err != nil {
 		return err
 	}
+	fmt.Println("load average at the start:", loadAverage())
+	defer func() { fmt.Println("load average at the end:", loadAverage()) }()
 	results := map[string]*result{}
 	for _, r := range regs {
 		results[r.name] = &result{idleRSS: r.rss()}
@@ -100,6 +103,17 @@ func run(ctx context.Context, rounds int, keep, onEngines bool) error {
 			report(data, r.name, results[r.name], results["distribution"])
 		}
 	}
+	if onEngines {
+		fmt.Println("\nWhat each asked of the engines (all rounds; S3: the store's own mean time per request):")
+		for _, r := range regs {
+			fmt.Println(r.name + ":")
+			for _, s := range []struct{ name, unit string }{
+				{"push big", "64 MiB layer"}, {"push small", "image"}, {"pull big", "64 MiB layer"}, {"pull small", "image"},
+			} {
+				r.costs[s.name].print(s.name, s.unit)
+			}
+		}
+	}
 	return nil
 }
 
@@ -110,23 +124,27 @@ func runRound(ctx context.Context, r *registry, data *dataset, round int, res *r
 	sampler := r.sample()
 	defer sampler()
 	repo := fmt.Sprintf("bench/big%d", round)
-	d, _, err := c.pushBig(repo+":1", data)
-	if err != nil {
-		return err
+	small := fmt.Sprintf("bench/small%d", round)
+	n := float64(len(data.small))
+	var d time.Duration
+	var err error
+	steps := []struct {
+		name  string
+		units float64
+		fn    func() error
+		into  *[]time.Duration
+	}{
+		{"push big", bigLayers, func() error { d, _, err = c.pushBig(repo+":1", data); return err }, &res.bigPush},
+		{"push small", n, func() error { d, err = c.pushSmall(ctx, small, data); return err }, &res.smallPush},
+		{"pull big", bigLayers, func() error { d, err = c.pullBig(repo + ":1"); return err }, &res.bigPull},
+		{"pull small", n, func() error { d, err = c.pullSmall(ctx, small, data); return err }, &res.smallPull},
 	}
-	res.bigPush = append(res.bigPush, d)
-	if d, err = c.pushSmall(ctx, fmt.Sprintf("bench/small%d", round), data); err != nil {
-		return err
+	for _, s := range steps {
+		if err := r.measure(ctx, s.name, s.units, s.fn); err != nil {
+			return err
+		}
+		*s.into = append(*s.into, d)
 	}
-	res.smallPush = append(res.smallPush, d)
-	if d, err = c.pullBig(repo + ":1"); err != nil {
-		return err
-	}
-	res.bigPull = append(res.bigPull, d)
-	if d, err = c.pullSmall(ctx, fmt.Sprintf("bench/small%d", round), data); err != nil {
-		return err
-	}
-	res.smallPull = append(res.smallPull, d)
 	_, uploads, err := c.pushBig(repo+":2", data)
 	if err != nil {
 		return err
@@ -167,4 +185,15 @@ func report(data *dataset, name string, s, d *result) {
 // workPath is a path inside the work directory.
 func workPath(work string, parts ...string) string {
 	return filepath.Join(append([]string{work}, parts...)...)
+}
+
+// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures: the machine
+// is shared, so the figures say how busy it was.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if err != nil || len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -20,6 +20,10 @@ type registry struct {
 	name string
 	addr string
 	cmd  *exec.Cmd
+	// probe reads what it asked of the engines (with -engines), and costs
+	// adds it up per scenario.
+	probe *probe
+	costs map[string]*cost
 
 	mu   sync.Mutex
 	peak int64 // KiB, the highest RSS the sampler saw
@@ -137,4 +141,31 @@ func (r *registry) peakRSS() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return max(r.peak, r.status("VmHWM"))
+}
+
+// measure runs one scenario; on the engines it adds what the scenario
+// asked of them, for units images or blobs, to r.costs[name].
+func (r *registry) measure(ctx context.Context, name string, units float64, fn func() error) error {
+	if r.probe == nil {
+		return fn()
+	}
+	before, err := r.probe.read(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	after, err := r.probe.read(ctx)
+	if err != nil {
+		return err
+	}
+	if r.costs == nil {
+		r.costs = map[string]*cost{}
+	}
+	if r.costs[name] == nil {
+		r.costs[name] = &cost{}
+	}
+	r.costs[name].add(before, after, units)
+	return nil
 }

@@ -188,8 +188,10 @@ type Store interface {
 	// PublishBlob makes a pending blob that holder holds live and links it
 	// into repo; a blob already live it only links (another writer
 	// published the same content). Anything else is ErrConflict. A
-	// *QuotaError changes nothing.
-	PublishBlob(ctx context.Context, repo string, d digest.Digest, holder string, now time.Time, quota int64) error
+	// *QuotaError changes nothing. When upload is not "", that upload is
+	// forgotten in the same transaction if holder writes it (its bytes are
+	// blob d now); one another writer took over stays.
+	PublishBlob(ctx context.Context, repo string, d digest.Digest, holder, upload string, now time.Time, quota int64) error
 	// ReleaseBlob drops a pending record that holder holds (it committed no
 	// content); a record in any other state or of another holder stays.
 	ReleaseBlob(ctx context.Context, d digest.Digest, holder string) error

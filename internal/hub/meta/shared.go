@@ -34,6 +34,11 @@ type Upload struct {
 	StartedAt time.Time
 	UpdatedAt time.Time
 	Lease     Lease // its one writer now; Holder "" when none
+	// State is what the storage keeps of the upload beside its offset (the
+	// hash of the bytes so far, where the driver put them), opaque here:
+	// recorded with the offset, by its writer only, so that the two never
+	// disagree and a node may continue another's upload.
+	State []byte
 }
 
 // RateKey is one counter of attempts: Burst at once, then one per Every.
@@ -59,9 +64,11 @@ type Shared interface {
 	// and returns the upload; ErrConflict while another holder's lease
 	// holds, ErrNotFound when there is no such upload in repo.
 	LeaseUpload(ctx context.Context, repo, id string, now time.Time, l Lease) (Upload, error)
-	// UpdateUpload records offset (and now as UpdatedAt) for an upload
-	// holder writes; ErrConflict when holder is not its writer any more.
-	UpdateUpload(ctx context.Context, id, holder string, offset int64, now time.Time) error
+	// UpdateUpload records offset and state (and now as UpdatedAt) for an
+	// upload holder writes, and ends holder's lease: a request records what
+	// it added as it finishes. ErrConflict when holder is not its writer
+	// any more.
+	UpdateUpload(ctx context.Context, id, holder string, offset int64, state []byte, now time.Time) error
 	// ReleaseUpload ends holder's lease on an upload; nothing when another holds it.
 	ReleaseUpload(ctx context.Context, id, holder string) error
 	// DeleteUpload forgets an upload holder writes; ErrConflict when holder

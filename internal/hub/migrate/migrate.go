@@ -157,7 +157,7 @@ func copyBlob(ctx context.Context, src, dst storage.Driver, d digest.Digest, siz
 	}
 	defer in.Close()
 	id := newID()
-	st, err := dst.Stage(ctx, id, 0)
+	st, err := dst.Stage(ctx, id, 0, nil)
 	if err != nil {
 		return err
 	}

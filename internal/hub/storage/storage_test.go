@@ -163,7 +163,7 @@ func TestGarbageCollection(t *testing.T) {
 	}
 	// Content with no record at all (a crash's leftover) goes too, once old.
 	orphan := []byte("orphan")
-	st, _ := p.drv.Stage(ctx, "leftover", 0)
+	st, _ := p.drv.Stage(ctx, "leftover", 0, nil)
 	st.Write(orphan)
 	st.Commit(ctx, digest.FromBytes(orphan))
 	c.Advance(2 * time.Hour)

@@ -165,8 +165,8 @@ func (s *Store) underQuota(ctx context.Context, repo string) error {
 	return err
 }
 
-// publish makes staged content, verified as d, blob d of repo. A live
-// blob is linked (the staged copy goes). Otherwise w reserves the record,
+// publish makes staged content, verified as d, blob d of repo, and
+// forgets w's upload. A live blob is linked (the staged copy goes). Otherwise w reserves the record,
 // commits the content (over anything under d) and publishes it; a writer
 // that took the reservation over meanwhile commits the same bytes, so w
 // then goes round and links or publishes again. It waits while the
@@ -193,10 +193,12 @@ func (s *Store) publish(ctx context.Context, repo string, d digest.Digest, size 
 				s.meta.ReleaseBlob(context.WithoutCancel(ctx), d, w.holder)
 				return err
 			}
-			err := s.meta.PublishBlob(ctx, repo, d, w.holder, now, s.opts.Quota)
+			err := s.meta.PublishBlob(ctx, repo, d, w.holder, w.id, now, s.opts.Quota)
 			if !errdefs.IsConflict(err) {
 				if err != nil {
 					s.meta.ReleaseBlob(context.WithoutCancel(ctx), d, w.holder)
+				} else {
+					w.ended() // the upload went with the publication
 				}
 				return err
 			}

@@ -96,7 +96,8 @@ func (s *Store) Status(ctx context.Context, repo, id string) (Upload, error) {
 // chunk begins (-1: not said); a chunk that does not begin where the upload
 // ends is a *RangeError. Only one request writes an upload at a time
 // (ErrUploadBusy for another). What arrived is recorded even when the body
-// breaks off, so the client can resume from there.
+// breaks off, so the client can resume from there; the record and the end
+// of the request's lease are one transaction.
 func (s *Store) Append(ctx context.Context, repo, id string, start int64, body io.Reader) (Upload, error) {
 	w, mu, err := s.hold(ctx, repo, id)
 	if err != nil {
@@ -107,17 +108,27 @@ func (s *Store) Append(ctx context.Context, repo, id string, start int64, body i
 	if start >= 0 && start != u.Offset {
 		return u, &RangeError{Offset: u.Offset}
 	}
-	staged, err := s.driver.Stage(ctx, id, u.Offset)
+	staged, h, err := s.stage(ctx, mu)
 	if err != nil {
 		return u, err
 	}
-	_, copyErr := copyChunks(fenced{w, staged}, body, nil, s.room(u.Offset))
-	closeErr := staged.Close()
-	u.Offset = staged.Size()
-	if err := s.meta.UpdateUpload(context.WithoutCancel(ctx), id, w.holder, u.Offset, s.opts.Now()); err != nil {
+	_, copyErr := copyChunks(fenced{w, staged}, body, h, s.room(u.Offset))
+	if err := staged.Close(); err != nil {
+		return u, errors.Join(copyErr, err) // nothing recorded: the client resends from u.Offset
+	}
+	state, err := encodeState(staged.State(), h)
+	if err != nil {
 		return u, err
 	}
-	return u, errors.Join(copyErr, closeErr)
+	if err := w.settle(); err != nil {
+		return u, err
+	}
+	if err := s.meta.UpdateUpload(context.WithoutCancel(ctx), id, w.holder, staged.Size(), state, s.opts.Now()); err != nil {
+		return u, err
+	}
+	w.ended()
+	u.Offset = staged.Size()
+	return u, copyErr
 }
 
 // room is how many more bytes an upload holding offset may take.
@@ -131,7 +142,9 @@ func (s *Store) room(offset int64) int64 {
 // Finish appends a last chunk (body may be nil), checks that the staged
 // bytes, exactly as they will be committed, hash to d, and publishes them
 // as blob d of repo. On a mismatch the upload is dropped and a
-// *DigestError returned.
+// *DigestError returned. With a driver that commits exactly what was
+// written, the hash kept while the bytes streamed in is that hash; with
+// another, or a digest of another algorithm, the staged bytes are read back.
 func (s *Store) Finish(ctx context.Context, repo, id string, start int64, body io.Reader, d digest.Digest) (int64, error) {
 	if !d.Algorithm().Available() {
 		return 0, fmt.Errorf("digest algorithm %q: %w", d.Algorithm(), errdefs.ErrInvalidArgument)
@@ -144,53 +157,46 @@ func (s *Store) Finish(ctx context.Context, repo, id string, start int64, body i
 	if start >= 0 && start != u.Offset {
 		return 0, &RangeError{Offset: u.Offset}
 	}
-	staged, err := s.driver.Stage(ctx, id, u.Offset) // cuts off bytes no one recorded
+	staged, h, err := s.stage(ctx, u) // cuts off bytes no one recorded
 	if err != nil {
 		return 0, err
 	}
 	if body != nil {
-		if _, err := copyChunks(fenced{w, staged}, body, nil, s.room(u.Offset)); err != nil {
+		if _, err := copyChunks(fenced{w, staged}, body, h, s.room(u.Offset)); err != nil {
 			staged.Close()
 			return 0, err
 		}
 	}
 	size := staged.Size()
-	// Hash what is staged, exactly as it will be committed. The data is
-	// closed first, so that a driver that buffers (object storage) has
-	// written all of it, and staged again to commit it.
-	err = staged.Close()
 	var got digest.Digest
-	if err == nil {
-		got, err = s.stagedDigest(ctx, id, size, d.Algorithm())
-	}
-	if err == nil && got != d {
-		err = &DigestError{Want: d, Got: got}
-	}
-	if err == nil {
-		err = w.check() // nobody else wrote meanwhile
-	}
-	if err == nil {
-		staged, err = s.driver.Stage(ctx, id, size)
-	}
-	if err != nil {
-		var de *DigestError
-		if errors.As(err, &de) {
-			s.drop(context.WithoutCancel(ctx), w)
-		}
+	if h != nil && d.Algorithm() == runningHash {
+		got = digest.NewDigest(runningHash, h)
+	} else if staged, got, err = s.readBack(ctx, id, staged, d.Algorithm()); err != nil {
 		return 0, err
+	}
+	if got != d {
+		staged.Close()
+		s.drop(context.WithoutCancel(ctx), w)
+		return 0, &DigestError{Want: d, Got: got}
 	}
 	if err := s.publish(ctx, repo, d, size, staged, w); err != nil {
 		s.drop(context.WithoutCancel(ctx), w)
 		return 0, err
 	}
-	return size, s.meta.DeleteUpload(context.WithoutCancel(ctx), id, w.holder)
+	return size, w.forget(ctx)
 }
 
-// stagedDigest hashes an upload's first size bytes, as staged.
-func (s *Store) stagedDigest(ctx context.Context, id string, size int64, alg digest.Algorithm) (digest.Digest, error) {
-	rc, err := s.driver.ReadStaged(ctx, id)
+// readBack hashes what is staged, exactly as it will be committed, and
+// stages it again to commit it. The data is closed first, so that a driver
+// that buffers (object storage) has written all of it.
+func (s *Store) readBack(ctx context.Context, id string, staged Staged, alg digest.Algorithm) (Staged, digest.Digest, error) {
+	size := staged.Size()
+	if err := staged.Close(); err != nil {
+		return nil, "", err
+	}
+	rc, state, err := s.driver.ReadStaged(ctx, id, staged.State())
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	defer rc.Close()
 	h := alg.Hash()
@@ -198,12 +204,16 @@ func (s *Store) stagedDigest(ctx context.Context, id string, size int64, alg dig
 	if err == nil && n != size {
 		err = fmt.Errorf("upload %s has %d bytes staged, not the %d recorded: %w", id, n, size, errdefs.ErrConflict)
 	}
-	return digest.NewDigest(alg, h), err
+	if err != nil {
+		return nil, "", err
+	}
+	staged, err = s.driver.Stage(ctx, id, size, state)
+	return staged, digest.NewDigest(alg, h), err
 }
 
 // drop forgets an upload its writer holds, record and data.
 func (s *Store) drop(ctx context.Context, w *writer) error {
-	if err := s.meta.DeleteUpload(ctx, w.id, w.holder); err != nil && !errdefs.IsNotFound(err) {
+	if err := w.forget(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
 	return s.driver.RemoveUpload(ctx, w.id)
@@ -239,7 +249,7 @@ func (s *Store) Put(ctx context.Context, repo, owner string, d digest.Digest, bo
 	}
 	w.start(now)
 	defer w.release()
-	staged, err := s.driver.Stage(ctx, w.id, 0)
+	staged, err := s.driver.Stage(ctx, w.id, 0, nil)
 	if err != nil {
 		s.drop(context.WithoutCancel(ctx), w)
 		return 0, err
@@ -259,5 +269,5 @@ func (s *Store) Put(ctx context.Context, repo, owner string, d digest.Digest, bo
 		s.drop(context.WithoutCancel(ctx), w)
 		return 0, err
 	}
-	return size, s.meta.DeleteUpload(context.WithoutCancel(ctx), w.id, w.holder)
+	return size, w.forget(ctx)
 }

@@ -32,8 +32,10 @@ type writer struct {
 	blob  digest.Digest // the blob reserved, "" none
 	lost  error
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	settled  bool // the upload's lease ended with its record (or the upload went): nothing to release
 }
 
 // hold leases upload id of repo for a new writer and keeps the lease until
@@ -120,12 +122,46 @@ func (w *writer) reserved(d digest.Digest) {
 	w.mu.Unlock()
 }
 
-// release stops renewing and gives the upload's lease up (unless gone).
+// release stops renewing and gives the upload's lease up, unless its
+// record already ended it or the upload is gone.
 func (w *writer) release() {
-	close(w.stop)
-	<-w.done
-	w.s.meta.ReleaseUpload(context.Background(), w.id, w.holder)
+	w.stopRenewing()
+	if !w.settled {
+		w.s.meta.ReleaseUpload(context.Background(), w.id, w.holder)
+	}
 }
+
+func (w *writer) stopRenewing() {
+	w.stopOnce.Do(func() {
+		close(w.stop)
+		<-w.done
+	})
+}
+
+// settle stops renewing before a record that ends the lease (a renewal
+// after it would take the lease again), and says whether the lease still
+// holds to make it.
+func (w *writer) settle() error {
+	w.stopRenewing()
+	return w.check()
+}
+
+// forget deletes the writer's upload record (its bytes became a blob, or
+// are dropped).
+func (w *writer) forget(ctx context.Context) error {
+	if w.settled {
+		return nil
+	}
+	err := w.s.meta.DeleteUpload(context.WithoutCancel(ctx), w.id, w.holder)
+	if err == nil {
+		w.ended()
+	}
+	return err
+}
+
+// ended notes that the writer's lease ended with a record of the upload,
+// or with the upload.
+func (w *writer) ended() { w.settled = true }
 
 // fenced passes writes to wr only while the writer's lease holds.
 type fenced struct {

@@ -31,6 +31,8 @@ type Postgres struct {
 type PostgresOptions struct {
 	// Durable keeps fsync on (benchmarks); tests turn it off for speed.
 	Durable bool
+	// Statements loads pg_stat_statements, for Statements.
+	Statements bool
 }
 
 // pgBinDir finds Debian's PostgreSQL programs (initdb is not in PATH there).
@@ -124,6 +126,9 @@ func reachable(dir string) error {
 func (pg *Postgres) Start() error {
 	args := []string{"-D", filepath.Join(pg.dir, "data"), "-k", pg.dir, "-h", "127.0.0.1", "-p", strconv.Itoa(pg.Port),
 		"-c", "max_connections=300", "-c", "shared_buffers=64MB"}
+	if pg.opts.Statements {
+		args = append(args, "-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all")
+	}
 	if !pg.opts.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
@@ -193,4 +198,43 @@ func sanitize(s string) string {
 		return "db"
 	}
 	return b.String()
+}
+
+// Statement is what the server did for one statement of one database, as
+// pg_stat_statements counts it (PostgresOptions.Statements): how often it
+// ran and the milliseconds it took, the commits' WAL flushes included.
+type Statement struct {
+	Query string
+	Calls int64
+	Ms    float64
+}
+
+// Statements reads pg_stat_statements for database db. The counts only
+// grow: take the difference of two readings.
+func (pg *Postgres) Statements(ctx context.Context, db string) (map[string]Statement, error) {
+	c, err := pgx.Connect(ctx, pg.URL("postgres"))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		return nil, err
+	}
+	rows, err := c.Query(ctx, `SELECT s.query, s.calls, s.total_exec_time FROM pg_stat_statements s
+		JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1`, db)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Statement{}
+	for rows.Next() {
+		var st Statement
+		if err := rows.Scan(&st.Query, &st.Calls, &st.Ms); err != nil {
+			return nil, err
+		}
+		e := out[st.Query]
+		e.Query, e.Calls, e.Ms = st.Query, e.Calls+st.Calls, e.Ms+st.Ms
+		out[st.Query] = e
+	}
+	return out, rows.Err()
 }

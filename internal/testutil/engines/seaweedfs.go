@@ -1,11 +1,14 @@
 package engines
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,6 +28,7 @@ type SeaweedFS struct {
 	dir       string
 	bin       string
 	ports     [4]int // master, volume, filer, s3
+	metrics   int    // Prometheus metrics, for S3Requests
 	proc      *process
 	buckets   atomic.Int64
 }
@@ -46,6 +50,10 @@ func StartSeaweedFS(moduleRoot string) (*SeaweedFS, error) {
 			w.Remove()
 			return nil, err
 		}
+	}
+	if w.metrics, err = freePort(0); err != nil {
+		w.Remove()
+		return nil, err
 	}
 	w.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", w.ports[3])
 	conf := fmt.Sprintf(`{"identities":[{"name":"admin","credentials":[{"accessKey":%q,"secretKey":%q}],`+
@@ -69,11 +77,15 @@ func (w *SeaweedFS) Start() error {
 	}
 	p := func(i int) string { return strconv.Itoa(w.ports[i]) }
 	var err error
+	// Each bucket is a collection that grows 7 volumes at its first write,
+	// and weed allows as many volumes as fit the free disk at their size
+	// limit: small volumes leave room for the tests' many buckets (at 1 GiB,
+	// 66 GB free took about nine, and the next write failed with a 500).
 	w.proc, err = start(filepath.Join(w.dir, "weed.log"), nil, syscall.SIGKILL, w.bin, "server",
 		"-dir="+data, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
 		"-master.port="+p(0), "-volume.port="+p(1), "-filer", "-filer.port="+p(2),
 		"-s3", "-s3.port="+p(3), "-s3.config="+filepath.Join(w.dir, "s3.json"),
-		"-master.volumeSizeLimitMB=1024", "-volume.max=0")
+		"-master.volumeSizeLimitMB=128", "-volume.max=0", "-metricsPort="+strconv.Itoa(w.metrics))
 	if err != nil {
 		return err
 	}
@@ -153,4 +165,70 @@ func bucketName(s string) string {
 		return "bucket"
 	}
 	return string(b)
+}
+
+// RequestStats is what the S3 gateway did for one bucket, by request type
+// (PUT, GET, HEAD, DELETE, LIST, ...): how many requests, and the seconds
+// it spent on them (its own processing time, not the network's).
+type RequestStats map[string]struct {
+	Count   int64
+	Seconds float64
+}
+
+// S3Requests reads the gateway's counters for bucket from its Prometheus
+// metrics (SeaweedFS_s3_request_total and _request_seconds). They only
+// grow: take the difference of two readings.
+func (w *SeaweedFS) S3Requests(ctx context.Context, bucket string) (RequestStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", w.metrics), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := RequestStats{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, labels, value, ok := parseSample(sc.Text())
+		if !ok || labels["bucket"] != bucket {
+			continue
+		}
+		e := out[labels["type"]]
+		switch name {
+		case "SeaweedFS_s3_request_total":
+			e.Count += int64(value)
+		case "SeaweedFS_s3_request_seconds_sum":
+			e.Seconds += value
+		default:
+			continue
+		}
+		out[labels["type"]] = e
+	}
+	return out, sc.Err()
+}
+
+// parseSample reads one line of Prometheus' text format: name{k="v",...} value.
+func parseSample(line string) (name string, labels map[string]string, value float64, ok bool) {
+	if strings.HasPrefix(line, "#") {
+		return "", nil, 0, false
+	}
+	head, val, found := strings.Cut(line, " ")
+	if !found {
+		return "", nil, 0, false
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+	if err != nil {
+		return "", nil, 0, false
+	}
+	name, rest, _ := strings.Cut(head, "{")
+	labels = map[string]string{}
+	for _, kv := range strings.Split(strings.TrimSuffix(rest, "}"), ",") {
+		if k, v, found := strings.Cut(kv, "="); found {
+			labels[k] = strings.Trim(v, `"`)
+		}
+	}
+	return name, labels, v, true
 }

@@ -34,7 +34,7 @@ func testBlobTakeOver(t *testing.T, s meta.Store) {
 	if err := s.RenewBlob(ctx, d, lease("a", t0, 2*time.Minute)); !errdefs.IsConflict(err) {
 		t.Fatalf("a renewed a lease b took: %v", err)
 	}
-	if err := s.PublishBlob(ctx, "r", d, "a", t0, 0); !errdefs.IsConflict(err) {
+	if err := s.PublishBlob(ctx, "r", d, "a", "", t0, 0); !errdefs.IsConflict(err) {
 		t.Fatalf("a published a reservation b took: %v", err)
 	}
 	if err := s.ReleaseBlob(ctx, d, "a"); err != nil {
@@ -50,11 +50,11 @@ func testBlobTakeOver(t *testing.T, s meta.Store) {
 	if got, _ := s.Blob(ctx, d); !got.Lease.Until.Equal(renewed.Until) {
 		t.Fatalf("after renewing: %+v", got.Lease)
 	}
-	if err := s.PublishBlob(ctx, "r2", d, "b", t0, 0); err != nil {
+	if err := s.PublishBlob(ctx, "r2", d, "b", "", t0, 0); err != nil {
 		t.Fatal(err)
 	}
 	// a, done committing the same bytes, publishes: the blob is live, so a links it.
-	if err := s.PublishBlob(ctx, "r", d, "a", t0, 0); err != nil {
+	if err := s.PublishBlob(ctx, "r", d, "a", "", t0, 0); err != nil {
 		t.Fatalf("publishing after another writer did: %v", err)
 	}
 	for _, repo := range []string{"r", "r2"} {
@@ -92,7 +92,7 @@ func testBlobWritersRace(t *testing.T, s meta.Store) {
 				errs[i] = err
 				return err == nil
 			}
-			if err = s.PublishBlob(ctx, repo, d, holder, t0, 0); !errdefs.IsConflict(err) {
+			if err = s.PublishBlob(ctx, repo, d, holder, "", t0, 0); !errdefs.IsConflict(err) {
 				errs[i] = err
 				return err == nil
 			}
@@ -151,7 +151,7 @@ func testQuarantine(t *testing.T, s meta.Store) {
 	if st, _ := s.LinkOrReserve(ctx, "t", d, 10, t0, heal, 0); st != meta.BlobAbsent {
 		t.Fatalf("reserving a quarantined blob = %v; want the reservation", st)
 	}
-	if err := s.PublishBlob(ctx, "t", d, "healer", t0, 0); err != nil {
+	if err := s.PublishBlob(ctx, "t", d, "healer", "", t0, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, repo := range []string{"r", "s", "t"} {
@@ -209,7 +209,7 @@ func testQuota(t *testing.T, s meta.Store) {
 	}{{"alice/a", x}, {"alice/b", x}, {"alice/a", y}} {
 		st, err := s.LinkOrReserve(ctx, step.repo, step.d, 10, t0, w1, quota)
 		if err == nil && st == meta.BlobAbsent {
-			err = s.PublishBlob(ctx, step.repo, step.d, "w1", t0, quota)
+			err = s.PublishBlob(ctx, step.repo, step.d, "w1", "", t0, quota)
 		}
 		if err != nil {
 			t.Fatalf("%s into %s: %v", step.d, step.repo, err)
@@ -248,7 +248,7 @@ func testQuota(t *testing.T, s meta.Store) {
 	if _, err := s.LinkOrReserve(ctx, "dave/a", z, 10, t0, lease("w2", t0, time.Minute), 15); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PublishBlob(ctx, "carol/a", z, "w2", t0, 15); !errors.As(err, &qe) {
+	if err := s.PublishBlob(ctx, "carol/a", z, "w2", "", t0, 15); !errors.As(err, &qe) {
 		t.Fatalf("publishing past the quota: %v", err)
 	}
 	if b, _ := s.Blob(ctx, z); b.State != meta.BlobPending {
@@ -269,7 +269,7 @@ func testQuotaRace(t *testing.T, s meta.Store) {
 		d, holder, repo := dg(fmt.Sprint("q", i)), fmt.Sprint("w", i), fmt.Sprintf("alice/r%d", i%3)
 		st, err := s.LinkOrReserve(ctx, repo, d, 10, t0, lease(holder, t0, time.Minute), quota)
 		if err == nil && st == meta.BlobAbsent {
-			err = s.PublishBlob(ctx, repo, d, holder, t0, quota)
+			err = s.PublishBlob(ctx, repo, d, holder, "", t0, quota)
 		}
 		var qe *meta.QuotaError
 		if err != nil && !errors.As(err, &qe) {

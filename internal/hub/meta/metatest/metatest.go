@@ -87,7 +87,7 @@ func live(t *testing.T, s meta.Store, repo string, d digest.Digest, at time.Time
 		t.Fatal(err)
 	}
 	if st == meta.BlobAbsent {
-		if err := s.PublishBlob(ctx, repo, d, "live", at, 0); err != nil {
+		if err := s.PublishBlob(ctx, repo, d, "live", "", at, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,11 +115,18 @@ func testBlobLifecycle(t *testing.T, s meta.Store) {
 	if _, err := s.RepoBlob(ctx, "other", d); !errdefs.IsNotFound(err) {
 		t.Fatalf("LinkBlob of a pending blob linked it: %v", err)
 	}
-	if err := s.PublishBlob(ctx, "r", d, "writer-b", t0, 0); !errdefs.IsConflict(err) {
+	if err := s.PublishBlob(ctx, "r", d, "writer-b", "", t0, 0); !errdefs.IsConflict(err) {
 		t.Fatalf("publishing a reservation another holds: %v", err)
 	}
-	if err := s.PublishBlob(ctx, "r", d, "writer-a", t0, 0); err != nil {
+	// The writer's upload goes in the same transaction; another's stays.
+	s.CreateUpload(ctx, meta.Upload{ID: "up-a", Repo: "r", Owner: "o", StartedAt: t0, UpdatedAt: t0, Lease: a}, 0, t0)
+	s.CreateUpload(ctx, meta.Upload{ID: "up-x", Repo: "r", Owner: "o", StartedAt: t0, UpdatedAt: t0,
+		Lease: lease("writer-x", t0, time.Minute)}, 0, t0)
+	if err := s.PublishBlob(ctx, "r", d, "writer-a", "up-a", t0, 0); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.Upload(ctx, "", "up-a"); !errdefs.IsNotFound(err) {
+		t.Fatalf("the publishing writer's upload is still there: %v", err)
 	}
 	if l, err := s.RepoBlob(ctx, "r", d); err != nil || l.Size != 10 {
 		t.Fatalf("RepoBlob = %+v, %v", l, err)
@@ -128,8 +135,11 @@ func testBlobLifecycle(t *testing.T, s meta.Store) {
 		t.Fatalf("published Blob = %+v; want live, held by nobody", b)
 	}
 	// A live blob published again (by whoever wrote the same content) is only linked.
-	if err := s.PublishBlob(ctx, "third", d, "writer-c", t0, 0); err != nil {
+	if err := s.PublishBlob(ctx, "third", d, "writer-c", "up-x", t0, 0); err != nil {
 		t.Fatalf("publishing a live blob: %v", err)
+	}
+	if u, err := s.Upload(ctx, "", "up-x"); err != nil || u.Lease.Holder != "writer-x" {
+		t.Fatalf("publishing forgot an upload another writer holds: %+v, %v", u, err)
 	}
 	if _, err := s.RepoBlob(ctx, "third", d); err != nil {
 		t.Fatalf("publishing a live blob did not link it: %v", err)
@@ -143,7 +153,7 @@ func testBlobLifecycle(t *testing.T, s meta.Store) {
 	if r, err := s.Repository(ctx, "r"); err != nil || r.Visibility != meta.Public || r.Owner != "" {
 		t.Fatalf("Repository = %+v, %v; want public with no owner", r, err)
 	}
-	if err := s.PublishBlob(ctx, "r", dg("never reserved"), "writer-a", t0, 0); !errdefs.IsConflict(err) {
+	if err := s.PublishBlob(ctx, "r", dg("never reserved"), "writer-a", "", t0, 0); !errdefs.IsConflict(err) {
 		t.Fatalf("publishing an absent blob: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package metatest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,22 +43,34 @@ func testUploads(t *testing.T, s meta.Store) {
 	if u, err := s.LeaseUpload(ctx, "r", "u1", t0, a); err != nil || !same(u.Lease, a) {
 		t.Fatalf("LeaseUpload = %+v, %v", u, err)
 	}
-	if err := s.UpdateUpload(ctx, "u1", "a", 5, t0.Add(5*time.Second)); err != nil {
+	state := []byte("the hash so far, and where the parts went")
+	if err := s.UpdateUpload(ctx, "u1", "a", 5, state, t0.Add(5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ = s.Upload(ctx, "r", "u1"); got.Offset != 5 || !got.UpdatedAt.Equal(t0.Add(5*time.Second)) || !got.StartedAt.Equal(t0) {
+	got, _ = s.Upload(ctx, "r", "u1")
+	if got.Offset != 5 || !got.UpdatedAt.Equal(t0.Add(5*time.Second)) || !got.StartedAt.Equal(t0) || !bytes.Equal(got.State, state) {
 		t.Fatalf("after UpdateUpload: %+v", got)
 	}
-	if err := s.DeleteUpload(ctx, "u1", "b"); !errdefs.IsConflict(err) {
+	if got.Lease.Holder != "" {
+		t.Fatalf("UpdateUpload kept the writer's lease: %+v", got.Lease)
+	}
+	if err := s.UpdateUpload(ctx, "u1", "a", 6, nil, t0.Add(6*time.Second)); !errdefs.IsConflict(err) {
+		t.Fatalf("a writer recorded again after UpdateUpload ended its lease: %v", err)
+	}
+	b := lease("b", t0, 30*time.Second)
+	if u, err := s.LeaseUpload(ctx, "r", "u1", t0.Add(6*time.Second), b); err != nil || u.Offset != 5 || !bytes.Equal(u.State, state) {
+		t.Fatalf("the next writer's LeaseUpload = %+v, %v; want offset 5 and the state recorded", u, err)
+	}
+	if err := s.DeleteUpload(ctx, "u1", "a"); !errdefs.IsConflict(err) {
 		t.Fatalf("deleting an upload another writes: %v", err)
 	}
-	if err := s.DeleteUpload(ctx, "u1", "a"); err != nil {
+	if err := s.DeleteUpload(ctx, "u1", "b"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Upload(ctx, "r", "u1"); !errdefs.IsNotFound(err) {
 		t.Fatalf("a deleted upload: %v", err)
 	}
-	if err := s.DeleteUpload(ctx, "u1", "a"); !errdefs.IsNotFound(err) {
+	if err := s.DeleteUpload(ctx, "u1", "b"); !errdefs.IsNotFound(err) {
 		t.Fatalf("deleting twice: %v", err)
 	}
 	if err := s.CreateUpload(ctx, upload("u2", "r", "alice", t0), 0, t0); err != nil {
@@ -78,7 +91,7 @@ func testUploadOneWriter(t *testing.T, s meta.Store) {
 	if _, err := s.LeaseUpload(ctx, "r", "u", t0.Add(10*time.Second), lease("b", t0, time.Minute)); !errdefs.IsConflict(err) {
 		t.Fatalf("a second writer while the first's lease holds: %v", err)
 	}
-	if err := s.UpdateUpload(ctx, "u", "b", 7, t0); !errdefs.IsConflict(err) {
+	if err := s.UpdateUpload(ctx, "u", "b", 7, nil, t0); !errdefs.IsConflict(err) {
 		t.Fatalf("a writer without the lease recorded an offset: %v", err)
 	}
 	if _, err := s.LeaseUpload(ctx, "r", "u", t0.Add(10*time.Second), lease("a", t0, time.Minute)); err != nil {
@@ -89,7 +102,7 @@ func testUploadOneWriter(t *testing.T, s meta.Store) {
 	if _, err := s.LeaseUpload(ctx, "r", "u", late, lease("b", late, 30*time.Second)); err != nil {
 		t.Fatalf("taking over a lapsed lease: %v", err)
 	}
-	if err := s.UpdateUpload(ctx, "u", "a", 9, late); !errdefs.IsConflict(err) {
+	if err := s.UpdateUpload(ctx, "u", "a", 9, nil, late); !errdefs.IsConflict(err) {
 		t.Fatalf("a writer whose lease was taken over recorded an offset: %v", err)
 	}
 	if err := s.ReleaseUpload(ctx, "u", "a"); err != nil {
@@ -101,7 +114,7 @@ func testUploadOneWriter(t *testing.T, s meta.Store) {
 	if err := s.ReleaseUpload(ctx, "u", "b"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdateUpload(ctx, "u", "b", 9, late); !errdefs.IsConflict(err) {
+	if err := s.UpdateUpload(ctx, "u", "b", 9, nil, late); !errdefs.IsConflict(err) {
 		t.Fatalf("a writer recorded after releasing: %v", err)
 	}
 	if _, err := s.LeaseUpload(ctx, "r", "u", late, lease("c", late, 30*time.Second)); err != nil {

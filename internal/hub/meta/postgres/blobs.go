@@ -163,8 +163,13 @@ func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) er
 }
 
 // PublishBlob makes a pending blob live and links it into repo.
-func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, holder string, now time.Time, quota int64) error {
+func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, holder, upload string, now time.Time, quota int64) error {
 	return s.txIn(ctx, quotaScope(repo, quota), func(tx pgx.Tx) error {
+		if upload != "" {
+			if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1 AND holder = $2`, upload, holder); err != nil {
+				return err
+			}
+		}
 		b, err := blobRecord(ctx, tx, d)
 		switch {
 		case err == nil && b.State == meta.BlobLive:

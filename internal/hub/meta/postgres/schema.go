@@ -149,6 +149,9 @@ CREATE TABLE known_addresses (
 	PRIMARY KEY (username, addr)
 );
 `,
+	// 2: an upload's state beside its offset (the hash so far, where the
+	// storage put the bytes), recorded together.
+	`ALTER TABLE uploads ADD COLUMN state BYTEA;`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -11,12 +11,12 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
-const uploadColumns = `id, repo, owner, received, started_at, updated_at, holder, lease_until`
+const uploadColumns = `id, repo, owner, received, started_at, updated_at, holder, lease_until, state`
 
 func scanUpload(row interface{ Scan(...any) error }) (meta.Upload, error) {
 	var u meta.Upload
 	var started, updated, until int64
-	err := row.Scan(&u.ID, &u.Repo, &u.Owner, &u.Offset, &started, &updated, &u.Lease.Holder, &until)
+	err := row.Scan(&u.ID, &u.Repo, &u.Owner, &u.Offset, &started, &updated, &u.Lease.Holder, &until, &u.State)
 	u.StartedAt, u.UpdatedAt, u.Lease.Until = fromNano(started), fromNano(updated), zeroTime(until)
 	return u, err
 }
@@ -42,8 +42,8 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, limit int, acti
 				return &meta.LimitError{What: "uploads", Owner: u.Owner, Limit: limit}
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO uploads (`+uploadColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			u.ID, u.Repo, u.Owner, u.Offset, unixNano(u.StartedAt), unixNano(u.UpdatedAt), u.Lease.Holder, zeroNano(u.Lease.Until))
+		_, err := tx.Exec(ctx, `INSERT INTO uploads (`+uploadColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			u.ID, u.Repo, u.Owner, u.Offset, unixNano(u.StartedAt), unixNano(u.UpdatedAt), u.Lease.Holder, zeroNano(u.Lease.Until), u.State)
 		return err
 	})
 }
@@ -71,11 +71,12 @@ func (s *Store) LeaseUpload(ctx context.Context, repo, id string, now time.Time,
 	return u, err
 }
 
-// UpdateUpload records an upload's offset, fenced by its writer's lease.
-func (s *Store) UpdateUpload(ctx context.Context, id, holder string, offset int64, now time.Time) error {
+// UpdateUpload records an upload's offset and state and ends its writer's
+// lease, fenced by that lease.
+func (s *Store) UpdateUpload(ctx context.Context, id, holder string, offset int64, state []byte, now time.Time) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE uploads SET received = $1, updated_at = $2 WHERE id = $3 AND holder = $4 AND holder != ''`,
-			offset, unixNano(now), id, holder)
+		res, err := tx.Exec(ctx, `UPDATE uploads SET received = $1, state = $2, updated_at = $3, holder = '', lease_until = 0
+			WHERE id = $4 AND holder = $5 AND holder != ''`, offset, state, unixNano(now), id, holder)
 		if err != nil {
 			return err
 		}

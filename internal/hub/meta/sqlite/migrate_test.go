@@ -105,7 +105,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 	}
 	live := digest.FromString("live")
 	s.LinkOrReserve(ctx, "alice/app", live, 7, now, meta.Lease{Holder: "w", Until: now.Add(time.Minute)}, 0)
-	s.PublishBlob(ctx, "alice/app", live, "w", now, 0)
+	s.PublishBlob(ctx, "alice/app", live, "w", "", now, 0)
 	if used, err := s.NamespaceUsage(ctx, "alice"); err != nil || used != 7 {
 		t.Fatalf("alice's usage after migrating = %d, %v", used, err)
 	}

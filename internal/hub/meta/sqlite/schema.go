@@ -180,6 +180,9 @@ CREATE TABLE known_addresses (
 	PRIMARY KEY (user, addr)
 ) WITHOUT ROWID;
 `,
+	// 4: an upload's state beside its offset (the hash so far, where the
+	// storage put the bytes), recorded together.
+	`ALTER TABLE uploads ADD COLUMN state BLOB;`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -17,8 +17,9 @@ import (
 	"github.com/strata-dev/strata/internal/hub/storage"
 )
 
-// Stage opens an upload's data file for appending at offset.
-func (d *Driver) Stage(_ context.Context, id string, offset int64) (storage.Staged, error) {
+// Stage opens an upload's data file for appending at offset. The file is
+// all the bookkeeping there is: state is not used.
+func (d *Driver) Stage(_ context.Context, id string, offset int64, _ []byte) (storage.Staged, error) {
 	data, err := d.uploadPath(id, "")
 	if err != nil {
 		return nil, err
@@ -75,6 +76,9 @@ func (s *staged) ReadFrom(r io.Reader) (int64, error) {
 
 func (s *staged) Size() int64 { return s.size }
 
+// State is nil: the file is the state.
+func (s *staged) State() []byte { return nil }
+
 func (s *staged) Close() error { return s.f.Close() }
 
 // Commit fsyncs the data, renames it to the blob's path, fsyncs that
@@ -109,16 +113,16 @@ func (s *staged) Commit(_ context.Context, dg digest.Digest) error {
 }
 
 // ReadStaged reads an upload's data from the start.
-func (d *Driver) ReadStaged(_ context.Context, id string) (io.ReadCloser, error) {
+func (d *Driver) ReadStaged(_ context.Context, id string, _ []byte) (io.ReadCloser, []byte, error) {
 	data, err := d.uploadPath(id, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := os.Open(data)
 	if err != nil {
-		return nil, notFound(err, "upload "+id)
+		return nil, nil, notFound(err, "upload "+id)
 	}
-	return f, nil
+	return f, nil, nil
 }
 
 // RemoveUpload removes an upload's files (with an old hub's state files).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,10 +24,11 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// appendChunk stages one chunk at the upload's end and closes it, as one PATCH does.
-func appendChunk(t *testing.T, d storage.Driver, id string, offset int64, chunk []byte) int64 {
+// appendChunk stages one chunk at the upload's end and closes it, as one
+// PATCH does, and returns the size and state the Store would record.
+func appendChunk(t *testing.T, d storage.Driver, id string, offset int64, state []byte, chunk []byte) (int64, []byte) {
 	t.Helper()
-	st, err := d.Stage(context.Background(), id, offset)
+	st, err := d.Stage(context.Background(), id, offset, state)
 	if err != nil {
 		t.Fatalf("Stage at %d: %v", offset, err)
 	}
@@ -36,7 +38,7 @@ func appendChunk(t *testing.T, d storage.Driver, id string, offset int64, chunk 
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return st.Size() // after Close, as storage.Store reads it
+	return st.Size(), st.State() // after Close, as storage.Store reads them
 }
 
 func readBlob(t *testing.T, d storage.Driver, dg digest.Digest) []byte {
@@ -74,18 +76,19 @@ func TestChunksAcrossNodes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var all []byte
 			var offset int64
+			var state []byte
 			id := "up-" + digest.FromString(tc.name).Encoded()[:16]
 			for i, n := range tc.chunks {
 				chunk := randomBytes(n)
 				all = append(all, chunk...)
 				node := []storage.Driver{a, b}[i%2]
-				offset = appendChunk(t, node, id, offset, chunk)
+				offset, state = appendChunk(t, node, id, offset, state, chunk)
 			}
 			if offset != int64(len(all)) {
 				t.Fatalf("size %d after the chunks, want %d", offset, len(all))
 			}
 			// Read back before the commit (for a digest other than sha256), on the other node.
-			rc, err := b.ReadStaged(context.Background(), id)
+			rc, readState, err := b.ReadStaged(context.Background(), id, state)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +100,7 @@ func TestChunksAcrossNodes(t *testing.T) {
 			if !bytes.Equal(staged, all) {
 				t.Fatalf("ReadStaged: %d bytes, differing from the %d written", len(staged), len(all))
 			}
-			st, err := a.Stage(context.Background(), id, offset)
+			st, err := a.Stage(context.Background(), id, offset, readState)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,20 +120,20 @@ func TestChunksAcrossNodes(t *testing.T) {
 	}
 }
 
-// A node that dies after writing an upload's record but before saving its
-// state leaves the state at the size before that chunk: the next chunk
-// resumes there, even when the lost chunk had sent parts.
+// A node that dies after writing a chunk but before recording its state
+// leaves the state at the size before that chunk: the next chunk resumes
+// there, even when the lost chunk had sent parts of the same numbers.
 func TestResumeWhereTheStateSays(t *testing.T) {
 	d := newDriver(t, "hub")
 	first, lost, again := randomBytes(3*mib), randomBytes(7*mib), randomBytes(6*mib)
-	size := appendChunk(t, d, "crash", 0, first)
-	appendChunk(t, d, "crash", size, lost) // its state is never saved
-	end := appendChunk(t, d, "crash", size, again)
+	size, state := appendChunk(t, d, "crash", 0, nil, first)
+	appendChunk(t, d, "crash", size, state, lost) // its state is never recorded
+	end, state := appendChunk(t, d, "crash", size, state, again)
 	want := append(append([]byte{}, first...), again...)
 	if end != int64(len(want)) {
 		t.Fatalf("size %d, want %d", end, len(want))
 	}
-	st, err := d.Stage(context.Background(), "crash", end)
+	st, err := d.Stage(context.Background(), "crash", end, state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,19 +144,21 @@ func TestResumeWhereTheStateSays(t *testing.T) {
 	if got := readBlob(t, d, dg); !bytes.Equal(got, want) {
 		t.Fatal("the blob holds the lost chunk's bytes")
 	}
-	// Within sent parts, where no earlier record ended, it refuses rather than guess.
-	appendChunk(t, d, "cut", 0, randomBytes(12*mib))
-	if _, err := d.Stage(context.Background(), "cut", 6*mib); !errdefs.IsConflict(err) {
+	// Within sent parts it refuses rather than guess.
+	_, state = appendChunk(t, d, "cut", 0, nil, randomBytes(12*mib))
+	if _, err := d.Stage(context.Background(), "cut", 6*mib, state); !errdefs.IsConflict(err) {
 		t.Fatalf("resuming inside a sent part: %v, want a conflict", err)
 	}
 }
 
-// A completed upload that is read back and then cancelled leaves nothing.
+// A completed upload that is read back and then cancelled leaves no
+// multipart upload; what it wrote is listed as orphaned content (no
+// marker names it), which RemoveUpload of that name deletes.
 func TestRemoveAfterReadBack(t *testing.T) {
 	ctx := context.Background()
 	d := newDriver(t, "hub")
-	appendChunk(t, d, "gone", 0, randomBytes(11*mib))
-	rc, err := d.ReadStaged(ctx, "gone")
+	_, state := appendChunk(t, d, "gone", 0, nil, randomBytes(11*mib))
+	rc, _, err := d.ReadStaged(ctx, "gone", state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +169,18 @@ func TestRemoveAfterReadBack(t *testing.T) {
 	}
 	var left []string
 	d.Uploads(ctx, func(id string, _ int64, _ time.Time) error { left = append(left, id); return nil })
+	for _, id := range left {
+		if !strings.HasPrefix(id, "orphan-gone.") {
+			t.Fatalf("after RemoveUpload, Uploads lists %v", left)
+		}
+		if err := d.RemoveUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left = nil
+	d.Uploads(ctx, func(id string, _ int64, _ time.Time) error { left = append(left, id); return nil })
 	if len(left) != 0 {
-		t.Fatalf("after RemoveUpload, Uploads lists %v", left)
+		t.Fatalf("after removing the orphans, Uploads lists %v", left)
 	}
 }
 

@@ -11,10 +11,9 @@
 //
 // Layout under the bucket's prefix:
 //
-//	blobs/<alg>/<hex>/<id>.<size>   an empty marker: blob <alg>:<hex> is data/<id>, <size> bytes
-//	data/<id>                       a blob's content, written by upload <id>
-//	uploads/<id>/state              the upload's state record (storage.Store's)
-//	uploads/<id>/data               the upload's data record and its tail (see uploads.go)
+//	blobs/<alg>/<hex>/<name>.<size>   an empty marker: blob <alg>:<hex> is data/<name>, <size> bytes
+//	data/<id>.<random>                what upload <id> wrote: a blob's content, or the tail of
+//	                                  an upload in progress (see uploads.go)
 //
 // S3 has no rename, and a multipart upload's key is fixed when it starts,
 // before the digest is known; so the content stays where its upload wrote
@@ -22,7 +21,8 @@
 // content first and writes the marker last: nothing is visible under a
 // digest until all of it is. Stat and Walk only list markers, whose names
 // carry the size; readers keep the digest-to-object mapping in a small
-// cache for a minute.
+// cache for a minute. An upload's own bookkeeping is not in the bucket:
+// storage.Store records it with the upload in meta.
 //
 // Errors: a missing object wraps errdefs.ErrNotFound; a store that cannot
 // be reached or answers 5xx wraps errdefs.ErrUnavailable (503 to clients).
@@ -197,18 +197,28 @@ func (d *Driver) markerDir(dg digest.Digest) string {
 
 // marker is where a blob's content is.
 type marker struct {
-	id   string // the upload that wrote it: the content is data/<id>
+	obj  string // the content is data/<obj>
 	size int64
 }
 
-// parseMarker reads "<id>.<size>".
+// parseMarker reads "<obj>.<size>".
 func parseMarker(name string) (marker, bool) {
-	id, size, ok := strings.Cut(name, ".")
-	n, err := strconv.ParseInt(size, 10, 64)
-	if !ok || err != nil || n < 0 || storage.CheckUploadID(id) != nil {
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
 		return marker{}, false
 	}
-	return marker{id: id, size: n}, true
+	n, err := strconv.ParseInt(name[i+1:], 10, 64)
+	if err != nil || n < 0 || !validObject(name[:i]) {
+		return marker{}, false
+	}
+	return marker{obj: name[:i], size: n}, true
+}
+
+// validObject accepts the names of objects under data/: <id>.<random>, as
+// uploads write them, or <id> (the first layout).
+func validObject(name string) bool {
+	id, r, two := strings.Cut(name, ".")
+	return storage.CheckUploadID(id) == nil && (!two || storage.CheckUploadID(r) == nil)
 }
 
 // find returns blob dg's marker, from the cache or by listing.
@@ -245,7 +255,7 @@ func (d *Driver) Open(ctx context.Context, dg digest.Digest) (io.ReadSeekCloser,
 		if err != nil {
 			return nil, err
 		}
-		o := &object{ctx: ctx, d: d, dg: dg, key: d.key("data", m.id), size: m.size}
+		o := &object{ctx: ctx, d: d, dg: dg, key: d.dataKey(m.obj), size: m.size}
 		err = o.open()
 		if errdefs.IsNotFound(err) && attempt == 0 {
 			continue // a remembered marker that is gone: open drops it, look again
@@ -267,17 +277,17 @@ func (d *Driver) Delete(ctx context.Context, dg digest.Digest) error {
 	if err != nil {
 		return classify(err)
 	}
-	var ids []string
+	var objs []string
 	for _, o := range out.Contents {
 		if err := d.remove(ctx, aws.ToString(o.Key)); err != nil {
 			return err
 		}
 		if m, ok := parseMarker(strings.TrimPrefix(aws.ToString(o.Key), d.markerDir(dg))); ok {
-			ids = append(ids, m.id)
+			objs = append(objs, m.obj)
 		}
 	}
-	for _, id := range ids {
-		if err := d.remove(ctx, d.key("data", id)); err != nil {
+	for _, obj := range objs {
+		if err := d.remove(ctx, d.dataKey(obj)); err != nil {
 			return err
 		}
 	}
@@ -336,7 +346,7 @@ func (d *Driver) URL(ctx context.Context, dg digest.Digest, ttl time.Duration) (
 	if err != nil {
 		return "", err
 	}
-	req, err := d.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &d.bucket, Key: aws.String(d.key("data", m.id))},
+	req, err := d.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &d.bucket, Key: aws.String(d.dataKey(m.obj))},
 		s3.WithPresignExpires(ttl))
 	if err != nil {
 		return "", classify(err)

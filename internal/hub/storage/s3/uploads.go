@@ -3,12 +3,14 @@ package s3
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -20,98 +22,73 @@ import (
 	"github.com/strata-dev/strata/internal/hub/storage"
 )
 
-// An upload's data is the parts of a multipart upload on data/<id>, then a
-// tail: the bytes past the last part, shorter than a part. S3 cannot
-// append, so a chunk fills the part being formed in memory while its
-// request lasts; full parts go to the multipart upload, and what is left
-// when the request ends goes to the record object (uploads/<id>/data) with
-// the list of parts. A later chunk, on this node or another, starts from
-// that record: small chunks are buffered in the store, not in any node.
+// An upload's bytes are the parts of a multipart upload, then a tail: the
+// bytes past the last part, shorter than a part, in an object of their
+// own. S3 cannot append, so a chunk fills the part being formed in memory
+// while its request lasts; full parts go to the multipart upload (the next
+// part fills while one is sent), and what is left when the request ends
+// goes to a new tail object. Which parts and which tail make the upload is
+// its state, recorded by storage.Store with the upload's offset in meta,
+// in one transaction: the store holds no record of its own, and a later
+// chunk, on this node or another, starts from that state.
 //
-// The record object is a JSON header line, then the previous tail (when
-// kept), then the tail.
-type header struct {
-	MPU   string `json:"mpu,omitempty"` // the multipart upload on data/<id>; "" none yet
+// Every object an upload writes has a name no one used before
+// (data/<id>.<random>), and every part carries its SHA-256, which the
+// store checks against the state's list when it assembles the parts. So a
+// commit makes visible exactly the bytes the state describes, whatever a
+// writer that lost its lease still sends (storage.ExactCommitter). A blob
+// that fits in a part is never a multipart upload: its tail object is its
+// content, committed where it lies.
+type state struct {
+	Key   string `json:"key,omitempty"` // the multipart upload's object (a name under data/); "" none yet
+	MPU   string `json:"mpu,omitempty"`
 	Parts []part `json:"parts,omitempty"`
-	Tail  int64  `json:"tail"`
-	// Prev is the record as it was before the last request that added
-	// parts, kept so that a crash between writing this record and saving
-	// the upload's state (which then names Prev's size) loses nothing.
-	Prev *prevRecord `json:"prev,omitempty"`
-	// Done: the content is complete at data/<id> (it was read back before
-	// its commit), Size bytes; Parts and Tail are empty.
-	Done bool  `json:"done,omitempty"`
-	Size int64 `json:"size,omitempty"`
+	Tail  string `json:"tail,omitempty"` // the tail's object (a name under data/); "" no tail
+	// TailSize is the tail's length.
+	TailSize int64 `json:"tailSize,omitempty"`
 }
 
 type part struct {
-	N    int32  `json:"n"`
-	ETag string `json:"etag"`
-	Size int64  `json:"size"`
+	N      int32  `json:"n"`
+	ETag   string `json:"etag"`
+	SHA256 string `json:"sha256"` // base64, as S3 takes it
+	Size   int64  `json:"size"`
 }
 
-type prevRecord struct {
-	Parts int   `json:"parts"` // how many of Parts it had
-	Tail  int64 `json:"tail"`
-}
-
-type record struct {
-	header
-	prevTail []byte
-	tail     []byte
-}
-
-func (r *record) partsSize() int64 {
+func (st *state) partsSize() int64 {
 	var n int64
-	for _, p := range r.Parts {
+	for _, p := range st.Parts {
 		n += p.Size
 	}
 	return n
 }
 
-func (r *record) size() int64 {
-	if r.Done {
-		return r.Size
-	}
-	return r.partsSize() + int64(len(r.tail))
+func (st *state) size() int64 { return st.partsSize() + st.TailSize }
+
+func (d *Driver) dataKey(name string) string { return d.key("data", name) }
+
+// newName is a name under data/ for an object of upload id that no one used before.
+func newName(id string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return id + "." + hex.EncodeToString(b)
 }
 
-func (d *Driver) recordKey(id string) string { return d.key("uploads", id, "data") }
-func (d *Driver) dataKey(id string) string   { return d.key("data", id) }
+// CommitsExactly marks the guarantee storage.ExactCommitter describes.
+func (d *Driver) CommitsExactly() {}
 
-// loadRecord reads upload id's record.
-func (d *Driver) loadRecord(ctx context.Context, id string) (*record, error) {
-	b, err := d.get(ctx, d.recordKey(id))
-	if err != nil {
-		return nil, fmt.Errorf("upload %s: %w", id, err)
-	}
-	line, rest, ok := bytes.Cut(b, []byte("\n"))
-	r := &record{}
-	if !ok || json.Unmarshal(line, &r.header) != nil {
-		return nil, fmt.Errorf("upload %s: its record is damaged: %w", id, errdefs.ErrConflict)
-	}
-	var prev int64
-	if r.Prev != nil {
-		prev = r.Prev.Tail
-	}
-	if int64(len(rest)) != prev+r.Tail {
-		return nil, fmt.Errorf("upload %s: its record is damaged: %w", id, errdefs.ErrConflict)
-	}
-	r.prevTail, r.tail = rest[:prev], rest[prev:]
-	return r, nil
-}
+var _ storage.ExactCommitter = (*Driver)(nil)
 
-// saveRecord writes upload id's record, with the data's size as metadata for Uploads.
-func (d *Driver) saveRecord(ctx context.Context, id string, r *record) error {
-	r.Tail = int64(len(r.tail))
-	line, _ := json.Marshal(r.header)
-	var b bytes.Buffer
-	b.Grow(len(line) + 1 + len(r.prevTail) + len(r.tail))
-	b.Write(line)
-	b.WriteByte('\n')
-	b.Write(r.prevTail)
-	b.Write(r.tail)
-	return d.put(ctx, d.recordKey(id), b.Bytes(), map[string]string{"size": strconv.FormatInt(r.size(), 10)})
+// parseState reads a recorded state; nil is a new upload.
+func parseState(id string, b []byte) (*state, error) {
+	st := &state{}
+	if len(b) == 0 {
+		return st, nil
+	}
+	if err := json.Unmarshal(b, st); err != nil || st.TailSize < 0 || (st.MPU == "") != (st.Key == "") {
+		return nil, fmt.Errorf("upload %s: its recorded state is damaged: %w", id, errdefs.ErrConflict)
+	}
+	return st, nil
 }
 
 // get reads a whole (small) object.
@@ -126,121 +103,120 @@ func (d *Driver) get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // put writes a whole object.
-func (d *Driver) put(ctx context.Context, key string, b []byte, meta map[string]string) error {
+func (d *Driver) put(ctx context.Context, key string, b []byte) error {
 	_, err := d.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &d.bucket, Key: &key, Body: bytes.NewReader(b),
-		ContentLength: aws.Int64(int64(len(b))), Metadata: meta}, unsignedPayload)
+		ContentLength: aws.Int64(int64(len(b)))}, unsignedPayload)
 	return classify(err)
 }
 
 // unsignedPayload sends content without hashing it for the signature: the
-// hub verifies every blob's digest itself, so a second SHA-256 of each part
-// would only cost CPU.
+// hub verifies every blob's digest itself, and parts carry their own
+// SHA-256, so a second hash of each body would only cost CPU.
 func unsignedPayload(o *s3.Options) {
 	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
-// Stage opens upload id's data for appending at offset.
-func (d *Driver) Stage(ctx context.Context, id string, offset int64) (storage.Staged, error) {
+// Stage opens upload id's data for appending at offset, from the state
+// recorded with it.
+func (d *Driver) Stage(ctx context.Context, id string, offset int64, recorded []byte) (storage.Staged, error) {
 	if err := storage.CheckUploadID(id); err != nil {
 		return nil, err
 	}
-	s := &staged{d: d, id: id, ctx: ctx, rec: &record{}, dirty: offset == 0}
-	if offset > 0 {
-		rec, err := d.loadRecord(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		size, hadPrev := rec.size(), rec.Prev != nil
-		if err := rec.cut(offset); err != nil {
-			return nil, fmt.Errorf("upload %s: %w", id, err)
-		}
-		s.rec, s.dirty = rec, offset != size || hadPrev
+	if offset > 0 && len(recorded) == 0 {
+		return nil, fmt.Errorf("upload %s: no state recorded for its %d bytes: %w", id, offset, errdefs.ErrNotFound)
 	}
-	s.initParts, s.initTail = len(s.rec.Parts), s.rec.tail
-	s.buf = append(d.getBuf(), s.rec.tail...)
-	if s.rec.Done && s.dirty { // completed content cut short: copy what stays
-		if err := s.reopen(); err != nil {
-			s.release()
-			return nil, err
-		}
+	st, err := parseState(id, recorded)
+	if err != nil {
+		return nil, err
+	}
+	s := &staged{d: d, id: id, ctx: ctx, st: st, keep: st.TailSize}
+	switch size := st.size(); {
+	case offset > size:
+		return nil, fmt.Errorf("upload %s has %d bytes, not the %d its state records: %w", id, size, offset, errdefs.ErrConflict)
+	case offset < st.partsSize():
+		return nil, fmt.Errorf("upload %s: its data cannot be cut back to byte %d; start the upload again: %w", id, offset, errdefs.ErrConflict)
+	case offset < size:
+		s.keep, s.dirty = offset-st.partsSize(), true
 	}
 	return s, nil
 }
 
-// cut takes the record back to offset bytes, where that can be done
-// without the bytes past it: within the tail, to the previous record, or
-// within completed content. It also drops a kept previous record.
-func (r *record) cut(offset int64) error {
-	size := r.size()
-	switch {
-	case offset > size:
-		return fmt.Errorf("it has %d bytes, not the %d its state records: %w", size, offset, errdefs.ErrConflict)
-	case r.Done:
-		if offset < size {
-			r.Size = offset // reopen copies the first offset bytes
-		}
-	case offset >= r.partsSize():
-		r.tail = r.tail[:offset-r.partsSize()]
-	case r.Prev != nil && offset == r.partsSizeOf(r.Prev.Parts)+r.Prev.Tail:
-		r.Parts, r.tail = r.Parts[:r.Prev.Parts], r.prevTail
-	default:
-		return fmt.Errorf("its data cannot be cut back to byte %d; start the upload again: %w", offset, errdefs.ErrConflict)
-	}
-	r.Prev, r.prevTail = nil, nil
-	return nil
-}
-
-func (r *record) partsSizeOf(n int) int64 {
-	var s int64
-	for _, p := range r.Parts[:n] {
-		s += p.Size
-	}
-	return s
-}
-
-// staged is an upload being written: the record it started from, and the
-// part being formed.
+// staged is an upload being written: the state it started from, the part
+// being formed, and the part being sent.
 type staged struct {
-	d         *Driver
-	id        string
-	ctx       context.Context
-	rec       *record
-	buf       []byte // the tail so far; a part goes out when it is full
-	initParts int    // what the record had when staged, for Prev
-	initTail  []byte
-	dirty     bool  // the record must be written at Close
-	err       error // a part that could not be written: nothing more is taken
-	released  bool  // buf went back to the pool
-	tailLen   int   // len(buf) when it did
+	d     *Driver
+	id    string
+	ctx   context.Context
+	st    *state
+	keep  int64  // how much of st's tail object belongs to the data (it may be cut)
+	buf   []byte // the tail so far, once loaded; a part goes out when it is full
+	ready bool   // buf holds the tail (st.Tail's first keep bytes, then writes)
+	dirty bool   // the state changes at Close
+	send  *sending
+	err   error // a part that could not be sent: nothing more is taken
+	done  bool  // closed or committed: buffers went back to the pool
+}
+
+// sending is a part on its way to the store.
+type sending struct {
+	buf  []byte
+	n    int32
+	done chan struct{}
+	part part
+	err  error
 }
 
 // Size is the data's length so far; it holds after Close, as the Store reads it then.
 func (s *staged) Size() int64 {
-	tail := len(s.buf)
-	if s.released {
-		tail = s.tailLen
+	if s.done {
+		return s.st.size()
 	}
-	return s.rec.partsSize() + int64(tail) + s.doneSize()
+	n := s.st.partsSize() + int64(len(s.buf))
+	if s.send != nil {
+		n += int64(len(s.send.buf))
+	}
+	if !s.ready {
+		n += s.keep
+	}
+	return n
 }
 
-func (s *staged) doneSize() int64 {
-	if s.rec.Done {
-		return s.rec.Size
-	}
-	return 0
+// State is the state to record once Close returned nil.
+func (s *staged) State() []byte {
+	b, _ := json.Marshal(s.st)
+	return b
 }
 
-// Write adds p to the part being formed, sending the part when it is full.
-// Bytes it takes are kept even when sending fails: they stay in the tail.
+// load reads the tail into the part being formed, before bytes are added to it.
+func (s *staged) load() error {
+	if s.ready {
+		return nil
+	}
+	s.buf = s.d.getBuf()
+	if s.keep > 0 {
+		b, err := s.d.get(s.ctx, s.d.dataKey(s.st.Tail))
+		if err != nil {
+			return fmt.Errorf("upload %s: its tail: %w", s.id, err)
+		}
+		if int64(len(b)) < s.keep {
+			return fmt.Errorf("upload %s: its tail has %d bytes, not %d: %w", s.id, len(b), s.keep, errdefs.ErrConflict)
+		}
+		s.buf = append(s.buf, b[:s.keep]...)
+	}
+	s.ready = true
+	return nil
+}
+
+// Write adds p to the part being formed, sending the part when it is full
+// while the next one fills. Bytes it takes are kept even when sending
+// fails: they go to the tail at Close.
 func (s *staged) Write(p []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
-	if s.rec.Done {
-		if err := s.reopen(); err != nil {
-			s.err = err
-			return 0, err
-		}
+	if err := s.load(); err != nil {
+		s.err = err
+		return 0, err
 	}
 	n := 0
 	for len(p) > 0 {
@@ -260,126 +236,170 @@ func (s *staged) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// sendPart sends the part being formed to the multipart upload, starting it if needed.
+// sendPart starts sending the part being formed, once the one before it
+// has gone (at most one part is in flight and one forms: memory stays at
+// two parts per upload), starting the multipart upload if needed.
 func (s *staged) sendPart() error {
-	if s.rec.MPU == "" {
+	if err := s.wait(); err != nil {
+		return err
+	}
+	if s.st.MPU == "" {
+		key := newName(s.id)
 		out, err := s.d.client.CreateMultipartUpload(s.ctx, &s3.CreateMultipartUploadInput{Bucket: &s.d.bucket,
-			Key: aws.String(s.d.dataKey(s.id))})
+			Key: aws.String(s.d.dataKey(key)), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+			ChecksumType: types.ChecksumTypeComposite})
 		if err != nil {
 			return classify(err)
 		}
-		s.rec.MPU = aws.ToString(out.UploadId)
+		s.st.Key, s.st.MPU = key, aws.ToString(out.UploadId)
 	}
-	n := int32(len(s.rec.Parts) + 1)
-	out, err := s.d.client.UploadPart(s.ctx, &s3.UploadPartInput{Bucket: &s.d.bucket, Key: aws.String(s.d.dataKey(s.id)),
-		UploadId: &s.rec.MPU, PartNumber: &n, Body: bytes.NewReader(s.buf), ContentLength: aws.Int64(int64(len(s.buf)))},
-		unsignedPayload)
-	if err != nil {
-		return classify(err)
-	}
-	s.rec.Parts = append(s.rec.Parts, part{N: n, ETag: aws.ToString(out.ETag), Size: int64(len(s.buf))})
-	s.buf = s.buf[:0]
+	snd := &sending{buf: s.buf, n: int32(len(s.st.Parts) + 1), done: make(chan struct{})}
+	s.send, s.buf = snd, s.d.getBuf()
+	go func() {
+		defer close(snd.done)
+		sum := sha256.Sum256(snd.buf)
+		snd.part = part{N: snd.n, SHA256: base64.StdEncoding.EncodeToString(sum[:]), Size: int64(len(snd.buf))}
+		out, err := s.d.client.UploadPart(s.ctx, &s3.UploadPartInput{Bucket: &s.d.bucket, Key: aws.String(s.d.dataKey(s.st.Key)),
+			UploadId: aws.String(s.st.MPU), PartNumber: &snd.n, Body: bytes.NewReader(snd.buf),
+			ContentLength: aws.Int64(int64(len(snd.buf))), ChecksumSHA256: &snd.part.SHA256}, unsignedPayload)
+		if err != nil {
+			snd.err = classify(err)
+			return
+		}
+		snd.part.ETag = aws.ToString(out.ETag)
+	}()
 	return nil
 }
 
-// reopen makes completed content (Done) appendable again: a new multipart
-// upload whose first part is a copy of it (the first Size bytes), or, when
-// it is shorter than a part may be, the bytes read back into the tail.
-func (s *staged) reopen() error {
-	size, key := s.rec.Size, s.d.dataKey(s.id)
-	fresh := &record{}
-	if size >= minPart {
-		out, err := s.d.client.CreateMultipartUpload(s.ctx, &s3.CreateMultipartUploadInput{Bucket: &s.d.bucket, Key: &key})
-		if err != nil {
-			return classify(err)
-		}
-		fresh.MPU = aws.ToString(out.UploadId)
-		cp, err := s.d.client.UploadPartCopy(s.ctx, &s3.UploadPartCopyInput{Bucket: &s.d.bucket, Key: &key,
-			UploadId: out.UploadId, PartNumber: aws.Int32(1), CopySource: aws.String(s.d.bucket + "/" + key),
-			CopySourceRange: aws.String(fmt.Sprintf("bytes=0-%d", size-1))})
-		if err != nil {
-			return classify(err)
-		}
-		fresh.Parts = []part{{N: 1, ETag: aws.ToString(cp.CopyPartResult.ETag), Size: size}}
-	} else if size > 0 {
-		out, err := s.d.client.GetObject(s.ctx, &s3.GetObjectInput{Bucket: &s.d.bucket, Key: &key,
-			Range: aws.String(fmt.Sprintf("bytes=0-%d", size-1))})
-		if err != nil {
-			return classify(err)
-		}
-		b, err := io.ReadAll(out.Body)
-		out.Body.Close()
-		if err != nil || int64(len(b)) != size {
-			return fmt.Errorf("upload %s: read back %d of %d bytes: %w", s.id, len(b), size, errdefs.ErrUnavailable)
-		}
-		s.buf = append(s.buf[:0], b...)
-	}
-	s.rec, s.initParts, s.initTail, s.dirty = fresh, 0, nil, true
-	return nil
-}
-
-// Close writes the record (sending the tail as a part when it is big
-// enough to be one) and keeps the data for a later Stage.
-func (s *staged) Close() error {
-	defer s.release()
-	if !s.dirty || s.released {
+// wait waits for the part in flight. A part that failed comes back to the
+// front of the part being formed, to go out again or stay in the tail.
+func (s *staged) wait() error {
+	snd := s.send
+	if snd == nil {
 		return nil
 	}
-	if len(s.buf) >= minPart && s.err == nil {
-		s.sendPart() // on failure the bytes stay in the tail
+	<-snd.done
+	s.send = nil
+	if snd.err != nil {
+		s.buf = append(snd.buf, s.buf...)
+		return snd.err
 	}
-	if len(s.rec.Parts) > s.initParts {
-		s.rec.Prev = &prevRecord{Parts: s.initParts, Tail: int64(len(s.initTail))}
-		s.rec.prevTail = s.initTail
+	s.st.Parts = append(s.st.Parts, snd.part)
+	s.d.putBuf(snd.buf)
+	return nil
+}
+
+// Close sends what is in flight and writes the tail (as a part when it is
+// big enough to be one) to an object of its own, for a later Stage.
+func (s *staged) Close() error {
+	defer s.release()
+	if s.done {
+		return nil
 	}
-	s.rec.tail = s.buf
-	return s.d.saveRecord(context.WithoutCancel(s.ctx), s.id, s.rec)
+	if err := s.wait(); err != nil && s.err == nil {
+		s.err = err
+	}
+	if !s.dirty {
+		return nil
+	}
+	if err := s.load(); err != nil {
+		return err
+	}
+	if int64(len(s.buf)) >= minPart && s.err == nil && s.sendPart() == nil {
+		if err := s.wait(); err != nil {
+			s.err = err // the bytes came back: they go to the tail
+		}
+	}
+	s.st.Tail, s.st.TailSize = "", int64(len(s.buf))
+	if len(s.buf) > 0 {
+		s.st.Tail = newName(s.id)
+		if err := s.d.put(context.WithoutCancel(s.ctx), s.d.dataKey(s.st.Tail), s.buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *staged) release() {
-	if !s.released {
-		s.released, s.tailLen = true, len(s.buf)
+	if !s.done {
+		s.done = true
+		if s.send != nil {
+			<-s.send.done
+			s.d.putBuf(s.send.buf)
+			s.send = nil
+		}
 		s.d.putBuf(s.buf)
-		s.buf = nil
+		s.buf = s.buf[:0:0]
 	}
 }
 
-// Commit completes the content at data/<id>, removes the upload's record,
-// then writes the marker that makes it blob dg; the record goes first so
-// that RemoveUpload never takes content a marker points at. Markers of
-// content dg had before go last; that content stays for readers that
-// opened it, until the collector takes it as an orphan.
+// Commit makes the content whole where it will stay, then writes the
+// marker that makes it blob dg: the tail object itself when there are no
+// parts (nothing to send when it is unchanged), else the multipart upload
+// completed with the tail as its last part. Markers of content dg had
+// before go last; that content stays for readers that opened it, until
+// the collector takes it as an orphan.
 func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 	defer s.release()
 	if err := storage.CheckDigest(dg); err != nil {
+		return err
+	}
+	if err := s.wait(); err != nil {
 		return err
 	}
 	if s.err != nil {
 		return s.err
 	}
 	size := s.Size()
-	if err := s.complete(ctx); err != nil {
+	name, err := s.complete(ctx)
+	if err != nil {
 		return err
 	}
-	if err := s.d.remove(ctx, s.d.recordKey(s.id)); err != nil {
+	if err := s.d.put(ctx, s.d.markerDir(dg)+name+"."+fmt.Sprint(size), nil); err != nil {
 		return err
 	}
-	m := marker{id: s.id, size: size}
-	if err := s.d.put(ctx, s.d.markerDir(dg)+s.id+"."+strconv.FormatInt(size, 10), nil, nil); err != nil {
-		return err
-	}
-	s.d.cache.put(dg, m)
-	return s.d.dropOtherMarkers(ctx, dg, s.id)
+	s.d.cache.put(dg, marker{obj: name, size: size})
+	return s.d.dropOtherMarkers(ctx, dg, name)
 }
 
-// dropOtherMarkers removes blob dg's markers but id's.
-func (d *Driver) dropOtherMarkers(ctx context.Context, dg digest.Digest, id string) error {
+// complete makes one object hold everything staged and returns its name.
+func (s *staged) complete(ctx context.Context) (string, error) {
+	if s.st.MPU == "" && !s.dirty && s.st.Tail != "" {
+		return s.st.Tail, nil // a blob that fit in a part, as the last request left it
+	}
+	if err := s.load(); err != nil {
+		return "", err
+	}
+	if s.st.MPU == "" {
+		name := newName(s.id)
+		return name, s.d.put(ctx, s.d.dataKey(name), s.buf)
+	}
+	if len(s.buf) > 0 {
+		if err := s.sendPart(); err != nil {
+			return "", err
+		}
+		if err := s.wait(); err != nil {
+			return "", err
+		}
+	}
+	var done []types.CompletedPart
+	for _, p := range s.st.Parts {
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(p.N), ETag: aws.String(p.ETag), ChecksumSHA256: aws.String(p.SHA256)})
+	}
+	_, err := s.d.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.d.bucket,
+		Key: aws.String(s.d.dataKey(s.st.Key)), UploadId: &s.st.MPU, MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+		ChecksumType: types.ChecksumTypeComposite})
+	return s.st.Key, classify(err)
+}
+
+// dropOtherMarkers removes blob dg's markers but the one naming obj.
+func (d *Driver) dropOtherMarkers(ctx context.Context, dg digest.Digest, obj string) error {
 	out, err := d.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &d.bucket, Prefix: aws.String(d.markerDir(dg))})
 	if err != nil {
 		return classify(err)
 	}
 	for _, o := range out.Contents {
-		if m, ok := parseMarker(lastElem(aws.ToString(o.Key))); ok && m.id != id {
+		if m, ok := parseMarker(lastElem(aws.ToString(o.Key))); ok && m.obj != obj {
 			if err := d.remove(ctx, aws.ToString(o.Key)); err != nil {
 				return err
 			}
@@ -388,100 +408,60 @@ func (d *Driver) dropOtherMarkers(ctx context.Context, dg digest.Digest, id stri
 	return nil
 }
 
-// complete makes data/<id> hold everything staged.
-func (s *staged) complete(ctx context.Context) error {
-	switch {
-	case s.rec.Done && len(s.buf) == 0:
-		return nil
-	case s.rec.MPU == "":
-		return s.d.put(ctx, s.d.dataKey(s.id), s.buf, nil)
-	}
-	if len(s.buf) > 0 {
-		if err := s.sendPart(); err != nil {
-			return err
-		}
-	}
-	var done []types.CompletedPart
-	for _, p := range s.rec.Parts {
-		done = append(done, types.CompletedPart{PartNumber: aws.Int32(p.N), ETag: aws.String(p.ETag)})
-	}
-	_, err := s.d.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.d.bucket,
-		Key: aws.String(s.d.dataKey(s.id)), UploadId: &s.rec.MPU, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
-	return classify(err)
-}
-
-// ReadStaged reads upload id's data. Parts of a multipart upload cannot be
-// read, so an upload that has any is completed first (its record then says Done).
-func (d *Driver) ReadStaged(ctx context.Context, id string) (io.ReadCloser, error) {
+// ReadStaged reads upload id's data as its state records it. Parts of a
+// multipart upload cannot be read, so an upload that has any is completed
+// first: the state returned names the completed object as its only tail.
+func (d *Driver) ReadStaged(ctx context.Context, id string, recorded []byte) (io.ReadCloser, []byte, error) {
 	if err := storage.CheckUploadID(id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rec, err := d.loadRecord(ctx, id)
+	st, err := parseState(id, recorded)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if rec.MPU == "" && !rec.Done {
-		return io.NopCloser(bytes.NewReader(rec.tail)), nil
-	}
-	if !rec.Done {
-		done := &record{header: header{Done: true, Size: rec.size()}}
-		s := &staged{d: d, id: id, ctx: ctx, rec: rec, buf: rec.tail}
-		if err := s.complete(ctx); err != nil {
-			return nil, err
+	size := st.size()
+	if st.MPU != "" {
+		s := &staged{d: d, id: id, ctx: ctx, st: st, keep: st.TailSize}
+		name, err := s.complete(ctx)
+		s.release()
+		if err != nil {
+			return nil, nil, err
 		}
-		if err := d.saveRecord(ctx, id, done); err != nil {
-			return nil, err
-		}
-		rec = done
+		st = &state{Tail: name, TailSize: size}
 	}
-	o := &object{ctx: ctx, d: d, key: d.dataKey(id), size: rec.Size}
-	return o, o.open()
+	if st.Tail == "" {
+		return io.NopCloser(bytes.NewReader(nil)), recorded, nil
+	}
+	o := &object{ctx: ctx, d: d, key: d.dataKey(st.Tail), size: size}
+	b, _ := json.Marshal(st)
+	return o, b, o.open()
 }
 
-// orphanPrefix names, in Uploads, content left with neither an upload nor
-// a marker (a commit that failed half way); RemoveUpload deletes it.
+// orphanPrefix names, in Uploads, content that neither a marker nor an
+// upload in progress refers to (a tail a later chunk replaced, an upload
+// abandoned, a commit that failed half way); RemoveUpload deletes it.
 const orphanPrefix = "orphan-"
 
-// RemoveUpload forgets upload id: its multipart uploads are aborted, its
-// records removed, and content it completed but never committed deleted.
+// RemoveUpload forgets upload id: its multipart uploads are aborted. The
+// objects it wrote stay until Uploads finds them orphaned (no marker names
+// them): a commit may have made one a blob's content, and only the
+// markers, not the caller, know.
 func (d *Driver) RemoveUpload(ctx context.Context, id string) error {
-	if err := storage.CheckUploadID(id); err != nil {
-		return err
-	}
 	if orphan, ok := strings.CutPrefix(id, orphanPrefix); ok {
-		if _, err := d.loadRecord(ctx, orphan); !errdefs.IsNotFound(err) {
-			return err // an upload owns it again (or the store cannot say)
+		if !validObject(orphan) {
+			return fmt.Errorf("upload id %q: %w", id, errdefs.ErrInvalidArgument)
 		}
 		return d.remove(ctx, d.dataKey(orphan))
 	}
-	rec, err := d.loadRecord(ctx, id)
-	if err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+	if err := storage.CheckUploadID(id); err != nil {
 		return err
 	}
-	if err := d.abortAll(ctx, id); err != nil {
-		return err
-	}
-	if rec != nil && rec.Done {
-		if err := d.remove(ctx, d.dataKey(id)); err != nil {
-			return err
-		}
-	}
-	return d.remove(ctx, d.recordKey(id))
-}
-
-// abortAll aborts every multipart upload on data/<id>, the record's and any
-// a crashed writer left.
-func (d *Driver) abortAll(ctx context.Context, id string) error {
-	key := d.dataKey(id)
-	out, err := d.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &d.bucket, Prefix: &key})
+	uploads, err := d.multipartUploads(ctx, d.dataKey(id+"."))
 	if err != nil {
-		return classify(err)
+		return err
 	}
-	for _, u := range out.Uploads {
-		if aws.ToString(u.Key) != key {
-			continue
-		}
-		_, err := d.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &d.bucket, Key: &key, UploadId: u.UploadId})
+	for _, u := range uploads {
+		_, err := d.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &d.bucket, Key: u.Key, UploadId: u.UploadId})
 		if err = classify(err); err != nil && !errdefs.IsNotFound(err) {
 			return err
 		}
@@ -489,95 +469,19 @@ func (d *Driver) abortAll(ctx context.Context, id string) error {
 	return nil
 }
 
-// Uploads calls fn for every upload, with its data's size and when it last
-// changed, then for content no upload or marker owns (as "orphan-<id>").
-func (d *Driver) Uploads(ctx context.Context, fn func(string, int64, time.Time) error) error {
-	type upload struct {
-		modified time.Time
-	}
-	found := map[string]*upload{}
-	var order []string
-	base := d.key("uploads") + "/"
-	err := d.list(ctx, base, func(o types.Object) error {
-		id, name, _ := strings.Cut(strings.TrimPrefix(aws.ToString(o.Key), base), "/")
-		if storage.CheckUploadID(id) != nil || name != "data" {
-			return nil
+// multipartUploads lists the multipart uploads in progress under prefix.
+func (d *Driver) multipartUploads(ctx context.Context, prefix string) ([]types.MultipartUpload, error) {
+	var all []types.MultipartUpload
+	in := &s3.ListMultipartUploadsInput{Bucket: &d.bucket, Prefix: &prefix}
+	for {
+		out, err := d.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, classify(err)
 		}
-		u := found[id]
-		if u == nil {
-			u = &upload{}
-			found[id] = u
-			order = append(order, id)
+		all = append(all, out.Uploads...)
+		if !aws.ToBool(out.IsTruncated) {
+			return all, nil
 		}
-		if t := aws.ToTime(o.LastModified); t.After(u.modified) {
-			u.modified = t
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, id := range order {
-		out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.bucket, Key: aws.String(d.recordKey(id))})
-		if err = classify(err); errdefs.IsNotFound(err) {
-			continue // gone meanwhile
-		} else if err != nil {
-			return err
-		}
-		size, _ := strconv.ParseInt(out.Metadata["size"], 10, 64)
-		if err := fn(id, size, found[id].modified); err != nil {
-			return err
-		}
-	}
-	return d.orphans(ctx, func(id string, o types.Object) bool { return found[id] != nil }, fn)
-}
-
-// orphans calls fn for content under data/ that no upload (owned) and no marker refers to.
-func (d *Driver) orphans(ctx context.Context, owned func(string, types.Object) bool, fn func(string, int64, time.Time) error) error {
-	candidates := map[string]types.Object{}
-	base := d.key("data") + "/"
-	err := d.list(ctx, base, func(o types.Object) error {
-		id := strings.TrimPrefix(aws.ToString(o.Key), base)
-		if storage.CheckUploadID(id) == nil && !owned(id, o) {
-			candidates[id] = o
-		}
-		return nil
-	})
-	if err != nil || len(candidates) == 0 {
-		return err
-	}
-	markers := d.key("blobs") + "/"
-	err = d.list(ctx, markers, func(o types.Object) error {
-		if m, ok := parseMarker(lastElem(aws.ToString(o.Key))); ok {
-			delete(candidates, m.id)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for id, o := range candidates {
-		if err := fn(orphanPrefix+id, aws.ToInt64(o.Size), aws.ToTime(o.LastModified)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func lastElem(key string) string {
-	return key[strings.LastIndexByte(key, '/')+1:]
-}
-
-// getBuf and putBuf recycle the part buffers.
-func (d *Driver) getBuf() []byte {
-	if b, ok := d.bufs.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, d.partSize)
-}
-
-func (d *Driver) putBuf(b []byte) {
-	if int64(cap(b)) == d.partSize {
-		d.bufs.Put(&b)
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
 }

@@ -29,6 +29,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		{"UploadsAndRemove", testUploadsAndRemove},
 		{"DeleteAndWalk", testDeleteAndWalk},
 		{"HostileNames", testHostileNames},
+		{"ExactCommit", testExactCommit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newDriver(t)) })
@@ -39,7 +40,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 func put(t *testing.T, d storage.Driver, id string, content []byte) digest.Digest {
 	t.Helper()
 	ctx := context.Background()
-	st, err := d.Stage(ctx, id, 0)
+	st, err := d.Stage(ctx, id, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,21 +72,40 @@ func testCommitThenRead(t *testing.T, d storage.Driver) {
 	if b, _ := io.ReadAll(rc); string(b) != "the blob" {
 		t.Fatalf("after Seek(11) read %q", b)
 	}
-	if _, err := d.ReadStaged(ctx, "up1"); !errdefs.IsNotFound(err) {
-		t.Fatalf("the upload is still there after Commit: %v", err)
-	}
 	if err := d.Uploads(ctx, func(id string, _ int64, _ time.Time) error {
 		return fmt.Errorf("upload %s listed after Commit", id)
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Removing the upload that committed (a request that failed after its
+	// commit drops its upload) leaves the blob whole.
+	if err := d.RemoveUpload(ctx, "up1"); err != nil {
+		t.Fatal(err)
+	}
+	if b := read(t, d, dg); string(b) != string(content) {
+		t.Fatalf("after RemoveUpload of the upload that committed it, the blob reads %q", b)
+	}
+}
+
+func read(t *testing.T, d storage.Driver, dg digest.Digest) []byte {
+	t.Helper()
+	rc, err := d.Open(context.Background(), dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func testNothingVisibleBeforeCommit(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
 	content := []byte("not yet")
 	dg := digest.FromBytes(content)
-	st, err := d.Stage(ctx, "up2", 0)
+	st, err := d.Stage(ctx, "up2", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +124,17 @@ func testNothingVisibleBeforeCommit(t *testing.T, d storage.Driver) {
 
 func testResumeAndTruncate(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
-	st, err := d.Stage(ctx, "up3", 0)
+	st, err := d.Stage(ctx, "up3", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.Write([]byte("hello, wor"))
-	st.Close()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	state := st.State()
 	// A crash after writing "wor" but before recording it: resume at 7.
-	st, err = d.Stage(ctx, "up3", 7)
+	st, err = d.Stage(ctx, "up3", 7, state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +142,11 @@ func testResumeAndTruncate(t *testing.T, d storage.Driver) {
 		t.Fatalf("Size after resume = %d, want 7", st.Size())
 	}
 	st.Write([]byte("world"))
-	st.Close()
-	rc, err := d.ReadStaged(ctx, "up3")
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	state = st.State()
+	rc, _, err := d.ReadStaged(ctx, "up3", state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +155,10 @@ func testResumeAndTruncate(t *testing.T, d storage.Driver) {
 	if string(b) != "hello, world" {
 		t.Fatalf("staged data %q", b)
 	}
-	if _, err := d.Stage(ctx, "up3", 100); err == nil {
+	if _, err := d.Stage(ctx, "up3", 100, state); err == nil {
 		t.Fatal("Stage past the data's end succeeded")
 	}
-	if _, err := d.Stage(ctx, "never-started", 5); !errdefs.IsNotFound(err) {
+	if _, err := d.Stage(ctx, "never-started", 5, nil); !errdefs.IsNotFound(err) {
 		t.Fatalf("resuming an unknown upload: %v", err)
 	}
 }
@@ -147,7 +173,7 @@ func testCommitReplaces(t *testing.T, d storage.Driver) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	st, err := d.Stage(ctx, "second", 0)
+	st, err := d.Stage(ctx, "second", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,31 +197,51 @@ func testCommitReplaces(t *testing.T, d storage.Driver) {
 	}
 }
 
+// Staged data no commit took is listed, with its size, under a name
+// RemoveUpload takes (the upload's id, or another the driver gives it),
+// and RemoveUpload of that name removes it.
 func testUploadsAndRemove(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
-	st, _ := d.Stage(ctx, "up5", 0)
+	st, _ := d.Stage(ctx, "up5", 0, nil)
 	st.Write(make([]byte, 1234))
-	st.Close()
-	st, _ = d.Stage(ctx, "up6", 0)
-	st.Close()
-	found := map[string]int64{}
-	err := d.Uploads(ctx, func(id string, size int64, modified time.Time) error {
-		if time.Since(modified) > time.Minute || modified.After(time.Now().Add(time.Minute)) {
-			t.Errorf("upload %s modified at %v", id, modified)
-		}
-		found[id] = size
-		return nil
-	})
-	if err != nil || len(found) != 2 || found["up5"] != 1234 || found["up6"] != 0 {
-		t.Fatalf("Uploads = %v, %v", found, err)
-	}
-	if err := d.RemoveUpload(ctx, "up5"); err != nil {
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.ReadStaged(ctx, "up5"); !errdefs.IsNotFound(err) {
-		t.Fatalf("data after RemoveUpload: %v", err)
+	st, _ = d.Stage(ctx, "up6", 0, nil)
+	st.Close()
+	listed := func() map[string]int64 {
+		found := map[string]int64{}
+		err := d.Uploads(ctx, func(id string, size int64, modified time.Time) error {
+			if time.Since(modified) > time.Minute || modified.After(time.Now().Add(time.Minute)) {
+				t.Errorf("upload %s modified at %v", id, modified)
+			}
+			found[id] = size
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
 	}
-	if err := d.RemoveUpload(ctx, "up5"); err != nil {
+	found := listed()
+	var name string
+	for id, size := range found {
+		if size == 1234 {
+			name = id
+		} else if size != 0 {
+			t.Errorf("listed %s with %d bytes", id, size)
+		}
+	}
+	if name == "" {
+		t.Fatalf("Uploads = %v: no entry for the 1234 bytes staged", found)
+	}
+	if err := d.RemoveUpload(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := listed()[name]; ok {
+		t.Fatalf("%s still listed after RemoveUpload", name)
+	}
+	if err := d.RemoveUpload(ctx, name); err != nil {
 		t.Fatalf("removing twice: %v", err)
 	}
 }
@@ -228,10 +274,10 @@ func testDeleteAndWalk(t *testing.T, d storage.Driver) {
 func testHostileNames(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
 	for _, id := range []string{"../escape", "a/b", "", "..", ".state"} {
-		if _, err := d.Stage(ctx, id, 0); !errdefs.IsInvalidArgument(err) {
+		if _, err := d.Stage(ctx, id, 0, nil); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("Stage(%q): %v, want an invalid argument", id, err)
 		}
-		if _, err := d.ReadStaged(ctx, id); !errdefs.IsInvalidArgument(err) {
+		if _, _, err := d.ReadStaged(ctx, id, nil); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("ReadStaged(%q): %v, want an invalid argument", id, err)
 		}
 		if err := d.RemoveUpload(ctx, id); !errdefs.IsInvalidArgument(err) {
@@ -242,5 +288,56 @@ func testHostileNames(t *testing.T, d storage.Driver) {
 		if _, err := d.Open(ctx, dg); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("Open(%q): %v, want an invalid argument", dg, err)
 		}
+	}
+}
+
+// A driver that commits exactly what its recorded states describe
+// (storage.ExactCommitter) does so whatever a writer that lost its lease
+// does: here a stale writer, staged from the same state as the one that
+// recorded, writes other bytes after it (a part of the same number, a
+// tail of its own). The commit from the recorded state makes those bytes
+// the blob, or fails; never the stale writer's.
+func testExactCommit(t *testing.T, d storage.Driver) {
+	if _, ok := d.(storage.ExactCommitter); !ok {
+		t.Skip("the driver does not promise exact commits: the Store reads its staged bytes back")
+	}
+	ctx := context.Background()
+	const n = 6 << 20 // past S3's least part
+	head, mine, stale := bytes.Repeat([]byte("h"), n), bytes.Repeat([]byte("m"), n+7), bytes.Repeat([]byte("s"), n+7)
+	st, _ := d.Stage(ctx, "exact", 0, nil)
+	st.Write(head)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	base := st.State()
+	writer, err := d.Stage(ctx, "exact", n, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := d.Stage(ctx, "exact", n, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer.Write(mine)
+	if err := writer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recorded := writer.State()
+	late.Write(stale)
+	late.Close()
+	want := append(append([]byte{}, head...), mine...)
+	dg := digest.FromBytes(want)
+	st, err = d.Stage(ctx, "exact", int64(len(want)), recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx, dg); err != nil {
+		if _, serr := d.Stat(ctx, dg); !errdefs.IsNotFound(serr) {
+			t.Fatalf("a failed commit (%v) left the blob visible: %v", err, serr)
+		}
+		return
+	}
+	if got := read(t, d, dg); !bytes.Equal(got, want) {
+		t.Fatalf("the commit from the recorded state holds other bytes (%d, a stale writer's?)", len(got))
 	}
 }
