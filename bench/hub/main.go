@@ -162,17 +162,24 @@ func median(ds []time.Duration) time.Duration {
 func report(data *dataset, name string, s, d *result) {
 	mib := float64(data.bigBytes()) / (1 << 20)
 	n := float64(len(data.small))
-	rate := func(x float64, t time.Duration) float64 { return x / t.Seconds() }
 	fmt.Println()
-	fmt.Printf("%-34s %14s %14s %8s\n", "scenario (median)", name, "distribution", "ratio")
-	row := func(label, unit string, sv, dv float64) {
-		fmt.Printf("%-34s %10.1f %-3s %10.1f %-3s %7.2fx\n", label, sv, unit, dv, unit, sv/dv)
+	fmt.Printf("%-34s %24s %24s %8s\n", "scenario (median, min-max)", name, "distribution", "ratio")
+	row := func(label, unit string, x float64, st, dt []time.Duration) {
+		sv, dv := x/median(st).Seconds(), x/median(dt).Seconds()
+		spread := func(ts []time.Duration) string {
+			lo, hi := ts[0], ts[0]
+			for _, t := range ts {
+				lo, hi = min(lo, t), max(hi, t)
+			}
+			return fmt.Sprintf("%.1f-%.1f", x/hi.Seconds(), x/lo.Seconds())
+		}
+		fmt.Printf("%-34s %7.1f %-4s %11s %7.1f %-4s %11s %7.2fx\n", label, sv, unit, spread(st), dv, unit, spread(dt), sv/dv)
 	}
-	row("1. push 4 x 64 MiB image", "MB/s", rate(mib*1.048576, median(s.bigPush)), rate(mib*1.048576, median(d.bigPush)))
-	row("2. push 400 small images, 8 clients", "i/s", rate(n, median(s.smallPush)), rate(n, median(d.smallPush)))
-	row("3a. pull the 4 x 64 MiB image", "MB/s", rate(mib*1.048576, median(s.bigPull)), rate(mib*1.048576, median(d.bigPull)))
-	row("3b. pull 400 small images, 8 clients", "i/s", rate(n, median(s.smallPull)), rate(n, median(d.smallPull)))
-	fmt.Printf("%-34s %10d %-3s %10d %-3s\n", "4. re-push under a new tag", s.repushUploads, "up", d.repushUploads, "up")
+	row("1. push 4 x 64 MiB image", "MB/s", mib*1.048576, s.bigPush, d.bigPush)
+	row("2. push 400 small images, 8 clients", "i/s", n, s.smallPush, d.smallPush)
+	row("3a. pull the 4 x 64 MiB image", "MB/s", mib*1.048576, s.bigPull, d.bigPull)
+	row("3b. pull 400 small images, 8 clients", "i/s", n, s.smallPull, d.smallPull)
+	fmt.Printf("%-34s %7d %-4s %11s %7d %-4s\n", "4. re-push under a new tag", s.repushUploads, "up", "", d.repushUploads, "up")
 	fmt.Printf("\n%s memory: %.1f MiB RSS idle, %.1f MiB peak under load\n",
 		name, float64(s.idleRSS)/1024, float64(s.peakRSS)/1024)
 	fmt.Printf("distribution memory: %.1f MiB RSS idle, %.1f MiB peak under load\n",
