@@ -26,7 +26,7 @@ func TestContainerControl(t *testing.T) {
 		t.Errorf("inspect finds images too: %q", got)
 	}
 
-	mustStrata(t, root, "run", "-d", "--name", "web", "busybox:test", "sh", "-c", "trap 'exit 9' HUP; while true; do sleep 0.1; done")
+	mustStrata(t, root, "run", "-d", "--name", "web", "busybox:test", "sh", "-c", "trap 'exit 9' HUP; echo ready; while true; do sleep 0.1; done")
 	insp := mustStrata(t, root, "inspect", "-f", "{{.State.Running}} {{.State.Pid}} {{.NetworkSettings.IPAddress}}", "web")
 	if f := strings.Fields(insp); len(f) != 3 || f[0] != "true" || f[1] == "0" || !strings.HasPrefix(f[2], "10.88.") {
 		t.Errorf("inspect of a running container: %q", insp)
@@ -50,7 +50,9 @@ func TestContainerControl(t *testing.T) {
 	if _, err := strata(t, root, nil, "rename", "site", "job"); err == nil || !strings.Contains(err.Error(), "already in use") {
 		t.Errorf("rename onto a used name: %v", err)
 	}
+	waitLog(t, root, "site", "ready\n")
 	mustStrata(t, root, "restart", "-t", "1", "site")
+	waitLog(t, root, "site", "ready\nready\n") // its trap is set: a HUP before would be lost on PID 1
 	if got := mustStrata(t, root, "inspect", "-f", "{{.State.Running}}", "site"); got != "true\n" {
 		t.Errorf("after restart: %q", got)
 	}

@@ -202,7 +202,7 @@ func runAttached(cmd *exec.Cmd, tty bool, stdio IO, outLog, errLog io.Writer) (i
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, signals...)
-	defer signal.Stop(sigs)
+	defer func() { signal.Stop(sigs); close(sigs) }() // and the relay below ends
 	if err := cmd.Start(); err != nil {
 		done()
 		return 0, fmt.Errorf("start runc: %w", err)
