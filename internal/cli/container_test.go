@@ -111,7 +111,7 @@ func TestDetachedLifecycle(t *testing.T) {
 	if len(id) != 64 {
 		t.Fatalf("run -d printed %q, want a container ID", id)
 	}
-	if got := mustStrata(t, root, "ps", "--format", "{{.Names}} {{.State}} {{.Command}}"); got != `web running "sh -c echo up; trap…"`+"\n" {
+	if got := mustStrata(t, root, "ps", "--format", "{{.Names}} {{.State}} {{.Command}}"); got != `web running "sh -c 'echo up; tra…"`+"\n" { // quoted as docker does
 		t.Fatalf("ps: %q", got)
 	}
 	if _, err := strata(t, root, nil, "rm", "web"); exitStatus(err) != 1 || !strings.Contains(err.Error(), "running") {
