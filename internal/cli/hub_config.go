@@ -27,6 +27,9 @@ type hubFlags struct {
 	gcInterval   time.Duration
 	gcGrace      time.Duration
 	uploadMaxAge time.Duration
+	keyRotation  time.Duration
+	drainDelay   time.Duration
+	shutdownWait time.Duration
 	open         bool
 	url          string
 	storage      string
@@ -51,6 +54,9 @@ type hubFile struct {
 	GCInterval   string `toml:"gc_interval"`
 	GCGrace      string `toml:"gc_grace"`
 	UploadMaxAge string `toml:"upload_max_age"`
+	KeyRotation  string `toml:"key_rotation"`
+	DrainDelay   string `toml:"drain_delay"`
+	ShutdownWait string `toml:"shutdown_timeout"`
 	Open         bool   `toml:"open"`
 	URL          string `toml:"url"`
 	Storage      string `toml:"storage"`
@@ -81,6 +87,9 @@ func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "the certificate's private key (PEM)")
 	fl.DurationVar(&f.gcInterval, "gc-interval", 0, "run the garbage collector this often, while serving (default 1h; negative: never)")
+	fl.DurationVar(&f.keyRotation, "key-rotation", 0, "sign tokens with a new key this often (default 720h; negative: never); see 'strata hub key'")
+	fl.DurationVar(&f.drainDelay, "drain-delay", 0, "on SIGTERM, answer /readyz with 503 and serve on this long before closing, so a load balancer moves away first")
+	fl.DurationVar(&f.shutdownWait, "shutdown-timeout", 0, "on SIGTERM, how long requests in flight (uploads too) may take to finish (default 30s)")
 	fl.BoolVar(&f.open, "open", false, "serve without accounts: anyone may push, pull and delete anything, and there is no web UI")
 	fl.StringVar(&f.url, "url", "", "the hub's public URL, for token realms and links (default: as each request reached it)")
 	fl.BoolVar(&f.redirect, "redirect", false, "answer blob downloads with a redirect to a short-lived URL of the S3 store, so the hub does not carry the bytes")
@@ -127,7 +136,10 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 	}{{f.gcInterval, file.GCInterval, "gc_interval", &cfg.GCInterval},
 		{f.gcGrace, file.GCGrace, "gc_grace", &cfg.GCGrace},
 		{f.uploadMaxAge, file.UploadMaxAge, "upload_max_age", &cfg.UploadMaxAge},
-		{f.scrubInterval, file.ScrubInterval, "scrub_interval", &cfg.ScrubInterval}} {
+		{f.scrubInterval, file.ScrubInterval, "scrub_interval", &cfg.ScrubInterval},
+		{f.keyRotation, file.KeyRotation, "key_rotation", &cfg.Auth.KeyRotation},
+		{f.drainDelay, file.DrainDelay, "drain_delay", &cfg.DrainDelay},
+		{f.shutdownWait, file.ShutdownWait, "shutdown_timeout", &cfg.ShutdownTimeout}} {
 		*d.target = d.flag
 		if d.flag == 0 && d.file != "" {
 			v, err := time.ParseDuration(d.file)

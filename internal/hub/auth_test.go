@@ -240,7 +240,11 @@ func TestSigningKeyKept(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer deps.Meta.Close()
-		return deps.Auth.KeyID()
+		kid, err := deps.Auth.KeyID(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kid
 	}
 	first, second := kid(), kid()
 	if first == "" || first != second {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/meta/postgres"
@@ -38,6 +40,11 @@ func OpenStorage(ctx context.Context, storageURL, dataDir string) (storage.Drive
 // database is "", SQLite in dataDir/meta.db (readable by its owner only:
 // it holds password hashes).
 func OpenMeta(ctx context.Context, database, dataDir string) (meta.Store, error) {
+	return openMeta(ctx, database, dataDir, nil)
+}
+
+// openMeta is OpenMeta with PostgreSQL's statements traced (metrics).
+func openMeta(ctx context.Context, database, dataDir string, tracer pgx.QueryTracer) (meta.Store, error) {
 	switch {
 	case database == "":
 		m, err := sqlite.Open(ctx, filepath.Join(dataDir, "meta.db"))
@@ -52,7 +59,7 @@ func OpenMeta(ctx context.Context, database, dataDir string) (meta.Store, error)
 		}
 		return m, nil
 	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
-		return postgres.Open(ctx, database)
+		return postgres.OpenWith(ctx, database, postgres.Options{Tracer: tracer})
 	}
 	return nil, fmt.Errorf("database: want postgres://USER@HOST/DB, or nothing for SQLite in the data directory: %w",
 		errdefs.ErrInvalidArgument)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -32,6 +34,7 @@ func TestEnginesGoingAway(t *testing.T) {
 	loc := startUpload(t, h, "faults/chunked")
 	loc = patch(t, h, loc, 0, chunk1, http.StatusAccepted)
 	weed.Stop()
+	notReady(t, h, "object store")
 	patch(t, h, loc, int64(len(chunk1)), chunk2, http.StatusServiceUnavailable)
 	// An upload's record is in the database: it starts, but takes no bytes.
 	patch(t, h, startUpload(t, h, "faults/other"), 0, chunk2, http.StatusServiceUnavailable)
@@ -63,6 +66,7 @@ func TestEnginesGoingAway(t *testing.T) {
 	loc = startUpload(t, h, "faults/db")
 	loc = patch(t, h, loc, 0, chunk2, http.StatusAccepted)
 	pg.Stop()
+	notReady(t, h, "database")
 	if r := call(t, "PUT", h.URL()+loc+"?digest="+digest.FromBytes(chunk2).String(), "", nil); r.Status != http.StatusServiceUnavailable {
 		t.Errorf("finishing an upload with the database down: %d %s", r.Status, r.Body)
 	}
@@ -76,6 +80,9 @@ func TestEnginesGoingAway(t *testing.T) {
 	}
 	if err := pg.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if !testutil.WaitFor(10*time.Second, func() bool { return status(h.URL()+"/readyz") == 200 }) {
+		t.Fatal("/readyz: not ready again once the engines are back")
 	}
 	img := randomImage(t, 2)
 	d := push(t, h.Addr+"/faults/after-db:1", img)
@@ -100,6 +107,17 @@ func TestEnginesGoingAway(t *testing.T) {
 			t.Fatalf("a layer pushed after the outage: %v", err)
 		}
 		rc.Close()
+	}
+}
+
+// notReady checks that h's /readyz says it is not ready for lack of what.
+func notReady(t *testing.T, h *testutil.Hub, what string) {
+	t.Helper()
+	if !testutil.WaitFor(10*time.Second, func() bool { return status(h.URL()+"/readyz") == http.StatusServiceUnavailable }) {
+		t.Fatalf("/readyz: still ready without the %s", what)
+	}
+	if r := call(t, "GET", h.URL()+"/readyz", "", nil); !strings.Contains(r.Body, what+":") {
+		t.Errorf("/readyz: %q does not name the %s", r.Body, what)
 	}
 }
 

@@ -14,7 +14,8 @@
 //	meta.db                  metadata (SQLite, WAL), unless Config.Database names PostgreSQL
 //	content/blobs            blob content by digest, unless Config.Storage names an S3-API store
 //	content/uploads          uploads in progress (with the blobs)
-//	keys/token-signing.pem   the key bearer tokens are signed with (made on first start)
+//	keys/token-signing.pem   where hubs kept their token signing key before
+//	                         it moved into the metadata (read once, if there)
 package hub
 
 import (
@@ -35,7 +36,9 @@ import (
 	"github.com/strata-dev/strata/internal/hub/deadline"
 	"github.com/strata-dev/strata/internal/hub/distapi"
 	"github.com/strata-dev/strata/internal/hub/errcode"
+	"github.com/strata-dev/strata/internal/hub/health"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/metrics"
 	"github.com/strata-dev/strata/internal/hub/storage"
 	"github.com/strata-dev/strata/internal/hub/web"
 )
@@ -93,6 +96,13 @@ type Config struct {
 	HeaderTimeout time.Duration
 	IdleTimeout   time.Duration
 	Slow          deadline.Policy
+
+	// Shutting down (Serve, when its context ends): /readyz answers 503
+	// for DrainDelay while requests are still served (default 0: a load
+	// balancer that checks /readyz every second wants 2-3s), then no new
+	// request is taken and those in flight get ShutdownTimeout (30s).
+	DrainDelay      time.Duration
+	ShutdownTimeout time.Duration
 }
 
 // Defaults for an empty Config.
@@ -133,6 +143,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 2 * time.Minute
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
 	}
 	if cfg.Slow.Stall <= 0 {
 		cfg.Slow = deadline.DefaultPolicy
@@ -175,6 +188,10 @@ type Deps struct {
 	Access access.Decider // nil: access.AllowAll
 	Auth   *auth.Service  // nil: a hub without accounts
 	Log    *slog.Logger
+	// Metrics count what the node does; Health answers load balancers.
+	// nil: made by NewServer (Open makes them with the engines counted).
+	Metrics *metrics.Metrics
+	Health  *health.Checker
 }
 
 // Open opens the metadata and blob storage in cfg.DataDir. Close the
@@ -190,27 +207,28 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return Deps{}, fmt.Errorf("hub data directory: %w", err)
 	}
+	mx := metrics.New()
 	drv, err := OpenStorage(ctx, cfg.Storage, cfg.DataDir)
 	if err != nil {
 		return Deps{}, err
 	}
-	m, err := OpenMeta(ctx, cfg.Database, cfg.DataDir)
+	m, err := openMeta(ctx, cfg.Database, cfg.DataDir, mx.DBTracer())
 	if err != nil {
 		return Deps{}, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	blobs := storage.New(drv, m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log,
+	blobs := storage.New(mx.Driver(drv), m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log,
 		MaxBlobSize: cfg.MaxBlobSize, Quota: cfg.Quota, MaxUploads: cfg.MaxUploads, Redirect: cfg.Redirect})
-	deps := Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log}
+	deps := withObservers(Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log, Metrics: mx})
 	if !cfg.Open {
 		opts := cfg.Auth
 		opts.URL, opts.Log = cfg.URL, log
 		if opts.KeyFile == "" {
 			opts.KeyFile = filepath.Join(cfg.DataDir, "keys", "token-signing.pem")
 		}
-		if deps.Auth, err = auth.New(m, opts); err != nil {
+		if deps.Auth, err = auth.New(ctx, m, opts); err != nil {
 			m.Close()
 			return Deps{}, err
 		}
@@ -236,23 +254,26 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
+	deps = withObservers(deps)
 	reg := newRegistry(cfg, deps)
 	if deps.Auth == nil {
-		return frontDoor(cfg, reg)
+		return observed(deps, frontDoor(cfg, reg))
 	}
 	site := web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log})
 	// Routed by hand, not by a ServeMux, which would redirect a path that
 	// is not clean to its cleaned form before anyone checked it.
-	return frontDoor(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return observed(deps, frontDoor(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 			reg.ServeHTTP(w, r)
 		case p == auth.TokenPath:
 			deps.Auth.ServeToken(w, r)
+		case p == auth.JWKSPath:
+			deps.Auth.ServeJWKS(w, r)
 		default:
 			site.ServeHTTP(w, r)
 		}
-	}))
+	})))
 }
 
 // frontDoor is what every request passes first: it records the address
@@ -330,11 +351,15 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
 }
 
 // Serve listens on cfg.Addr and serves until ctx ends, then shuts down
-// gracefully (in-flight requests get 30 seconds). ready, if not nil, is
+// gracefully (see Config.DrainDelay). ready, if not nil, is
 // called with the address once listening. The collector runs every
 // cfg.GCInterval meanwhile.
 func Serve(ctx context.Context, cfg Config, deps Deps, ready func(addr string)) error {
 	cfg = cfg.withDefaults()
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	deps = withObservers(deps) // the Health that drain tells is the one served
 	ln, err := listen(cfg)
 	if err != nil {
 		return err
@@ -356,9 +381,7 @@ func Serve(ctx context.Context, cfg Config, deps Deps, ready func(addr string)) 
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = srv.Shutdown(shutCtx)
-		cancel()
+		err = drain(srv, deps, cfg.DrainDelay, cfg.ShutdownTimeout)
 	}
 	stopBackground()
 	background.Wait()

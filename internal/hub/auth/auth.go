@@ -16,16 +16,16 @@
 //   - a repository that may not be read answers exactly as one that does
 //     not exist.
 //
-// Bearer tokens are JWTs (ES256) signed with a key made on first start and
-// kept in the data directory; their key id is the key's JWK thumbprint
-// (RFC 7638). A token is checked against the rules again on every request,
+// Bearer tokens are JWTs (ES256) signed with keys kept in meta, so that
+// every hub node signs with the same key and accepts every node's tokens;
+// a key id is the key's JWK thumbprint (RFC 7638). Keys rotate with an
+// overlap, and the JWKS document publishes them (keyring.go). A token is checked against the rules again on every request,
 // so revoking a credential, disabling a user or making a repository private
 // takes effect at once, not when the token expires.
 package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -41,8 +41,15 @@ type Options struct {
 	// URL is the hub's public URL (https://hub.example.com); empty: each
 	// request's own scheme and Host.
 	URL string
-	// KeyFile keeps the token signing key (PEM); made on first start.
+	// KeyFile is where a hub kept its signing key (PEM) before the keys
+	// moved into meta: a hub with no key in meta takes it from there, so
+	// tokens it issued stay good. Nothing is written to it.
 	KeyFile string
+	// KeyRotation is how long a signing key signs before the next takes
+	// over (default 30 days; < 0 never); KeyPublish is how long the next
+	// key is published (in the JWKS) before it signs (default 1 hour).
+	KeyRotation time.Duration
+	KeyPublish  time.Duration
 	// TokenTTL is how long a bearer token lasts. Default 5 minutes.
 	TokenTTL time.Duration
 	// RefreshTTL is how long a refresh token made with a password lasts. Default 90 days.
@@ -64,17 +71,17 @@ type Options struct {
 type Service struct {
 	meta   meta.Store
 	opts   Options
-	key    *ecdsa.PrivateKey
-	kid    string
+	keys   *keyring
+	secret []byte // the hub's, for Secret
 	hasher *hasher
 }
 
 // DefaultService is the challenge's service when none is configured.
 const DefaultService = "strata-hub"
 
-// New returns the service over a metadata store, loading or making the
-// signing key.
-func New(m meta.Store, opts Options) (*Service, error) {
+// New returns the service over a metadata store, with the signing keys
+// it keeps (a hub's first is made, or taken from opts.KeyFile).
+func New(ctx context.Context, m meta.Store, opts Options) (*Service, error) {
 	if opts.Service == "" {
 		opts.Service = DefaultService
 	}
@@ -93,6 +100,12 @@ func New(m meta.Store, opts Options) (*Service, error) {
 	if opts.UserFailures <= 0 {
 		opts.UserFailures = 3 * opts.Failures
 	}
+	if opts.KeyRotation == 0 {
+		opts.KeyRotation = 30 * 24 * time.Hour
+	}
+	if opts.KeyPublish <= 0 {
+		opts.KeyPublish = time.Hour
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -100,11 +113,16 @@ func New(m meta.Store, opts Options) (*Service, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.URL = strings.TrimRight(opts.URL, "/")
-	key, kid, err := loadOrCreateKey(opts.KeyFile)
-	if err != nil {
+	s := &Service{meta: m, opts: opts, hasher: newHasher(opts.HashParams)}
+	s.keys = &keyring{meta: m, opts: &s.opts}
+	if err := s.keys.ensure(ctx, opts.KeyFile); err != nil {
 		return nil, err
 	}
-	return &Service{meta: m, opts: opts, key: key, kid: kid, hasher: newHasher(opts.HashParams)}, nil
+	var err error
+	if s.secret, err = hubSecret(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Meta is the store the service works on.

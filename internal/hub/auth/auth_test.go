@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -34,25 +32,5 @@ func TestCheckName(t *testing.T) {
 		if err := CheckName(name); (err == nil) != ok {
 			t.Errorf("CheckName(%q) = %v", name, err)
 		}
-	}
-}
-
-// The key is made once, kept private, and read back; a broken file is an error.
-func TestKeyFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keys", "k.pem")
-	_, kid1, err := loadOrCreateKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, _ := os.Stat(path)
-	if fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key file mode %v", fi.Mode())
-	}
-	if _, kid2, err := loadOrCreateKey(path); err != nil || kid2 != kid1 {
-		t.Fatalf("reloaded key id %q (%v), want %q", kid2, err, kid1)
-	}
-	os.WriteFile(path, []byte("not a key"), 0o600)
-	if _, _, err := loadOrCreateKey(path); err == nil {
-		t.Fatal("a broken key file was accepted")
 	}
 }

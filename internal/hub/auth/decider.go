@@ -59,7 +59,10 @@ func (s *Service) requestIdentity(ctx context.Context, r *http.Request) (Identit
 	case h == "":
 		return Identity{}, nil, nil
 	case strings.EqualFold(scheme, "Bearer"):
-		c, err := s.verify(strings.TrimSpace(value))
+		c, err := s.verify(ctx, strings.TrimSpace(value))
+		if err != nil && !errors.Is(err, errdefs.ErrUnauthorized) {
+			return Identity{}, nil, err // the keys could not be read
+		}
 		if err != nil {
 			return Identity{}, nil, s.challenge(r, nil, true, "invalid_token")
 		}

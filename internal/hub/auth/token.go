@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -126,7 +127,11 @@ func mergeGrant(grants []ResourceActions, ra ResourceActions) []ResourceActions 
 }
 
 // issue signs a bearer token for id with the granted access.
-func (s *Service) issue(id Identity, granted []ResourceActions) (string, time.Time, error) {
+func (s *Service) issue(ctx context.Context, id Identity, granted []ResourceActions) (string, time.Time, error) {
+	key, err := s.keys.signer(ctx)
+	if err != nil {
+		return "", time.Time{}, err
+	}
 	now := s.opts.Now()
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -140,22 +145,29 @@ func (s *Service) issue(id Identity, granted []ResourceActions) (string, time.Ti
 		c.Access = []ResourceActions{}
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
-	t.Header["kid"] = s.kid
-	signed, err := t.SignedString(s.key)
+	t.Header["kid"] = key.ID
+	signed, err := t.SignedString(key.private)
 	return signed, now, err
 }
 
-// verify checks a bearer token's signature, key, issuer, audience and times.
-func (s *Service) verify(token string) (*claims, error) {
+// verify checks a bearer token's signature, key, issuer, audience and
+// times. Keys that cannot be read are that error, not a bad token.
+func (s *Service) verify(ctx context.Context, token string) (*claims, error) {
 	var c claims
+	var keysErr error
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		if t.Header["kid"] != s.kid {
-			return nil, fmt.Errorf("unknown key id %v", t.Header["kid"])
+		kid, _ := t.Header["kid"].(string)
+		pub, err := s.keys.verifier(ctx, kid)
+		if err != nil && !errors.Is(err, errUnknownKey) {
+			keysErr = err
 		}
-		return &s.key.PublicKey, nil
+		return pub, err
 	}, jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}), jwt.WithIssuer(s.opts.Service),
 		jwt.WithAudience(s.opts.Service), jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.opts.Now),
 		jwt.WithLeeway(5*time.Second))
+	if keysErr != nil {
+		return nil, keysErr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bearer token: %v: %w", err, errdefs.ErrUnauthorized)
 	}

@@ -112,7 +112,7 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, issued, err := s.issue(a.id, granted)
+	tok, issued, err := s.issue(ctx, a.id, granted)
 	if err != nil {
 		return err
 	}

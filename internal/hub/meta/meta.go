@@ -161,6 +161,7 @@ type Store interface {
 	Catalog
 	Accounts
 	Shared
+	Keys
 
 	// Repository returns a repository by name.
 	Repository(ctx context.Context, name string) (Repository, error)

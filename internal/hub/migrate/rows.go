@@ -38,6 +38,8 @@ var tables = []table{
 	{name: "collaborators", columns: []string{"repo_id", "user_id", "role"}},
 	{name: "settings", columns: []string{"key", "value"}},
 	{name: "known_addresses", columns: []string{"username", "addr", "lease_until"}, from: []string{"user", "addr", "lease_until"}},
+	{name: "signing_keys", columns: []string{"id", "private", "created_at", "sign_from"}},
+	{name: "secrets", columns: []string{"name", "value"}},
 }
 
 // copyRows copies every table from the snapshot into PostgreSQL, in one

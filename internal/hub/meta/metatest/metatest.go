@@ -59,6 +59,8 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"RateLimitsAllOrNone", testRateLimitsAllOrNone},
 		{"RateLimitRace", testRateLimitRace},
 		{"KnownAddresses", testKnownAddresses},
+		{"SigningKeys", testSigningKeys},
+		{"Secrets", testSecrets},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -92,9 +92,23 @@ var _ meta.Store = (*Store)(nil)
 // Open connects to the database at url (postgres://...), creating and
 // migrating the schema as needed.
 func Open(ctx context.Context, url string) (*Store, error) {
+	return OpenWith(ctx, url, Options{})
+}
+
+// Options tune a connection.
+type Options struct {
+	// Tracer sees every statement (metrics); it may also be a pgx.ConnectTracer.
+	Tracer pgx.QueryTracer
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, url string, o Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %v: %w", err, errdefs.ErrInvalidArgument) // pgx hides the password
+	}
+	if o.Tracer != nil {
+		cfg.ConnConfig.Tracer = o.Tracer
 	}
 	if cfg.MaxConns < 16 {
 		cfg.MaxConns = 16

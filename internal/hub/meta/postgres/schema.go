@@ -152,6 +152,20 @@ CREATE TABLE known_addresses (
 	// 2: an upload's state beside its offset (the hash so far, where the
 	// storage put the bytes), recorded together.
 	`ALTER TABLE uploads ADD COLUMN state BYTEA;`,
+	// 3: the hub's secrets, shared by its nodes: token signing keys (rows
+	// only added and deleted) and named secrets, each set once.
+	`
+CREATE TABLE signing_keys (
+	id         TEXT COLLATE "C" PRIMARY KEY,
+	private    BYTEA NOT NULL, -- PKCS #8 DER
+	created_at BIGINT NOT NULL,
+	sign_from  BIGINT NOT NULL
+);
+CREATE TABLE secrets (
+	name  TEXT COLLATE "C" PRIMARY KEY,
+	value BYTEA NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -183,6 +183,20 @@ CREATE TABLE known_addresses (
 	// 4: an upload's state beside its offset (the hash so far, where the
 	// storage put the bytes), recorded together.
 	`ALTER TABLE uploads ADD COLUMN state BLOB;`,
+	// 5: the hub's secrets, shared by its nodes: token signing keys (rows
+	// only added and deleted) and named secrets, each set once.
+	`
+CREATE TABLE signing_keys (
+	id         TEXT    PRIMARY KEY,
+	private    BLOB    NOT NULL, -- PKCS #8 DER
+	created_at INTEGER NOT NULL,
+	sign_from  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE secrets (
+	name  TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-dev/strata/internal/hub/auth"
+)
+
+func (a *app) hubKeyCommand() *cobra.Command {
+	var f hubFlags
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Manage the keys the hub signs its tokens with",
+		Long: `The hub signs bearer tokens with keys kept in its database, so that every
+node of a hub signs with the same key and accepts every node's tokens. A key
+signs for --key-rotation (default 30 days), then the next one, published an
+hour before in the JWKS document (/auth/jwks.json), takes over; the old one
+still verifies for a day, far longer than any token lives. Use the same
+--config, --data-dir or --database as 'strata hub serve'; it works while the
+hub serves.`,
+		Example: `  strata hub key ls
+  strata hub key rotate                 # the new key signs in an hour
+  strata hub key rotate --publish 0     # at once
+  strata hub key rm -- KID              # a key that leaked: its tokens are refused`,
+	}
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.config, "config", "", "the hub's TOML config file")
+	fl.StringVar(&f.dataDir, "data-dir", "", "the hub's data directory (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
+	fl.StringVar(&f.database, "database", "", "the hub's PostgreSQL database (postgres://USER@HOST/DB)")
+	cmd.AddCommand(a.hubKeyList(&f), a.hubKeyRotate(&f), a.hubKeyRemove(&f))
+	return cmd
+}
+
+func (a *app) hubKeyList(f *hubFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List the signing keys",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAccounts(cmd.Context(), f, func(s *auth.Service) error {
+				keys, err := s.SigningKeys(cmd.Context())
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(a.Out, 0, 8, 3, ' ', 0)
+				fmt.Fprintln(tw, "KEY ID\tSTATE\tCREATED\tSIGNS FROM\tDELETED AT")
+				for _, k := range keys {
+					retires := "-"
+					if !k.Retires.IsZero() {
+						retires = when(k.Retires)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.State, when(k.CreatedAt), when(k.SignFrom), retires)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+// when is a time as the key table shows it.
+func when(t time.Time) string {
+	if t.Unix() <= 0 {
+		return "-"
+	}
+	return t.UTC().Format(time.DateTime)
+}
+
+func (a *app) hubKeyRotate(f *hubFlags) *cobra.Command {
+	var publish time.Duration
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make the next signing key",
+		Long: `Make a new signing key. It is published at once and signs after --publish;
+tokens signed with the keys before it stay good until they expire.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAccounts(cmd.Context(), f, func(s *auth.Service) error {
+				k, err := s.RotateKey(cmd.Context(), publish)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.Out, "Added key %s: it signs from %s\n", k.ID, when(k.SignFrom))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&publish, "publish", time.Hour, "how long the key is published before it signs")
+	return cmd
+}
+
+func (a *app) hubKeyRemove(f *hubFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm [--] KID",
+		Short: "Revoke a signing key at once (the tokens it signed are refused)",
+		Long: `Delete a signing key, for one that leaked: every token it signed is refused,
+by every node within 30 seconds. Revoking the key that signs makes a new one
+that signs at once. Key ids may start with "-": put "--" before one.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withAccounts(cmd.Context(), f, func(s *auth.Service) error {
+				if err := s.RevokeKey(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.Out, "Revoked key %s\n", args[0])
+				return nil
+			})
+		},
+	}
+}

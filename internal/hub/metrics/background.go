@@ -1,0 +1,19 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/strata-dev/strata/internal/hub/storage"
+)
+
+// GCRun records a garbage collection this node ran. A collection another
+// node was running (storage.ErrCollecting) is not a run.
+func (m *Metrics) GCRun(r storage.GCReport, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.gcRuns.WithLabelValues(result).Inc()
+	m.gcFreed.Add(float64(r.Bytes()))
+	m.gcLast.Set(float64(time.Now().Unix()))
+}
