@@ -28,7 +28,7 @@ func TestParseScopes(t *testing.T) {
 func TestCheckName(t *testing.T) {
 	for name, ok := range map[string]bool{"alice": true, "a1": true, "bob-smith": true, "a": false, "Alice": false,
 		"bob--smith": false, "-bob": false, "bob-": false, "bob.smith": false, "bob_smith": false, "../x": false,
-		"admin": false, "library": false, "x234567890123456789012345678901234567890": false} {
+		"admin": false, "library": false, "metrics": false, "healthz": false, "x234567890123456789012345678901234567890": false} {
 		if err := CheckName(name); (err == nil) != ok {
 			t.Errorf("CheckName(%q) = %v", name, err)
 		}

@@ -86,7 +86,8 @@ var namePattern = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
 
 // reservedNames cannot be users: they would read as something else.
 var reservedNames = map[string]bool{"admin": true, "library": true, "root": true, "strata": true, "v2": true, "auth": true,
-	"static": true, "new": true, "explore": true, "settings": true, "signin": true, "signup": true, "signout": true}
+	"static": true, "new": true, "explore": true, "settings": true, "signin": true, "signup": true, "signout": true,
+	"healthz": true, "readyz": true, "metrics": true}
 
 // CheckName says why name cannot be a user name, or nil.
 func CheckName(name string) error {
