@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"strconv"
 	"sync"
@@ -26,19 +25,22 @@ func runBackground(ctx context.Context, cfg Config, deps Deps) *sync.WaitGroup {
 	return &wg
 }
 
-// collectEvery runs the collector every interval until ctx ends.
+// collectEvery collects garbage once per interval for the whole hub:
+// every node looks as often (at most a minute apart) and one collects
+// when the hub's last collection, on whichever node, is interval old.
+// If that node dies, its lease lapses and the next node to look takes over.
 func collectEvery(ctx context.Context, interval time.Duration, deps Deps) {
 	if interval < 0 {
 		return
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(min(interval, time.Minute))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_, err := deps.Blobs.CollectGarbage(ctx, false)
+			_, _, err := deps.Blobs.CollectGarbageDue(ctx, interval)
 			if err != nil && ctx.Err() == nil && !errors.Is(err, storage.ErrCollecting) {
 				deps.Log.Error("garbage collection failed", "err", err)
 			}
@@ -92,7 +94,7 @@ func scrubDue(ctx context.Context, m meta.Store, interval time.Duration) (time.D
 
 // scrubPass runs (or goes on with) one pass under the lease "scrub".
 func scrubPass(ctx context.Context, rate int64, deps Deps) error {
-	return underLease(ctx, deps.Meta, "scrub", func(ctx context.Context) error {
+	return meta.UnderLease(ctx, deps.Meta, "scrub", time.Minute, time.Now, func(ctx context.Context, _ string) error {
 		cursor, err := deps.Meta.Setting(ctx, storage.SettingScrubCursor)
 		if err != nil {
 			return err
@@ -113,35 +115,4 @@ func scrubPass(ctx context.Context, rate int64, deps Deps) error {
 		}
 		return nil
 	})
-}
-
-// underLease runs fn while holding the lease called name, renewed in the
-// background; fn's context ends if the lease is lost. ErrConflict when
-// another holds it.
-func underLease(ctx context.Context, m meta.Store, name string, fn func(context.Context) error) error {
-	const ttl = time.Minute
-	holder := rand.Text()
-	if err := m.AcquireLease(ctx, name, time.Now(), meta.Lease{Holder: holder, Until: time.Now().Add(ttl)}); err != nil {
-		return err
-	}
-	defer m.ReleaseLease(context.WithoutCancel(ctx), name, holder)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				now := time.Now()
-				if err := m.AcquireLease(ctx, name, now, meta.Lease{Holder: holder, Until: now.Add(ttl)}); errdefs.IsConflict(err) {
-					cancel() // another took it over: stop
-					return
-				}
-			}
-		}
-	}()
-	return fn(ctx)
 }

@@ -220,7 +220,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	blobs := storage.New(mx.Driver(drv), m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log,
-		MaxBlobSize: cfg.MaxBlobSize, Quota: cfg.Quota, MaxUploads: cfg.MaxUploads, Redirect: cfg.Redirect})
+		MaxBlobSize: cfg.MaxBlobSize, Quota: cfg.Quota, MaxUploads: cfg.MaxUploads, Redirect: cfg.Redirect,
+		Collected: mx.GCRun})
 	deps := withObservers(Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log, Metrics: mx})
 	if !cfg.Open {
 		opts := cfg.Auth

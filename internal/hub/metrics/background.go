@@ -6,8 +6,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/storage"
 )
 
-// GCRun records a garbage collection this node ran. A collection another
-// node was running (storage.ErrCollecting) is not a run.
+// GCRun records a garbage collection this node ran (storage.Options.Collected).
 func (m *Metrics) GCRun(r storage.GCReport, err error) {
 	result := "ok"
 	if err != nil {

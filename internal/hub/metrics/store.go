@@ -11,12 +11,19 @@ import (
 	"github.com/strata-dev/strata/internal/hub/storage"
 )
 
-// Driver returns d with every operation counted (store_operations_total).
-// A driver that redirects downloads (storage.Redirector) still does.
+// Driver returns d with every operation counted (store_operations_total),
+// keeping what else d is: a storage.Redirector, a storage.ExactCommitter.
 func (m *Metrics) Driver(d storage.Driver) storage.Driver {
 	c := countedDriver{d: d, m: m}
-	if r, ok := d.(storage.Redirector); ok {
+	r, redirects := d.(storage.Redirector)
+	_, exact := d.(storage.ExactCommitter)
+	switch {
+	case redirects && exact:
+		return exactRedirectingDriver{redirectingDriver{c, r}}
+	case redirects:
 		return redirectingDriver{c, r}
+	case exact:
+		return exactDriver{c}
 	}
 	return c
 }
@@ -62,8 +69,8 @@ func (c countedDriver) Walk(ctx context.Context, fn func(digest.Digest, int64, t
 	return err
 }
 
-func (c countedDriver) Stage(ctx context.Context, id string, offset int64) (storage.Staged, error) {
-	st, err := c.d.Stage(ctx, id, offset)
+func (c countedDriver) Stage(ctx context.Context, id string, offset int64, state []byte) (storage.Staged, error) {
+	st, err := c.d.Stage(ctx, id, offset, state)
 	c.m.count("stage", err)
 	if err != nil {
 		return nil, err
@@ -71,10 +78,10 @@ func (c countedDriver) Stage(ctx context.Context, id string, offset int64) (stor
 	return countedStaged{st, c.m}, nil
 }
 
-func (c countedDriver) ReadStaged(ctx context.Context, id string) (io.ReadCloser, error) {
-	rc, err := c.d.ReadStaged(ctx, id)
+func (c countedDriver) ReadStaged(ctx context.Context, id string, state []byte) (io.ReadCloser, []byte, error) {
+	rc, st, err := c.d.ReadStaged(ctx, id, state)
 	c.m.count("read_staged", err)
-	return rc, err
+	return rc, st, err
 }
 
 func (c countedDriver) RemoveUpload(ctx context.Context, id string) error {
@@ -104,6 +111,14 @@ func (c redirectingDriver) URL(ctx context.Context, d digest.Digest, ttl time.Du
 	c.m.count("url", err)
 	return u, err
 }
+
+type exactDriver struct{ countedDriver }
+
+func (exactDriver) CommitsExactly() {}
+
+type exactRedirectingDriver struct{ redirectingDriver }
+
+func (exactRedirectingDriver) CommitsExactly() {}
 
 // countedStaged counts an upload's writes that fail and its commit.
 type countedStaged struct {

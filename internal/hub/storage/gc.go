@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,8 +35,13 @@ const minOrphanAge = time.Hour
 // ErrCollecting: another collection is running (on this hub node or another).
 var ErrCollecting = fmt.Errorf("another garbage collection is running: %w", errdefs.ErrConflict)
 
+// SettingGCFinished is when the hub's last collection ended (RFC 3339), on
+// whichever node: see CollectGarbageDue.
+const SettingGCFinished = "gc.finished"
+
 // CollectGarbage runs one online collection while pushes and pulls go on,
-// one at a time hub-wide (under the lease "gc" in meta):
+// one at a time hub-wide, under the lease "gc" in meta (renewed while it
+// runs, so that if its node dies another may collect within LeaseTTL):
 //
 //  1. in one metadata transaction, drop links no manifest refers to that
 //     nobody touched for the grace period, and claim the blobs left with
@@ -48,19 +54,58 @@ var ErrCollecting = fmt.Errorf("another garbage collection is running: %w", errd
 // An upload committing a blob that is being deleted waits for step 2 to
 // finish and then writes it anew (see publish), so no blob is lost.
 func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) (GCReport, error) {
+	r, _, err := s.collectUnderLease(ctx, dryRun, -1)
+	return r, err
+}
+
+// CollectGarbageDue runs a collection unless the hub's last one, on any
+// node, ended less than interval ago; ran says whether it did. Nodes
+// calling it on their own clocks collect about once per interval between
+// them, and never at once.
+func (s *Store) CollectGarbageDue(ctx context.Context, interval time.Duration) (r GCReport, ran bool, err error) {
+	return s.collectUnderLease(ctx, false, interval)
+}
+
+// collectUnderLease collects under the lease "gc", when the last
+// collection ended at least interval ago (interval < 0: in any case).
+func (s *Store) collectUnderLease(ctx context.Context, dryRun bool, interval time.Duration) (GCReport, bool, error) {
+	if dryRun {
+		r, err := s.collect(ctx, true, newID())
+		return r, true, err
+	}
+	var r GCReport
+	ran := false
+	err := meta.UnderLease(ctx, s.meta, "gc", s.opts.LeaseTTL, s.opts.Now, func(ctx context.Context, holder string) error {
+		if interval >= 0 {
+			last, err := s.meta.Setting(ctx, SettingGCFinished)
+			if err != nil {
+				return err
+			}
+			if t, err := time.Parse(time.RFC3339Nano, last); err == nil && s.opts.Now().Before(t.Add(interval)) {
+				return nil
+			}
+		}
+		ran = true
+		var err error
+		if r, err = s.collect(ctx, false, holder); err != nil {
+			return err
+		}
+		return s.meta.SetSetting(ctx, SettingGCFinished, s.opts.Now().UTC().Format(time.RFC3339Nano))
+	})
+	if errors.Is(err, meta.ErrLeaseHeld) {
+		return r, false, ErrCollecting
+	}
+	if ran && s.opts.Collected != nil {
+		s.opts.Collected(r, err)
+	}
+	return r, ran, err
+}
+
+// collect is one collection, claiming what it deletes as holder.
+func (s *Store) collect(ctx context.Context, dryRun bool, holder string) (GCReport, error) {
 	now := s.opts.Now()
 	cutoff := now.Add(-s.opts.Grace)
 	r := GCReport{DryRun: dryRun}
-	holder := newID()
-	if !dryRun {
-		if err := s.meta.AcquireLease(ctx, "gc", now, meta.Lease{Holder: holder, Until: now.Add(time.Hour)}); err != nil {
-			if errdefs.IsConflict(err) {
-				err = ErrCollecting
-			}
-			return r, err
-		}
-		defer s.meta.ReleaseLease(context.WithoutCancel(ctx), "gc", holder)
-	}
 	if dryRun {
 		g, err := s.meta.FindGarbage(ctx, cutoff)
 		if err != nil {

@@ -36,6 +36,8 @@ type Options struct {
 	// Redirect makes blob GETs a redirect to the object store, for drivers
 	// that can (a Redirector); others serve the bytes as always.
 	Redirect bool
+	// Collected, if set, is told of every collection this Store ran (metrics).
+	Collected func(GCReport, error)
 	// Now is the clock (tests move it); default time.Now.
 	Now func() time.Time
 	Log *slog.Logger
