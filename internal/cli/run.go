@@ -409,9 +409,6 @@ func parseVolume(s string) (runtime.Volume, error) {
 		}
 		v.Source = abs
 	}
-	if !strings.HasPrefix(v.Target, "/") {
-		return v, bad("the container path must be absolute")
-	}
 	if _, err := os.Stat(v.Source); err != nil {
 		return v, bad(fmt.Sprintf("the host path: %v", errors.Unwrap(err)))
 	}

@@ -61,7 +61,9 @@ func (f extraFlags) extras(o *runtime.Options) error {
 		}
 		e.Tmpfs[p] = opts
 	}
-	if f.pull != "always" && f.pull != "missing" && f.pull != "never" {
+	switch f.pull {
+	case "", "always", "missing", "never": // "" is the default, missing
+	default:
 		return fmt.Errorf("--pull %q: want always, missing or never: %w", f.pull, errdefs.ErrInvalidArgument)
 	}
 	o.Extras = e

@@ -19,10 +19,10 @@ func TestRunFlagsBadInput(t *testing.T) {
 		f    runFlags
 		want string
 	}{
-		{"volume without a target", runFlags{volumes: []string{dir}}, "want /host/path:/container/path"},
-		{"relative host path", runFlags{volumes: []string{"data:/data"}}, "must be absolute"},
+		{"anonymous volume at a relative path", runFlags{volumes: []string{"data"}}, "want /host/path:/container/path"},
+		{"too many parts", runFlags{volumes: []string{dir + ":/data:ro:more"}}, "want /host/path:/container/path"},
 		{"relative container path", runFlags{volumes: []string{dir + ":data"}}, "container path must be absolute"},
-		{"bad mode", runFlags{volumes: []string{dir + ":/data:rx"}}, "ro or rw"},
+		{"bad mode", runFlags{volumes: []string{dir + ":/data:rx"}}, "the options are ro, rw"},
 		{"missing host path", runFlags{volumes: []string{dir + "/none:/data"}}, "no such file"},
 		{"bad env file line", runFlags{envFiles: []string{badEnv}}, "bad.env:2"},
 		{"missing env file", runFlags{envFiles: []string{dir + "/none.env"}}, "--env-file"},
