@@ -69,8 +69,11 @@ func invalid(format string, args ...any) error {
 
 // checkEnvelope decodes b strictly enough to refuse what no client should
 // send: not JSON, a schemaVersion other than 2, a mediaType field that
-// contradicts the one the document was sent as.
-func checkEnvelope(mediaType string, b []byte) error {
+// contradicts the one the document was sent as, and a document that
+// reads as the other kind too (a manifest with "manifests", an index with
+// "config" or "layers": CVE-2021-41190, refused as containerd and
+// distribution refuse it), since two clients could then see two images.
+func checkEnvelope(mediaType string, b []byte, index bool) error {
 	if len(b) > MaxManifestSize {
 		return invalid("manifest is %d bytes, more than the %d allowed", len(b), MaxManifestSize)
 	}
@@ -85,12 +88,18 @@ func checkEnvelope(mediaType string, b []byte) error {
 	if p.MediaType != "" && mediaType != "" && p.MediaType != mediaType {
 		return invalid("manifest says mediaType %q but was given as %q", p.MediaType, mediaType)
 	}
+	if index && (p.Config != nil || p.Layers != nil) {
+		return invalid("an index must not have \"config\" or \"layers\": it would also read as an image manifest")
+	}
+	if !index && p.Manifests != nil {
+		return invalid("an image manifest must not have \"manifests\": it would also read as an index")
+	}
 	return nil
 }
 
 // ParseManifest decodes and checks an image manifest given as mediaType.
 func ParseManifest(mediaType string, b []byte) (*Manifest, error) {
-	if err := checkEnvelope(mediaType, b); err != nil {
+	if err := checkEnvelope(mediaType, b, false); err != nil {
 		return nil, err
 	}
 	var m Manifest
@@ -115,7 +124,7 @@ func ParseManifest(mediaType string, b []byte) (*Manifest, error) {
 
 // ParseIndex decodes and checks an index or manifest list given as mediaType.
 func ParseIndex(mediaType string, b []byte) (*Index, error) {
-	if err := checkEnvelope(mediaType, b); err != nil {
+	if err := checkEnvelope(mediaType, b, true); err != nil {
 		return nil, err
 	}
 	var idx Index

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -68,11 +69,11 @@ func blobHeaders(w http.ResponseWriter, p Path, size int64) {
 }
 
 // parseRange reads a Range header for a blob of size bytes: one range of
-// the forms a-b, a- and -n. A range the blob cannot satisfy is a 416;
-// several ranges, or another unit, are ignored (the whole blob, 200), as
-// RFC 9110 allows.
+// the forms a-b, a- and -n (digits only, as RFC 9110 writes them). A range
+// the blob cannot satisfy is a 416; several ranges, or another unit, are
+// ignored (the whole blob, 200), as RFC 9110 allows.
 func parseRange(h string, size int64) (start, length int64, partial bool, err error) {
-	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	spec, ok := strings.CutPrefix(strings.Trim(h, " \t"), "bytes=")
 	if h == "" || !ok || strings.Contains(spec, ",") {
 		return 0, size, false, nil
 	}
@@ -80,10 +81,11 @@ func parseRange(h string, size int64) (start, length int64, partial bool, err er
 		return errcode.New(errcode.RangeInvalid, "range %q is outside the blob's %d bytes", h, size).
 			WithHeader("Content-Range", fmt.Sprintf("bytes */%d", size))
 	}
-	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
+	m := byteRangeSpec.FindStringSubmatch(spec)
+	if m == nil || m[1] == "" && m[2] == "" {
 		return 0, 0, false, unsatisfiable()
 	}
+	first, last := m[1], m[2]
 	if first == "" { // suffix: the last n bytes
 		n, err := strconv.ParseInt(last, 10, 64)
 		if err != nil || n <= 0 || size == 0 {
@@ -104,6 +106,9 @@ func parseRange(h string, size int64) (start, length int64, partial bool, err er
 	end = min(end, size-1)
 	return start, end - start + 1, true, nil
 }
+
+// byteRangeSpec is one range of bytes after "bytes=": first and last, either may be missing.
+var byteRangeSpec = regexp.MustCompile(`^[ \t]*([0-9]*)-([0-9]*)[ \t]*$`)
 
 // DeleteBlob unlinks a blob from the repository; the collector frees its
 // content once nothing links it. A blob a manifest still uses is refused.

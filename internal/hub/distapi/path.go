@@ -58,7 +58,7 @@ var (
 // or a 404 for a path that is not part of the API.
 func ParsePath(escaped string) (Path, error) {
 	rest, ok := strings.CutPrefix(escaped, "/v2")
-	if !ok {
+	if !ok || rest != "" && rest[0] != '/' {
 		return Path{}, notFound(escaped)
 	}
 	switch rest {

@@ -2,6 +2,7 @@ package distapi
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -171,14 +172,9 @@ func chunk(r *http.Request) (int64, io.Reader, error) {
 	if cr == "" {
 		return -1, r.Body, nil
 	}
-	m := contentRange.FindStringSubmatch(cr)
-	if m == nil {
-		return 0, nil, errcode.New(errcode.ChunkOutOfOrder, "Content-Range %q: want <start>-<end>", cr)
-	}
-	start, err1 := strconv.ParseInt(m[1], 10, 64)
-	end, err2 := strconv.ParseInt(m[2], 10, 64)
-	if err1 != nil || err2 != nil || end < start {
-		return 0, nil, errcode.New(errcode.ChunkOutOfOrder, "Content-Range %q is not a range of bytes", cr)
+	start, end, err := parseContentRange(cr)
+	if err != nil {
+		return 0, nil, err
 	}
 	n := end - start + 1
 	if r.ContentLength >= 0 && r.ContentLength != n {
@@ -187,14 +183,27 @@ func chunk(r *http.Request) (int64, io.Reader, error) {
 	return start, io.LimitReader(r.Body, n), nil
 }
 
+// parseContentRange reads a chunk's Content-Range: its first and last byte.
+func parseContentRange(cr string) (start, end int64, err error) {
+	m := contentRange.FindStringSubmatch(cr)
+	if m == nil {
+		return 0, 0, errcode.New(errcode.ChunkOutOfOrder, "Content-Range %q: want <start>-<end>", cr)
+	}
+	start, err1 := strconv.ParseInt(m[1], 10, 64)
+	end, err2 := strconv.ParseInt(m[2], 10, 64)
+	if err1 != nil || err2 != nil || end < start || end == math.MaxInt64 { // its length would overflow
+		return 0, 0, errcode.New(errcode.ChunkOutOfOrder, "Content-Range %q is not a range of bytes", cr)
+	}
+	return start, end, nil
+}
+
 // checkChunkEnd refuses a chunk that arrived shorter than its Content-Range.
 func checkChunkEnd(r *http.Request, start, offset int64) error {
-	m := contentRange.FindStringSubmatch(r.Header.Get("Content-Range"))
-	if start < 0 || m == nil {
+	if start < 0 {
 		return nil
 	}
-	end, _ := strconv.ParseInt(m[2], 10, 64)
-	if offset != end+1 {
+	_, end, err := parseContentRange(r.Header.Get("Content-Range"))
+	if err == nil && offset != end+1 {
 		return errcode.New(errcode.SizeInvalid, "chunk %d-%d ended at byte %d", start, end, offset)
 	}
 	return nil
