@@ -34,7 +34,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 // nodes are services on one metadata store, as hub nodes on one database.
-func nodes(t *testing.T, n int, opts Options) ([]*Service, meta.Store, *clock) {
+func nodes(t testing.TB, n int, opts Options) ([]*Service, meta.Store, *clock) {
 	t.Helper()
 	m, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
