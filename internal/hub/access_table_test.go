@@ -27,6 +27,7 @@ var endpoints = []endpoint{
 	{key: "GET base", action: "ping", path: func(string, seeded) string { return "/v2/" }},
 	{key: "HEAD base", action: "ping", path: func(string, seeded) string { return "/v2/" }},
 	{key: "GET catalog", action: "catalog", path: func(string, seeded) string { return "/v2/_catalog" }},
+	{key: "GET search", action: "search", path: func(string, seeded) string { return "/v1/search?q=alice" }},
 	{key: "GET manifest", action: "pull", path: manifestPath},
 	{key: "HEAD manifest", action: "pull", path: manifestPath},
 	{key: "PUT manifest", action: "push", path: manifestPath, body: func(i seeded) []byte { return i.Manifest },
@@ -78,7 +79,7 @@ var people = []who{
 	{name: "disabled owner of another repository", user: "erin", secret: "erin-pass-12", noToken: true, pub: "l", priv: ""},
 }
 
-var letters = map[string]string{"pull": "l", "push": "s", "delete": "d", "ping": "p", "catalog": "c"}
+var letters = map[string]string{"pull": "l", "push": "s", "delete": "d", "ping": "p", "catalog": "c", "search": "c"}
 
 // The access rules, who x action x visibility, on every endpoint of the
 // API: an allowed request is not refused, a refused one is a 401.
@@ -125,7 +126,7 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 		}{{"alice/pub", pub, p.pub}, {"alice/priv", priv, p.priv}} {
 			tok := ""
 			if !p.noToken {
-				tr, r := getToken(t, h, p.user, secret, "repository:"+vis.repo+":pull,push,delete", "registry:catalog:*")
+				tr, r := getToken(t, h, p.user, secret, "repository:"+vis.repo+":pull,push,delete", "registry:catalog:*,search")
 				if r.Status != 200 {
 					t.Fatalf("%s: token: %d %s", p.name, r.Status, r.Body)
 				}
@@ -139,9 +140,16 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 				}
 				method, _, _ := strings.Cut(e.key, " ")
 				r := call(t, method, h.URL()+e.path(vis.repo, vis.img), tok, body, header...)
-				want := strings.Contains(vis.allowed, letters[e.action]) || e.action == "catalog"
+				want := strings.Contains(vis.allowed, letters[e.action]) || letters[e.action] == "c"
 				if got := r.Status != 401 && r.Status != 403; got != want || r.Status >= 500 {
 					t.Errorf("%s, %s on %s: %d %s (allowed: %v)", p.name, e.key, vis.repo, r.Status, strings.TrimSpace(r.Body), want)
+				}
+				// The listings show the repository exactly to those who may pull it.
+				if letters[e.action] == "c" {
+					listed := strings.Contains(r.Body, `"`+vis.repo+`"`)
+					if pull := strings.Contains(vis.allowed, "l"); listed != pull {
+						t.Errorf("%s, %s: %s listed %v, may pull %v: %s", p.name, e.key, vis.repo, listed, pull, r.Body)
+					}
 				}
 			}
 		}

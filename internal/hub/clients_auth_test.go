@@ -149,3 +149,56 @@ func TestDockerWithAccounts(t *testing.T) {
 		t.Fatalf("docker run printed %q", out)
 	}
 }
+
+// docker search lists what the caller may pull: anonymous, the public
+// repositories; logged in (docker keeps a refresh token and asks for
+// registry:catalog:search), the private ones they may read as well.
+func TestDockerSearch(t *testing.T) {
+	docker := testutil.StartDocker(t)
+	h, _, _ := accountsHub(t, hub.Config{})
+	ctx := context.Background()
+	desc := "a small image for the tests"
+	if err := h.Deps.Meta.UpdateRepository(ctx, "alice/pub", meta.RepoChange{Description: &desc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pushAs(t, h.Addr+"/bob/tools:1", "bob", "bob-pass-12", randomImage(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	search := func(args ...string) string {
+		t.Helper()
+		out := docker.Run(t, append([]string{"search", "--format", "{{.Name}}: {{.Description}}"}, args...)...)
+		return strings.TrimSpace(out)
+	}
+	login := func(user, secret string) {
+		t.Helper()
+		cmd := docker.Command("login", "-u", user, "--password-stdin", h.Addr)
+		cmd.Stdin = strings.NewReader(secret)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("docker login %s: %v\n%s", user, err, out)
+		}
+	}
+	for _, tc := range []struct {
+		user, password string
+		args           []string
+		want           string
+	}{
+		{"", "", []string{h.Addr + "/alice"}, "alice/pub: " + desc},
+		{"", "", []string{h.Addr + "/small"}, "alice/pub: " + desc}, // the description matches
+		{"", "", []string{h.Addr + "/tools"}, "bob/tools:"},
+		{"", "", []string{h.Addr + "/nothing-like-it"}, ""},
+		{"alice", "alice-pass-1", []string{h.Addr + "/alice"}, "alice/priv: \nalice/pub: " + desc},
+		{"alice", "alice-pass-1", []string{"--limit", "1", h.Addr + "/alice"}, "alice/priv:"},
+		{"bob", "bob-pass-12", []string{h.Addr + "/alice"}, "alice/pub: " + desc},
+		{"ops", "ops-pass-12", []string{h.Addr + "/"}, "alice/priv: \nalice/pub: " + desc + "\nbob/tools:"},
+	} {
+		if tc.user != "" {
+			login(tc.user, tc.password)
+		}
+		if got := search(tc.args...); got != tc.want {
+			t.Errorf("as %q, docker search %s:\n%s\nwant:\n%s", tc.user, strings.Join(tc.args, " "), got, tc.want)
+		}
+		if tc.user != "" {
+			docker.Run(t, "logout", h.Addr)
+		}
+	}
+}

@@ -201,6 +201,9 @@ func TestDocker(t *testing.T) {
 	push(t, h.Addr+"/tools/busybox:1", busybox(t))
 
 	docker.Run(t, "pull", h.Addr+"/tools/busybox:1")
+	if out := docker.Run(t, "search", "--format", "{{.Name}}", h.Addr+"/busy"); strings.TrimSpace(out) != "tools/busybox" {
+		t.Fatalf("docker search printed %q", out)
+	}
 	if out := docker.Run(t, "run", "--rm", "--network", "none", h.Addr+"/tools/busybox:1"); strings.TrimSpace(out) != "hello from the hub" {
 		t.Fatalf("docker run printed %q", out)
 	}

@@ -265,7 +265,7 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	// is not clean to its cleaned form before anyone checked it.
 	return observed(deps, frontDoor(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
-		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
+		case p == "/v2" || strings.HasPrefix(p, "/v2/") || p == distapi.SearchPath:
 			reg.ServeHTTP(w, r)
 		case p == auth.TokenPath:
 			deps.Auth.ServeToken(w, r)

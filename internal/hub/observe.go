@@ -37,7 +37,7 @@ func observed(deps Deps, next http.Handler) http.Handler {
 // path's kind, or the service outside the API.
 func routeOf(r *http.Request) string {
 	switch p := r.URL.Path; {
-	case p == "/v2" || strings.HasPrefix(p, "/v2/"):
+	case p == "/v2" || strings.HasPrefix(p, "/v2/") || p == distapi.SearchPath:
 		parsed, err := distapi.ParsePath(r.URL.EscapedPath())
 		if err != nil {
 			return "invalid"

@@ -27,6 +27,7 @@ func routes(a *distapi.API) []route {
 		{get, distapi.KindBase, a.Base, access.Ping},
 		{head, distapi.KindBase, a.Base, access.Ping},
 		{get, distapi.KindCatalog, a.Catalog, access.Catalog},
+		{get, distapi.KindSearch, a.Search, access.Search},
 
 		{get, distapi.KindManifest, a.GetManifest, access.Pull},
 		{head, distapi.KindManifest, a.GetManifest, access.Pull},

@@ -24,6 +24,8 @@ const (
 	Delete Action = "delete" // delete manifests, tags, blobs
 	// Catalog lists repositories; its Need has no repository.
 	Catalog Action = "catalog"
+	// Search lists repositories matching a term (docker search); no repository.
+	Search Action = "search"
 	// Ping is /v2/: with accounts, a client without credentials or a token
 	// is told how to get one, as docker login expects. No repository.
 	Ping Action = "ping"

@@ -118,6 +118,8 @@ func challengeScope(needs []access.Need) string {
 		case n.Optional || n.Action == access.Ping:
 		case n.Action == access.Catalog:
 			grants = mergeGrant(grants, ResourceActions{Type: "registry", Name: "catalog", Actions: []string{"*"}})
+		case n.Action == access.Search:
+			grants = mergeGrant(grants, ResourceActions{Type: "registry", Name: "catalog", Actions: []string{"search"}})
 		default:
 			grants = mergeGrant(grants, ResourceActions{Type: "repository", Name: n.Repository, Actions: []string{string(n.Action)}})
 		}

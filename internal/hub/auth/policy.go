@@ -16,7 +16,7 @@ func (s *Service) May(ctx context.Context, id Identity, name string, action acce
 		return false, nil
 	}
 	switch action {
-	case access.Ping, access.Catalog:
+	case access.Ping, access.Catalog, access.Search:
 		return true, nil
 	}
 	if id.User.Admin && !id.User.Disabled {

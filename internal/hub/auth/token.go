@@ -48,9 +48,11 @@ func (c *claims) has(n access.Need) bool {
 		return true
 	case access.Catalog:
 		typ, name, action = "registry", "catalog", "*"
+	case access.Search: // docker search asks for registry:catalog:search
+		typ, name, action = "registry", "catalog", "search"
 	}
 	for _, ra := range c.Access {
-		if ra.Type == typ && ra.Name == name && slices.Contains(ra.Actions, action) {
+		if ra.Type == typ && ra.Name == name && (slices.Contains(ra.Actions, action) || typ == "registry" && slices.Contains(ra.Actions, "*")) {
 			return true
 		}
 	}
@@ -88,8 +90,12 @@ func (s *Service) grant(ctx context.Context, id Identity, asked []ResourceAction
 	for _, ra := range asked {
 		var granted []string
 		switch {
-		case ra.Type == "registry" && ra.Name == "catalog" && slices.Contains(ra.Actions, "*"):
-			granted = []string{"*"}
+		case ra.Type == "registry" && ra.Name == "catalog":
+			for _, a := range []string{"*", "search"} {
+				if slices.Contains(ra.Actions, a) {
+					granted = append(granted, a)
+				}
+			}
 		case ra.Type == "repository" && distapi.CheckName(ra.Name) == nil:
 			for _, a := range repositoryActions {
 				if !slices.Contains(ra.Actions, string(a)) && !slices.Contains(ra.Actions, "*") {

@@ -275,6 +275,7 @@ func FuzzScopes(f *testing.F) {
 		}
 	}
 	f.Add("repository:alice/priv:* repository:alice/pub:pull,pull,delete registry:catalog:pull,*", uint8(3))
+	f.Add("registry:catalog:search repository:alice/priv:pull", uint8(0))
 	f.Add("repository:bob/new:push repository:Alice/priv:pull repository:alice/priv/../pub:pull", uint8(1))
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, scope string, who uint8) {
@@ -325,9 +326,13 @@ func FuzzScopes(f *testing.F) {
 		}
 		for _, ra := range append(asked, granted...) {
 			if ra.Type == "registry" && ra.Name == "catalog" {
-				want := askedFor("registry", "catalog", "*")
-				if has("registry", "catalog", "*") != want || c.has(access.Need{Action: access.Catalog}) != want {
-					t.Fatalf("grant(%q) to %q: catalog granted %v, asked %v", scope, id.User.Name, has("registry", "catalog", "*"), want)
+				all, search := askedFor("registry", "catalog", "*"), askedFor("registry", "catalog", "search")
+				exact := slices.ContainsFunc(asked, func(a ResourceActions) bool {
+					return a.Type == "registry" && a.Name == "catalog" && slices.Contains(a.Actions, "search")
+				})
+				if has("registry", "catalog", "*") != all || has("registry", "catalog", "search") != exact ||
+					c.has(access.Need{Action: access.Catalog}) != all || c.has(access.Need{Action: access.Search}) != search {
+					t.Fatalf("grant(%q) to %q: catalog granted %+v, asked * %v, search %v", scope, id.User.Name, granted, all, search)
 				}
 				continue
 			}

@@ -98,3 +98,68 @@ func writeJSON(w http.ResponseWriter, r *http.Request, contentType string, v any
 	}
 	return nil
 }
+
+// searchResult is one repository in Docker's search answer.
+type searchResult struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	StarCount   int    `json:"star_count"`
+	IsOfficial  bool   `json:"is_official"`
+	IsAutomated bool   `json:"is_automated"`
+}
+
+// Search answers Docker's /v1/search (docker search HUB/term): the
+// repositories the request's subject may pull whose name or description
+// contains ?q=, by name, ?n= (1 to 100, default 25) to a ?page= (from 1).
+// The subject's filter is the catalog's, so search shows what _catalog shows.
+func (a *API) Search(w http.ResponseWriter, r *http.Request, _ Path) error {
+	q := r.URL.Query()
+	n, err := boundedParam(q.Get("n"), 25, 1, 100)
+	if err != nil {
+		return err
+	}
+	page, err := boundedParam(q.Get("page"), 1, 1, maxPage/n)
+	if err != nil {
+		return err
+	}
+	sub := access.SubjectFrom(r.Context())
+	f := meta.RepoFilter{All: sub.All || sub.Admin, Viewer: sub.User, Query: q.Get("q")}
+	results := []searchResult{}
+	total, skip := 0, (page-1)*n
+	for pg := (meta.Page{N: defaultCatalog}); total < maxPage; {
+		repos, more, err := a.Meta.ListRepositories(r.Context(), f, pg)
+		if err != nil {
+			return err
+		}
+		for _, repo := range repos {
+			if total >= skip && len(results) < n {
+				results = append(results, searchResult{Name: repo.Name, Description: repo.Description})
+			}
+			total++
+		}
+		if !more || len(repos) == 0 {
+			break
+		}
+		pg.Last = repos[len(repos)-1].Name
+	}
+	return writeJSON(w, r, "application/json", struct {
+		NumResults int            `json:"num_results"`
+		NumPages   int            `json:"num_pages"`
+		Page       int            `json:"page"`
+		PageSize   int            `json:"page_size"`
+		Query      string         `json:"query"`
+		Results    []searchResult `json:"results"`
+	}{total, (total + n - 1) / n, page, n, q.Get("q"), results})
+}
+
+// boundedParam reads a number parameter: def when absent, else from lo to hi.
+func boundedParam(s string, def, lo, hi int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < lo || v > hi {
+		return 0, errcode.New(errcode.PaginationInvalid, "%q: want a number from %d to %d", s, lo, hi)
+	}
+	return v, nil
+}

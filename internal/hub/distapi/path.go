@@ -24,10 +24,14 @@ const (
 	KindUpload                      // /v2/<name>/blobs/uploads/<id>
 	KindTags                        // /v2/<name>/tags/list
 	KindReferrers                   // /v2/<name>/referrers/<digest>
+	KindSearch                      // /v1/search: Docker's search (docker search HUB/term)
 )
 
+// SearchPath is the one path outside /v2/ that the registry answers.
+const SearchPath = "/v1/search"
+
 func (k Kind) String() string {
-	return [...]string{"", "base", "catalog", "manifest", "blob", "upload-start", "upload", "tags", "referrers"}[k]
+	return [...]string{"", "base", "catalog", "manifest", "blob", "upload-start", "upload", "tags", "referrers", "search"}[k]
 }
 
 // Path is a parsed API path. Name is a valid repository name; Reference is
@@ -50,13 +54,17 @@ var (
 	uploadPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 )
 
-// ParsePath parses the escaped path of a request (r.URL.EscapedPath()).
+// ParsePath parses the escaped path of a request (r.URL.EscapedPath()):
+// one under /v2/, or SearchPath.
 // Repository names contain slashes, so the endpoint is found from the right;
 // every component is unescaped on its own, so %2F, %2e and the like can
 // never smuggle a separator or a dot segment into a name. The error is a
 // coded one: NAME_INVALID, DIGEST_INVALID, TAG_INVALID, BLOB_UPLOAD_UNKNOWN,
 // or a 404 for a path that is not part of the API.
 func ParsePath(escaped string) (Path, error) {
+	if escaped == SearchPath {
+		return Path{Kind: KindSearch}, nil
+	}
 	rest, ok := strings.CutPrefix(escaped, "/v2")
 	if !ok || rest != "" && rest[0] != '/' {
 		return Path{}, notFound(escaped)

@@ -22,6 +22,9 @@ var parsePathCases = []struct {
 	{"/v2/", Path{Kind: KindBase}, ""},
 	{"/v2", Path{Kind: KindBase}, ""},
 	{"/v2/_catalog", Path{Kind: KindCatalog}, ""},
+	{"/v1/search", Path{Kind: KindSearch}, ""},
+	{"/v1/search/", Path{}, "NOT_FOUND"},
+	{"/v1/%73earch", Path{}, "NOT_FOUND"},
 	{"/v2/library/busybox/manifests/latest", Path{Kind: KindManifest, Name: "library/busybox", Reference: "latest"}, ""},
 	{"/v2/a/manifests/" + sha, Path{Kind: KindManifest, Name: "a", Reference: sha, Digest: digestOf(sha)}, ""},
 	{"/v2/a/b/c/blobs/" + sha, Path{Kind: KindBlob, Name: "a/b/c", Reference: sha, Digest: digestOf(sha)}, ""},
@@ -94,11 +97,11 @@ func FuzzParsePath(f *testing.F) {
 			}
 			return
 		}
-		if escaped != "/v2" && !strings.HasPrefix(escaped, "/v2/") {
+		if escaped != "/v2" && !strings.HasPrefix(escaped, "/v2/") && escaped != SearchPath {
 			t.Fatalf("ParsePath(%q) = %+v: not under /v2/", escaped, p)
 		}
 		switch p.Kind {
-		case KindBase, KindCatalog:
+		case KindBase, KindCatalog, KindSearch:
 			if p != (Path{Kind: p.Kind}) {
 				t.Fatalf("ParsePath(%q) = %+v: the %s endpoint names nothing", escaped, p, p.Kind)
 			}
