@@ -65,6 +65,14 @@ func (r *Runc) Kill(ctx context.Context, id string, sig syscall.Signal) error {
 	return r.quiet(ctx, "kill", id, fmt.Sprint(int(sig)))
 }
 
+// Known reports whether runc keeps the state of container id: one that
+// `runc run` left behind only when it did not exit on its own (it deletes
+// a container it ran in the foreground as it exits).
+func (r *Runc) Known(id string) bool {
+	_, err := os.Lstat(filepath.Join(r.Root, id))
+	return err == nil
+}
+
 // Delete forgets a container that runc still knows, killing it if needed.
 func (r *Runc) Delete(ctx context.Context, id string) error {
 	return r.quiet(ctx, "delete", "--force", id)

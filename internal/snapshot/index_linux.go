@@ -162,7 +162,22 @@ func (s *snapshotter) create(ctx context.Context, kind Kind, key, parent string,
 	if err != nil {
 		return nil, err
 	}
-	return s.drv.mounts(s.dir(r.ID), kind, s.parentDirs(r)), nil
+	return s.mounts(r), nil
+}
+
+// mounts are how to mount the snapshot r: its driver's, made volatile for
+// a snapshot labelled so (see LabelVolatile).
+func (s *snapshotter) mounts(r record) []Mount {
+	mounts := s.drv.mounts(s.dir(r.ID), r.Kind, s.parentDirs(r))
+	if r.Kind != KindActive || r.Labels[LabelVolatile] == "" {
+		return mounts
+	}
+	for i, m := range mounts {
+		if m.Type == "overlay" {
+			mounts[i].Options = append(m.Options, "volatile")
+		}
+	}
+	return mounts
 }
 
 // add makes the snapshot key of kind on parent.
@@ -225,7 +240,7 @@ func (s *snapshotter) Mounts(ctx context.Context, key string) ([]Mount, error) {
 	if r.Kind == KindCommitted {
 		return nil, fmt.Errorf("snapshot %q is committed: view it to mount it: %w", key, errdefs.ErrInvalidArgument)
 	}
-	return s.drv.mounts(s.dir(r.ID), r.Kind, s.parentDirs(r)), nil
+	return s.mounts(r), nil
 }
 
 // locked runs fn with the record of key, holding the index's lock.
@@ -250,6 +265,9 @@ func (s *snapshotter) commit(r record, name, key string) error {
 	if r.Kind != KindActive {
 		return fmt.Errorf("snapshot %q is %s; only an active one commits: %w", key, r.Kind, errdefs.ErrInvalidArgument)
 	}
+	if r.Labels[LabelVolatile] != "" {
+		return fmt.Errorf("snapshot %q is volatile: its files are thrown away, not committed: %w", key, errdefs.ErrInvalidArgument)
+	}
 	if _, err := s.get(name); err == nil {
 		return fmt.Errorf("snapshot %q: %w", name, errdefs.ErrAlreadyExists)
 	}
@@ -269,18 +287,20 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 }
 
 func (s *snapshotter) remove(r record, key string) error {
-	var children []string
-	err := s.walk(func(c record) error {
-		if c.Parent == key {
-			children = append(children, c.Name)
+	if r.Kind == KindCommitted { // only a committed snapshot has others on it
+		var children []string
+		err := s.walk(func(c record) error {
+			if c.Parent == key {
+				children = append(children, c.Name)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(children) > 0 {
-		return fmt.Errorf("snapshot %q has %d snapshots on it (%s, ...): %w", key, len(children), children[0], errdefs.ErrConflict)
+		if len(children) > 0 {
+			return fmt.Errorf("snapshot %q has %d snapshots on it (%s, ...): %w", key, len(children), children[0], errdefs.ErrConflict)
+		}
 	}
 	// Out of the index first, then off the disk: a crash in between leaves
 	// only an unnamed directory.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,16 +38,37 @@ func (m Mount) Mount(target string) error {
 	case "bind":
 		return bindMount(m.Source, target, flags, data)
 	case "overlay":
-		opts := strings.Join(data, ",")
-		if len(opts) > maxMountOptions {
-			return mountOverlayLong(data, flags, target)
+		err := mountOverlay(data, flags, target)
+		if errors.Is(err, unix.EINVAL) && slices.Contains(data, "volatile") { // before Linux 5.10
+			err = mountOverlay(slices.DeleteFunc(slices.Clone(data), func(o string) bool { return o == "volatile" }), flags, target)
 		}
-		if err := unix.Mount("overlay", target, "overlay", flags, opts); err != nil {
-			return fmt.Errorf("mount overlay at %s (%s): %w", target, opts, err)
-		}
-		return nil
+		return err
 	}
 	return fmt.Errorf("mount type %q is not one strata makes", m.Type)
+}
+
+func mountOverlay(data []string, flags uintptr, target string) error {
+	if slices.Contains(data, "volatile") {
+		// overlayfs leaves work/incompat/volatile in the work directory of
+		// a volatile mount, and refuses to mount it again while it is
+		// there, lest a crash have left the upper directory half written;
+		// a volatile snapshot is mounted again only by the build step it
+		// belongs to, while it runs; one that a crash leaves is only ever
+		// removed.
+		for _, o := range data {
+			if w, ok := strings.CutPrefix(o, "workdir="); ok {
+				os.RemoveAll(filepath.Join(w, "work", "incompat"))
+			}
+		}
+	}
+	opts := strings.Join(data, ",")
+	if len(opts) > maxMountOptions {
+		return mountOverlayLong(data, flags, target)
+	}
+	if err := unix.Mount("overlay", target, "overlay", flags, opts); err != nil {
+		return fmt.Errorf("mount overlay at %s (%s): %w", target, opts, err)
+	}
+	return nil
 }
 
 // bindMount bind-mounts source at target; flags and "ro" take a remount,
@@ -91,7 +113,11 @@ func mountOverlayLong(options []string, flags uintptr, target string) error {
 			}
 			continue
 		}
-		if err := unix.FsconfigSetString(fd, k, v); err != nil {
+		set := func() error { return unix.FsconfigSetString(fd, k, v) }
+		if !strings.Contains(o, "=") {
+			set = func() error { return unix.FsconfigSetFlag(fd, k) }
+		}
+		if err := set(); err != nil {
 			return fmt.Errorf("overlay option %s: %w", k, err)
 		}
 	}

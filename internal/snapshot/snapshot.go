@@ -103,6 +103,16 @@ type Snapshotter interface {
 	Root() string
 }
 
+// LabelVolatile, set (to any value) on an active snapshot when it is
+// prepared, says that its files are copied out and it is thrown away, never
+// committed: a build step's writable layer. Its overlay is then mounted
+// "volatile", so that unmounting it does not sync the whole file system the
+// snapshots are on, as overlayfs otherwise does on every unmount of a
+// writable overlay (tens of milliseconds, seconds on a busy disk). A crash
+// may leave its files half written, which does not matter for a snapshot
+// nobody keeps; Commit refuses it.
+const LabelVolatile = "strata.volatile"
+
 // Mount is one mount(2) call, as containerd's mount.Mount.
 type Mount struct {
 	Type    string   // "overlay" or "bind"

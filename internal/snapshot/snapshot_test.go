@@ -254,3 +254,49 @@ func TestSnapshotsAreTopDirectories(t *testing.T) {
 		t.Errorf("ids/ has flags %#x, without FS_TOPDIR_FL", flags)
 	}
 }
+
+// TestOverlayVolatile: a snapshot labelled volatile mounts with overlayfs's
+// "volatile" (no sync of the file system on unmount), mounts again after
+// that (overlayfs refuses a volatile upper it finds mounted before), keeps
+// what was written through each mount, and cannot be committed.
+func TestOverlayVolatile(t *testing.T) {
+	sn := newOverlay(t)
+	ctx := context.Background()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "base", Typeflag: tar.TypeReg, Mode: 0o644})
+	tw.Close()
+	if err := snapshot.Unpack(ctx, sn, "base", "", &b); err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := sn.Prepare(ctx, "step", "base", map[string]string{snapshot.LabelVolatile: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mounts) != 1 || !strings.Contains(strings.Join(mounts[0].Options, ","), "volatile") {
+		t.Fatalf("mounts of a volatile snapshot: %+v, want an overlay with volatile", mounts)
+	}
+	for _, name := range []string{"one", "two"} {
+		err := snapshot.WithTempMount(ctx, sn, mounts, func(root string) error {
+			if name == "two" {
+				if _, err := os.Stat(filepath.Join(root, "one")); err != nil {
+					return fmt.Errorf("what the first mount wrote: %w", err)
+				}
+			}
+			return os.WriteFile(filepath.Join(root, name), []byte(name), 0o644)
+		})
+		if err != nil {
+			t.Fatalf("mount %s: %v", name, err)
+		}
+	}
+	cs, err := snapshot.Changes(ctx, sn, "step")
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("changes: %v, %v; want the two files", cs, err)
+	}
+	if err := sn.Commit(ctx, "stepped", "step"); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("commit of a volatile snapshot: %v, want it refused", err)
+	}
+	if err := sn.Remove(ctx, "step"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -37,13 +37,42 @@ func UnpackLayer(ctx context.Context, sn Snapshotter, name, parent string, r io.
 	return Unpack(ctx, sn, name, parent, v)
 }
 
+// UnpackOnView is Unpack of a layer that layer makes from a look at the
+// committed snapshot parent: a read-only view of it, mounted at the
+// directory below ("" for no parent), which also serves the unpack where
+// the layer needs it (see UnpackLayer), so that parent is mounted once. A
+// nil layer makes no snapshot, and UnpackOnView returns false.
+func UnpackOnView(ctx context.Context, sn Snapshotter, name, parent string, layer func(below string) (io.Reader, error)) (made bool, err error) {
+	var view *mountedView
+	if parent != "" {
+		if view, err = mountView(ctx, sn, parent); err != nil {
+			return false, err
+		}
+		defer func() { err = errors.Join(err, view.close(ctx)) }()
+	}
+	below := ""
+	if view != nil {
+		below = view.dir
+	}
+	r, err := layer(below)
+	if err != nil || r == nil {
+		return false, err
+	}
+	return true, unpackOn(ctx, sn, name, parent, r, nil, view)
+}
+
 // unpack is Unpack taking its turn in a Stack (none: parent is committed).
 func unpack(ctx context.Context, sn Snapshotter, name, parent string, r io.Reader, t *turn) error {
+	return unpackOn(ctx, sn, name, parent, r, t, nil)
+}
+
+// unpackOn is unpack with a view of parent mounted already, or nil.
+func unpackOn(ctx context.Context, sn Snapshotter, name, parent string, r io.Reader, t *turn, view *mountedView) error {
 	key := "unpack-" + randomID() + "-" + name
 	ls, direct := sn.(LayerSnapshotter)
 	var err error
 	if direct {
-		err = unpackDirect(ctx, ls, key, parent, r, t)
+		err = unpackDirect(ctx, ls, key, parent, r, t, view)
 		if err == nil {
 			err = ls.CommitOnto(ctx, name, key, parent)
 		}
@@ -68,7 +97,7 @@ func unpack(ctx context.Context, sn Snapshotter, name, parent string, r io.Reade
 
 // unpackDirect writes the layer into a snapshot of its own, then waits for
 // its turn to be committed.
-func unpackDirect(ctx context.Context, ls LayerSnapshotter, key, parent string, r io.Reader, t *turn) error {
+func unpackDirect(ctx context.Context, ls LayerSnapshotter, key, parent string, r io.Reader, t *turn, given *mountedView) error {
 	if err := t.acquire(ctx); err != nil {
 		return err
 	}
@@ -81,6 +110,9 @@ func unpackDirect(ctx context.Context, ls LayerSnapshotter, key, parent string, 
 	below := func() (string, error) {
 		if err := t.waitBelow(ctx); err != nil || parent == "" {
 			return "", err
+		}
+		if given != nil {
+			return given.dir, nil
 		}
 		v, err := mountView(ctx, ls, parent)
 		if err != nil {

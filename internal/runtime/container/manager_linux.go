@@ -18,6 +18,7 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -153,14 +154,21 @@ func (m *Manager) initLayer(ctx context.Context, chain string) (string, error) {
 	if _, err := m.sn.Stat(ctx, name); err == nil {
 		return name, nil
 	}
-	missing, err := m.missingMountPoints(ctx, chain)
-	if err != nil || len(missing) == 0 {
-		return chain, err
-	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeInitLayer(pw, missing)) }()
-	if err := snapshot.Unpack(ctx, m.sn, name, chain, pr); err != nil {
+	// One view of chain: to see which mount points it lacks, and to
+	// unpack the layer that makes them on it.
+	made, err := snapshot.UnpackOnView(ctx, m.sn, name, chain, func(root string) (io.Reader, error) {
+		missing := missingMountPoints(root)
+		if len(missing) == 0 {
+			return nil, nil
+		}
+		var b bytes.Buffer
+		return &b, writeInitLayer(&b, missing)
+	})
+	if err != nil {
 		return "", fmt.Errorf("init layer: %w", err)
+	}
+	if !made {
+		return chain, nil
 	}
 	return name, nil
 }
@@ -168,30 +176,17 @@ func (m *Manager) initLayer(ctx context.Context, chain string) (string, error) {
 // mountPoints are what runc mounts over in every container.
 var mountPoints = []string{"dev/", "proc/", "sys/", "etc/", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
 
-// missingMountPoints lists the mount points the image chain lacks.
-func (m *Manager) missingMountPoints(ctx context.Context, chain string) ([]string, error) {
-	check := func(root string) []string {
-		var missing []string
-		for _, p := range mountPoints {
-			if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
-				missing = append(missing, p)
-			}
-		}
-		return missing
+// missingMountPoints lists the mount points the file system at root lacks
+// (all of them for none).
+func missingMountPoints(root string) []string {
+	if root == "" {
+		return mountPoints
 	}
-	if chain == "" {
-		return mountPoints, nil
-	}
-	key := "init-view-" + randomHex(6)
-	mounts, err := m.sn.View(ctx, key, chain, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer m.sn.Remove(context.WithoutCancel(ctx), key)
 	var missing []string
-	err = snapshot.WithTempMount(ctx, m.sn, mounts, func(root string) error {
-		missing = check(root)
-		return nil
-	})
-	return missing, err
+	for _, p := range mountPoints {
+		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	return missing
 }

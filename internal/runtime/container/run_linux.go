@@ -52,7 +52,7 @@ func (m *Manager) Run(ctx context.Context, ref string, stdio IO) (int, error) {
 	if err := m.begin(ctx, c.ID); err != nil {
 		return 125, err
 	}
-	code, runErr := m.run(ctx, runc, c, stdio)
+	code, runErr := m.run(ctx, runc, c, stdio, nil)
 	rec, err := m.store.UpdateContainer(ctx, c.ID, func(r *store.Container) error {
 		r.State, r.ExitCode, r.Finished, r.Pid, r.PidStart = store.StateExited, code, time.Now(), 0, 0
 		r.Error = ""
@@ -81,8 +81,10 @@ func (m *Manager) begin(ctx context.Context, id string) error {
 }
 
 // run mounts the container's file system, sets up its network namespace
-// and bundle, and runs runc in the foreground.
-func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdio IO) (int, error) {
+// and bundle, and runs runc in the foreground. The mount points that runc
+// makes for stubs (a build step's targets), when the file system lacks
+// them, are removed again once runc has exited, if they are still empty.
+func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdio IO, stubs []string) (code int, err error) {
 	dir := m.dir(c.ID)
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
@@ -109,12 +111,23 @@ func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdi
 		}
 		return 125, err
 	}
+	if len(stubs) > 0 { // after the bundle, which may make the working directory
+		remove, err := withStubs(rootfs, stubs)
+		if err != nil {
+			return 125, err
+		}
+		defer func() {
+			if rerr := remove(); rerr != nil && err == nil {
+				code, err = 125, rerr
+			}
+		}()
+	}
 	runcLog := filepath.Join(dir, "runc.log")
 	os.Remove(runcLog)
 	os.Remove(runtime.PidFile(dir))
 	defer os.Remove(runtime.PidFile(dir)) // it says the container runs
 	cmd := runc.Command(runcLog, runtime.RunArgs(c.ID, dir)...)
-	code, err := m.runRunc(cmd, c, stdio)
+	code, err = m.runRunc(cmd, c, stdio)
 	if err != nil {
 		return 125, err
 	}

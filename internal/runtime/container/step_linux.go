@@ -124,7 +124,9 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	key := snapshotKey(id)
 	defer func() {
 		ctx := context.WithoutCancel(ctx)
-		runc.Delete(ctx, id)
+		if runc.Known(id) { // a step runc did not see through
+			runc.Delete(ctx, id)
+		}
 		m.sn.Remove(ctx, key)
 		os.RemoveAll(dir)
 	}()
@@ -138,20 +140,14 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	if err := m.checkNetwork(o.Network); err != nil {
 		return 125, nil, err
 	}
-	if _, err := m.sn.Prepare(ctx, key, parent, map[string]string{"strata.build": id}); err != nil {
+	if _, err := m.sn.Prepare(ctx, key, parent, map[string]string{"strata.build": id, snapshot.LabelVolatile: "1"}); err != nil {
 		return 125, nil, err
 	}
 	var stubs []string
-	if len(s.Volumes) > 0 {
-		var targets []string
-		for _, v := range s.Volumes {
-			targets = append(targets, v.Target)
-		}
-		if err := m.withSnapshot(ctx, key, func(root *os.Root) error { stubs = mountStubs(root, targets); return nil }); err != nil {
-			return 125, nil, err
-		}
+	for _, v := range s.Volumes {
+		stubs = append(stubs, v.Target)
 	}
-	code, err := m.run(context.WithoutCancel(ctx), runc, c, IO{Stdout: s.Stdout, Stderr: s.Stderr})
+	code, err := m.run(context.WithoutCancel(ctx), runc, c, IO{Stdout: s.Stdout, Stderr: s.Stderr}, stubs)
 	if err != nil {
 		var ee *runtime.ExecError
 		if errors.As(err, &ee) {
@@ -161,11 +157,6 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	}
 	if code != 0 {
 		return code, nil, nil
-	}
-	if len(stubs) > 0 {
-		if err := m.withSnapshot(ctx, key, func(root *os.Root) error { return removeStubs(root, stubs) }); err != nil {
-			return 125, nil, fmt.Errorf("remove the mount points of the step: %w", err)
-		}
 	}
 	d, err := m.diff(ctx, key)
 	if err != nil {
@@ -183,7 +174,7 @@ func (m *Manager) Change(ctx context.Context, diffIDs []digest.Digest, fn func(r
 		return nil, err
 	}
 	key := "change-" + randomHex(12)
-	mounts, err := m.sn.Prepare(ctx, key, chain, nil)
+	mounts, err := m.sn.Prepare(ctx, key, chain, map[string]string{snapshot.LabelVolatile: "1"})
 	if err != nil {
 		return nil, err
 	}

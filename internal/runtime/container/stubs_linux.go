@@ -1,16 +1,14 @@
 package container
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"slices"
 	"strings"
 	"syscall"
-
-	"github.com/strata-dev/strata/internal/snapshot"
 )
 
 // A build step's mounts (RUN --mount: caches, secrets, binds) need mount
@@ -66,18 +64,20 @@ func isNotEmpty(err error) bool {
 	return errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
 }
 
-// withSnapshot mounts the writable snapshot key for fn.
-func (m *Manager) withSnapshot(ctx context.Context, key string, fn func(root *os.Root) error) error {
-	mounts, err := m.sn.Mounts(ctx, key)
+// withStubs lists the mount points runc will make for targets in the
+// mounted file system rootfs, and returns what removes those still empty
+// once the container has exited.
+func withStubs(rootfs string, targets []string) (remove func() error, err error) {
+	root, err := os.OpenRoot(rootfs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return snapshot.WithTempMount(ctx, m.sn, mounts, func(dir string) error {
-		root, err := os.OpenRoot(dir)
-		if err != nil {
-			return err
-		}
+	stubs := mountStubs(root, targets)
+	return func() error {
 		defer root.Close()
-		return fn(root)
-	})
+		if err := removeStubs(root, stubs); err != nil {
+			return fmt.Errorf("remove the mount points of the step: %w", err)
+		}
+		return nil
+	}, nil
 }
