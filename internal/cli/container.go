@@ -208,7 +208,7 @@ func (a *app) containerMonitorCommand() *cobra.Command {
 			}()
 			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
 				for n := 0; ; n++ {
-					code, err := m.Run(cmd.Context(), args[0], container.IO{})
+					code, err := m.Monitor(cmd.Context(), args[0])
 					c, gerr := m.Get(cmd.Context(), args[0])
 					if gerr != nil || !m.ShouldRestart(c, code) {
 						return err

@@ -101,41 +101,7 @@ func (a *app) controlCommands() []*cobra.Command {
 		},
 	}
 	top.Flags().SetInterspersed(false)
-	attach := &cobra.Command{
-		Use:   "attach CONTAINER",
-		Short: "Follow a running container's output until it stops, and exit with its status",
-		Long: `Show a running container's output as it comes, until it stops, then exit
-with its exit status. Ctrl-C stops following and leaves the container running.
-(Input is not relayed: strata has no daemon holding the container's stdin;
-use strata exec -it for a shell in it.)`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
-				c, err := m.Get(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				if !c.Running() {
-					return fmt.Errorf("you cannot attach to a stopped container, start it first")
-				}
-				running := func() bool {
-					now, err := m.Get(cmd.Context(), c.ID)
-					return err == nil && now.Running() && cmd.Context().Err() == nil
-				}
-				if err := container.ReadLog(m.LogPath(c.ID), container.LogOptions{Follow: true, Tail: 0}, a.Out, a.Err, running); err != nil {
-					return err
-				}
-				if code, err := m.Wait(cmd.Context(), c.ID); err != nil || code != 0 {
-					if err != nil {
-						return err
-					}
-					return ExitError{Code: code}
-				}
-				return nil
-			})
-		},
-	}
-	return []*cobra.Command{kill, wait, pause, unpause, rename, restart, top, attach, a.statsCommand(), a.createCommand(),
+	return []*cobra.Command{kill, wait, pause, unpause, rename, restart, top, a.attachCommand(), a.statsCommand(), a.createCommand(),
 		a.containerInspectCommand()}
 }
 

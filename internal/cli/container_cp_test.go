@@ -77,3 +77,36 @@ func TestCopy(t *testing.T) {
 		t.Errorf("cp with a stopped container: %q", b)
 	}
 }
+
+// TestCopyMounts copies into and out of a running container's named
+// volume and tmpfs mount: cp sees the container's own mounts, as docker cp.
+func TestCopyMounts(t *testing.T) {
+	root := busyboxRoot(t, "")
+	mustStrata(t, root, "run", "-d", "--name", "mnt", "-v", "cpdata:/data", "--tmpfs", "/scratch", "busybox:test", "sh", "-c",
+		"echo vol > /data/v && echo tmp > /scratch/t && touch /ready && sleep 300")
+	for i := 0; i < 200; i++ {
+		if _, err := strata(t, root, nil, "exec", "mnt", "test", "-e", "/ready"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := t.TempDir()
+	mustStrata(t, root, "cp", "mnt:/data/v", filepath.Join(out, "v"))
+	mustStrata(t, root, "cp", "mnt:/scratch", filepath.Join(out, "scratch"))
+	for p, want := range map[string]string{"v": "vol\n", "scratch/t": "tmp\n"} {
+		if b, err := os.ReadFile(filepath.Join(out, p)); string(b) != want {
+			t.Errorf("cp out of a mount: %s = %q, %v", p, b, err)
+		}
+	}
+	in := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(in, []byte("hi\n"), 0o644)
+	mustStrata(t, root, "cp", in, "mnt:/data/")
+	mustStrata(t, root, "cp", in, "mnt:/scratch/in")
+	if got := mustStrata(t, root, "exec", "mnt", "cat", "/data/in.txt", "/scratch/in"); got != "hi\nhi\n" {
+		t.Errorf("cp into the mounts: %q", got)
+	}
+	mustStrata(t, root, "rm", "-f", "mnt")
+	if got := mustStrata(t, root, "run", "--rm", "-v", "cpdata:/data", "busybox:test", "cat", "/data/in.txt"); got != "hi\n" {
+		t.Errorf("the file cp put in the volume is not in it: %q", got)
+	}
+}

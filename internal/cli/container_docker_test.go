@@ -52,6 +52,8 @@ func TestContainersMatchDocker(t *testing.T) {
 		{"run", "-d", "--network", "none", "--name", "c3", "busybox:test", "sleep", "300"},
 		{"exec", "c3", "sh", "-c", "echo in; exit 4"},
 		{"exec", "c3", "nope"},
+		{"exec", "c3", "/etc/passwd"},
+		{"exec", "c3", "/no/such/dir/prog"},
 		{"pause", "c3"},
 		{"inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "c3"},
 		{"unpause", "c3"},

@@ -232,7 +232,7 @@ func (a *app) exitWith(code int, err error) error {
 // terminal is the terminal to hand the container for -it, nil without -t
 // or -i; -it without a terminal is refused, as by docker.
 func (a *app) terminal(f runFlags) (*os.File, error) {
-	if !f.tty || !f.interactive {
+	if !f.tty || !f.interactive || f.detach { // -dit: the terminal is the monitor's, for attach
 		return nil, nil
 	}
 	in, ok := a.In.(*os.File)

@@ -56,3 +56,27 @@ func TestVolumes(t *testing.T) {
 		t.Errorf("volume prune -a: %q", out)
 	}
 }
+
+// TestVolumeFromImage mounts a new named volume over a directory of the
+// image: it starts with the image's files, owner and mode there, as docker's;
+// a volume that has content keeps it, and a bind mount is left as it is.
+func TestVolumeFromImage(t *testing.T) {
+	root := busyboxRoot(t, "")
+	mustStrata(t, root, "run", "--name", "seed", "busybox:test", "sh", "-c",
+		"mkdir -p /srv/data/sub && echo seed > /srv/data/f && echo deep > /srv/data/sub/g && chown -R 1000:1000 /srv/data && chmod 750 /srv/data")
+	mustStrata(t, root, "commit", "seed", "seeded:1")
+	show := "cat /srv/data/f /srv/data/sub/g 2>&1; stat -c '%u %a' /srv/data"
+	if got := mustStrata(t, root, "run", "--rm", "-v", "seedvol:/srv/data", "seeded:1", "sh", "-c", show+"; echo changed > /srv/data/f"); got != "seed\ndeep\n1000 750\n" {
+		t.Fatalf("a new volume over the image's /srv/data: %q", got)
+	}
+	if got := mustStrata(t, root, "run", "--rm", "-v", "seedvol:/srv/data", "seeded:1", "cat", "/srv/data/f"); got != "changed\n" {
+		t.Fatalf("a volume with content was filled again: %q", got)
+	}
+	if got := mustStrata(t, root, "run", "--rm", "-v", "/srv/data", "seeded:1", "cat", "/srv/data/sub/g"); got != "deep\n" {
+		t.Fatalf("an anonymous volume: %q", got)
+	}
+	bind := t.TempDir()
+	if got := mustStrata(t, root, "run", "--rm", "-v", bind+":/srv/data", "seeded:1", "ls", "/srv/data"); got != "" {
+		t.Fatalf("a bind mount got the image's files: %q", got)
+	}
+}

@@ -26,6 +26,16 @@ func (m *Manager) running(ctx context.Context, ref string) (Container, error) {
 
 // Kill sends sig to a running container's first process, as `docker kill`.
 func (m *Manager) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
+	return m.signal(ctx, ref, sig, true)
+}
+
+// Signal sends sig to the running container's first process without
+// marking it stopped by the user (attach's --sig-proxy).
+func (m *Manager) Signal(ctx context.Context, ref string, sig syscall.Signal) error {
+	return m.signal(ctx, ref, sig, false)
+}
+
+func (m *Manager) signal(ctx context.Context, ref string, sig syscall.Signal, byUser bool) error {
 	c, err := m.running(ctx, ref)
 	if err != nil {
 		return err
@@ -34,7 +44,9 @@ func (m *Manager) Kill(ctx context.Context, ref string, sig syscall.Signal) erro
 	if err != nil {
 		return err
 	}
-	m.markStopped(c.ID, true) // as docker: a killed container is not restarted
+	if byUser {
+		m.markStopped(c.ID, true) // as docker: a killed container is not restarted
+	}
 	return m.kill(ctx, runc, c.ID, sig)
 }
 

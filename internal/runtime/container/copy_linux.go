@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -15,12 +16,16 @@ import (
 	"github.com/strata-dev/strata/internal/snapshot"
 )
 
-// withFiles calls fn with the container's root file system: the mounted
-// one of a running container, else its writable snapshot mounted privately.
-// (A running container's volumes and tmpfs mounts live in its own mount
-// namespace and are not seen here.)
+// withFiles calls fn with the container's root file system: for a running
+// container, as its first process sees it (/proc/PID/root: paths under it
+// resolve in the container's mount namespace, so its volumes and tmpfs
+// mounts are there, as for docker cp); else its writable snapshot mounted
+// privately.
 func (m *Manager) withFiles(ctx context.Context, c Container, fn func(root string) error) error {
 	if c.Running() {
+		if pid, err := readPid(runtime.PidFile(m.dir(c.ID))); err == nil {
+			return fn(fmt.Sprintf("/proc/%d/root", pid))
+		}
 		return fn(filepath.Join(m.dir(c.ID), "rootfs"))
 	}
 	mounts, err := m.sn.Mounts(ctx, snapshotKey(c.ID))

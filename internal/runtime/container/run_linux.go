@@ -40,6 +40,18 @@ var signals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sysca
 // Docker's) when it could not start. Cancelling ctx does not stop the
 // container: signals strata receives are relayed to it instead.
 func (m *Manager) Run(ctx context.Context, ref string, stdio IO) (int, error) {
+	return m.runAs(ctx, ref, stdio, false)
+}
+
+// Monitor runs the container ref detached, as `strata container monitor`:
+// this process keeps the container's streams, serves them to `strata
+// attach`, and waits for the container as its subreaper, with no runc
+// process left (see supervise). It returns as Run.
+func (m *Manager) Monitor(ctx context.Context, ref string) (int, error) {
+	return m.runAs(ctx, ref, IO{}, true)
+}
+
+func (m *Manager) runAs(ctx context.Context, ref string, stdio IO, detached bool) (int, error) {
 	ctx = context.WithoutCancel(ctx)
 	c, err := m.Get(ctx, ref)
 	if err != nil {
@@ -52,7 +64,7 @@ func (m *Manager) Run(ctx context.Context, ref string, stdio IO) (int, error) {
 	if err := m.begin(ctx, c.ID); err != nil {
 		return 125, err
 	}
-	code, runErr := m.run(ctx, runc, c, stdio, nil)
+	code, runErr := m.run(ctx, runc, c, stdio, nil, detached)
 	rec, err := m.store.UpdateContainer(ctx, c.ID, func(r *store.Container) error {
 		r.State, r.ExitCode, r.Finished, r.Pid, r.PidStart = store.StateExited, code, time.Now(), 0, 0
 		r.Error = ""
@@ -81,10 +93,10 @@ func (m *Manager) begin(ctx context.Context, id string) error {
 }
 
 // run mounts the container's file system, sets up its network namespace
-// and bundle, and runs runc in the foreground. The mount points that runc
+// and bundle, and runs runc: in the foreground, or detached (supervise). The mount points that runc
 // makes for stubs (a build step's targets), when the file system lacks
 // them, are removed again once runc has exited, if they are still empty.
-func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdio IO, stubs []string) (code int, err error) {
+func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdio IO, stubs []string, detached bool) (code int, err error) {
 	dir := m.dir(c.ID)
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
@@ -99,6 +111,9 @@ func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdi
 		return 125, err
 	}
 	defer snapshot.Unmount(rootfs)
+	if err := populateVolumes(ctx, rootfs, c.Settings.Options.Volumes); err != nil {
+		return 125, err
+	}
 	j, err := m.joinNetwork(ctx, c)
 	if err != nil {
 		return 125, err
@@ -126,8 +141,11 @@ func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdi
 	os.Remove(runcLog)
 	os.Remove(runtime.PidFile(dir))
 	defer os.Remove(runtime.PidFile(dir)) // it says the container runs
-	cmd := runc.Command(runcLog, runtime.RunArgs(c.ID, dir)...)
-	code, err = m.runRunc(cmd, c, stdio)
+	if detached {
+		code, err = m.supervise(ctx, runc, c, runcLog)
+	} else {
+		code, err = m.runRunc(runc.Command(runcLog, runtime.RunArgs(c.ID, dir)...), c, stdio)
+	}
 	if err != nil {
 		return 125, err
 	}
@@ -194,16 +212,24 @@ func (m *Manager) writeBundle(c Container, rootfs, netns string) error {
 // runRunc starts runc with the container's streams wired, relays signals
 // to it, and returns the container's exit status.
 func (m *Manager) runRunc(cmd *exec.Cmd, c Container, stdio IO) (int, error) {
-	log, err := openLog(m.LogPath(c.ID))
+	out, errw, done, err := m.logStreams(c.ID)
 	if err != nil {
 		return 0, err
 	}
-	defer log.Close()
-	out := &streamWriter{log: log, stream: "stdout"}
-	errw := &streamWriter{log: log, stream: "stderr"}
-	defer errw.flush()
-	defer out.flush()
+	defer done()
 	return runAttached(cmd, c.Settings.Options.Tty, stdio, out, errw)
+}
+
+// logStreams are writers of the container's stdout and stderr to its log;
+// done writes what is left and closes it.
+func (m *Manager) logStreams(id string) (out, errw io.Writer, done func(), err error) {
+	log, err := openLog(m.LogPath(id))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o := &streamWriter{log: log, stream: "stdout"}
+	e := &streamWriter{log: log, stream: "stderr"}
+	return o, e, func() { o.flush(); e.flush(); log.Close() }, nil
 }
 
 // runAttached runs runc with its streams wired (see wire), relays the

@@ -147,7 +147,7 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	for _, v := range s.Volumes {
 		stubs = append(stubs, v.Target)
 	}
-	code, err := m.run(context.WithoutCancel(ctx), runc, c, IO{Stdout: s.Stdout, Stderr: s.Stderr}, stubs)
+	code, err := m.run(context.WithoutCancel(ctx), runc, c, IO{Stdout: s.Stdout, Stderr: s.Stderr}, stubs, false)
 	if err != nil {
 		var ee *runtime.ExecError
 		if errors.As(err, &ee) {

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"syscall"
 	"time"
 
+	"github.com/strata-dev/strata/internal/archive"
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/runtime"
 )
@@ -188,4 +191,39 @@ func (m *Manager) removeAnonymousVolumes(ctx context.Context, c Container) {
 			m.RemoveVolume(ctx, v.Name)
 		}
 	}
+}
+
+// populateVolumes gives an empty volume the content that the image has
+// where it is mounted, with the directory's owner and mode, as docker does
+// the first time a volume is used (not for bind mounts). rootfs is the
+// container's mounted file system.
+func populateVolumes(ctx context.Context, rootfs string, vols []runtime.Volume) error {
+	for _, v := range vols {
+		if v.Name == "" || v.Source == "" {
+			continue // a bind mount
+		}
+		if entries, err := os.ReadDir(v.Source); err != nil || len(entries) > 0 {
+			continue
+		}
+		rel, err := runtime.ResolveInRoot(rootfs, v.Target)
+		if err != nil {
+			continue // nothing there in the image
+		}
+		src := filepath.Join(rootfs, rel)
+		st, err := os.Stat(src)
+		if err != nil || !st.IsDir() {
+			continue
+		}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			os.Lchown(v.Source, int(sys.Uid), int(sys.Gid))
+		}
+		os.Chmod(v.Source, st.Mode().Perm()|st.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(archive.WriteTree(ctx, pw, rootfs, rel, "")) }()
+		if err := archive.ApplyFiles(ctx, v.Source, pr); err != nil {
+			pr.CloseWithError(err)
+			return fmt.Errorf("volume %s: copy the image's %s into it: %w", v.Name, v.Target, err)
+		}
+	}
+	return nil
 }
