@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/distapi"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/storage"
 )
@@ -19,10 +20,33 @@ import (
 // result for them to stop.
 func runBackground(ctx context.Context, cfg Config, deps Deps) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); collectEvery(ctx, cfg.GCInterval, deps) }()
+	go func() { defer wg.Done(); recordPulls(ctx, deps) }()
 	go func() { defer wg.Done(); scrubEvery(ctx, cfg.ScrubInterval, cfg.ScrubRate, deps) }()
 	return &wg
+}
+
+// recordPulls records the pulls the node counted every distapi.PullsEvery,
+// and once more when ctx ends (the server has drained by then).
+func recordPulls(ctx context.Context, deps Deps) {
+	t := time.NewTicker(distapi.PullsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := deps.Pulls.Flush(flush); err != nil {
+				deps.Log.Error("recording pulls failed", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := deps.Pulls.Flush(ctx); err != nil && ctx.Err() == nil {
+				deps.Log.Warn("recording pulls failed; they are kept for the next try", "err", err)
+			}
+		}
+	}
 }
 
 // collectEvery collects garbage once per interval for the whole hub:

@@ -192,6 +192,9 @@ type Deps struct {
 	// nil: made by NewServer (Open makes them with the engines counted).
 	Metrics *metrics.Metrics
 	Health  *health.Checker
+	// Pulls counts manifest pulls and records them in batches (nil: made
+	// by NewServer; Open makes it, so that its owner may Flush it).
+	Pulls *distapi.PullCounter
 }
 
 // Open opens the metadata and blob storage in cfg.DataDir. Close the
@@ -306,7 +309,7 @@ func HTTPServer(cfg Config, deps Deps) *http.Server {
 
 // newRegistry returns the registry API's handler.
 func newRegistry(cfg Config, deps Deps) *server {
-	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Limits: cfg.limits(), Log: deps.Log}
+	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Limits: cfg.limits(), Log: deps.Log, Pulls: deps.Pulls}
 	s := &server{deps: deps, table: routes(api), byKind: map[distapi.Kind]map[string]route{}}
 	for _, rt := range s.table {
 		if s.byKind[rt.kind] == nil {

@@ -61,6 +61,9 @@ func withObservers(deps Deps) Deps {
 	if deps.Metrics == nil {
 		deps.Metrics = metrics.New()
 	}
+	if deps.Pulls == nil {
+		deps.Pulls = distapi.NewPullCounter(deps.Meta)
+	}
 	if deps.Health == nil {
 		deps.Health = health.New(
 			health.Check{Name: "database", Fn: func(ctx context.Context) error {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/auth"
+	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/web"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -349,5 +351,63 @@ func TestWebRepositoryForms(t *testing.T) {
 	}
 	if _, err := h.Deps.Meta.Repository(ctx, "alice/pub"); err == nil {
 		t.Fatal("the repository outlived its deletion")
+	}
+}
+
+// A repository page shows its overview, written in Markdown by those who
+// may push and rendered safe for everyone, and how often and when it was
+// last pulled (manifest GETs, counted in memory and recorded in batches).
+func TestWebOverviewAndPulls(t *testing.T) {
+	h, pub, _ := accountsHub(t, hub.Config{})
+	ctx := context.Background()
+	if err := h.Deps.Meta.SetCollaborator(ctx, "alice/pub", "bob", meta.RoleWrite); err != nil {
+		t.Fatal(err)
+	}
+	md := "# Hello\n\nRun **it**:\n\n```sh\ndocker run alice/pub\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n" +
+		"<script>alert(1)</script> [click](javascript:alert(2)) <img src=x onerror=alert(3)> <a href=\"/x\" onclick=\"alert(4)\">x</a>"
+	bob := newWebClient(t, h)
+	bob.signIn("bob", "bob-pass-12")
+	if page := bob.get("/r/alice/pub"); !strings.Contains(page.Body, `action="/r/alice/pub/-/overview"`) {
+		t.Fatal("a write collaborator is not offered the overview's form")
+	}
+	if r := bob.post("/r/alice/pub/-/overview", url.Values{"overview": {md}}); r.Status != 303 {
+		t.Fatalf("a write collaborator saving the overview: %d %s", r.Status, r.Body)
+	}
+	if r := bob.post("/r/alice/pub/-/description", url.Values{"description": {"mine now"}}); r.Status != 403 {
+		t.Fatalf("a write collaborator changing the description: %d", r.Status)
+	}
+	if r := bob.post("/r/alice/pub/-/overview", url.Values{"overview": {strings.Repeat("x", web.MaxOverview+1)}}); r.Status != 303 {
+		t.Fatalf("an overview too long: %d", r.Status)
+	}
+	carol := newWebClient(t, h) // signed in, may pull, may not push
+	h.Deps.Auth.CreateUser(ctx, "carol", "carol-pass-1", false)
+	carol.signIn("carol", "carol-pass-1")
+	if r := carol.post("/r/alice/pub/-/overview", url.Values{"overview": {"defaced"}}); r.Status != 403 {
+		t.Fatalf("a user who may not push saving the overview: %d", r.Status)
+	}
+	if repo, _ := h.Deps.Meta.Repository(ctx, "alice/pub"); repo.Overview != strings.TrimSpace(md) {
+		t.Fatalf("overview stored: %q", repo.Overview)
+	}
+
+	for _, method := range []string{"GET", "GET", "HEAD"} {
+		if r := call(t, method, h.URL()+"/v2/alice/pub/manifests/v1", "", nil); r.Status != 200 {
+			t.Fatalf("%s manifest: %d", method, r.Status)
+		}
+	}
+	call(t, "GET", h.URL()+"/v2/alice/pub/blobs/"+pub.Layer.String(), "", nil) // blobs are not pulls
+	if err := h.Deps.Pulls.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	anon := newWebClient(t, h)
+	page := anon.get("/r/alice/pub")
+	for _, want := range []string{"<h1>Hello</h1>", "<strong>it</strong>", "<table>", "<code class=\"language-sh\">docker run alice/pub", "2 pulls, the last"} {
+		if !strings.Contains(page.Body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"<script>alert", "javascript:", "onerror", "onclick", `action="/r/alice/pub/-/overview"`} {
+		if strings.Contains(page.Body, bad) {
+			t.Errorf("the page shows an anonymous visitor %q", bad)
+		}
 	}
 }

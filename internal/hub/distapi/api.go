@@ -26,6 +26,7 @@ type API struct {
 	Blobs  *storage.Store
 	Limits Limits
 	Log    *slog.Logger
+	Pulls  *PullCounter // nil: pulls are not counted
 }
 
 // Limits are what an operator bounds; zero values bound nothing.

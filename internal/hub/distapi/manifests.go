@@ -30,6 +30,9 @@ func (a *API) GetManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 	h.Set("ETag", `"`+m.Digest.String()+`"`)
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
+		if a.Pulls != nil {
+			a.Pulls.Count(p.Name, a.Blobs.Now())
+		}
 		deadline.Extend(w, r, int64(len(m.Content)))
 		w.Write(m.Content)
 	}

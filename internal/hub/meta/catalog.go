@@ -60,6 +60,15 @@ type TagQuery struct {
 type RepoChange struct {
 	Visibility  *Visibility
 	Description *string
+	Overview    *string
+}
+
+// Pulls is what a hub node counted of one repository's pulls since it
+// last recorded them.
+type Pulls struct {
+	Repo  string
+	Count int64
+	Last  time.Time // the latest pull counted
 }
 
 // Usage is what the hub stores, for its administrator.
@@ -95,6 +104,11 @@ type Catalog interface {
 	Collaborators(ctx context.Context, repo string) ([]Collaborator, error)
 	// CollaboratorRole is user's role in repo, "" when none.
 	CollaboratorRole(ctx context.Context, repo, user string) (Role, error)
+
+	// RecordPulls adds each count to its repository's pulls and moves its
+	// last pull forward to Last, all in one transaction; a repository that
+	// is gone is skipped.
+	RecordPulls(ctx context.Context, pulls []Pulls) error
 
 	// Usage counts users, repositories and stored blobs.
 	Usage(ctx context.Context) (Usage, error)

@@ -27,7 +27,7 @@ var tables = []table{
 	{name: "users", columns: []string{"id", "name", "password_hash", "admin", "disabled", "default_visibility", "created_at", "generation"},
 		bools: map[string]bool{"admin": true, "disabled": true}, serial: true},
 	{name: "counters", columns: []string{"name", "value"}},
-	{name: "repositories", columns: []string{"id", "name", "owner", "visibility", "description", "namespace", "created_at"}, serial: true},
+	{name: "repositories", columns: []string{"id", "name", "owner", "visibility", "description", "namespace", "created_at", "overview", "pulls", "last_pulled_at"}, serial: true},
 	{name: "blobs", columns: []string{"digest", "size", "state", "created_at"}, where: "state = 2"},
 	{name: "links", columns: []string{"repo_id", "digest", "touched_at"}},
 	{name: "manifests", columns: []string{"repo_id", "digest", "media_type", "content", "artifact_type", "annotations", "subject", "created_at"}},

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -90,6 +91,7 @@ type repoData struct {
 	More          bool
 	Used, Quota   int64 // what its namespace stores, and may
 	Collaborators []meta.Collaborator
+	Overview      template.HTML // the overview's Markdown, rendered and sanitized
 }
 
 // tagsPerPage is how many tags the repository page shows at once.
@@ -97,7 +99,7 @@ const tagsPerPage = 50
 
 func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 	ctx := r.Context()
-	d := repoData{repoAccess: a, Host: r.Host, Sort: r.URL.Query().Get("sort"), Page: 1}
+	d := repoData{repoAccess: a, Host: r.Host, Sort: r.URL.Query().Get("sort"), Page: 1, Overview: renderMarkdown(a.Repo.Overview)}
 	if d.Sort != "date" {
 		d.Sort = "name"
 	}
@@ -178,7 +180,7 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	page := "/r/" + name
-	if !a.Manage {
+	if !a.Manage && (action != "overview" || !a.Push) {
 		s.fail(w, r, http.StatusForbidden, "Only the repository's owner may change it.")
 		return
 	}
@@ -192,6 +194,13 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		err, msg = s.Meta.UpdateRepository(ctx, name, meta.RepoChange{Description: &desc}), "Description saved."
+	case "overview": // those who may push write it
+		md := strings.TrimSpace(strings.ReplaceAll(r.PostForm.Get("overview"), "\r\n", "\n"))
+		if len(md) > MaxOverview {
+			s.back(w, r, page, "Keep the overview under "+strconv.Itoa(MaxOverview)+" bytes.")
+			return
+		}
+		err, msg = s.Meta.UpdateRepository(ctx, name, meta.RepoChange{Overview: &md}), "Overview saved."
 	case "visibility":
 		vis := visibilityField(r)
 		err, msg = s.Meta.UpdateRepository(ctx, name, meta.RepoChange{Visibility: &vis}), "The repository is now "+string(vis)+"."

@@ -239,3 +239,47 @@ func testIndexChildrenStay(t *testing.T, s meta.Store) {
 		t.Fatalf("deleting the child once the index is gone: %v", err)
 	}
 }
+
+// Pulls are added in batches (several of one repository in a batch add
+// up), the last pull only moves forward, a repository that is gone is
+// skipped; the overview is one more field of a repository, changed alone.
+func testPullsAndOverview(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	user(t, s, "alice", false)
+	for _, name := range []string{"alice/web", "alice/db"} {
+		if err := s.CreateRepository(ctx, meta.Repository{Name: name, Owner: "alice", Visibility: meta.Public, Description: "d", CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, _ := s.Repository(ctx, "alice/web"); r.Pulls != 0 || !r.LastPulled.IsZero() || r.Overview != "" {
+		t.Fatalf("a new repository: %+v", r)
+	}
+	t1, t2 := t0.Add(time.Minute), t0.Add(time.Hour)
+	for _, batch := range [][]meta.Pulls{
+		{{Repo: "alice/web", Count: 3, Last: t1}, {Repo: "alice/gone", Count: 5, Last: t1}, {Repo: "alice/web", Count: 2, Last: t2}},
+		{{Repo: "alice/web", Count: 1, Last: t1}, {Repo: "alice/db", Count: 7, Last: t1}},
+		nil,
+	} {
+		if err := s.RecordPulls(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]struct {
+		n    int64
+		last time.Time
+	}{"alice/web": {6, t2}, "alice/db": {7, t1}} {
+		if r, err := s.Repository(ctx, name); err != nil || r.Pulls != want.n || !r.LastPulled.Equal(want.last) {
+			t.Errorf("%s: %d pulls, last %v, %v; want %d, %v", name, r.Pulls, r.LastPulled, err, want.n, want.last)
+		}
+	}
+	if _, err := s.Repository(ctx, "alice/gone"); !errdefs.IsNotFound(err) {
+		t.Fatalf("pulls of a repository that is gone made it: %v", err)
+	}
+	md := "# Web\n\nRun it with `docker run`."
+	if err := s.UpdateRepository(ctx, "alice/web", meta.RepoChange{Overview: &md}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Repository(ctx, "alice/web"); r.Overview != md || r.Description != "d" || r.Pulls != 6 {
+		t.Fatalf("after the overview changed: %+v", r)
+	}
+}

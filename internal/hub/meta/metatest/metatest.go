@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Garbage", testGarbage},
 		{"GarbageLeases", testGarbageLeases},
 		{"Users", testUsers},
+		{"PullsAndOverview", testPullsAndOverview},
 		{"UserChangesOnlyWhatItSays", testUserChange},
 		{"SignOutEverywhere", testSignOutEverywhere},
 		{"FirstUserAndSignup", testFirstUserAndSignup},

@@ -41,8 +41,29 @@ func (s *Store) UpdateRepository(ctx context.Context, name string, c meta.RepoCh
 	if c.Description != nil {
 		set, args = append(set, "description = ?"), append(args, *c.Description)
 	}
+	if c.Overview != nil {
+		set, args = append(set, "overview = ?"), append(args, *c.Overview)
+	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		return update(ctx, tx, "repositories", set, args, name, "repository")
+	})
+}
+
+// RecordPulls adds the counts, in one transaction (one statement).
+func (s *Store) RecordPulls(ctx context.Context, pulls []meta.Pulls) error {
+	if len(pulls) == 0 {
+		return nil
+	}
+	names, counts, lasts := make([]string, len(pulls)), make([]int64, len(pulls)), make([]int64, len(pulls))
+	for i, p := range pulls {
+		names[i], counts[i], lasts[i] = p.Repo, p.Count, unixNano(p.Last)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE repositories r SET pulls = r.pulls + p.count,
+			last_pulled_at = GREATEST(r.last_pulled_at, p.last)
+			FROM (SELECT sum(c) AS count, max(l) AS last, n FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(n, c, l) GROUP BY n) p
+			WHERE r.name = p.n`, names, counts, lasts)
+		return err
 	})
 }
 

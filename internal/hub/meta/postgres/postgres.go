@@ -208,6 +208,14 @@ func unixNano(t time.Time) int64 { return t.UnixNano() }
 
 func fromNano(n int64) time.Time { return time.Unix(0, n) }
 
+// pulledAt reads a last pull: 0 is never.
+func pulledAt(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return fromNano(n)
+}
+
 func notFound(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrNotFound)
 }
@@ -276,15 +284,17 @@ func (s *Store) Repository(ctx context.Context, name string) (meta.Repository, e
 	var owner *string
 	var vis string
 	var created int64
-	err := s.db.QueryRow(ctx, `SELECT name, owner, visibility, description, created_at FROM repositories WHERE name = $1`, name).
-		Scan(&r.Name, &owner, &vis, &r.Description, &created)
+	var pulled int64
+	err := s.db.QueryRow(ctx, `SELECT name, owner, visibility, description, created_at, overview, pulls, last_pulled_at
+		FROM repositories WHERE name = $1`, name).
+		Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Overview, &r.Pulls, &pulled)
 	if noRows(err) {
 		return r, notFound("repository %q", name)
 	}
 	if owner != nil {
 		r.Owner = *owner
 	}
-	r.Visibility, r.CreatedAt = meta.Visibility(vis), fromNano(created)
+	r.Visibility, r.CreatedAt, r.LastPulled = meta.Visibility(vis), fromNano(created), pulledAt(pulled)
 	return r, classify(err)
 }
 

@@ -166,6 +166,13 @@ CREATE TABLE secrets (
 	value BYTEA NOT NULL
 );
 `,
+	// 4: discovery. A repository's overview (Markdown), its pull count and
+	// last pull (recorded in batches, not per request).
+	`
+ALTER TABLE repositories ADD COLUMN overview TEXT NOT NULL DEFAULT '';
+ALTER TABLE repositories ADD COLUMN pulls BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN last_pulled_at BIGINT NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -39,8 +39,24 @@ func (s *Store) UpdateRepository(ctx context.Context, name string, c meta.RepoCh
 	if c.Description != nil {
 		set, args = append(set, "description = ?"), append(args, *c.Description)
 	}
+	if c.Overview != nil {
+		set, args = append(set, "overview = ?"), append(args, *c.Overview)
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		return update(ctx, tx, "repositories", set, args, name, "repository")
+	})
+}
+
+// RecordPulls adds the counts, in one transaction.
+func (s *Store) RecordPulls(ctx context.Context, pulls []meta.Pulls) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, p := range pulls {
+			if _, err := tx.ExecContext(ctx, `UPDATE repositories SET pulls = pulls + ?,
+				last_pulled_at = max(last_pulled_at, ?) WHERE name = ?`, p.Count, unixNano(p.Last), p.Repo); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -197,6 +197,13 @@ CREATE TABLE secrets (
 	value BLOB NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 6: discovery. A repository's overview (Markdown), its pull count and
+	// last pull (recorded in batches, not per request).
+	`
+ALTER TABLE repositories ADD COLUMN overview TEXT NOT NULL DEFAULT '';
+ALTER TABLE repositories ADD COLUMN pulls INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN last_pulled_at INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the version this build writes.

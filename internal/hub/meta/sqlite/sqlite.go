@@ -89,6 +89,14 @@ func unixNano(t time.Time) int64 { return t.UnixNano() }
 
 func fromNano(n int64) time.Time { return time.Unix(0, n) }
 
+// pulledAt reads a last pull: 0 is never.
+func pulledAt(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return fromNano(n)
+}
+
 // querier is what both *sql.DB and *sql.Tx offer.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -128,12 +136,14 @@ func (s *Store) Repository(ctx context.Context, name string) (meta.Repository, e
 	var owner sql.NullString
 	var vis string
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT name, owner, visibility, description, created_at FROM repositories WHERE name = ?`, name).
-		Scan(&r.Name, &owner, &vis, &r.Description, &created)
+	var pulled int64
+	err := s.r.QueryRowContext(ctx, `SELECT name, owner, visibility, description, created_at, overview, pulls, last_pulled_at
+		FROM repositories WHERE name = ?`, name).
+		Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Overview, &r.Pulls, &pulled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, notFound("repository %q", name)
 	}
-	r.Owner, r.Visibility, r.CreatedAt = owner.String, meta.Visibility(vis), fromNano(created)
+	r.Owner, r.Visibility, r.CreatedAt, r.LastPulled = owner.String, meta.Visibility(vis), fromNano(created), pulledAt(pulled)
 	return r, err
 }
 
