@@ -265,13 +265,11 @@ func (s *snapshotter) commit(r record, name, key string) error {
 	if r.Kind != KindActive {
 		return fmt.Errorf("snapshot %q is %s; only an active one commits: %w", key, r.Kind, errdefs.ErrInvalidArgument)
 	}
-	if r.Labels[LabelVolatile] != "" {
-		return fmt.Errorf("snapshot %q is volatile: its files are thrown away, not committed: %w", key, errdefs.ErrInvalidArgument)
-	}
 	if _, err := s.get(name); err == nil {
 		return fmt.Errorf("snapshot %q: %w", name, errdefs.ErrAlreadyExists)
 	}
 	r.Name, r.Kind = name, KindCommitted
+	delete(r.Labels, LabelVolatile)
 	os.RemoveAll(filepath.Join(s.dir(r.ID), "work"))
 	if err := s.write(r); err != nil {
 		return err

@@ -38,9 +38,8 @@ func (l layered) PrepareLayer(ctx context.Context, key string) (string, error) {
 
 func (l layered) CommitOnto(ctx context.Context, name, key, parent string) error {
 	return l.locked(key, func(r record) error {
-		if r.Kind != KindActive || r.Parent != "" {
-			return fmt.Errorf("snapshot %q is %s on %q; only an active one on no parent commits onto another: %w",
-				key, r.Kind, r.Parent, errdefs.ErrInvalidArgument)
+		if r.Kind != KindActive {
+			return fmt.Errorf("snapshot %q is %s; only an active one commits: %w", key, r.Kind, errdefs.ErrInvalidArgument)
 		}
 		r, err := l.withParent(r, parent)
 		if err != nil {

@@ -104,13 +104,15 @@ type Snapshotter interface {
 }
 
 // LabelVolatile, set (to any value) on an active snapshot when it is
-// prepared, says that its files are copied out and it is thrown away, never
-// committed: a build step's writable layer. Its overlay is then mounted
+// prepared, says that its files are copied out before it is thrown away or
+// committed as they are: a build step's writable layer. Its overlay is then mounted
 // "volatile", so that unmounting it does not sync the whole file system the
 // snapshots are on, as overlayfs otherwise does on every unmount of a
 // writable overlay (tens of milliseconds, seconds on a busy disk). A crash
 // may leave its files half written, which does not matter for a snapshot
-// nobody keeps; Commit refuses it.
+// nobody keeps, and no more than for a layer just unpacked (snapshots are
+// not synced) when it is committed after all; committed, it is a snapshot
+// as any other.
 const LabelVolatile = "strata.volatile"
 
 // Mount is one mount(2) call, as containerd's mount.Mount.
@@ -131,7 +133,11 @@ type LayerSnapshotter interface {
 	// PrepareLayer makes the active snapshot key, on no parent yet, and
 	// returns the directory to write its layer into, unmounted.
 	PrepareLayer(ctx context.Context, key string) (dir string, err error)
-	// CommitOnto commits the active snapshot key, made by PrepareLayer, as
-	// name on the committed snapshot parent ("" for none).
+	// CommitOnto commits the active snapshot key as name on the committed
+	// snapshot parent ("" for none): one made by PrepareLayer, or one
+	// prepared on another parent and no longer mounted, whose own files
+	// the caller knows to be the layer it wants on parent (a build step's,
+	// whose layer was made from them), which is then committed without
+	// being copied.
 	CommitOnto(ctx context.Context, name, key, parent string) error
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/archive"
+	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/image"
 	"github.com/strata-dev/strata/internal/runtime"
 	"github.com/strata-dev/strata/internal/snapshot"
@@ -22,6 +23,28 @@ import (
 type Diff struct {
 	f       *os.File
 	Changes []archive.Change // none: the step changed nothing
+	// owned, when set, is a build step's snapshot, which the diff keeps
+	// until UnpackDiff commits it as the layer's or Close removes it.
+	owned *ownedSnapshot
+}
+
+type ownedSnapshot struct {
+	sn  snapshot.LayerSnapshotter
+	key string
+}
+
+// stepDiff is diff of a build step's snapshot key, which the Diff takes
+// over (see Diff.owned) where the snapshotter keeps layers apart; else
+// the caller still removes it.
+func (m *Manager) stepDiff(ctx context.Context, key string) (*Diff, bool, error) {
+	d, err := m.diff(ctx, key)
+	if err != nil {
+		return nil, false, err
+	}
+	if ls, ok := m.sn.(snapshot.LayerSnapshotter); ok {
+		d.owned = &ownedSnapshot{sn: ls, key: key}
+	}
+	return d, d.owned != nil, nil
 }
 
 // diff writes what the active snapshot key changed into a temporary file.
@@ -39,8 +62,16 @@ func (m *Manager) diff(ctx context.Context, key string) (*Diff, error) {
 	return &Diff{f: f, Changes: changes}, nil
 }
 
-// Close discards the diff's file.
-func (d *Diff) Close() error { return d.f.Close() }
+// Close discards the diff's file, and the step's snapshot unless it was
+// committed.
+func (d *Diff) Close() error {
+	err := d.f.Close()
+	if d.owned != nil {
+		err = errors.Join(err, d.owned.sn.Remove(context.Background(), d.owned.key))
+		d.owned = nil
+	}
+	return err
+}
 
 func (d *Diff) rewound() (io.Reader, error) {
 	if _, err := d.f.Seek(0, io.SeekStart); err != nil {
@@ -70,6 +101,20 @@ func (m *Manager) UnpackDiff(ctx context.Context, d *Diff, below []digest.Digest
 	}
 	parent, err := m.UnpackLayers(ctx, below)
 	if err != nil {
+		return "", err
+	}
+	if o := d.owned; o != nil {
+		// The step's own files are the layer, in overlay form, as the
+		// diff was made from them: committed as they are, onto the layers
+		// below (a RUN step's sat on its init layer too), they are not
+		// written a second time.
+		err := o.sn.CommitOnto(ctx, name, o.key, parent)
+		if err == nil {
+			d.owned = nil
+		}
+		if err == nil || errdefs.IsAlreadyExists(err) { // or another process committed name meanwhile
+			return name, nil
+		}
 		return "", err
 	}
 	r, err := d.rewound()
@@ -122,12 +167,15 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 		return 125, nil, err
 	}
 	key := snapshotKey(id)
+	kept := false // by the diff
 	defer func() {
 		ctx := context.WithoutCancel(ctx)
 		if runc.Known(id) { // a step runc did not see through
 			runc.Delete(ctx, id)
 		}
-		m.sn.Remove(ctx, key)
+		if !kept {
+			m.sn.Remove(ctx, key)
+		}
 		os.RemoveAll(dir)
 	}()
 	o := runtime.Options{Network: s.Network, ExtraHosts: s.AddHosts}
@@ -158,7 +206,7 @@ func (m *Manager) RunStep(ctx context.Context, s Step) (int, *Diff, error) {
 	if code != 0 {
 		return code, nil, nil
 	}
-	d, err := m.diff(ctx, key)
+	d, kept, err := m.stepDiff(ctx, key)
 	if err != nil {
 		return 125, nil, fmt.Errorf("the changes of the step: %w", err)
 	}
@@ -178,11 +226,17 @@ func (m *Manager) Change(ctx context.Context, diffIDs []digest.Digest, fn func(r
 	if err != nil {
 		return nil, err
 	}
-	defer m.sn.Remove(context.WithoutCancel(ctx), key)
+	kept := false // by the diff
+	defer func() {
+		if !kept {
+			m.sn.Remove(context.WithoutCancel(ctx), key)
+		}
+	}()
 	if err := snapshot.WithTempMount(ctx, m.sn, mounts, fn); err != nil {
 		return nil, err
 	}
-	return m.diff(ctx, key)
+	d, kept, err := m.stepDiff(ctx, key)
+	return d, err
 }
 
 // View mounts a read-only view of the layers diffIDs for fn: what a
