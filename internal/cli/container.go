@@ -207,18 +207,23 @@ func (a *app) containerMonitorCommand() *cobra.Command {
 				debug.FreeOSMemory()
 			}()
 			return a.withContainers(cmd.Context(), func(m *container.Manager) error {
-				for n := 0; ; n++ {
-					code, err := m.Monitor(cmd.Context(), args[0])
-					c, gerr := m.Get(cmd.Context(), args[0])
-					if gerr != nil || !m.ShouldRestart(c, code) {
-						return err
+				return m.ServeMonitor(cmd.Context(), args[0], func(ctx context.Context, id string) {
+					for n := 0; ; n++ {
+						code, err := m.Monitor(ctx, id)
+						if err != nil {
+							a.log.Warn("container ended", "container", id, "err", err)
+						}
+						c, gerr := m.Get(ctx, id)
+						if gerr != nil || !m.ShouldRestart(c, code) {
+							return
+						}
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(container.RestartDelay(n)):
+						}
 					}
-					select {
-					case <-cmd.Context().Done():
-						return err
-					case <-time.After(container.RestartDelay(n)):
-					}
-				}
+				})
 			})
 		},
 	}

@@ -21,10 +21,11 @@ import (
 	"github.com/strata-dev/strata/internal/store"
 )
 
-// Start runs the container ref detached: monitor is the command of a strata
-// process that will run it (`strata container monitor ID`), started in a
-// session of its own. Start returns once the container runs, or with the
-// reason it did not start.
+// Start runs the container ref detached: the store's monitor runs it (see
+// ServeMonitor); when none runs, monitor is the command of the strata
+// process that will (`strata container monitor ID`), started in a session
+// of its own. Start returns once the container runs, or with the reason it
+// did not start.
 func (m *Manager) Start(ctx context.Context, ref string, monitor *exec.Cmd) (Container, error) {
 	c, err := m.Get(ctx, ref)
 	if err != nil {
@@ -35,15 +36,18 @@ func (m *Manager) Start(ctx context.Context, ref string, monitor *exec.Cmd) (Con
 	}
 	m.markStopped(c.ID, false)
 	before := c.Started
-	monitor.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	monitor.Stdin, monitor.Stdout, monitor.Stderr = nil, nil, nil
-	if err := monitor.Start(); err != nil {
-		return Container{}, fmt.Errorf("start the container's monitor: %w", err)
-	}
 	exited := make(chan error, 1)
-	go func() { exited <- monitor.Wait() }()
+	if !m.askMonitor(c.ID) { // no monitor runs for the store: this one will
+		monitor.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		monitor.Stdin, monitor.Stdout, monitor.Stderr = nil, nil, nil
+		if err := monitor.Start(); err != nil {
+			return Container{}, fmt.Errorf("start the container's monitor: %w", err)
+		}
+		go func() { exited <- monitor.Wait() }()
+	}
 	var monitorErr error
-	for gone := false; ; {
+	var gone time.Time // when the monitor process ended: it may have handed the container to another
+	for {
 		now, err := m.Get(ctx, c.ID)
 		switch {
 		case errdefs.IsNotFound(err):
@@ -56,12 +60,12 @@ func (m *Manager) Start(ctx context.Context, ref string, monitor *exec.Cmd) (Con
 			return now, errors.New(now.Error)
 		case now.Started.After(before) && now.State == store.StateExited:
 			return now, nil
-		case gone:
+		case !gone.IsZero() && (monitorErr != nil || time.Since(gone) > 30*time.Second):
 			return now, fmt.Errorf("the container's monitor ended before the container ran: %v", monitorErr)
 		}
 		select {
 		case monitorErr = <-exited:
-			gone = true
+			gone = time.Now()
 		case <-ctx.Done():
 			return now, ctx.Err()
 		case <-time.After(5 * time.Millisecond):

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-dev/strata/internal/runtime"
-	"github.com/strata-dev/strata/internal/store"
 )
 
 // supervise runs a detached container with `runc create` and `runc start`
@@ -27,9 +26,10 @@ import (
 // container's subreaper, so its first process becomes this process's child
 // once runc exits, and it waits for it itself. It keeps the container's
 // standard streams (pipes, or the terminal runc sends it for -t), copies
-// its output to the log and serves them on the attach socket. While the
-// container runs it closes the store, and gives back the memory starting
-// took: an idle monitor is most of what an idle container costs.
+// its output to the log and serves them on the attach socket. Once the
+// container runs it gives back the memory starting it took: an idle monitor is most of what an idle container costs. One
+// monitor process serves all the detached containers of a store (see
+// ServeMonitor).
 func (m *Manager) supervise(ctx context.Context, runc *runtime.Runc, c Container, runcLog string) (int, error) {
 	dir := m.dir(c.ID)
 	o := c.Settings.Options
@@ -134,23 +134,8 @@ func (m *Manager) supervise(ctx context.Context, runc *runtime.Runc, c Container
 	os.Rename(createdPid, runtime.PidFile(dir))
 	srv.serve(stdin, console)
 
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, signals...)
-	defer func() { signal.Stop(sigs); close(sigs) }()
-	go func() {
-		for s := range sigs {
-			unix.Kill(pid, s.(syscall.Signal))
-		}
-	}()
-
-	m.idle(ctx)
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if err == nil || !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	debug.FreeOSMemory() // what starting it took
+	ws := reap(pid)
 	code = ws.ExitStatus()
 	if ws.Signaled() {
 		code = 128 + int(ws.Signal())
@@ -160,9 +145,6 @@ func (m *Manager) supervise(ctx context.Context, runc *runtime.Runc, c Container
 	// host's, where a daemon it started may hold them: not for long.
 	waitAll(readers, 2*time.Second)
 	runc.Delete(ctx, c.ID)
-	if err := m.wake(ctx); err != nil {
-		return code, err
-	}
 	return code, nil
 }
 
@@ -250,25 +232,54 @@ func receiveConsole(l *net.UnixListener) *os.File {
 	for _, fd := range fds[1:] {
 		unix.Close(fd)
 	}
+	unix.SetNonblock(fds[0], true) // read through the poller, not a thread
 	return os.NewFile(uintptr(fds[0]), "console")
 }
 
-// idle closes the store while the container runs and returns the memory
-// the process no longer needs to the system; wake opens the store again.
-func (m *Manager) idle(ctx context.Context) {
-	m.store.Close()
-	debug.FreeOSMemory()
+// The containers' first processes become this process's children once
+// runc exits (it is their subreaper); reap waits for one. One goroutine
+// reaps them all on SIGCHLD, so that a monitor of many containers does not
+// keep a thread blocked in wait4 for each.
+var reaper struct {
+	once    sync.Once
+	mu      sync.Mutex
+	waiting map[int]chan unix.WaitStatus
+	check   chan struct{}
 }
 
-func (m *Manager) wake(ctx context.Context) error {
-	var err error
-	for i := 0; i < 50; i++ {
-		var s *store.Store
-		if s, err = store.Open(ctx, m.root); err == nil {
-			m.store = s
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+func reap(pid int) unix.WaitStatus {
+	reaper.once.Do(func() {
+		reaper.waiting = map[int]chan unix.WaitStatus{}
+		reaper.check = make(chan struct{}, 1)
+		sigchld := make(chan os.Signal, 1)
+		signal.Notify(sigchld, syscall.SIGCHLD)
+		go func() {
+			tick := time.NewTicker(time.Second) // a SIGCHLD that came before Notify
+			for {
+				select {
+				case <-sigchld:
+				case <-tick.C:
+				case <-reaper.check:
+				}
+				reaper.mu.Lock()
+				for p, ch := range reaper.waiting {
+					var ws unix.WaitStatus
+					if n, err := unix.Wait4(p, &ws, unix.WNOHANG, nil); n == p || errors.Is(err, unix.ECHILD) {
+						ch <- ws
+						delete(reaper.waiting, p)
+					}
+				}
+				reaper.mu.Unlock()
+			}
+		}()
+	})
+	ch := make(chan unix.WaitStatus, 1)
+	reaper.mu.Lock()
+	reaper.waiting[pid] = ch
+	reaper.mu.Unlock()
+	select {
+	case reaper.check <- struct{}{}:
+	default:
 	}
-	return fmt.Errorf("open the store again to record the container's end: %w", err)
+	return <-ch
 }
