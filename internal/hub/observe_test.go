@@ -154,3 +154,33 @@ func status(url string) int {
 	r.Body.Close()
 	return r.StatusCode
 }
+
+// Pulls a node counted are recorded when it shuts down, not lost with it.
+func TestPullsRecordedOnShutdown(t *testing.T) {
+	cfg := hub.Config{Open: true, DataDir: t.TempDir(), Addr: testutil.FreeAddr(t)}
+	deps, err := hub.Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deps.Meta.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- hub.Serve(ctx, cfg, deps, nil) }()
+	base := "http://" + cfg.Addr
+	if !testutil.WaitFor(10*time.Second, func() bool { return status(base+"/readyz") == 200 }) {
+		t.Fatal("the hub did not become ready")
+	}
+	d := push(t, cfg.Addr+"/pulled/app:1", randomImage(t, 1))
+	for _, ref := range []string{"1", d.String(), "1"} {
+		if got := status(base + "/v2/pulled/app/manifests/" + ref); got != 200 {
+			t.Fatalf("GET manifest %s: %d", ref, got)
+		}
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if r, err := deps.Meta.Repository(context.Background(), "pulled/app"); err != nil || r.Pulls != 3 || r.LastPulled.IsZero() {
+		t.Fatalf("after shutdown: %d pulls, last %v, %v", r.Pulls, r.LastPulled, err)
+	}
+}
