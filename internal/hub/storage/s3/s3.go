@@ -20,8 +20,11 @@
 // it and a marker named by the digest points at it. Commit completes the
 // content first and writes the marker last: nothing is visible under a
 // digest until all of it is. Stat and Walk only list markers, whose names
-// carry the size; readers keep the digest-to-object mapping in a small
-// cache for a minute. An upload's own bookkeeping is not in the bucket:
+// carry the size. Readers keep the digest-to-object mapping in a small
+// cache, used only where a stale entry shows itself and is corrected at
+// once (Open: the object is gone, look again); Stat and URL always look,
+// since another node's collection may have deleted the blob, and a push
+// since then put it in a new object. An upload's own bookkeeping is not in the bucket:
 // storage.Store records it with the upload in meta.
 //
 // Errors: a missing object wraps errdefs.ErrNotFound; a store that cannot
@@ -221,12 +224,14 @@ func validObject(name string) bool {
 	return storage.CheckUploadID(id) == nil && (!two || storage.CheckUploadID(r) == nil)
 }
 
-// find returns blob dg's marker, from the cache or by listing.
-func (d *Driver) find(ctx context.Context, dg digest.Digest) (marker, error) {
+// find returns blob dg's marker by listing, or from the cache when
+// cached is true: only for a caller that notices when the object is gone
+// (another node collected the blob) and asks again with cached false.
+func (d *Driver) find(ctx context.Context, dg digest.Digest, cached bool) (marker, error) {
 	if err := storage.CheckDigest(dg); err != nil {
 		return marker{}, err
 	}
-	if m, ok := d.cache.get(dg); ok {
+	if m, ok := d.cache.get(dg); ok && cached {
 		return m, nil
 	}
 	out, err := d.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &d.bucket, Prefix: aws.String(d.markerDir(dg)), MaxKeys: aws.Int32(10)})
@@ -242,23 +247,23 @@ func (d *Driver) find(ctx context.Context, dg digest.Digest) (marker, error) {
 	return marker{}, fmt.Errorf("blob %s: %w", dg, errdefs.ErrNotFound)
 }
 
-// Stat returns the size of a blob.
+// Stat returns the size of a blob, as the bucket holds it now.
 func (d *Driver) Stat(ctx context.Context, dg digest.Digest) (int64, error) {
-	m, err := d.find(ctx, dg)
+	m, err := d.find(ctx, dg, false)
 	return m.size, err
 }
 
 // Open returns a blob's content, read with ranged GETs.
 func (d *Driver) Open(ctx context.Context, dg digest.Digest) (io.ReadSeekCloser, error) {
 	for attempt := 0; ; attempt++ {
-		m, err := d.find(ctx, dg)
+		m, err := d.find(ctx, dg, attempt == 0)
 		if err != nil {
 			return nil, err
 		}
 		o := &object{ctx: ctx, d: d, dg: dg, key: d.dataKey(m.obj), size: m.size}
 		err = o.open()
 		if errdefs.IsNotFound(err) && attempt == 0 {
-			continue // a remembered marker that is gone: open drops it, look again
+			continue // a remembered object that is gone: look again
 		}
 		if err != nil {
 			return nil, err
@@ -340,9 +345,11 @@ func (d *Driver) Walk(ctx context.Context, fn func(digest.Digest, int64, time.Ti
 }
 
 // URL returns a presigned GET of a blob's content, valid for ttl, for
-// clients to fetch from the store itself.
+// clients to fetch from the store itself. It looks where the blob is
+// (one LIST): a URL from the cache could name an object another node's
+// collection deleted, and the client would get the store's 404.
 func (d *Driver) URL(ctx context.Context, dg digest.Digest, ttl time.Duration) (string, error) {
-	m, err := d.find(ctx, dg)
+	m, err := d.find(ctx, dg, false)
 	if err != nil {
 		return "", err
 	}
@@ -385,9 +392,9 @@ func classify(err error) error {
 }
 
 // markerCache remembers where blobs are, for a minute. A digest's content
-// never changes, but a collected blob pushed again gets a new object: a
-// reader that finds the object gone drops the entry and looks again, and
-// no entry outlives the minute (another node may have collected it).
+// never changes, but a collected blob pushed again gets a new object (and
+// the collection may have run on another node): only Open trusts an
+// entry, and one that finds the object gone looks again.
 type markerCache struct {
 	mu  sync.Mutex
 	max int

@@ -36,8 +36,8 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	}
 }
 
-// put stores content as a blob through a staged upload.
-func put(t *testing.T, d storage.Driver, id string, content []byte) digest.Digest {
+// Put stores content as a blob through a staged upload on d, as upload id.
+func Put(t *testing.T, d storage.Driver, id string, content []byte) digest.Digest {
 	t.Helper()
 	ctx := context.Background()
 	st, err := d.Stage(ctx, id, 0, nil)
@@ -57,7 +57,7 @@ func put(t *testing.T, d storage.Driver, id string, content []byte) digest.Diges
 func testCommitThenRead(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
 	content := []byte("0123456789 the blob")
-	dg := put(t, d, "up1", content)
+	dg := Put(t, d, "up1", content)
 	if n, err := d.Stat(ctx, dg); err != nil || n != int64(len(content)) {
 		t.Fatalf("Stat = %d, %v", n, err)
 	}
@@ -167,7 +167,7 @@ func testResumeAndTruncate(t *testing.T, d storage.Driver) {
 // reader that opened the old content reads it whole, a later one the new.
 func testCommitReplaces(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
-	dg := put(t, d, "first", []byte("damaged content"))
+	dg := Put(t, d, "first", []byte("damaged content"))
 	old, err := d.Open(ctx, dg)
 	if err != nil {
 		t.Fatal(err)
@@ -248,8 +248,8 @@ func testUploadsAndRemove(t *testing.T, d storage.Driver) {
 
 func testDeleteAndWalk(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
-	a := put(t, d, "wa", []byte("blob a"))
-	b := put(t, d, "wb", bytes.Repeat([]byte("b"), 100))
+	a := Put(t, d, "wa", []byte("blob a"))
+	b := Put(t, d, "wb", bytes.Repeat([]byte("b"), 100))
 	seen := map[digest.Digest]int64{}
 	if err := d.Walk(ctx, func(dg digest.Digest, size int64, _ time.Time) error { seen[dg] = size; return nil }); err != nil {
 		t.Fatal(err)
