@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -325,8 +326,26 @@ func newRegistry(cfg Config, deps Deps) *server {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if err := s.serve(w, r); err != nil {
+		discardBody(r)
 		errcode.Write(w, r, s.deps.Log, err)
 	}
+}
+
+// discardLimit bounds what ServeHTTP reads of a refused request's body.
+const discardLimit = 32 << 20
+
+// discardBody reads what is left of a refused request's body, up to
+// discardLimit, before the error goes out. A reverse proxy in front (such
+// as haproxy) that is still sending a body the hub stopped reading drops
+// the hub's answer when the connection closes under it, and the client
+// sees the connection end instead of the 416 for a chunk out of order
+// (5 MiB on S3 storage). A body announced larger than the limit is left:
+// the connection closes, as it would anyway.
+func discardBody(r *http.Request) {
+	if r.Body == nil || r.ContentLength > discardLimit {
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(r.Body, discardLimit))
 }
 
 func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
