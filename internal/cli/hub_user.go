@@ -24,8 +24,9 @@ func (a *app) hubUserCommand() *cobra.Command {
 		Use:   "user",
 		Short: "Manage the hub's accounts",
 		Long: `Make and manage the hub's accounts on the machine that serves it, with the
-same --data-dir (or --config) as 'strata hub serve'. It works while the hub
-serves. The first account a hub gets is an administrator, whichever way it is
+same --data-dir, --database (or --config) as 'strata hub serve'; for a hub
+of several nodes, on any machine that reaches its database. It works while
+the hub serves. The first account a hub gets is an administrator, whichever way it is
 made; administrators also manage users on the web, under Admin.`,
 		Example: `  strata hub user create --admin alice          # asks for the password
   echo "$PASSWORD" | strata hub user create bob --password-stdin
@@ -34,8 +35,9 @@ made; administrators also manage users on the web, under Admin.`,
 	}
 	yes, no := true, false
 	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.config, "config", "", "the hub's TOML config file (for its data_dir)")
+	fl.StringVar(&f.config, "config", "", "the hub's TOML config file (for its data_dir and database)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "the hub's data directory (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
+	fl.StringVar(&f.database, "database", "", "the hub's PostgreSQL database (postgres://USER@HOST/DB)")
 	for _, c := range []*cobra.Command{a.hubUserCreate(&f), a.hubUserList(&f), a.hubUserPassword(&f),
 		a.hubUserFlag(&f, "disable", "Stop a user from signing in; revoke their tokens and sessions", meta.UserChange{Disabled: &yes}),
 		a.hubUserFlag(&f, "enable", "Let a disabled user sign in again (with new tokens)", meta.UserChange{Disabled: &no}),
