@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,8 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/strata-dev/strata/internal/testutil"
 )
@@ -39,55 +34,6 @@ func startHubProcess(t *testing.T, dir, addr string) *exec.Cmd {
 	return cmd
 }
 
-func randomLayer(t *testing.T, size int) v1.Layer {
-	b := make([]byte, size)
-	rand.Read(b)
-	return static.NewLayer(b, types.OCILayer)
-}
-
-// sameImage checks that what the hub serves under ref is img, byte for
-// byte: the manifest, the config and every layer.
-func sameImage(ref string, img v1.Image) error {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return err
-	}
-	got, err := remote.Image(r)
-	if err != nil {
-		return err
-	}
-	for _, pair := range []func(v1.Image) ([]byte, error){(v1.Image).RawManifest, (v1.Image).RawConfigFile} {
-		a, err1 := pair(img)
-		b, err2 := pair(got)
-		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
-			return fmt.Errorf("manifest or config differ (%v, %v)", err1, err2)
-		}
-	}
-	layers, _ := img.Layers()
-	for _, l := range layers {
-		d, _ := l.Digest()
-		served, err := got.LayerByDigest(d)
-		if err != nil {
-			return err
-		}
-		a, _ := readLayer(l)
-		b, err := readLayer(served)
-		if err != nil || !bytes.Equal(a, b) {
-			return fmt.Errorf("layer %s differs: %v", d, err)
-		}
-	}
-	return nil
-}
-
-func readLayer(l v1.Layer) ([]byte, error) {
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
 // A crash is a normal event: kill -9 of a real `strata hub serve` while
 // clients push images that share layers, then a restart on the same data,
 // several rounds. Every push the hub acknowledged reads back byte for
@@ -98,7 +44,7 @@ func TestHubCrash(t *testing.T) {
 	dir, addr := filepath.Join(t.TempDir(), "data"), testutil.FreeAddr(t)
 	bases := make([]v1.Layer, 4)
 	for i := range bases {
-		bases[i] = randomLayer(t, 512<<10)
+		bases[i] = testutil.RandomLayer(512 << 10)
 	}
 	type push struct {
 		ref string
@@ -117,7 +63,7 @@ func TestHubCrash(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; ctx.Err() == nil; i++ {
-					img, _ := mutate.AppendLayers(empty.Image, bases[(w+i)%len(bases)], randomLayer(t, 256<<10))
+					img, _ := mutate.AppendLayers(empty.Image, bases[(w+i)%len(bases)], testutil.RandomLayer(256<<10))
 					p := push{fmt.Sprintf("%s/crash/w%d:r%d-%d", addr, w, round, i), img}
 					r, _ := name.ParseReference(p.ref)
 					err := remote.Write(r, img, remote.WithContext(ctx))
@@ -145,7 +91,7 @@ func TestHubCrash(t *testing.T) {
 
 		startHubProcess(t, dir, addr)
 		for _, p := range acked {
-			if err := sameImage(p.ref, p.img); err != nil {
+			if err := testutil.SameImage(p.ref, p.img); err != nil {
 				t.Fatalf("round %d: acknowledged push %s after the crash: %v", round, p.ref, err)
 			}
 		}
@@ -154,7 +100,7 @@ func TestHubCrash(t *testing.T) {
 			if err := remote.Write(r, p.img, remote.WithRetryBackoff(remote.Backoff{Steps: 1})); err != nil {
 				t.Fatalf("round %d: pushing %s again after the crash: %v", round, p.ref, err)
 			}
-			if err := sameImage(p.ref, p.img); err != nil {
+			if err := testutil.SameImage(p.ref, p.img); err != nil {
 				t.Fatalf("round %d: %s pushed again: %v", round, p.ref, err)
 			}
 		}

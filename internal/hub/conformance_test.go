@@ -52,7 +52,7 @@ type junitReport struct {
 func TestConformance(t *testing.T) {
 	bin := testutil.Tool(t, "conformance")
 	testutil.ForEachEngine(t, hub.Config{}, func(t *testing.T, cfg hub.Config) {
-		runConformance(t, bin, testutil.StartHub(t, cfg), conformanceEnv)
+		runConformance(t, bin, testutil.StartHub(t, cfg).Addr, conformanceEnv)
 	})
 }
 
@@ -65,13 +65,13 @@ func TestConformanceWithAccounts(t *testing.T) {
 		h := testutil.StartAccountsHub(t, cfg, [2]string{"admin-user", "admin-pass-1"}, [2]string{"oci", "oci-pass-12"})
 		env := append([]string{"OCI_USERNAME=oci", "OCI_PASSWORD=oci-pass-12"}, conformanceEnv...)
 		env = append(env, "OCI_REPO1=oci/repo1", "OCI_REPO2=oci/repo2") // later values win
-		runConformance(t, bin, h, env)
+		runConformance(t, bin, h.Addr, env)
 	})
 }
 
-func runConformance(t *testing.T, bin string, h *testutil.Hub, conf []string) {
+func runConformance(t *testing.T, bin, addr string, conf []string) {
 	results := t.TempDir()
-	env := append([]string{"OCI_REGISTRY=" + h.Addr, "OCI_RESULTS_DIR=" + results}, conf...)
+	env := append([]string{"OCI_REGISTRY=" + addr, "OCI_RESULTS_DIR=" + results}, conf...)
 	out, err := testutil.RunErr(env, bin)
 	junit, readErr := os.ReadFile(filepath.Join(results, "junit.xml"))
 	if readErr != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta/sqlite"
 	"github.com/strata-dev/strata/internal/hub/storage"
 	"github.com/strata-dev/strata/internal/hub/storage/filesystem"
+	"github.com/strata-dev/strata/internal/testutil"
 )
 
 func layerOf(t *testing.T, size int) v1.Layer {
@@ -138,7 +138,7 @@ func TestGCRacingPushes(t *testing.T) {
 	pushed.Range(func(k, v any) bool {
 		count++
 		r, _ := name.ParseReference(k.(string))
-		if err := pullAll(r); err != nil {
+		if err := testutil.PullAll(r); err != nil {
 			t.Errorf("%s lost content: %v", k, err)
 		}
 		return true
@@ -151,34 +151,6 @@ func TestGCRacingPushes(t *testing.T) {
 			t.Errorf("garbage layer %s still stored: %v", g, err)
 		}
 	}
-}
-
-// pullAll fetches an image's manifest, config and every layer, each
-// verified against its digest as go-containerregistry reads it.
-func pullAll(r name.Reference) error {
-	img, err := remote.Image(r)
-	if err != nil {
-		return err
-	}
-	if _, err := img.RawConfigFile(); err != nil {
-		return err
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // slowManifests is a client that dawdles between uploading its layers and
