@@ -86,29 +86,7 @@ func startOnEngines(ctx context.Context, work string) ([]*registry, *enginesSetu
 		return regs, e, err
 	}
 	dAddr := workdir.FreeAddr()
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  s3:
-    accesskey: %s
-    secretkey: %s
-    region: %s
-    regionendpoint: %s
-    bucket: %s
-    secure: false
-    v4auth: true
-    forcepathstyle: true
-  delete:
-    enabled: true
-  redirect:
-    disable: true
-http:
-  addr: %s
-  secret: bench
-`, e.weed.AccessKey, e.weed.SecretKey, e.weed.Region, e.weed.Endpoint, bucket, dAddr)
+	cfg := e.weed.DistributionConfig(bucket, dAddr)
 	if err := os.WriteFile(workPath(work, "distribution.yml"), []byte(cfg), 0o644); err != nil {
 		return regs, e, err
 	}

@@ -28,7 +28,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/strata-dev/strata/bench/internal/workdir"
@@ -81,8 +80,8 @@ func run(ctx context.Context, rounds int, keep, onEngines bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("load average at the start:", loadAverage())
-	defer func() { fmt.Println("load average at the end:", loadAverage()) }()
+	fmt.Println("load average at the start:", workdir.LoadAverage())
+	defer func() { fmt.Println("load average at the end:", workdir.LoadAverage()) }()
 	results := map[string]*result{}
 	for _, r := range regs {
 		results[r.name] = &result{idleRSS: r.rss()}
@@ -192,15 +191,4 @@ func report(data *dataset, name string, s, d *result) {
 // workPath is a path inside the work directory.
 func workPath(work string, parts ...string) string {
 	return filepath.Join(append([]string{work}, parts...)...)
-}
-
-// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures: the machine
-// is shared, so the figures say how busy it was.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if err != nil || len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

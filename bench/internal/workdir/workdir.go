@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // New makes a temporary work directory for the benchmark called name.
@@ -45,4 +46,15 @@ func FreeAddr() string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// LoadAverage is /proc/loadavg's 1, 5 and 15 minute figures: the machine
+// is shared, so the figures say how busy it was.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if err != nil || len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

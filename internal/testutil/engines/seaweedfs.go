@@ -232,3 +232,32 @@ func parseSample(line string) (name string, labels map[string]string, value floa
 	}
 	return name, labels, v, true
 }
+
+// DistributionConfig is the configuration of distribution 2.8.2
+// (docker-registry) serving on addr with its s3 driver in bucket of this
+// server, redirects off (it serves the bytes), quiet, open.
+func (w *SeaweedFS) DistributionConfig(bucket, addr string) string {
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  s3:
+    accesskey: %s
+    secretkey: %s
+    region: %s
+    regionendpoint: %s
+    bucket: %s
+    secure: false
+    v4auth: true
+    forcepathstyle: true
+  delete:
+    enabled: true
+  redirect:
+    disable: true
+http:
+  addr: %s
+  secret: bench
+`, w.AccessKey, w.SecretKey, w.Region, w.Endpoint, bucket, addr)
+}
