@@ -89,18 +89,8 @@ func TestHealthAndMetrics(t *testing.T) {
 // and an upload in flight finishes before it exits: its bytes are kept.
 func TestGracefulShutdown(t *testing.T) {
 	cfg := hub.Config{Open: true, DataDir: t.TempDir(), Addr: testutil.FreeAddr(t), DrainDelay: 3 * time.Second}
-	deps, err := hub.Open(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer deps.Meta.Close()
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- hub.Serve(ctx, cfg, deps, nil) }()
+	deps, stop, served := serveNode(t, cfg)
 	base := "http://" + cfg.Addr
-	if !testutil.WaitFor(10*time.Second, func() bool { return status(base+"/readyz") == 200 }) {
-		t.Fatal("the hub did not become ready")
-	}
 	// An upload whose body is still coming when the shutdown begins.
 	h := &testutil.Hub{Addr: cfg.Addr}
 	loc := startUpload(t, h, "drain/app")
@@ -145,6 +135,25 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// serveNode runs hub.Serve on cfg until stop is called, once it is ready;
+// served says how Serve returned.
+func serveNode(t *testing.T, cfg hub.Config) (deps hub.Deps, stop func(), served chan error) {
+	t.Helper()
+	deps, err := hub.Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deps.Meta.Close() })
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	served = make(chan error, 1)
+	go func() { served <- hub.Serve(ctx, cfg, deps, nil) }()
+	if !testutil.WaitFor(10*time.Second, func() bool { return status("http://"+cfg.Addr+"/readyz") == 200 }) {
+		t.Fatal("the hub did not become ready")
+	}
+	return deps, stop, served
+}
+
 // status is the status of a GET, 0 when nothing answered.
 func status(url string) int {
 	r, err := http.Get(url)
@@ -158,18 +167,8 @@ func status(url string) int {
 // Pulls a node counted are recorded when it shuts down, not lost with it.
 func TestPullsRecordedOnShutdown(t *testing.T) {
 	cfg := hub.Config{Open: true, DataDir: t.TempDir(), Addr: testutil.FreeAddr(t)}
-	deps, err := hub.Open(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer deps.Meta.Close()
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- hub.Serve(ctx, cfg, deps, nil) }()
+	deps, stop, served := serveNode(t, cfg)
 	base := "http://" + cfg.Addr
-	if !testutil.WaitFor(10*time.Second, func() bool { return status(base+"/readyz") == 200 }) {
-		t.Fatal("the hub did not become ready")
-	}
 	d := push(t, cfg.Addr+"/pulled/app:1", randomImage(t, 1))
 	for _, ref := range []string{"1", d.String(), "1"} {
 		if got := status(base + "/v2/pulled/app/manifests/" + ref); got != 200 {
