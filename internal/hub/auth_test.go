@@ -251,3 +251,35 @@ func TestSigningKeyKept(t *testing.T) {
 		t.Fatalf("key ids %q, %q", first, second)
 	}
 }
+
+// /v1/search pages as Docker Hub does (n results a page, page from 1),
+// counts what the caller may pull, and refuses a page size out of range.
+func TestSearchPaging(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{})
+	tr, r := getToken(t, h, "alice", "alice-pass-1", "registry:catalog:search")
+	if r.Status != 200 {
+		t.Fatalf("token: %d %s", r.Status, r.Body)
+	}
+	for _, tc := range []struct {
+		query, tok string
+		status     int
+		want       string
+	}{
+		{"q=alice&n=1", tr.Token, 200, `{"num_results":2,"num_pages":2,"page":1,"page_size":1,"query":"alice","results":[{"name":"alice/priv","description":"","star_count":0,"is_official":false,"is_automated":false}]}`},
+		{"q=alice&n=1&page=2", tr.Token, 200, `"page":2,"page_size":1,"query":"alice","results":[{"name":"alice/pub"`},
+		{"q=alice&n=1&page=3", tr.Token, 200, `"page":3,"page_size":1,"query":"alice","results":[]}`},
+		{"q=ALICE", "", 200, `{"num_results":1,"num_pages":1,"page":1,"page_size":25,"query":"ALICE","results":[{"name":"alice/pub"`},
+		{"q=alice&n=0", "", 400, "PAGINATION_NUMBER_INVALID"},
+		{"q=alice&n=101", "", 400, "PAGINATION_NUMBER_INVALID"},
+		{"q=alice&page=0", "", 400, "PAGINATION_NUMBER_INVALID"},
+		{"q=alice&n=x", "", 400, "PAGINATION_NUMBER_INVALID"},
+	} {
+		r := call(t, "GET", h.URL()+"/v1/search?"+tc.query, tc.tok, nil)
+		if r.Status != tc.status || !strings.Contains(r.Body, tc.want) {
+			t.Errorf("/v1/search?%s: %d %s, want %d with %s", tc.query, r.Status, r.Body, tc.status, tc.want)
+		}
+	}
+	if r := call(t, "POST", h.URL()+"/v1/search?q=alice", "", nil); r.Status != 405 {
+		t.Errorf("POST /v1/search: %d", r.Status)
+	}
+}
