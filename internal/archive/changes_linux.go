@@ -26,17 +26,33 @@ func OverlayChanges(ctx context.Context, lower, upper string) ([]Change, error) 
 		return nil, err
 	}
 	defer below.close()
+	return overlayChanges(ctx, upper, below.exists)
+}
+
+// UpperChanges lists the changes an overlayfs upper directory records from
+// it alone, not looking below: as OverlayChanges, except that what it adds
+// or changes is all an addition, and a directory marked opaque is a change
+// that hides what was below. Where a mounted overlay wrote the upper
+// directory (which makes a directory opaque only where it replaced one
+// below), WriteChanges makes the same layer of them as of OverlayChanges'.
+func UpperChanges(ctx context.Context, upper string) ([]Change, error) {
+	return overlayChanges(ctx, upper, nil)
+}
+
+// overlayChanges is OverlayChanges with exists telling what is below (nil:
+// UpperChanges).
+func overlayChanges(ctx context.Context, upper string, exists func(rel string) (bool, error)) ([]Change, error) {
 	var out []Change
 	hidden := map[string]bool{} // directories whose lower contents are gone: new or opaque
-	err = walk(ctx, upper, func(rel string, fi fs.FileInfo) error {
+	err := walk(ctx, upper, func(rel string, fi fs.FileInfo) error {
 		p := "/" + rel
 		if isWhiteout(fi) {
 			out = append(out, Change{Kind: Delete, Path: p})
 			return nil
 		}
 		c := Change{Kind: Add, Path: p}
-		if !hidden[filepath.Dir(rel)] {
-			inLower, err := below.exists(rel)
+		if exists != nil && !hidden[filepath.Dir(rel)] {
+			inLower, err := exists(rel)
 			if err != nil {
 				return err
 			}
@@ -48,6 +64,9 @@ func OverlayChanges(ctx context.Context, lower, upper string) ([]Change, error) 
 			opaque, err := isOpaque(filepath.Join(upper, rel))
 			if err != nil {
 				return err
+			}
+			if exists == nil && opaque {
+				c.Kind = Modify
 			}
 			c.Opaque = opaque && c.Kind == Modify
 			hidden[rel] = c.Opaque || c.Kind == Add

@@ -33,6 +33,27 @@ func WriteDiff(ctx context.Context, sn Snapshotter, key string, w io.Writer) ([]
 	return out, err
 }
 
+// WriteLayer is WriteDiff for a snapshot whose overlay was mounted and
+// written through (a build step's), which it reads from the upper
+// directory alone (see archive.UpperChanges), with no view of its parent
+// to mount; the changes it returns do not tell additions from changes.
+// Other snapshots it diffs as WriteDiff does.
+func WriteLayer(ctx context.Context, sn Snapshotter, key string, w io.Writer) ([]archive.Change, error) {
+	mounts, err := sn.Mounts(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	upper := overlayUpper(mounts)
+	if upper == "" {
+		return WriteDiff(ctx, sn, key, w)
+	}
+	cs, err := archive.UpperChanges(ctx, upper)
+	if err != nil {
+		return nil, err
+	}
+	return cs, archive.WriteChanges(ctx, w, upper, cs)
+}
+
 // withChanges finds the changes of key against a view of its parent, and
 // calls fn with them and a directory holding the new files: an overlay's
 // upper directory, or the mounted snapshot.

@@ -327,3 +327,53 @@ func TestOverlayVolatile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteLayerFromTheUpper: the layer of a snapshot written through its
+// mounted overlay, read from its upper directory alone (WriteLayer), is the
+// layer WriteDiff makes with a view of its parent: additions, changes,
+// deletions, a directory deleted and made again (opaque), under one that
+// is only copied up, and a new tree.
+func TestWriteLayerFromTheUpper(t *testing.T) {
+	sn := newOverlay(t)
+	ctx := context.Background()
+	dir := func(n string) tar.Header { return tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: 0o755} }
+	file := func(n string) tar.Header { return tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: 3} }
+	base := tarOf(t, dir("usr/"), dir("usr/share/"), dir("usr/share/doc/"), file("usr/share/doc/a"), file("usr/share/doc/b"),
+		dir("etc/"), file("etc/keep"), file("etc/change"), file("etc/gone"), dir("var/"), dir("var/old/"), file("var/old/f"))
+	if err := snapshot.Unpack(ctx, sn, "base", "", bytes.NewReader(base)); err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := sn.Prepare(ctx, "step", "base", map[string]string{snapshot.LabelVolatile: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = snapshot.WithTempMount(ctx, sn, mounts, func(root string) error {
+		p := func(n string) string { return filepath.Join(root, n) }
+		return errors.Join(
+			os.RemoveAll(p("usr/share/doc")), os.Mkdir(p("usr/share/doc"), 0o755), os.WriteFile(p("usr/share/doc/new"), []byte("n"), 0o644),
+			os.WriteFile(p("etc/change"), []byte("changed"), 0o644), os.Remove(p("etc/gone")), os.WriteFile(p("etc/added"), []byte("a"), 0o644),
+			os.RemoveAll(p("var/old")), os.MkdirAll(p("opt/tool/bin"), 0o755), os.WriteFile(p("opt/tool/bin/t"), []byte("t"), 0o755))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viewed, upper bytes.Buffer
+	if _, err := snapshot.WriteDiff(ctx, sn, "step", &viewed); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := snapshot.WriteLayer(ctx, sn, "step", &upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(viewed.Bytes(), upper.Bytes()) {
+		t.Fatalf("the layer from the upper directory (%v) is not the one WriteDiff makes", cs)
+	}
+	var opaque bool
+	tr := tar.NewReader(&upper)
+	for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+		opaque = opaque || h.Name == "usr/share/doc/.wh..wh..opq"
+	}
+	if !opaque {
+		t.Fatal("the directory deleted and made again is not opaque in the layer")
+	}
+}

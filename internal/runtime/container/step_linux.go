@@ -35,9 +35,11 @@ type ownedSnapshot struct {
 
 // stepDiff is diff of a build step's snapshot key, which the Diff takes
 // over (see Diff.owned) where the snapshotter keeps layers apart; else
-// the caller still removes it.
+// the caller still removes it. Its changes are the layer's, from the
+// step's own files (snapshot.WriteLayer): they do not tell additions from
+// changes.
 func (m *Manager) stepDiff(ctx context.Context, key string) (*Diff, bool, error) {
-	d, err := m.diff(ctx, key)
+	d, err := m.diffWith(ctx, key, snapshot.WriteLayer)
 	if err != nil {
 		return nil, false, err
 	}
@@ -49,12 +51,18 @@ func (m *Manager) stepDiff(ctx context.Context, key string) (*Diff, bool, error)
 
 // diff writes what the active snapshot key changed into a temporary file.
 func (m *Manager) diff(ctx context.Context, key string) (*Diff, error) {
+	return m.diffWith(ctx, key, snapshot.WriteDiff)
+}
+
+// diffWith is diff, written by write.
+func (m *Manager) diffWith(ctx context.Context, key string,
+	write func(ctx context.Context, sn snapshot.Snapshotter, key string, w io.Writer) ([]archive.Change, error)) (*Diff, error) {
 	f, err := os.CreateTemp(m.root, "diff-*.tar")
 	if err != nil {
 		return nil, err
 	}
 	os.Remove(f.Name()) // open only: a crash leaves nothing behind
-	changes, err := snapshot.WriteDiff(ctx, m.sn, key, f)
+	changes, err := write(ctx, m.sn, key, f)
 	if err != nil {
 		f.Close()
 		return nil, err
