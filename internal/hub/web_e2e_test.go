@@ -164,6 +164,16 @@ func TestWebEndToEnd(t *testing.T) {
 	anon := newStrata(t)
 	anon.mustFail(t, "HTTP 401", "pull", h.Addr+"/alice/webapp:1.0")
 
+	run("write the overview", chromedp.Navigate(u+"/r/alice/webapp"), chromedp.WaitVisible(chromedp.CSS("textarea[name=overview]")),
+		chromedp.SendKeys(chromedp.CSS("textarea[name=overview]"), "## webapp\n\nServes **/srv/www** on port 8080:\n\n"+
+			"```sh\ndocker run -p 8080:8080 "+h.Addr+"/alice/webapp\n```\n<script>document.title='owned'</script>\n"),
+		chromedp.Click(chromedp.CSS("form[action$='/-/overview'] button")), chromedp.WaitVisible(chromedp.CSS(".markdown h2")))
+	if got := text(".markdown"); !strings.Contains(got, "Serves /srv/www on port 8080") || !strings.Contains(got, "docker run -p 8080:8080") {
+		t.Fatalf("the overview reads:\n%s", got)
+	}
+	if title, err := chromedp.Run(ctx, chromedp.Title()); err != nil || title == "owned" {
+		t.Fatalf("the overview's script ran: title %q, %v", title, err)
+	}
 	run("repository page", chromedp.Navigate(u+"/r/alice/webapp"), chromedp.WaitVisible(chromedp.CSS("table.tags")))
 	tags := text("table.tags")
 	for _, want := range []string{"1.0", "latest", "linux/amd64", "MB"} {
@@ -190,6 +200,13 @@ func TestWebEndToEnd(t *testing.T) {
 		t.Fatalf("after making it public: %q", got)
 	}
 	anon.must(t, "", "pull", h.Addr+"/alice/webapp:1.0")
+	if err := h.Deps.Pulls.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	run("pulls", chromedp.Navigate(u+"/r/alice/webapp"), chromedp.WaitVisible(chromedp.CSS(".pulls")))
+	if got := text(".pulls"); !strings.Contains(got, "pull") || !strings.Contains(got, "the last just now") {
+		t.Fatalf("the repository's pulls read %q", got)
+	}
 
 	run("dashboard", chromedp.Navigate(u+"/"), chromedp.WaitVisible(chromedp.CSS("ul.repos")))
 	shot.take("dashboard")
