@@ -22,9 +22,11 @@ CMD ["cat", "/app/size"]
 `
 
 // hubDockerfile is a build whose RUN steps take a while and make 24 MiB
-// of layers: what --cache-from saves a fresh machine from running.
+// of layers: what --cache-from saves a fresh machine from running. (The
+// busybox base has no /opt: the step makes it, and fails if a blob is not
+// written.)
 const hubDockerfile = `FROM BASE
-RUN i=0; while [ $i -lt 12 ]; do head -c 2097152 /dev/urandom > /opt/blob$i; sha256sum /opt/blob$i >> /opt/sums; i=$((i+1)); done
+RUN set -e; mkdir -p /opt; i=0; while [ $i -lt 12 ]; do head -c 2097152 /dev/urandom > /opt/blob$i; sha256sum /opt/blob$i >> /opt/sums; i=$((i+1)); done
 COPY src/ /app/src/
 RUN cat /app/src/*.txt | sha256sum > /app/sum && i=0; while [ $i -lt 200 ]; do cat /opt/sums | sha256sum > /dev/null; i=$((i+1)); done
 CMD ["cat", "/app/sum"]
