@@ -158,6 +158,7 @@ func TestAttach(t *testing.T) {
 		}
 		io.WriteString(master, "\x10\x11")
 		cmd.Wait()
+		testutil.WaitFor(5*time.Second, func() bool { return strings.Contains(screen.String(), "read escape sequence") }) // the copy may lag
 		if cmd.ProcessState.ExitCode() != 0 || !strings.Contains(screen.String(), "read escape sequence") || state(t, root, "tty") != "running" {
 			t.Fatalf("ctrl-p ctrl-q: status %d, screen %q", cmd.ProcessState.ExitCode(), screen.String())
 		}

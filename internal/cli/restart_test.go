@@ -12,18 +12,19 @@ import (
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
-// monitorPid finds the strata process that watches container id.
-func monitorPid(t *testing.T, id string) int {
+// monitorPid finds the strata process that watches the detached containers
+// of the store at root (one for them all).
+func monitorPid(t *testing.T, root string) int {
 	t.Helper()
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, _ := os.ReadFile(p)
-		if strings.Contains(string(b), "monitor\x00"+id) {
+		if strings.Contains(string(b), "--root\x00"+root+"\x00") && strings.Contains(string(b), "\x00container\x00monitor\x00") {
 			pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
 			return pid
 		}
 	}
-	t.Fatalf("no monitor for %s", id)
+	t.Fatalf("no monitor for the store at %s", root)
 	return 0
 }
 
@@ -50,7 +51,7 @@ func TestRestartPolicies(t *testing.T) {
 	}
 
 	id := strings.TrimSpace(mustStrata(t, root, "run", "-d", "--name", "daemon", "--restart", "unless-stopped", "busybox:test", "sleep", "300"))
-	syscall.Kill(monitorPid(t, id), syscall.SIGKILL)
+	syscall.Kill(monitorPid(t, root), syscall.SIGKILL) // the store's one: nothing else runs
 	testutil.Run(t, nil, "runc", "--root", root+"/runc", "kill", id, "KILL")
 	if got := mustStrata(t, root, "inspect", "-f", "{{.State.Status}}", "daemon"); got != "exited\n" {
 		t.Errorf("after the 'reboot': %q", got)

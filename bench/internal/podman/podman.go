@@ -41,8 +41,10 @@ func New(dir string) (*Podman, error) {
 
 // Command is an unstarted podman command on the private store.
 func (p *Podman) Command(args ...string) *exec.Cmd {
+	// --tmpdir too: podman's default, /run/libpod, is shared with every
+	// other podman on the machine, and one that resets removes it.
 	c := exec.Command(p.bin, append([]string{"--root", p.root, "--runroot", p.runroot,
-		"--storage-driver", "overlay"}, args...)...)
+		"--tmpdir", filepath.Join(p.runroot, "libpod"), "--storage-driver", "overlay"}, args...)...)
 	c.Env = append(os.Environ(), "CONTAINERS_CONF="+p.conf)
 	return c
 }

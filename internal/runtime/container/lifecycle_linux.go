@@ -37,7 +37,11 @@ func (m *Manager) Start(ctx context.Context, ref string, monitor *exec.Cmd) (Con
 	m.markStopped(c.ID, false)
 	before := c.Started
 	exited := make(chan error, 1)
-	if !m.askMonitor(c.ID) { // no monitor runs for the store: this one will
+	var monitorErr error
+	var gone time.Time // when the monitor process ended: it may have handed the container to another
+	if m.askMonitor(c.ID) {
+		gone = time.Now() // the store's monitor took it: no process of ours to watch
+	} else { // no monitor runs for the store: this one will
 		monitor.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		monitor.Stdin, monitor.Stdout, monitor.Stderr = nil, nil, nil
 		if err := monitor.Start(); err != nil {
@@ -45,8 +49,6 @@ func (m *Manager) Start(ctx context.Context, ref string, monitor *exec.Cmd) (Con
 		}
 		go func() { exited <- monitor.Wait() }()
 	}
-	var monitorErr error
-	var gone time.Time // when the monitor process ended: it may have handed the container to another
 	for {
 		now, err := m.Get(ctx, c.ID)
 		switch {
