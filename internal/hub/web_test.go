@@ -385,8 +385,8 @@ func TestWebOverviewAndPulls(t *testing.T) {
 	if r := carol.post("/r/alice/pub/-/overview", url.Values{"overview": {"defaced"}}); r.Status != 403 {
 		t.Fatalf("a user who may not push saving the overview: %d", r.Status)
 	}
-	if repo, _ := h.Deps.Meta.Repository(ctx, "alice/pub"); repo.Overview != strings.TrimSpace(md) {
-		t.Fatalf("overview stored: %q", repo.Overview)
+	if got, _ := h.Deps.Meta.Overview(ctx, "alice/pub"); got != strings.TrimSpace(md) {
+		t.Fatalf("overview stored: %q", got)
 	}
 
 	for _, method := range []string{"GET", "GET", "HEAD"} {

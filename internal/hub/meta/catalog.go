@@ -105,6 +105,10 @@ type Catalog interface {
 	// CollaboratorRole is user's role in repo, "" when none.
 	CollaboratorRole(ctx context.Context, repo, user string) (Role, error)
 
+	// Overview is what a repository's page shows about it, in Markdown
+	// (read apart from Repository, which every request's access check
+	// reads); ErrNotFound when there is no such repository.
+	Overview(ctx context.Context, repo string) (string, error)
 	// RecordPulls adds each count to its repository's pulls and moves its
 	// last pull forward to Last, all in one transaction; a repository that
 	// is gone is skipped.

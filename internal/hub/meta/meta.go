@@ -57,8 +57,6 @@ type Repository struct {
 	Visibility  Visibility
 	Description string
 	CreatedAt   time.Time
-	// Overview is what the repository's page shows about it, in Markdown.
-	Overview string
 	// Pulls counts the manifests served from it (GET by tag or digest),
 	// LastPulled is when the latest was; both recorded in batches (RecordPulls).
 	Pulls      int64

@@ -91,7 +91,8 @@ type repoData struct {
 	More          bool
 	Used, Quota   int64 // what its namespace stores, and may
 	Collaborators []meta.Collaborator
-	Overview      template.HTML // the overview's Markdown, rendered and sanitized
+	OverviewMD    string        // the overview, in Markdown
+	Overview      template.HTML // the overview rendered and sanitized
 }
 
 // tagsPerPage is how many tags the repository page shows at once.
@@ -99,7 +100,7 @@ const tagsPerPage = 50
 
 func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 	ctx := r.Context()
-	d := repoData{repoAccess: a, Host: r.Host, Sort: r.URL.Query().Get("sort"), Page: 1, Overview: renderMarkdown(a.Repo.Overview)}
+	d := repoData{repoAccess: a, Host: r.Host, Sort: r.URL.Query().Get("sort"), Page: 1}
 	if d.Sort != "date" {
 		d.Sort = "name"
 	}
@@ -113,6 +114,11 @@ func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 		return
 	}
 	d.Tags, d.More = s.tagRows(ctx, a.Repo.Name, tags), more
+	if d.OverviewMD, err = s.Meta.Overview(ctx, a.Repo.Name); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	d.Overview = renderMarkdown(d.OverviewMD)
 	if d.Used, d.Quota, err = s.Blobs.Usage(ctx, meta.Namespace(a.Repo.Name)); err != nil {
 		s.serverError(w, r, err)
 		return

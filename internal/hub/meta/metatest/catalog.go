@@ -251,8 +251,14 @@ func testPullsAndOverview(t *testing.T, s meta.Store) {
 			t.Fatal(err)
 		}
 	}
-	if r, _ := s.Repository(ctx, "alice/web"); r.Pulls != 0 || !r.LastPulled.IsZero() || r.Overview != "" {
+	if r, _ := s.Repository(ctx, "alice/web"); r.Pulls != 0 || !r.LastPulled.IsZero() {
 		t.Fatalf("a new repository: %+v", r)
+	}
+	if md, err := s.Overview(ctx, "alice/web"); md != "" || err != nil {
+		t.Fatalf("a new repository's overview: %q, %v", md, err)
+	}
+	if _, err := s.Overview(ctx, "alice/none"); !errdefs.IsNotFound(err) {
+		t.Fatalf("the overview of no repository: %v", err)
 	}
 	t1, t2 := t0.Add(time.Minute), t0.Add(time.Hour)
 	for _, batch := range [][]meta.Pulls{
@@ -279,7 +285,10 @@ func testPullsAndOverview(t *testing.T, s meta.Store) {
 	if err := s.UpdateRepository(ctx, "alice/web", meta.RepoChange{Overview: &md}); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := s.Repository(ctx, "alice/web"); r.Overview != md || r.Description != "d" || r.Pulls != 6 {
+	if r, _ := s.Repository(ctx, "alice/web"); r.Description != "d" || r.Pulls != 6 {
 		t.Fatalf("after the overview changed: %+v", r)
+	}
+	if got, err := s.Overview(ctx, "alice/web"); got != md || err != nil {
+		t.Fatalf("overview %q, %v; want %q", got, err, md)
 	}
 }

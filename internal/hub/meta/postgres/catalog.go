@@ -49,6 +49,16 @@ func (s *Store) UpdateRepository(ctx context.Context, name string, c meta.RepoCh
 	})
 }
 
+// Overview returns a repository's overview.
+func (s *Store) Overview(ctx context.Context, repo string) (string, error) {
+	var md string
+	err := s.db.QueryRow(ctx, `SELECT overview FROM repositories WHERE name = $1`, repo).Scan(&md)
+	if noRows(err) {
+		return "", notFound("repository %q", repo)
+	}
+	return md, classify(err)
+}
+
 // RecordPulls adds the counts, in one transaction (one statement).
 func (s *Store) RecordPulls(ctx context.Context, pulls []meta.Pulls) error {
 	if len(pulls) == 0 {

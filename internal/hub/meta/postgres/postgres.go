@@ -285,9 +285,9 @@ func (s *Store) Repository(ctx context.Context, name string) (meta.Repository, e
 	var vis string
 	var created int64
 	var pulled int64
-	err := s.db.QueryRow(ctx, `SELECT name, owner, visibility, description, created_at, overview, pulls, last_pulled_at
+	err := s.db.QueryRow(ctx, `SELECT name, owner, visibility, description, created_at, pulls, last_pulled_at
 		FROM repositories WHERE name = $1`, name).
-		Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Overview, &r.Pulls, &pulled)
+		Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Pulls, &pulled)
 	if noRows(err) {
 		return r, notFound("repository %q", name)
 	}

@@ -47,6 +47,16 @@ func (s *Store) UpdateRepository(ctx context.Context, name string, c meta.RepoCh
 	})
 }
 
+// Overview returns a repository's overview.
+func (s *Store) Overview(ctx context.Context, repo string) (string, error) {
+	var md string
+	err := s.r.QueryRowContext(ctx, `SELECT overview FROM repositories WHERE name = ?`, repo).Scan(&md)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound("repository %q", repo)
+	}
+	return md, err
+}
+
 // RecordPulls adds the counts, in one transaction.
 func (s *Store) RecordPulls(ctx context.Context, pulls []meta.Pulls) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
