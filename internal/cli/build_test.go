@@ -349,3 +349,16 @@ func TestBuildPullsItsBase(t *testing.T) {
 		t.Errorf("after --pull the image prints %q", got)
 	}
 }
+
+// TestRelativeRoot builds and runs with --root given relative to the working
+// directory: runc and the monitor are handed paths under it from elsewhere.
+func TestRelativeRoot(t *testing.T) {
+	root := busyboxRoot(t, "")
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox:test\nRUN echo made > /made\n"})
+	t.Chdir(filepath.Dir(root))
+	rel := filepath.Base(root)
+	mustBuild(t, rel, "-t", "relative:1", ctx)
+	if got := mustStrata(t, rel, "run", "--rm", "relative:1", "cat", "/made"); got != "made\n" {
+		t.Errorf("the image's /made holds %q", got)
+	}
+}

@@ -132,6 +132,13 @@ func (a *app) setup() error {
 	if a.root == "" {
 		a.root = dataDir(a.getenv)
 	}
+	// Absolute, since runc, the monitor and the network namespaces are
+	// handed paths under it from other working directories.
+	abs, err := filepath.Abs(a.root)
+	if err != nil {
+		return fmt.Errorf("--root %q: %w", a.root, err)
+	}
+	a.root = abs
 	return nil
 }
 
