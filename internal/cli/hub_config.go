@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/hub/mirror"
+	"github.com/strata-dev/strata/internal/hub/mirror/upstream"
 )
 
 // hubFlags are the settings `hub serve`, `hub gc` and `hub fsck` share: a
@@ -70,6 +72,19 @@ type hubFile struct {
 	TrustedProxies  []string `toml:"trusted_proxies"`
 	ScrubInterval   string   `toml:"scrub_interval"`
 	ScrubRate       string   `toml:"scrub_rate"`
+
+	Mirror []mirrorFile `toml:"mirror"`
+}
+
+// mirrorFile is one [[mirror]]: an upstream the hub is a pull-through cache of.
+type mirrorFile struct {
+	URL      string `toml:"url"`
+	Prefix   string `toml:"prefix"`
+	Root     bool   `toml:"root"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	TagTTL   string `toml:"tag_ttl"`
+	SignIn   bool   `toml:"sign_in"`
 }
 
 func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
@@ -170,6 +185,22 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
 	}
+	for _, m := range file.Mirror {
+		up := mirror.Upstream{URL: m.URL, Prefix: m.Prefix, Root: m.Root, Username: m.Username,
+			Password: m.Password, SignIn: m.SignIn}
+		if m.TagTTL != "" {
+			v, err := time.ParseDuration(m.TagTTL)
+			if err != nil || v <= 0 {
+				return cfg, bad("mirror.tag_ttl", m.TagTTL, `a duration such as "5m"`)
+			}
+			up.TagTTL = v
+		}
+		cfg.Mirrors = append(cfg.Mirrors, up)
+	}
+	if err := mirror.Check(cfg.Mirrors); err != nil {
+		return cfg, fmt.Errorf("hub config: %w", err)
+	}
+	cfg.Upstreams = upstream.New(cfg.Mirrors)
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join(dataDir(a.getenv), "hub")
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -111,6 +112,11 @@ func TestHubConfigErrors(t *testing.T) {
 	e := &netEnv{vars: map[string]string{}}
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("adress = \"x\"\n"), 0o644)
+	badMirror := func(body string) string {
+		p := filepath.Join(dir, fmt.Sprintf("mirror%d.toml", len(body)))
+		os.WriteFile(p, []byte("[[mirror]]\n"+body), 0o644)
+		return p
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -124,6 +130,9 @@ func TestHubConfigErrors(t *testing.T) {
 		{[]string{"hub", "serve", "--quota", "-5GB", "--data-dir", dir}, `quota = "-5GB": want a size`},
 		{[]string{"hub", "serve", "--max-manifest-size", "5MiB", "--data-dir", dir}, "more than 4194304 bytes"},
 		{[]string{"hub", "serve", "--trusted-proxy", "10.0.0.0/33", "--data-dir", dir}, `trusted_proxies = "10.0.0.0/33"`},
+		{[]string{"hub", "serve", "--data-dir", dir, "--config", badMirror("url = \"https://r.example\"\nprefix = \"Docker.IO\"\n")}, `prefix "Docker.IO"`},
+		{[]string{"hub", "serve", "--data-dir", dir, "--config", badMirror("url = \"ftp://r\"\nprefix = \"r\"\n")}, `url "ftp://r"`},
+		{[]string{"hub", "serve", "--data-dir", dir, "--config", badMirror("url = \"https://r.example\"\nprefix = \"r\"\ntag_ttl = \"soon\"\n")}, `mirror.tag_ttl = "soon"`},
 	} {
 		_, errs, code := e.run("", tc.args...)
 		if code == 0 || !strings.Contains(errs, tc.want) {

@@ -40,6 +40,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/health"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/metrics"
+	"github.com/strata-dev/strata/internal/hub/mirror"
 	"github.com/strata-dev/strata/internal/hub/storage"
 	"github.com/strata-dev/strata/internal/hub/web"
 )
@@ -104,6 +105,13 @@ type Config struct {
 	// request is taken and those in flight get ShutdownTimeout (30s).
 	DrainDelay      time.Duration
 	ShutdownTimeout time.Duration
+
+	// Mirrors are the upstream registries the hub is a pull-through cache
+	// of ([[mirror]] in the config; package mirror), and Upstreams what it
+	// fetches from them with (upstream.New(Mirrors), which package hub
+	// cannot import; the command sets it).
+	Mirrors   []mirror.Upstream
+	Upstreams mirror.Registry
 }
 
 // Defaults for an empty Config.
@@ -171,6 +179,9 @@ func orDefault(v, def int64) int64 {
 
 // check says what is wrong with cfg's limits.
 func (cfg Config) check() error {
+	if err := mirror.Check(cfg.Mirrors); err != nil {
+		return err
+	}
 	if cfg.MaxManifestSize > DefaultMaxManifestSize {
 		return fmt.Errorf("hub: max_manifest_size %d is more than %d bytes, the most strata reads", cfg.MaxManifestSize, DefaultMaxManifestSize)
 	}
@@ -196,6 +207,9 @@ type Deps struct {
 	// Pulls counts manifest pulls and records them in batches (nil: made
 	// by NewServer; Open makes it, so that its owner may Flush it).
 	Pulls *distapi.PullCounter
+	// Mirror fills mirrored repositories from their upstreams (nil: the
+	// hub mirrors nothing).
+	Mirror *mirror.Mirror
 }
 
 // Open opens the metadata and blob storage in cfg.DataDir. Close the
@@ -226,10 +240,18 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 	blobs := storage.New(mx.Driver(drv), m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log,
 		MaxBlobSize: cfg.MaxBlobSize, Quota: cfg.Quota, MaxUploads: cfg.MaxUploads, Redirect: cfg.Redirect,
 		Collected: mx.GCRun})
-	deps := withObservers(Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log, Metrics: mx})
+	mr, err := mirror.New(cfg.Mirrors, cfg.Upstreams, m, blobs, mirror.Options{Log: log})
+	if err != nil {
+		m.Close()
+		return Deps{}, err
+	}
+	deps := withObservers(Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log, Metrics: mx, Mirror: mr})
 	if !cfg.Open {
 		opts := cfg.Auth
 		opts.URL, opts.Log = cfg.URL, log
+		if mr != nil {
+			opts.Mirrors = mr
+		}
 		if opts.KeyFile == "" {
 			opts.KeyFile = filepath.Join(cfg.DataDir, "keys", "token-signing.pem")
 		}
@@ -370,7 +392,11 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
 			r.URL.RawQuery = q.Encode()
 		}
 	}
-	return rt.handle(w, r.WithContext(access.WithSubject(r.Context(), d.Subject)), p)
+	r = r.WithContext(access.WithSubject(r.Context(), d.Subject))
+	if p, err = s.mirrored(r, rt, p); err != nil {
+		return err
+	}
+	return rt.handle(w, r, p)
 }
 
 // Serve listens on cfg.Addr and serves until ctx ends, then shuts down

@@ -71,6 +71,13 @@ func (AllowAll) Decide(context.Context, *http.Request, []Need) (Decision, error)
 	return Decision{Subject: Subject{All: true}}, nil
 }
 
+// Mirrors says which repository names are a pull-through cache's, for an
+// action (package mirror): read-only, pulled by anyone unless they need a
+// signed-in user.
+type Mirrors interface {
+	Mirrored(ctx context.Context, name string, action Action) (mirrored, signIn bool, err error)
+}
+
 type subjectKey struct{}
 
 // WithSubject returns ctx carrying s.

@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
@@ -65,6 +66,8 @@ type Options struct {
 	HashParams *HashParams
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Mirrors names the repositories of the hub's pull-through cache; nil: none.
+	Mirrors access.Mirrors
 }
 
 // Service authenticates requests and decides what they may do.

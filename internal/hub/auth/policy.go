@@ -19,6 +19,11 @@ func (s *Service) May(ctx context.Context, id Identity, name string, action acce
 	case access.Ping, access.Catalog, access.Search:
 		return true, nil
 	}
+	if s.opts.Mirrors != nil {
+		if mirrored, signIn, err := s.opts.Mirrors.Mirrored(ctx, name, action); err != nil || mirrored {
+			return mayMirrored(id, action, signIn), err
+		}
+	}
 	if id.User.Admin && !id.User.Disabled {
 		return true, nil
 	}
@@ -46,6 +51,20 @@ func (s *Service) May(ctx context.Context, id Identity, name string, action acce
 		return false, err
 	}
 	return role == meta.RoleWrite || (role == meta.RoleRead && action == access.Pull), nil
+}
+
+// mayMirrored is the rule for a name of the pull-through cache: anyone
+// pulls (a signed-in user when signIn), no one pushes (what is there is
+// the upstream's), and administrators delete, to evict.
+func mayMirrored(id Identity, action access.Action, signIn bool) bool {
+	active := !id.Anonymous() && !id.User.Disabled
+	switch action {
+	case access.Pull:
+		return !signIn || active
+	case access.Delete:
+		return active && id.User.Admin
+	}
+	return false
 }
 
 // Namespace is the owner a repository name implies: its first path

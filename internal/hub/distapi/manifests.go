@@ -74,7 +74,7 @@ func (a *API) PutManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 	if p.Digest == "" {
 		tags = append(tags, p.Reference)
 	}
-	m, err := describe(mediaTypeOf(r.Header.Get("Content-Type")), body)
+	m, err := Describe(mediaTypeOf(r.Header.Get("Content-Type")), body)
 	if err != nil {
 		return err
 	}
@@ -102,10 +102,10 @@ func (a *API) PutManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 	return nil
 }
 
-// describe parses a manifest or index and works out what it refers to.
+// Describe parses a manifest or index and works out what it refers to.
 // The media type is the document's own, else the Content-Type it came
 // with, else what its shape says.
-func describe(contentType string, body []byte) (meta.Manifest, error) {
+func Describe(contentType string, body []byte) (meta.Manifest, error) {
 	var own struct {
 		MediaType string `json:"mediaType"`
 	}

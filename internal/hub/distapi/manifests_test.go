@@ -67,17 +67,17 @@ var describeCases = []struct {
 
 func TestDescribe(t *testing.T) {
 	for _, tc := range describeCases {
-		m, err := describe(tc.contentType, []byte(tc.body))
+		m, err := Describe(tc.contentType, []byte(tc.body))
 		if tc.mediaType == "" {
 			var e *errcode.Error
 			if !errors.As(err, &e) || e.Code != errcode.ManifestInvalid {
-				t.Errorf("describe(%q, %s) = %s, %v; want MANIFEST_INVALID", tc.contentType, tc.body, m.MediaType, err)
+				t.Errorf("Describe(%q, %s) = %s, %v; want MANIFEST_INVALID", tc.contentType, tc.body, m.MediaType, err)
 			}
 			continue
 		}
 		if err != nil || m.MediaType != tc.mediaType || !slices.Equal(strs(m.Blobs), tc.blobs) ||
 			!slices.Equal(strs(m.Children), tc.children) || string(m.Subject) != tc.subject {
-			t.Errorf("describe(%q, %s) = %s, blobs %v, children %v, subject %q, %v; want %s, blobs %v, children %v, subject %q",
+			t.Errorf("Describe(%q, %s) = %s, blobs %v, children %v, subject %q, %v; want %s, blobs %v, children %v, subject %q",
 				tc.contentType, tc.body, m.MediaType, m.Blobs, m.Children, m.Subject, err,
 				tc.mediaType, tc.blobs, tc.children, tc.subject)
 		}
@@ -104,17 +104,17 @@ func FuzzDescribe(f *testing.F) {
 		f.Add(tc.contentType, []byte(tc.body))
 	}
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
-		m, err := describe(contentType, body)
+		m, err := Describe(contentType, body)
 		if err != nil {
 			var e *errcode.Error
 			if !errors.As(err, &e) || e.Code != errcode.ManifestInvalid {
-				t.Fatalf("describe(%q, %q): %v; want MANIFEST_INVALID", contentType, body, err)
+				t.Fatalf("Describe(%q, %q): %v; want MANIFEST_INVALID", contentType, body, err)
 			}
 			return
 		}
 		isIndex := image.IsIndex(m.MediaType)
 		if !isIndex && !image.IsManifest(m.MediaType) {
-			t.Fatalf("describe(%q, %q) accepted media type %q", contentType, body, m.MediaType)
+			t.Fatalf("Describe(%q, %q) accepted media type %q", contentType, body, m.MediaType)
 		}
 		all := append(slices.Clone(m.Blobs), m.Children...)
 		if m.Subject != "" {
@@ -122,16 +122,16 @@ func FuzzDescribe(f *testing.F) {
 		}
 		for _, d := range all {
 			if err := d.Validate(); err != nil {
-				t.Fatalf("describe(%q, %q) recorded digest %q: %v", contentType, body, d, err)
+				t.Fatalf("Describe(%q, %q) recorded digest %q: %v", contentType, body, d, err)
 			}
 		}
-		again, err := describe(m.MediaType, body)
+		again, err := Describe(m.MediaType, body)
 		if err != nil || !sameRefs(again, m) || again.MediaType != m.MediaType {
-			t.Fatalf("describe(%q, %q) = %+v, but as %s it is %+v, %v", contentType, body, m, m.MediaType, again, err)
+			t.Fatalf("Describe(%q, %q) = %+v, but as %s it is %+v, %v", contentType, body, m, m.MediaType, again, err)
 		}
 		refs, subject, err := image.References(m.MediaType, body)
 		if err != nil {
-			t.Fatalf("describe(%q, %q) accepted what image.References refuses: %v", contentType, body, err)
+			t.Fatalf("Describe(%q, %q) accepted what image.References refuses: %v", contentType, body, err)
 		}
 		var want meta.Manifest
 		for i, r := range refs {
@@ -146,7 +146,7 @@ func FuzzDescribe(f *testing.F) {
 			want.Subject = subject.Digest
 		}
 		if !sameRefs(want, m) {
-			t.Fatalf("describe(%q, %q) = %+v, but clients fetch %+v", contentType, body, m, want)
+			t.Fatalf("Describe(%q, %q) = %+v, but clients fetch %+v", contentType, body, m, want)
 		}
 		var doc any = &image.Manifest{}
 		if isIndex {
@@ -156,13 +156,13 @@ func FuzzDescribe(f *testing.F) {
 			t.Fatal(err)
 		}
 		out, _ := json.Marshal(doc)
-		if again, err := describe(m.MediaType, out); err != nil || !sameRefs(again, m) {
-			t.Fatalf("describe(%q, %q) = %+v, but written out again as %s it is %+v, %v", contentType, body, m, out, again, err)
+		if again, err := Describe(m.MediaType, out); err != nil || !sameRefs(again, m) {
+			t.Fatalf("Describe(%q, %q) = %+v, but written out again as %s it is %+v, %v", contentType, body, m, out, again, err)
 		}
 		var shape struct{ Manifests, Config, Layers json.RawMessage }
 		json.Unmarshal(body, &shape)
 		if isIndex && (shape.Config != nil || shape.Layers != nil) || !isIndex && shape.Manifests != nil {
-			t.Fatalf("describe(%q, %q) accepted a %s that also reads as the other kind", contentType, body, m.MediaType)
+			t.Fatalf("Describe(%q, %q) accepted a %s that also reads as the other kind", contentType, body, m.MediaType)
 		}
 	})
 }

@@ -1,0 +1,287 @@
+package hub_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/hub/mirror"
+	"github.com/strata-dev/strata/internal/hub/mirror/upstream"
+	"github.com/strata-dev/strata/internal/testutil"
+)
+
+// fakeUpstream is a registry for a mirror to pull through: a strata hub on
+// loopback behind a proxy that counts the requests for content, and can
+// turn hostile (blobs and manifests that are not what their digests say).
+type fakeUpstream struct {
+	hub     *testutil.Hub
+	srv     *httptest.Server
+	hostile atomic.Bool
+
+	mu     sync.Mutex
+	counts map[string]int // "GET blob", "HEAD manifest", ...
+}
+
+func startUpstream(t *testing.T) *fakeUpstream {
+	t.Helper()
+	u := &fakeUpstream{hub: testutil.StartHub(t, hub.Config{}), counts: map[string]int{}}
+	target, _ := url.Parse(u.hub.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := ""
+		switch {
+		case strings.Contains(r.URL.Path, "/blobs/"):
+			kind = "blob"
+		case strings.Contains(r.URL.Path, "/manifests/"):
+			kind = "manifest"
+		}
+		if kind != "" {
+			u.mu.Lock()
+			u.counts[r.Method+" "+kind]++
+			u.mu.Unlock()
+		}
+		if u.hostile.Load() && r.Method == http.MethodGet && kind != "" {
+			if kind == "blob" {
+				w.Write([]byte("not the blob you asked for"))
+				return
+			}
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Write([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat("1", 64) + `","size":2},"layers":[]}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// count is how many requests of a kind ("GET blob") reached the upstream.
+func (u *fakeUpstream) count(kind string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.counts[kind]
+}
+
+// total is how many requests for content reached the upstream.
+func (u *fakeUpstream) total() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, c := range u.counts {
+		n += c
+	}
+	return n
+}
+
+// push puts img on the upstream as name:tag.
+func (u *fakeUpstream) push(t *testing.T, ref string, img v1.Image) v1.Hash {
+	t.Helper()
+	return push(t, u.hub.Addr+"/"+ref, img)
+}
+
+// mirrorHub is an open hub mirroring up: at the root and under docker.io
+// (one upstream), and under quay.io (the same registry again).
+func mirrorHub(t *testing.T, up *fakeUpstream, ttl time.Duration) *testutil.Hub {
+	t.Helper()
+	ups := []mirror.Upstream{
+		{URL: up.srv.URL, Prefix: "docker.io", Root: true, TagTTL: ttl},
+		{URL: up.srv.URL, Prefix: "quay.io", TagTTL: ttl},
+	}
+	return testutil.StartHub(t, hub.Config{Mirrors: ups, Upstreams: upstream.New(ups)})
+}
+
+// blobsOf is how many blobs an image has: its config and layers.
+func blobsOf(t *testing.T, img v1.Image) int {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(layers) + 1
+}
+
+func TestMirrorPullThrough(t *testing.T) {
+	up := startUpstream(t)
+	img := randomImage(t, 3)
+	up.push(t, "library/busybox:1", img)
+	h := mirrorHub(t, up, 0)
+
+	// Cold: at the root, as docker's registry-mirrors asks.
+	if err := testutil.SameImage(h.Addr+"/library/busybox:1", img); err != nil {
+		t.Fatalf("pull through the mirror: %v", err)
+	}
+	if got, want := up.count("GET blob"), blobsOf(t, img); got != want {
+		t.Errorf("a cold pull fetched %d blobs from the upstream, want %d", got, want)
+	}
+	if got := up.count("GET manifest"); got != 1 {
+		t.Errorf("a cold pull fetched the manifest %d times, want 1", got)
+	}
+	// Warm, within the TTL, at the root and under the prefix: the same
+	// content, and no request to the upstream.
+	before := up.total()
+	for _, ref := range []string{h.Addr + "/library/busybox:1", h.Addr + "/docker.io/library/busybox:1"} {
+		if err := testutil.SameImage(ref, img); err != nil {
+			t.Fatalf("warm pull of %s: %v", ref, err)
+		}
+	}
+	if got := up.total() - before; got != 0 {
+		t.Errorf("warm pulls within the TTL made %d upstream requests, want 0", got)
+	}
+	// Stored once, in the mirror's repository, like pushed content.
+	d, _ := img.Digest()
+	if _, err := h.Deps.Meta.Manifest(context.Background(), "docker.io/library/busybox", d.String()); err != nil {
+		t.Errorf("the manifest is not stored in docker.io/library/busybox: %v", err)
+	}
+	// crane pulls through the other prefix (a second fill: another repository).
+	crane := testutil.Tool(t, "crane")
+	if got := strings.TrimSpace(testutil.Run(t, nil, crane, "digest", h.Addr+"/quay.io/library/busybox:1")); got != d.String() {
+		t.Errorf("crane digest through quay.io = %s, want %s", got, d)
+	}
+	testutil.Run(t, nil, crane, "pull", h.Addr+"/quay.io/library/busybox:1", t.TempDir()+"/img.tar")
+
+	// A name the upstream lacks is unknown; a local repository at the
+	// root is the hub's own, and pushes to mirrored names are refused.
+	if _, err := testutil.RunErr(nil, crane, "digest", h.Addr+"/library/nothing:1"); err == nil || !strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
+		t.Errorf("a name the upstream lacks: %v, want MANIFEST_UNKNOWN", err)
+	}
+	local := randomImage(t, 1)
+	push(t, h.Addr+"/alice/app:1", local)
+	if err := testutil.SameImage(h.Addr+"/alice/app:1", local); err != nil {
+		t.Errorf("a local repository at the root: %v", err)
+	}
+	r, _ := name.ParseReference(h.Addr + "/docker.io/library/busybox:2")
+	if err := remote.Write(r, local); err == nil || !strings.Contains(err.Error(), "read-only mirror") {
+		t.Errorf("push to a mirrored name: %v, want refused as a read-only mirror", err)
+	}
+}
+
+// Many clients pulling one image for the first time at once: each blob
+// and the manifest come from the upstream once.
+func TestMirrorConcurrentFirstPulls(t *testing.T) {
+	up := startUpstream(t)
+	img := randomImage(t, 4)
+	up.push(t, "library/app:1", img)
+	h := mirrorHub(t, up, 0)
+	r, _ := name.ParseReference(h.Addr + "/library/app:1")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- testutil.PullAll(r)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := up.count("GET blob"), blobsOf(t, img); got != want {
+		t.Errorf("8 concurrent first pulls fetched %d blobs from the upstream, want %d (one each)", got, want)
+	}
+	if got := up.count("GET manifest"); got != 1 {
+		t.Errorf("8 concurrent first pulls fetched the manifest %d times, want 1", got)
+	}
+}
+
+// Past its TTL a tag is checked with a HEAD: unchanged, nothing more is
+// fetched; moved, the new manifest is; the upstream down, the cached tag
+// and its blobs are served still.
+func TestMirrorRevalidateAndStale(t *testing.T) {
+	up := startUpstream(t)
+	first := randomImage(t, 2)
+	up.push(t, "library/app:1", first)
+	h := mirrorHub(t, up, 1) // 1ns: every pull revalidates
+	ref := h.Addr + "/library/app:1"
+	if err := testutil.SameImage(ref, first); err != nil {
+		t.Fatal(err)
+	}
+	gets := up.count("GET manifest") + up.count("GET blob")
+	if err := testutil.SameImage(ref, first); err != nil {
+		t.Fatal(err)
+	}
+	if up.count("HEAD manifest") == 0 {
+		t.Error("a pull past the TTL did not revalidate the tag with a HEAD")
+	}
+	if got := up.count("GET manifest") + up.count("GET blob"); got != gets {
+		t.Errorf("revalidating an unchanged tag fetched %d more manifests or blobs", got-gets)
+	}
+
+	second := randomImage(t, 2)
+	up.push(t, "library/app:1", second)
+	if err := testutil.SameImage(ref, second); err != nil {
+		t.Fatalf("after the tag moved upstream: %v", err)
+	}
+
+	up.srv.Close() // the upstream goes away
+	if err := testutil.SameImage(ref, second); err != nil {
+		t.Fatalf("with the upstream down, the cached tag: %v", err)
+	}
+	d, _ := first.Digest()
+	if err := testutil.SameImage(h.Addr+"/library/app@"+d.String(), first); err != nil {
+		t.Fatalf("with the upstream down, a cached digest: %v", err)
+	}
+	if _, err := remote.Head(mustRef(t, h.Addr+"/library/other:1")); err == nil {
+		t.Fatal("with the upstream down, a name never cached was served")
+	}
+}
+
+// A hostile upstream's content that does not match its digest is
+// refused, and nothing of it is stored.
+func TestMirrorRefusesBadDigests(t *testing.T) {
+	up := startUpstream(t)
+	img := randomImage(t, 1)
+	d := up.push(t, "library/app:1", img)
+	h := mirrorHub(t, up, 0)
+	up.hostile.Store(true)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	for _, path := range []string{"/v2/library/app/blobs/" + ld.String(), "/v2/library/app/manifests/" + d.String()} {
+		resp, err := http.Get(h.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("GET %s from a hostile upstream: %d, want 502", path, resp.StatusCode)
+		}
+	}
+	ctx := context.Background()
+	if b, err := h.Deps.Meta.Blob(ctx, digest.Digest(ld.String())); !errdefs.IsNotFound(err) {
+		t.Errorf("the hostile blob was recorded: %+v, %v", b, err)
+	}
+	if _, err := h.Deps.Meta.Manifest(ctx, "docker.io/library/app", d.String()); !errdefs.IsNotFound(err) {
+		t.Errorf("the hostile manifest was stored: %v", err)
+	}
+	// Honest again: the same requests fill the cache.
+	up.hostile.Store(false)
+	if err := testutil.SameImage(h.Addr+"/library/app:1", img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
