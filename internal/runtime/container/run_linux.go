@@ -311,8 +311,11 @@ func wire(cmd *exec.Cmd, tty bool, stdio IO, outLog, errLog io.Writer) (done fun
 }
 
 func tee(w io.Writer, log io.Writer) io.Writer {
-	if w == nil {
+	switch {
+	case w == nil:
 		return log
+	case log == io.Discard: // exec: a file (strata's stdout) goes to runc as it is, with no pipe and copy
+		return w
 	}
 	return io.MultiWriter(w, log)
 }
