@@ -192,7 +192,7 @@ func (s *staged) load() error {
 	if s.ready {
 		return nil
 	}
-	s.buf = s.d.getBuf()
+	s.buf = nil // grown as bytes come: see grow
 	if s.keep > 0 {
 		b, err := s.d.get(s.ctx, s.d.dataKey(s.st.Tail))
 		if err != nil {
@@ -201,10 +201,30 @@ func (s *staged) load() error {
 		if int64(len(b)) < s.keep {
 			return fmt.Errorf("upload %s: its tail has %d bytes, not %d: %w", s.id, len(b), s.keep, errdefs.ErrConflict)
 		}
+		s.grow(int(s.keep))
 		s.buf = append(s.buf, b[:s.keep]...)
 	}
 	s.ready = true
 	return nil
+}
+
+// grow makes room in the part being formed for k more bytes. An upload's
+// first part starts small and doubles up to a part's size (then a pooled
+// buffer), so that a small blob (a config, a small layer, a short last
+// chunk) does not hold a whole part's memory: with 8 MiB parts, 64 clients
+// pushing 2 MiB layers took 570 MiB.
+func (s *staged) grow(k int) {
+	need := len(s.buf) + k
+	if need <= cap(s.buf) {
+		return
+	}
+	var b []byte
+	if c := max(need, 2*cap(s.buf), 64<<10); int64(c) < s.d.partSize {
+		b = make([]byte, 0, c)
+	} else {
+		b = s.d.getBuf()
+	}
+	s.buf = append(b, s.buf...)
 }
 
 // Write adds p to the part being formed, sending the part when it is full
@@ -224,6 +244,7 @@ func (s *staged) Write(p []byte) (int, error) {
 		if k <= 0 {
 			k = len(p) // a tail left longer than a part by a failure: send it whole
 		}
+		s.grow(k)
 		s.buf = append(s.buf, p[:k]...)
 		p, n, s.dirty = p[k:], n+k, true
 		if int64(len(s.buf)) >= s.d.partSize {
