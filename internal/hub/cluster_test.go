@@ -3,6 +3,7 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -318,10 +319,11 @@ func kidOf(t *testing.T, tok string) string {
 	return kid
 }
 
-// pushed is a push a client sent: its reference and image.
+// pushed is a push a client sent: its reference and image, and why it failed.
 type pushed struct {
 	ref string
 	img v1.Image
+	err error
 }
 
 // pushLoop pushes images (a base layer of bases and a new one) as worker w
@@ -331,13 +333,14 @@ func pushLoop(ctx context.Context, t *testing.T, addr, repo string, w int, bases
 	mu *sync.Mutex, acked, failed *[]pushed) {
 	for i := 0; ctx.Err() == nil; i++ {
 		img, _ := mutate.AppendLayers(empty.Image, bases[(w+i)%len(bases)], testutil.RandomLayer(128<<10))
-		p := pushed{fmt.Sprintf("%s/%s/w%d:%d", addr, repo, w, i), img}
+		p := pushed{ref: fmt.Sprintf("%s/%s/w%d:%d", addr, repo, w, i), img: img}
 		r, _ := name.ParseReference(p.ref)
 		err := remote.Write(r, img, remote.WithContext(ctx), noRetry)
 		mu.Lock()
 		if err == nil {
 			*acked = append(*acked, p)
 		} else {
+			p.err = err
 			*failed = append(*failed, p)
 		}
 		mu.Unlock()
@@ -408,9 +411,16 @@ func TestClusterKillNode(t *testing.T) {
 		if len(acked) == 0 {
 			t.Fatalf("round %d: no push was acknowledged", round)
 		}
+		stopped := 0
+		for _, p := range failed {
+			if errors.Is(p.err, context.Canceled) {
+				stopped++
+			}
+		}
 		total += len(acked)
-		totalFailed += len(failed)
-		t.Logf("round %d (%s killed): %d pushes acknowledged, %d failed and pushed again", round, victim.Name, len(acked), len(failed))
+		totalFailed += len(failed) - stopped
+		t.Logf("round %d (%s killed): %d pushes acknowledged, %d failed with the node and %d stopped by the test, all pushed again",
+			round, victim.Name, len(acked), len(failed)-stopped, stopped)
 		if err := victim.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -418,7 +428,7 @@ func TestClusterKillNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d pushes acknowledged in all, %d failed and were pushed again", total, totalFailed)
+	t.Logf("%d pushes acknowledged in all, %d failed with a node and were pushed again", total, totalFailed)
 }
 
 // A collection run on one node while clients push through the others,
@@ -471,8 +481,11 @@ func TestClusterGCDuringPushes(t *testing.T) {
 	}
 	stopPushes()
 	wg.Wait()
-	// What a stopped push left is not a failure of the hub; any other is.
+	// A push the test stopped is not a failure of the hub; any other is.
 	for _, p := range failed {
+		if !errors.Is(p.err, context.Canceled) {
+			t.Errorf("%s failed while the collector ran: %v", p.ref, p.err)
+		}
 		r, _ := name.ParseReference(p.ref)
 		if err := remote.Write(r, p.img, noRetry); err != nil {
 			t.Errorf("%s, stopped by the test, pushed again: %v", p.ref, err)

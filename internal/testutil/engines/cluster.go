@@ -138,6 +138,8 @@ backend nodes
     balance roundrobin
     option httpchk GET %s
     http-check expect status 200
+    # A node busy with a burst of requests answers /readyz late, not never.
+    timeout check 3s
     default-server inter %dms fastinter %dms downinter %dms fall 2 rise 1
 `, listen, stats, check, checkEvery.Milliseconds(), checkEvery.Milliseconds(), checkEvery.Milliseconds())
 	for i, s := range servers {
