@@ -245,6 +245,15 @@ func measureSetup(ctx context.Context, s *setup, counts []int) error {
 	defer func() { close(stopSampling); wg.Wait() }()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 256
+	// Not measured: the store makes a new bucket's volumes at its first
+	// write, which takes seconds.
+	warm := image(1024)
+	if err := push(s.addr+"/warm/up:1", warm); err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
+	if err := pullImage(s.addr+"/warm/up:1", warm); err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
 	for _, n := range counts {
 		for _, sv := range s.servers {
 			sv.peak.Store(0)

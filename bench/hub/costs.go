@@ -99,7 +99,10 @@ func (c *cost) print(label, unit string) {
 		}
 	}
 	sort.Slice(stmts, func(i, j int) bool { return stmts[i].calls > stmts[j].calls })
-	commits := c.sql["COMMIT"]
+	commits := c.sql["COMMIT"] // pg_stat_statements keeps the case pgx sent
+	if lower := c.sql["commit"]; lower[0] > 0 {
+		commits = [2]float64{commits[0] + lower[0], commits[1] + lower[1]}
+	}
 	fmt.Printf("    PostgreSQL: %.2f transactions (COMMIT %.2f ms each), %.2f statements, %.2f ms in all\n",
 		commits[0]/c.units, commits[1]/max(commits[0], 1), calls/c.units, ms/c.units)
 	for _, s := range stmts[:min(len(stmts), 8)] {
