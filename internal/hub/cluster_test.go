@@ -3,8 +3,8 @@ package hub_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
