@@ -7,9 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/mirror"
+	"github.com/strata-dev/strata/internal/hub/mirror/upstream"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -63,20 +68,26 @@ type who struct {
 	user, secret     string // "" anonymous; a secret of "token:<scope>" is an access token of that scope
 	noToken          bool   // send no token at all
 	pub, priv, other string // allowed actions as letters: l (pull), s (push), d (delete), p (ping)
+	// On the pull-through cache: a mirrored name under its prefix, the
+	// same at the root (as docker's registry-mirrors asks), and one of a
+	// mirror that needs sign-in.
+	mirror, root, signIn string
 }
 
 var people = []who{
-	{name: "anonymous, no token", noToken: true, pub: "l", priv: ""},
-	{name: "anonymous token", pub: "lp", priv: "p"},
-	{name: "owner", user: "alice", secret: "alice-pass-1", pub: "lsdp", priv: "lsdp"},
-	{name: "owner's read token", user: "alice", secret: "token:read", pub: "lp", priv: "lp"},
-	{name: "owner's read-write token", user: "alice", secret: "token:read-write", pub: "lsp", priv: "lsp"},
-	{name: "owner's read-write-delete token", user: "alice", secret: "token:read-write-delete", pub: "lsdp", priv: "lsdp"},
-	{name: "another user", user: "bob", secret: "bob-pass-12", pub: "lp", priv: "p"},
-	{name: "read collaborator", user: "carol", secret: "carol-pass-1", pub: "lp", priv: "lp"},
-	{name: "write collaborator", user: "dave", secret: "dave-pass-12", pub: "lsp", priv: "lsp"},
-	{name: "administrator", user: "ops", secret: "ops-pass-12", pub: "lsdp", priv: "lsdp"},
-	{name: "disabled owner of another repository", user: "erin", secret: "erin-pass-12", noToken: true, pub: "l", priv: ""},
+	{name: "anonymous, no token", noToken: true, pub: "l", priv: "", mirror: "l", root: "l", signIn: ""},
+	{name: "anonymous token", pub: "lp", priv: "p", mirror: "lp", root: "lp", signIn: "p"},
+	{name: "owner", user: "alice", secret: "alice-pass-1", pub: "lsdp", priv: "lsdp", mirror: "lp", root: "lp", signIn: "lp"},
+	{name: "owner's read token", user: "alice", secret: "token:read", pub: "lp", priv: "lp", mirror: "lp", root: "lp", signIn: "lp"},
+	{name: "owner's read-write token", user: "alice", secret: "token:read-write", pub: "lsp", priv: "lsp", mirror: "lp", root: "lp", signIn: "lp"},
+	{name: "owner's read-write-delete token", user: "alice", secret: "token:read-write-delete", pub: "lsdp", priv: "lsdp", mirror: "lp", root: "lp", signIn: "lp"},
+	{name: "another user", user: "bob", secret: "bob-pass-12", pub: "lp", priv: "p", mirror: "lp", root: "lp", signIn: "lp"},
+	{name: "read collaborator", user: "carol", secret: "carol-pass-1", pub: "lp", priv: "lp", mirror: "lp", root: "lp", signIn: "lp"},
+	{name: "write collaborator", user: "dave", secret: "dave-pass-12", pub: "lsp", priv: "lsp", mirror: "lp", root: "lp", signIn: "lp"},
+	// An administrator evicts from a mirror but never pushes to it; at the
+	// root, a push or delete is of the hub's own repository of that name.
+	{name: "administrator", user: "ops", secret: "ops-pass-12", pub: "lsdp", priv: "lsdp", mirror: "ldp", root: "lsdp", signIn: "ldp"},
+	{name: "disabled owner of another repository", user: "erin", secret: "erin-pass-12", noToken: true, pub: "l", priv: "", mirror: "l", root: "l", signIn: ""},
 }
 
 var letters = map[string]string{"pull": "l", "push": "s", "delete": "d", "ping": "p", "catalog": "c", "search": "c"}
@@ -97,7 +108,13 @@ func TestAccessTable(t *testing.T) {
 }
 
 func testAccessTable(t *testing.T, cfg hub.Config) {
+	up := startUpstream(t)
+	cfg.Mirrors = []mirror.Upstream{{URL: up.srv.URL, Prefix: "docker.io", Root: true},
+		{URL: up.srv.URL, Prefix: "quay.io", SignIn: true}}
+	cfg.Upstreams = upstream.New(cfg.Mirrors)
 	h, pub, priv := accountsHub(t, cfg)
+	pubImage, _ := remote.Image(mustRef(t, h.Addr+"/alice/pub:v1"), remote.WithAuth(&authn.Basic{Username: "alice", Password: "alice-pass-1"}))
+	up.push(t, "library/pub:v1", pubImage)
 	ctx := context.Background()
 	for _, u := range [][2]string{{"carol", "carol-pass-1"}, {"dave", "dave-pass-12"}, {"erin", "erin-pass-12"}} {
 		if err := h.Deps.Auth.CreateUser(ctx, u[0], u[1], false); err != nil {
@@ -123,7 +140,8 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 			repo    string
 			img     seeded
 			allowed string
-		}{{"alice/pub", pub, p.pub}, {"alice/priv", priv, p.priv}} {
+		}{{"alice/pub", pub, p.pub}, {"alice/priv", priv, p.priv}, {"docker.io/library/pub", pub, p.mirror},
+			{"library/pub", pub, p.root}, {"quay.io/library/pub", pub, p.signIn}} {
 			tok := ""
 			if !p.noToken {
 				tr, r := getToken(t, h, p.user, secret, "repository:"+vis.repo+":pull,push,delete", "registry:catalog:*,search")
@@ -144,8 +162,15 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 				if got := r.Status != 401 && r.Status != 403; got != want || r.Status >= 500 {
 					t.Errorf("%s, %s on %s: %d %s (allowed: %v)", p.name, e.key, vis.repo, r.Status, strings.TrimSpace(r.Body), want)
 				}
-				// The listings show the repository exactly to those who may pull it.
-				if letters[e.action] == "c" {
+				// The listings show the repository exactly to those who may
+				// pull it (a mirror's repository is listed under its stored
+				// name, one needing sign-in to administrators only).
+				if e.key == "GET catalog" && vis.repo == "quay.io/library/pub" {
+					if listed := strings.Contains(r.Body, `"`+vis.repo+`"`); listed != (p.user == "ops") {
+						t.Errorf("%s: the sign-in mirror's %s listed %v: %s", p.name, vis.repo, listed, r.Body)
+					}
+				}
+				if letters[e.action] == "c" && strings.HasPrefix(vis.repo, "alice/") {
 					listed := strings.Contains(r.Body, `"`+vis.repo+`"`)
 					if pull := strings.Contains(vis.allowed, "l"); listed != pull {
 						t.Errorf("%s, %s: %s listed %v, may pull %v: %s", p.name, e.key, vis.repo, listed, pull, r.Body)

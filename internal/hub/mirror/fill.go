@@ -118,6 +118,24 @@ func (m *Mirror) store(ctx context.Context, t Target, mf meta.Manifest, tags []s
 		return err
 	}
 	m.filled(ctx, t.Stored, mf.Digest)
+	return m.guard(ctx, t)
+}
+
+// guard makes the repository of a mirror that needs sign-in private, once
+// it exists, so that listings, search and the web show it to no one
+// anonymous (the access rules let signed-in users pull it all the same).
+func (m *Mirror) guard(ctx context.Context, t Target) error {
+	if !t.SignIn {
+		return nil
+	}
+	if _, done := m.private.Load(t.Stored); done {
+		return nil
+	}
+	private := meta.Private
+	if err := m.meta.UpdateRepository(ctx, t.Stored, meta.RepoChange{Visibility: &private}); err != nil {
+		return err
+	}
+	m.private.Store(t.Stored, true)
 	return nil
 }
 
@@ -186,7 +204,7 @@ func (m *Mirror) fillBlob(ctx context.Context, t Target, d digest.Digest) error 
 	if holder, err := m.meta.PublicHolder(ctx, d); err == nil && holder != "" {
 		if ok, err := m.blobs.Mount(ctx, t.Stored, holder, d); err == nil && ok {
 			m.filled(ctx, t.Stored, d)
-			return nil
+			return m.guard(ctx, t)
 		}
 	}
 	m.count("blob")
@@ -199,7 +217,7 @@ func (m *Mirror) fillBlob(ctx context.Context, t Target, d digest.Digest) error 
 		return err
 	}
 	m.filled(ctx, t.Stored, d)
-	return nil
+	return m.guard(ctx, t)
 }
 
 // upstreamError maps what an upstream said to the registry API's codes:

@@ -124,9 +124,10 @@ type Mirror struct {
 	flights singleflight.Group
 
 	mu        sync.Mutex
-	validated map[string]time.Time     // "repo:tag" → when the upstream last confirmed it
-	parents   map[string][]parentRef   // "repo@digest" → manifests that refer to it, not yet recorded
-	fetches   map[string]*atomic.Int64 // by kind, for tests and metrics
+	validated map[string]time.Time   // "repo:tag" → when the upstream last confirmed it
+	parents   map[string][]parentRef // "repo@digest" → manifests that refer to it, not yet recorded
+	fetches   map[string]*atomic.Int64
+	private   sync.Map // repositories of sign-in mirrors made private // by kind, for tests and metrics
 	now       func() time.Time
 }
 
