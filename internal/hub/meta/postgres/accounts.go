@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
@@ -14,7 +12,7 @@ import (
 // CreateUser adds a user; the first is an administrator, and sign-up on
 // the web (selfService) takes one only while it is open.
 func (s *Store) CreateUser(ctx context.Context, u meta.User, selfService bool) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		var users int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&users); err != nil {
 			return err
@@ -48,7 +46,7 @@ func (s *Store) CreateUser(ctx context.Context, u meta.User, selfService bool) e
 
 // nextGeneration takes the next value of the counter users' generations
 // come from, so that none repeats.
-func nextGeneration(ctx context.Context, tx pgx.Tx) (int64, error) {
+func nextGeneration(ctx context.Context, tx *txn) (int64, error) {
 	var gen int64
 	err := tx.QueryRow(ctx, `INSERT INTO counters (name, value) VALUES ('generation', 1)
 		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`).Scan(&gen)
@@ -101,7 +99,7 @@ func (s *Store) Users(ctx context.Context) ([]meta.User, error) {
 }
 
 // enabledAdmins counts the administrators who may sign in.
-func enabledAdmins(ctx context.Context, tx pgx.Tx) (int, error) {
+func enabledAdmins(ctx context.Context, tx *txn) (int, error) {
 	var n int
 	err := tx.QueryRow(ctx, `SELECT count(*) FROM users WHERE admin AND NOT disabled`).Scan(&n)
 	return n, err
@@ -109,7 +107,7 @@ func enabledAdmins(ctx context.Context, tx pgx.Tx) (int, error) {
 
 // keepAnAdmin runs change and refuses it when it took the last enabled
 // administrator away from a hub that had one.
-func keepAnAdmin(ctx context.Context, tx pgx.Tx, who string, change func() error) error {
+func keepAnAdmin(ctx context.Context, tx *txn, who string, change func() error) error {
 	before, err := enabledAdmins(ctx, tx)
 	if err != nil {
 		return err
@@ -149,7 +147,7 @@ func (s *Store) UpdateUser(ctx context.Context, name string, c meta.UserChange) 
 	if c.DefaultVisibility != nil {
 		set, args = append(set, "default_visibility = ?"), append(args, string(orPublic(*c.DefaultVisibility)))
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		uid, err := userID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -172,7 +170,7 @@ func (s *Store) UpdateUser(ctx context.Context, name string, c meta.UserChange) 
 
 // DeleteUser removes a user and everything that is theirs.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		uid, err := userID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -209,7 +207,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 // CreateCredential stores a credential and returns its id.
 func (s *Store) CreateCredential(ctx context.Context, c meta.Credential) (int64, error) {
 	var id int64
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		uid, err := userID(ctx, tx, c.User)
 		if err != nil {
 			return err
@@ -291,7 +289,7 @@ func (s *Store) Credentials(ctx context.Context, user string, kind meta.Credenti
 
 // DeleteCredential revokes one of user's credentials and those made with it.
 func (s *Store) DeleteCredential(ctx context.Context, user string, id int64) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `DELETE FROM credentials WHERE id = $1 AND user_id = (SELECT id FROM users WHERE name = $2)`, id, user)
 		if err != nil {
 			return err
@@ -306,7 +304,7 @@ func (s *Store) DeleteCredential(ctx context.Context, user string, id int64) err
 
 // DeleteCredentials revokes all of user's credentials of the given kinds.
 func (s *Store) DeleteCredentials(ctx context.Context, user string, kinds ...meta.CredentialKind) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		uid, err := userID(ctx, tx, user)
 		if errdefs.IsNotFound(err) {
 			return nil
@@ -320,7 +318,7 @@ func (s *Store) DeleteCredentials(ctx context.Context, user string, kinds ...met
 
 // deleteCredentials deletes a user's credentials of the given kinds, and
 // those made with them.
-func deleteCredentials(ctx context.Context, tx pgx.Tx, uid int64, kinds ...meta.CredentialKind) error {
+func deleteCredentials(ctx context.Context, tx *txn, uid int64, kinds ...meta.CredentialKind) error {
 	if len(kinds) == 0 {
 		return nil
 	}
@@ -336,7 +334,7 @@ func deleteCredentials(ctx context.Context, tx pgx.Tx, uid int64, kinds ...meta.
 
 // TouchCredential records a use.
 func (s *Store) TouchCredential(ctx context.Context, id int64, now time.Time) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `UPDATE credentials SET last_used_at = $1 WHERE id = $2`, unixNano(now), id)
 		return err
 	})
@@ -354,7 +352,7 @@ func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 
 // SetSetting stores a hub setting.
 func (s *Store) SetSetting(ctx context.Context, key, value string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 		return err

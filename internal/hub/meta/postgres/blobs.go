@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
@@ -46,7 +44,7 @@ func (s *Store) Blobs(ctx context.Context, after digest.Digest, n int) ([]meta.B
 // LinkBlob links a live blob into repo.
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
-	err := s.txIn(ctx, quotaScope(repo, quota), func(tx pgx.Tx) error {
+	err := s.txIn(ctx, quotaScope(repo, quota), func(tx *txn) error {
 		b, err := blobRecord(ctx, tx, d)
 		state = b.State
 		if errdefs.IsNotFound(err) || b.State != meta.BlobLive {
@@ -61,7 +59,7 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now 
 }
 
 // link links blob b into repo, within quota.
-func link(ctx context.Context, tx pgx.Tx, repo string, b meta.Blob, now time.Time, quota int64) error {
+func link(ctx context.Context, tx *txn, repo string, b meta.Blob, now time.Time, quota int64) error {
 	if err := checkQuota(ctx, tx, repo, b.Digest, b.Size, quota); err != nil {
 		return err
 	}
@@ -86,7 +84,7 @@ func quotaScope(repo string, quota int64) string {
 // checkQuota returns a *meta.QuotaError when linking d, of size bytes,
 // into repo would take its namespace past quota (> 0). A blob the
 // namespace already links adds nothing.
-func checkQuota(ctx context.Context, tx pgx.Tx, repo string, d digest.Digest, size, quota int64) error {
+func checkQuota(ctx context.Context, tx *txn, repo string, d digest.Digest, size, quota int64) error {
 	if quota <= 0 {
 		return nil
 	}
@@ -122,7 +120,7 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string) (int64, error) {
 // LinkOrReserve links a live blob, or reserves one to write as pending under l.
 func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time, l meta.Lease, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
-	err := s.txIn(ctx, quotaScope(repo, quota), func(tx pgx.Tx) error {
+	err := s.txIn(ctx, quotaScope(repo, quota), func(tx *txn) error {
 		b, err := blobRecord(ctx, tx, d)
 		state = b.State
 		switch {
@@ -149,7 +147,7 @@ func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest,
 
 // RenewBlob extends the lease on a pending or deleting blob.
 func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `UPDATE blobs SET lease_until = $1 WHERE digest = $2 AND holder = $3 AND state IN ($4, $5)`,
 			zeroNano(l.Until), d.String(), l.Holder, meta.BlobPending, meta.BlobDeleting)
 		if err != nil {
@@ -164,7 +162,7 @@ func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) er
 
 // PublishBlob makes a pending blob live and links it into repo.
 func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, holder, upload string, now time.Time, quota int64) error {
-	return s.txIn(ctx, quotaScope(repo, quota), func(tx pgx.Tx) error {
+	return s.txIn(ctx, quotaScope(repo, quota), func(tx *txn) error {
 		if upload != "" {
 			if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1 AND holder = $2`, upload, holder); err != nil {
 				return err
@@ -189,7 +187,7 @@ func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, h
 
 // ReleaseBlob drops a pending record that holder holds.
 func (s *Store) ReleaseBlob(ctx context.Context, d digest.Digest, holder string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM blobs WHERE digest = $1 AND state = $2 AND holder = $3`,
 			d.String(), meta.BlobPending, holder)
 		return err
@@ -198,7 +196,7 @@ func (s *Store) ReleaseBlob(ctx context.Context, d digest.Digest, holder string)
 
 // QuarantineBlob marks a live blob quarantined.
 func (s *Store) QuarantineBlob(ctx context.Context, d digest.Digest, now time.Time) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `UPDATE blobs SET state = $1, created_at = $2 WHERE digest = $3 AND state = $4`,
 			meta.BlobQuarantined, unixNano(now), d.String(), meta.BlobLive)
 		if err != nil {
@@ -239,7 +237,7 @@ func (s *Store) PublicHolder(ctx context.Context, d digest.Digest) (string, erro
 
 // TouchLink records that a client has just relied on a link.
 func (s *Store) TouchLink(ctx context.Context, repo string, d digest.Digest, now time.Time) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `UPDATE links SET touched_at = $1
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = $2) AND digest = $3`, unixNano(now), repo, d.String())
 		return err
@@ -248,7 +246,7 @@ func (s *Store) TouchLink(ctx context.Context, repo string, d digest.Digest, now
 
 // UnlinkBlob removes a link that no manifest of repo refers to.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		id, err := repoID(ctx, tx, repo)
 		if err != nil {
 			return err

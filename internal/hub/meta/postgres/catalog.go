@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
@@ -17,7 +15,7 @@ import (
 
 // CreateRepository makes an empty repository.
 func (s *Store) CreateRepository(ctx context.Context, r meta.Repository) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `INSERT INTO repositories (name, owner, visibility, description, created_at, namespace)
 			VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
 			r.Name, r.Owner, string(r.Visibility), r.Description, unixNano(r.CreatedAt), meta.Namespace(r.Name))
@@ -44,7 +42,7 @@ func (s *Store) UpdateRepository(ctx context.Context, name string, c meta.RepoCh
 	if c.Overview != nil {
 		set, args = append(set, "overview = ?"), append(args, *c.Overview)
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		return update(ctx, tx, "repositories", set, args, name, "repository")
 	})
 }
@@ -68,7 +66,7 @@ func (s *Store) RecordPulls(ctx context.Context, pulls []meta.Pulls) error {
 	for i, p := range pulls {
 		names[i], counts[i], lasts[i] = p.Repo, p.Count, unixNano(p.Last)
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `UPDATE repositories r SET pulls = r.pulls + p.count,
 			last_pulled_at = GREATEST(r.last_pulled_at, p.last)
 			FROM (SELECT sum(c) AS count, max(l) AS last, n FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(n, c, l) GROUP BY n) p
@@ -79,7 +77,7 @@ func (s *Store) RecordPulls(ctx context.Context, pulls []meta.Pulls) error {
 
 // update sets columns (set, with args) of the row of table called name;
 // with nothing to set it only checks that the row exists.
-func update(ctx context.Context, tx pgx.Tx, table string, set []string, args []any, name, what string) error {
+func update(ctx context.Context, tx *txn, table string, set []string, args []any, name, what string) error {
 	if len(set) == 0 {
 		set = []string{"name = name"}
 	}
@@ -95,7 +93,7 @@ func update(ctx context.Context, tx pgx.Tx, table string, set []string, args []a
 
 // DeleteRepository removes a repository and everything in it.
 func (s *Store) DeleteRepository(ctx context.Context, name string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		id, err := repoID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -104,7 +102,7 @@ func (s *Store) DeleteRepository(ctx context.Context, name string) error {
 	})
 }
 
-func deleteRepo(ctx context.Context, tx pgx.Tx, id int64) error {
+func deleteRepo(ctx context.Context, tx *txn, id int64) error {
 	for _, table := range []string{"tags", "manifest_blobs", "manifest_children", "manifests", "links", "collaborators"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE repo_id = $1`, id); err != nil {
 			return err
@@ -234,7 +232,7 @@ func userID(ctx context.Context, q querier, name string) (int64, error) {
 
 // SetCollaborator gives user a role in repo.
 func (s *Store) SetCollaborator(ctx context.Context, repo, user string, role meta.Role) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		rid, err := repoID(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -251,7 +249,7 @@ func (s *Store) SetCollaborator(ctx context.Context, repo, user string, role met
 
 // RemoveCollaborator takes user's role in repo away.
 func (s *Store) RemoveCollaborator(ctx context.Context, repo, user string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `DELETE FROM collaborators
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND user_id = (SELECT id FROM users WHERE name = $2)`, repo, user)
 		if err != nil {

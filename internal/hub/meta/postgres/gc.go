@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/hub/meta"
@@ -78,7 +76,7 @@ func scanBlobs(ctx context.Context, q querier, query string, args ...any) ([]met
 // takes over pending and deleting blobs whose lease lapsed.
 func (s *Store) CollectGarbage(ctx context.Context, now, cutoff time.Time, l meta.Lease) (meta.Garbage, error) {
 	var g meta.Garbage
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		var err error
 		if g, err = findGarbage(ctx, tx, cutoff); err != nil {
 			return err
@@ -109,7 +107,7 @@ func (s *Store) CollectGarbage(ctx context.Context, now, cutoff time.Time, l met
 // ClaimOrphan records unrecorded content as deleting under l.
 func (s *Store) ClaimOrphan(ctx context.Context, d digest.Digest, size int64, now time.Time, l meta.Lease) (bool, error) {
 	var claimed bool
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `INSERT INTO blobs (digest, size, state, created_at, holder, lease_until)
 			VALUES ($1, $2, 3, $3, $4, $5) ON CONFLICT (digest) DO NOTHING`, d.String(), size, unixNano(now), l.Holder, zeroNano(l.Until))
 		if err != nil {
@@ -124,7 +122,7 @@ func (s *Store) ClaimOrphan(ctx context.Context, d digest.Digest, size int64, no
 
 // ForgetBlob removes the record of a blob holder holds as deleting.
 func (s *Store) ForgetBlob(ctx context.Context, d digest.Digest, holder string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM blobs WHERE digest = $1 AND state = 3 AND holder = $2`, d.String(), holder)
 		return err
 	})

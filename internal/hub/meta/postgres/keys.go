@@ -4,15 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
 // AddSigningKey stores a token signing key.
 func (s *Store) AddSigningKey(ctx context.Context, k meta.SigningKey) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO signing_keys (id, private, created_at, sign_from) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (id) DO NOTHING`, k.ID, k.Private, unixNano(k.CreatedAt), unixNano(k.SignFrom))
 		if err != nil {
@@ -47,7 +45,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]meta.SigningKey, error) {
 
 // DeleteSigningKey forgets a token signing key.
 func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id)
 		return err
 	})
@@ -56,7 +54,7 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 // Secret returns the secret called name, storing value first when there is none.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
 	var out []byte
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, value); err != nil {
 			return err
 		}

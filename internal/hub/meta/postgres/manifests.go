@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/hub/meta"
@@ -16,7 +14,7 @@ import (
 
 // PutManifest stores m in repo and points tags at it.
 func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, tags []string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		id, err := ensureRepo(ctx, tx, repo, m.CreatedAt)
 		if err != nil {
 			return err
@@ -64,7 +62,7 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, t
 }
 
 // checkRefs returns a *meta.MissingError when m refers to what repo lacks.
-func checkRefs(ctx context.Context, tx pgx.Tx, repoID int64, m meta.Manifest) error {
+func checkRefs(ctx context.Context, tx *txn, repoID int64, m meta.Manifest) error {
 	var missing meta.MissingError
 	for _, b := range m.Blobs {
 		var one int
@@ -122,7 +120,7 @@ func (s *Store) Manifest(ctx context.Context, repo, reference string) (meta.Mani
 // DeleteManifest removes a manifest and every tag pointing at it, unless
 // an index of the repository names it.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		id, err := repoID(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -157,7 +155,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 
 // DeleteTag removes one tag.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `DELETE FROM tags
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2`, repo, tag)
 		if err != nil {

@@ -60,23 +60,6 @@ func (p pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Command
 	return tag, classify(err)
 }
 
-// turn runs fn on a connection of its own, holding the advisory lock of
-// scope ("": none) meanwhile.
-func (p pool) turn(ctx context.Context, scope string, fn func(*pgxpool.Conn) error) error {
-	c, err := p.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Release()
-	if scope != "" {
-		if _, err := c.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, scope); err != nil {
-			return err
-		}
-		defer c.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, scope)
-	}
-	return fn(c)
-}
-
 type row struct{ pgx.Row }
 
 func (r row) Scan(dest ...any) error { return classify(r.Row.Scan(dest...)) }
@@ -139,25 +122,34 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// tx runs fn in a serializable transaction, committing when it returns
-// nil, and runs it again when PostgreSQL could not serialize it (after a
-// random wait that doubles, up to about two seconds in all); one that
-// still cannot is ErrUnavailable, for the client to try again.
-func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return s.txIn(ctx, "", fn)
+// tx runs fn in a serializable transaction (see txn), committing when it
+// returns nil, and runs it again when PostgreSQL could not serialize it
+// (after a random wait that doubles, up to about two seconds in all); one
+// that still cannot is ErrUnavailable, for the client to try again.
+func (s *Store) tx(ctx context.Context, fn func(*txn) error) error {
+	return s.run(ctx, "", false, fn)
 }
 
 // txIn is tx taken in turns with the other transactions of scope (a
-// namespace whose quota they count, say): a session advisory lock is taken
+// namespace whose usage they count, say): a session advisory lock is taken
 // before the transaction begins, so each one's snapshot sees what the one
 // before committed and they do not clash. scope "" takes no turns.
-func (s *Store) txIn(ctx context.Context, scope string, fn func(pgx.Tx) error) error {
+func (s *Store) txIn(ctx context.Context, scope string, fn func(*txn) error) error {
+	return s.run(ctx, scope, false, fn)
+}
+
+// single is tx for fn that runs one statement whose effect is the whole
+// change (fn may still refuse what it returns, but then it changed
+// nothing): BEGIN, the statement and COMMIT go in one round trip.
+func (s *Store) single(ctx context.Context, fn func(*txn) error) error {
+	return s.run(ctx, "", true, fn)
+}
+
+func (s *Store) run(ctx context.Context, scope string, single bool, fn func(*txn) error) error {
 	var err error
 	wait := time.Millisecond
 	for range 20 {
-		err = s.db.turn(ctx, scope, func(c *pgxpool.Conn) error {
-			return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
-		})
+		err = s.attempt(ctx, scope, single, fn)
 		if !retryable(err) {
 			return classify(err)
 		}
@@ -169,6 +161,30 @@ func (s *Store) txIn(ctx context.Context, scope string, fn func(pgx.Tx) error) e
 		wait = min(2*wait, 200*time.Millisecond)
 	}
 	return fmt.Errorf("database: too busy to serialize the change: %w (%w)", errdefs.ErrUnavailable, err)
+}
+
+func (s *Store) attempt(ctx context.Context, scope string, single bool, fn func(*txn) error) error {
+	c, err := s.db.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	t := &txn{c: c, scope: scope}
+	if scope != "" {
+		// The lock takes an implicit transaction of its own, ended before
+		// BEGIN (the batch would otherwise make it part of the serializable
+		// one, its snapshot taken before the wait): PostgreSQL warns of a
+		// COMMIT without BEGIN, and commits.
+		t.before = append(t.before, queued{lockSQL, []any{scope}}, queued{sql: "COMMIT"})
+	}
+	t.before = append(t.before, queued{sql: beginSQL})
+	if single {
+		t.after = append(t.after, queued{sql: "COMMIT"})
+		if scope != "" {
+			t.after = append(t.after, queued{unlockSQL, []any{scope}})
+		}
+	}
+	return t.finish(ctx, fn(t))
 }
 
 // retryable: a serialization failure, a deadlock, or a unique violation
@@ -265,7 +281,7 @@ func repoID(ctx context.Context, q querier, name string) (int64, error) {
 // ensureRepo returns the id of a repository, creating it for the user its
 // namespace names (with their default visibility), or public with no owner
 // when no user has that name.
-func ensureRepo(ctx context.Context, tx pgx.Tx, name string, now time.Time) (int64, error) {
+func ensureRepo(ctx context.Context, tx *txn, name string, now time.Time) (int64, error) {
 	ns, _, nested := strings.Cut(name, "/")
 	if !nested {
 		ns = ""

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
@@ -31,7 +29,7 @@ func uploadRecord(ctx context.Context, q querier, repo, id string) (meta.Upload,
 
 // CreateUpload records an upload, within its owner's limit.
 func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, limit int, activeSince time.Time) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		if limit > 0 {
 			var n int
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM uploads WHERE owner = $1 AND updated_at >= $2`,
@@ -56,7 +54,7 @@ func (s *Store) Upload(ctx context.Context, repo, id string) (meta.Upload, error
 // LeaseUpload makes l.Holder the upload's one writer.
 func (s *Store) LeaseUpload(ctx context.Context, repo, id string, now time.Time, l meta.Lease) (meta.Upload, error) {
 	var u meta.Upload
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		var err error
 		if u, err = uploadRecord(ctx, tx, repo, id); err != nil {
 			return err
@@ -74,7 +72,7 @@ func (s *Store) LeaseUpload(ctx context.Context, repo, id string, now time.Time,
 // UpdateUpload records an upload's offset and state and ends its writer's
 // lease, fenced by that lease.
 func (s *Store) UpdateUpload(ctx context.Context, id, holder string, offset int64, state []byte, now time.Time) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `UPDATE uploads SET received = $1, state = $2, updated_at = $3, holder = '', lease_until = 0
 			WHERE id = $4 AND holder = $5 AND holder != ''`, offset, state, unixNano(now), id, holder)
 		if err != nil {
@@ -89,7 +87,7 @@ func (s *Store) UpdateUpload(ctx context.Context, id, holder string, offset int6
 
 // ReleaseUpload ends holder's lease on an upload.
 func (s *Store) ReleaseUpload(ctx context.Context, id, holder string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `UPDATE uploads SET holder = '', lease_until = 0 WHERE id = $1 AND holder = $2`, id, holder)
 		return err
 	})
@@ -97,7 +95,7 @@ func (s *Store) ReleaseUpload(ctx context.Context, id, holder string) error {
 
 // DeleteUpload forgets an upload its writer is done with.
 func (s *Store) DeleteUpload(ctx context.Context, id, holder string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		u, err := uploadRecord(ctx, tx, "", id)
 		if err != nil {
 			return err
@@ -113,7 +111,7 @@ func (s *Store) DeleteUpload(ctx context.Context, id, holder string) error {
 // ReapUploads forgets idle uploads nobody writes to, and returns them.
 func (s *Store) ReapUploads(ctx context.Context, before, now time.Time) ([]meta.Upload, error) {
 	out := []meta.Upload{}
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		rows, err := tx.Query(ctx, `SELECT `+uploadColumns+` FROM uploads
 			WHERE updated_at < $1 AND (holder = '' OR lease_until <= $2) ORDER BY id`, unixNano(before), unixNano(now))
 		if err != nil {
@@ -143,7 +141,7 @@ func (s *Store) ReapUploads(ctx context.Context, before, now time.Time) ([]meta.
 
 // AcquireLease takes or renews the lease called name.
 func (s *Store) AcquireLease(ctx context.Context, name string, now time.Time, l meta.Lease) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `INSERT INTO leases (name, holder, lease_until) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until
 			WHERE leases.holder = excluded.holder OR leases.lease_until <= $4`,
@@ -160,7 +158,7 @@ func (s *Store) AcquireLease(ctx context.Context, name string, now time.Time, l 
 
 // ReleaseLease gives up holder's lease called name.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder)
 		return err
 	})
@@ -172,7 +170,7 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 // of now.
 func (s *Store) Reserve(ctx context.Context, now time.Time, keys ...meta.RateKey) (time.Duration, error) {
 	var wait time.Duration
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		wait = 0
 		tats := make([]int64, len(keys))
 		for i, k := range keys {
@@ -209,7 +207,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, keys ...meta.RateKey
 	return wait, err
 }
 
-func rateTAT(ctx context.Context, tx pgx.Tx, key string) (int64, error) {
+func rateTAT(ctx context.Context, tx *txn, key string) (int64, error) {
 	var tat int64
 	err := tx.QueryRow(ctx, `SELECT tat FROM rate_limits WHERE key = $1`, key).Scan(&tat)
 	if noRows(err) {
@@ -220,7 +218,7 @@ func rateTAT(ctx context.Context, tx pgx.Tx, key string) (int64, error) {
 
 // Refund gives back an attempt Reserve took.
 func (s *Store) Refund(ctx context.Context, now time.Time, keys ...meta.RateKey) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		for _, k := range keys {
 			if k.Burst < 1 || k.Every <= 0 {
 				continue
@@ -238,7 +236,7 @@ func (s *Store) Refund(ctx context.Context, now time.Time, keys ...meta.RateKey)
 
 // RememberAddress records that user signed in from addr.
 func (s *Store) RememberAddress(ctx context.Context, user, addr string, until time.Time) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `INSERT INTO known_addresses (username, addr, lease_until) VALUES ($1, $2, $3)
 			ON CONFLICT (username, addr) DO UPDATE SET lease_until = GREATEST(known_addresses.lease_until, excluded.lease_until)`,
 			user, addr, unixNano(until))
