@@ -107,7 +107,7 @@ func (s *Store) CollectGarbage(ctx context.Context, now, cutoff time.Time, l met
 // ClaimOrphan records unrecorded content as deleting under l.
 func (s *Store) ClaimOrphan(ctx context.Context, d digest.Digest, size int64, now time.Time, l meta.Lease) (bool, error) {
 	var claimed bool
-	err := s.tx(ctx, func(tx *txn) error {
+	err := s.single(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `INSERT INTO blobs (digest, size, state, created_at, holder, lease_until)
 			VALUES ($1, $2, 3, $3, $4, $5) ON CONFLICT (digest) DO NOTHING`, d.String(), size, unixNano(now), l.Holder, zeroNano(l.Until))
 		if err != nil {
@@ -122,7 +122,7 @@ func (s *Store) ClaimOrphan(ctx context.Context, d digest.Digest, size int64, no
 
 // ForgetBlob removes the record of a blob holder holds as deleting.
 func (s *Store) ForgetBlob(ctx context.Context, d digest.Digest, holder string) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM blobs WHERE digest = $1 AND state = 3 AND holder = $2`, d.String(), holder)
 		return err
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
@@ -29,19 +31,15 @@ func uploadRecord(ctx context.Context, q querier, repo, id string) (meta.Upload,
 
 // CreateUpload records an upload, within its owner's limit.
 func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, limit int, activeSince time.Time) error {
-	return s.tx(ctx, func(tx *txn) error {
-		if limit > 0 {
-			var n int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM uploads WHERE owner = $1 AND updated_at >= $2`,
-				u.Owner, unixNano(activeSince)).Scan(&n); err != nil {
-				return err
-			}
-			if n >= limit {
-				return &meta.LimitError{What: "uploads", Owner: u.Owner, Limit: limit}
-			}
+	return s.single(ctx, func(tx *txn) error {
+		res, err := tx.Exec(ctx, `INSERT INTO uploads (`+uploadColumns+`)
+			SELECT $1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::bigint, $9::bytea
+			WHERE $10::bigint <= 0 OR (SELECT count(*) FROM uploads WHERE owner = $3 AND updated_at >= $11) < $10`,
+			u.ID, u.Repo, u.Owner, u.Offset, unixNano(u.StartedAt), unixNano(u.UpdatedAt), u.Lease.Holder,
+			zeroNano(u.Lease.Until), u.State, limit, unixNano(activeSince))
+		if err == nil && res.RowsAffected() == 0 {
+			return &meta.LimitError{What: "uploads", Owner: u.Owner, Limit: limit}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO uploads (`+uploadColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			u.ID, u.Repo, u.Owner, u.Offset, unixNano(u.StartedAt), unixNano(u.UpdatedAt), u.Lease.Holder, zeroNano(u.Lease.Until), u.State)
 		return err
 	})
 }
@@ -54,25 +52,26 @@ func (s *Store) Upload(ctx context.Context, repo, id string) (meta.Upload, error
 // LeaseUpload makes l.Holder the upload's one writer.
 func (s *Store) LeaseUpload(ctx context.Context, repo, id string, now time.Time, l meta.Lease) (meta.Upload, error) {
 	var u meta.Upload
-	err := s.tx(ctx, func(tx *txn) error {
+	err := s.single(ctx, func(tx *txn) error {
 		var err error
-		if u, err = uploadRecord(ctx, tx, repo, id); err != nil {
-			return err
-		}
-		if u.Lease.Holder != l.Holder && u.Lease.Held(now) {
-			return fmt.Errorf("upload %s: another request is writing to it: %w", id, errdefs.ErrConflict)
-		}
-		u.Lease = l
-		_, err = tx.Exec(ctx, `UPDATE uploads SET holder = $1, lease_until = $2 WHERE id = $3`, l.Holder, zeroNano(l.Until), id)
+		u, err = scanUpload(tx.QueryRow(ctx, `UPDATE uploads SET holder = $1, lease_until = $2
+			WHERE id = $3 AND ($4 = '' OR repo = $4) AND (holder = '' OR holder = $1 OR lease_until <= $5)
+			RETURNING `+uploadColumns, l.Holder, zeroNano(l.Until), id, repo, unixNano(now)))
 		return err
 	})
+	if noRows(err) {
+		if _, err := uploadRecord(ctx, s.db, repo, id); err != nil {
+			return u, classify(err)
+		}
+		return u, fmt.Errorf("upload %s: another request is writing to it: %w", id, errdefs.ErrConflict)
+	}
 	return u, err
 }
 
 // UpdateUpload records an upload's offset and state and ends its writer's
 // lease, fenced by that lease.
 func (s *Store) UpdateUpload(ctx context.Context, id, holder string, offset int64, state []byte, now time.Time) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `UPDATE uploads SET received = $1, state = $2, updated_at = $3, holder = '', lease_until = 0
 			WHERE id = $4 AND holder = $5 AND holder != ''`, offset, state, unixNano(now), id, holder)
 		if err != nil {
@@ -87,7 +86,7 @@ func (s *Store) UpdateUpload(ctx context.Context, id, holder string, offset int6
 
 // ReleaseUpload ends holder's lease on an upload.
 func (s *Store) ReleaseUpload(ctx context.Context, id, holder string) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `UPDATE uploads SET holder = '', lease_until = 0 WHERE id = $1 AND holder = $2`, id, holder)
 		return err
 	})
@@ -95,17 +94,20 @@ func (s *Store) ReleaseUpload(ctx context.Context, id, holder string) error {
 
 // DeleteUpload forgets an upload its writer is done with.
 func (s *Store) DeleteUpload(ctx context.Context, id, holder string) error {
-	return s.tx(ctx, func(tx *txn) error {
-		u, err := uploadRecord(ctx, tx, "", id)
-		if err != nil {
-			return err
+	err := s.single(ctx, func(tx *txn) error {
+		res, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1 AND holder = $2 AND holder != ''`, id, holder)
+		if err == nil && res.RowsAffected() == 0 {
+			return pgx.ErrNoRows
 		}
-		if u.Lease.Holder != holder || holder == "" {
-			return fmt.Errorf("upload %s: %s is not its writer: %w", id, holder, errdefs.ErrConflict)
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, id)
 		return err
 	})
+	if noRows(err) {
+		if _, err := uploadRecord(ctx, s.db, "", id); err != nil {
+			return classify(err)
+		}
+		return fmt.Errorf("upload %s: %s is not its writer: %w", id, holder, errdefs.ErrConflict)
+	}
+	return err
 }
 
 // ReapUploads forgets idle uploads nobody writes to, and returns them.
@@ -141,7 +143,7 @@ func (s *Store) ReapUploads(ctx context.Context, before, now time.Time) ([]meta.
 
 // AcquireLease takes or renews the lease called name.
 func (s *Store) AcquireLease(ctx context.Context, name string, now time.Time, l meta.Lease) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `INSERT INTO leases (name, holder, lease_until) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until
 			WHERE leases.holder = excluded.holder OR leases.lease_until <= $4`,
@@ -158,7 +160,7 @@ func (s *Store) AcquireLease(ctx context.Context, name string, now time.Time, l 
 
 // ReleaseLease gives up holder's lease called name.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder)
 		return err
 	})
