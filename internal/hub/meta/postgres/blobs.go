@@ -44,95 +44,106 @@ func (s *Store) Blobs(ctx context.Context, after digest.Digest, n int) ([]meta.B
 // LinkBlob links a live blob into repo.
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
-	err := s.txIn(ctx, quotaScope(repo, quota), func(tx *txn) error {
-		b, err := blobRecord(ctx, tx, d)
+	err := s.txIn(ctx, usageScope(repo), func(tx *txn) error {
+		b, u, err := blobForLink(ctx, tx, repo, d, "", "")
 		state = b.State
-		if errdefs.IsNotFound(err) || b.State != meta.BlobLive {
-			return nil
-		}
-		if err != nil {
+		if err != nil || b.State != meta.BlobLive {
 			return err
 		}
-		return link(ctx, tx, repo, b, now, quota)
+		if err := u.check(b.Size, quota); err != nil {
+			return err
+		}
+		return link(ctx, tx, repo, d, now, "")
 	})
 	return state, err
 }
 
-// link links blob b into repo, within quota.
-func link(ctx context.Context, tx *txn, repo string, b meta.Blob, now time.Time, quota int64) error {
-	if err := checkQuota(ctx, tx, repo, b.Digest, b.Size, quota); err != nil {
-		return err
-	}
-	id, err := ensureRepo(ctx, tx, repo, now)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO links (repo_id, digest, touched_at) VALUES ($1, $2, $3)
-		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, id, b.Digest.String(), unixNano(now))
-	return err
+// usage is what a namespace stores, as a link into it sees it.
+type usage struct {
+	ns     string
+	linked bool // the namespace links the blob already
+	used   int64
 }
 
-// quotaScope makes the changes that count namespace usage against a quota
-// take turns per namespace (see txIn): they all read the namespace's links.
-func quotaScope(repo string, quota int64) string {
-	if quota <= 0 {
-		return ""
-	}
-	return "quota:" + meta.Namespace(repo)
-}
-
-// checkQuota returns a *meta.QuotaError when linking d, of size bytes,
-// into repo would take its namespace past quota (> 0). A blob the
-// namespace already links adds nothing.
-func checkQuota(ctx context.Context, tx *txn, repo string, d digest.Digest, size, quota int64) error {
-	if quota <= 0 {
-		return nil
-	}
-	ns := meta.Namespace(repo)
-	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM links l JOIN repositories r ON r.id = l.repo_id
-		WHERE r.namespace = $1 AND l.digest = $2 LIMIT 1`, ns, d.String()).Scan(&one)
-	if err == nil || !noRows(err) {
-		return err
-	}
-	used, err := namespaceUsage(ctx, tx, ns)
-	if err != nil {
-		return err
-	}
-	if used+size > quota {
-		return &meta.QuotaError{Namespace: ns, Used: used, Adding: size, Quota: quota}
+// check returns a *meta.QuotaError when linking a blob of size bytes would
+// take the namespace past quota (> 0). A blob it links already adds nothing.
+func (u usage) check(size, quota int64) error {
+	if quota > 0 && !u.linked && u.used+size > quota {
+		return &meta.QuotaError{Namespace: u.ns, Used: u.used, Adding: size, Quota: quota}
 	}
 	return nil
 }
 
-func namespaceUsage(ctx context.Context, q querier, ns string) (int64, error) {
-	var used int64
-	err := q.QueryRow(ctx, `SELECT COALESCE(sum(b.size), 0) FROM blobs b WHERE b.digest IN
-		(SELECT l.digest FROM links l JOIN repositories r ON r.id = l.repo_id WHERE r.namespace = $1)`, ns).Scan(&used)
-	return used, err
+// blobForLink reads blob d's record (State BlobAbsent when none) and the
+// usage of repo's namespace, in one statement; with upload, that upload of
+// holder's goes in the same statement.
+func blobForLink(ctx context.Context, tx *txn, repo string, d digest.Digest, upload, holder string) (meta.Blob, usage, error) {
+	u := usage{ns: meta.Namespace(repo)}
+	var size, created, until *int64
+	var state *int
+	var bholder *string
+	err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM uploads WHERE $3 <> '' AND id = $3 AND holder = $4)
+		SELECT b.size, b.state, b.created_at, b.holder, b.lease_until,
+			EXISTS (SELECT 1 FROM namespace_blobs WHERE namespace = $2 AND digest = $1),
+			COALESCE((SELECT used FROM namespace_usage WHERE namespace = $2), 0)
+		FROM (SELECT 1) AS one LEFT JOIN blobs b ON b.digest = $1`, d.String(), u.ns, upload, holder).
+		Scan(&size, &state, &created, &bholder, &until, &u.linked, &u.used)
+	b := meta.Blob{Digest: d, State: meta.BlobAbsent}
+	if err != nil || state == nil {
+		return b, u, err
+	}
+	b.Size, b.State, b.CreatedAt = *size, meta.BlobState(*state), fromNano(*created)
+	b.Lease = meta.Lease{Holder: *bholder, Until: zeroTime(*until)}
+	return b, u, nil
+}
+
+// link links blob d into repo, creating repo if needed; with publish, it
+// first makes d live if publish holds it pending. The counts of what the
+// namespace stores follow (the triggers of schema version 5).
+func link(ctx context.Context, tx *txn, repo string, d digest.Digest, now time.Time, publish string) error {
+	args := append(ensureRepoArgs(repo, now), d.String(), publish, meta.BlobLive, meta.BlobPending)
+	_, err := tx.Exec(ctx, `WITH published AS (UPDATE blobs SET state = $8, created_at = $3, holder = '', lease_until = 0
+			WHERE $7 <> '' AND digest = $6 AND state = $9 AND holder = $7),
+		r AS (`+ensureRepoSQL+`)
+		INSERT INTO links (repo_id, digest, touched_at) SELECT id, $6, $3 FROM r
+		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, args...)
+	return err
+}
+
+// usageScope makes the changes that link blobs into a namespace take turns
+// (see txIn): they all read and count its usage.
+func usageScope(repo string) string {
+	return "usage:" + meta.Namespace(repo)
 }
 
 // NamespaceUsage is the bytes of the distinct blobs a namespace links.
 func (s *Store) NamespaceUsage(ctx context.Context, ns string) (int64, error) {
-	return namespaceUsage(ctx, s.db, ns)
+	var used int64
+	err := s.db.QueryRow(ctx, `SELECT used FROM namespace_usage WHERE namespace = $1`, ns).Scan(&used)
+	if noRows(err) {
+		return 0, nil
+	}
+	return used, err
 }
 
 // LinkOrReserve links a live blob, or reserves one to write as pending under l.
 func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time, l meta.Lease, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
-	err := s.txIn(ctx, quotaScope(repo, quota), func(tx *txn) error {
-		b, err := blobRecord(ctx, tx, d)
+	err := s.txIn(ctx, usageScope(repo), func(tx *txn) error {
+		b, u, err := blobForLink(ctx, tx, repo, d, "", "")
 		state = b.State
 		switch {
-		case errdefs.IsNotFound(err):
 		case err != nil:
 			return err
 		case b.State == meta.BlobLive:
-			return link(ctx, tx, repo, b, now, quota)
+			if err := u.check(b.Size, quota); err != nil {
+				return err
+			}
+			return link(ctx, tx, repo, d, now, "")
 		case b.State == meta.BlobDeleting && b.Lease.Held(now):
 			return nil
 		}
-		if err := checkQuota(ctx, tx, repo, d, size, quota); err != nil {
+		if err := u.check(size, quota); err != nil {
 			return err
 		}
 		state = meta.BlobAbsent
@@ -147,7 +158,7 @@ func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest,
 
 // RenewBlob extends the lease on a pending or deleting blob.
 func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `UPDATE blobs SET lease_until = $1 WHERE digest = $2 AND holder = $3 AND state IN ($4, $5)`,
 			zeroNano(l.Until), d.String(), l.Holder, meta.BlobPending, meta.BlobDeleting)
 		if err != nil {
@@ -162,32 +173,25 @@ func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) er
 
 // PublishBlob makes a pending blob live and links it into repo.
 func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, holder, upload string, now time.Time, quota int64) error {
-	return s.txIn(ctx, quotaScope(repo, quota), func(tx *txn) error {
-		if upload != "" {
-			if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1 AND holder = $2`, upload, holder); err != nil {
-				return err
-			}
-		}
-		b, err := blobRecord(ctx, tx, d)
+	return s.txIn(ctx, usageScope(repo), func(tx *txn) error {
+		b, u, err := blobForLink(ctx, tx, repo, d, upload, holder)
 		switch {
-		case err == nil && b.State == meta.BlobLive:
-		case err == nil && b.State == meta.BlobPending && b.Lease.Holder == holder:
-			if _, err := tx.Exec(ctx, `UPDATE blobs SET state = $1, created_at = $2, holder = '', lease_until = 0
-				WHERE digest = $3`, meta.BlobLive, unixNano(now), d.String()); err != nil {
-				return err
-			}
-		case err == nil || errdefs.IsNotFound(err):
-			return fmt.Errorf("publish blob %s: it is %s, not pending under %s: %w", d, b.State, holder, errdefs.ErrConflict)
+		case err != nil:
+			return err
+		case b.State == meta.BlobLive, b.State == meta.BlobPending && b.Lease.Holder == holder:
 		default:
+			return fmt.Errorf("publish blob %s: it is %s, not pending under %s: %w", d, b.State, holder, errdefs.ErrConflict)
+		}
+		if err := u.check(b.Size, quota); err != nil {
 			return err
 		}
-		return link(ctx, tx, repo, b, now, quota)
+		return link(ctx, tx, repo, d, now, holder)
 	})
 }
 
 // ReleaseBlob drops a pending record that holder holds.
 func (s *Store) ReleaseBlob(ctx context.Context, d digest.Digest, holder string) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM blobs WHERE digest = $1 AND state = $2 AND holder = $3`,
 			d.String(), meta.BlobPending, holder)
 		return err
@@ -196,7 +200,7 @@ func (s *Store) ReleaseBlob(ctx context.Context, d digest.Digest, holder string)
 
 // QuarantineBlob marks a live blob quarantined.
 func (s *Store) QuarantineBlob(ctx context.Context, d digest.Digest, now time.Time) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `UPDATE blobs SET state = $1, created_at = $2 WHERE digest = $3 AND state = $4`,
 			meta.BlobQuarantined, unixNano(now), d.String(), meta.BlobLive)
 		if err != nil {
@@ -237,7 +241,7 @@ func (s *Store) PublicHolder(ctx context.Context, d digest.Digest) (string, erro
 
 // TouchLink records that a client has just relied on a link.
 func (s *Store) TouchLink(ctx context.Context, repo string, d digest.Digest, now time.Time) error {
-	return s.tx(ctx, func(tx *txn) error {
+	return s.single(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `UPDATE links SET touched_at = $1
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = $2) AND digest = $3`, unixNano(now), repo, d.String())
 		return err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -12,14 +13,17 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
-// PutManifest stores m in repo and points tags at it.
+// PutManifest stores m in repo and points tags at it: three statements
+// (the repository, what m refers to, then m with what it refers to and its
+// tags), whatever m names.
 func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, tags []string) error {
 	return s.tx(ctx, func(tx *txn) error {
 		id, err := ensureRepo(ctx, tx, repo, m.CreatedAt)
 		if err != nil {
 			return err
 		}
-		if err := checkRefs(ctx, tx, id, m); err != nil {
+		blobs, children := strs(m.Blobs), strs(m.Children)
+		if err := checkRefs(ctx, tx, id, blobs, children); err != nil {
 			return err
 		}
 		var ann, subject any
@@ -30,58 +34,67 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, t
 		if m.Subject != "" {
 			subject = m.Subject.String()
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO manifests
-			(repo_id, digest, media_type, content, artifact_type, annotations, subject, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (repo_id, digest) DO UPDATE SET media_type = excluded.media_type`,
-			id, m.Digest.String(), m.MediaType, m.Content, m.ArtifactType, ann, subject, unixNano(m.CreatedAt))
-		if err != nil {
-			return err
-		}
-		for _, b := range m.Blobs {
-			if _, err := tx.Exec(ctx, `INSERT INTO manifest_blobs (repo_id, manifest, blob) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				id, m.Digest.String(), b.String()); err != nil {
-				return err
-			}
-		}
-		for _, c := range m.Children {
-			if _, err := tx.Exec(ctx, `INSERT INTO manifest_children (repo_id, manifest, child) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				id, m.Digest.String(), c.String()); err != nil {
-				return err
-			}
-		}
+		var distinct []string
 		for _, t := range tags {
-			if _, err := tx.Exec(ctx, `INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
-				id, t, m.Digest.String(), unixNano(m.CreatedAt)); err != nil {
-				return err
+			if !slices.Contains(distinct, t) {
+				distinct = append(distinct, t)
 			}
 		}
-		return nil
+		_, err = tx.Exec(ctx, `WITH m AS (INSERT INTO manifests
+				(repo_id, digest, media_type, content, artifact_type, annotations, subject, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				ON CONFLICT (repo_id, digest) DO UPDATE SET media_type = excluded.media_type),
+			mb AS (INSERT INTO manifest_blobs (repo_id, manifest, blob) SELECT $1, $2, unnest($9::text[]) ON CONFLICT DO NOTHING),
+			mc AS (INSERT INTO manifest_children (repo_id, manifest, child) SELECT $1, $2, unnest($10::text[]) ON CONFLICT DO NOTHING)
+			INSERT INTO tags (repo_id, name, digest, updated_at) SELECT $1, unnest($11::text[]), $2, $8
+			ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
+			id, m.Digest.String(), m.MediaType, m.Content, m.ArtifactType, ann, subject, unixNano(m.CreatedAt),
+			blobs, children, distinct)
+		return err
 	})
 }
 
-// checkRefs returns a *meta.MissingError when m refers to what repo lacks.
-func checkRefs(ctx context.Context, tx *txn, repoID int64, m meta.Manifest) error {
+func strs(ds []digest.Digest) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return out
+}
+
+// checkRefs returns a *meta.MissingError when the manifest refers to blobs
+// or manifests the repository lacks, in one statement.
+func checkRefs(ctx context.Context, tx *txn, repoID int64, blobs, children []string) error {
+	if len(blobs)+len(children) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT 0, x.d, x.n FROM unnest($2::text[]) WITH ORDINALITY AS x(d, n)
+			WHERE NOT EXISTS (SELECT 1 FROM links l JOIN blobs b ON b.digest = l.digest
+				WHERE l.repo_id = $1 AND l.digest = x.d AND b.state = $3)
+		UNION ALL
+		SELECT 1, x.d, x.n FROM unnest($4::text[]) WITH ORDINALITY AS x(d, n)
+			WHERE NOT EXISTS (SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = x.d)
+		ORDER BY 1, 3`, repoID, blobs, meta.BlobLive, children)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
 	var missing meta.MissingError
-	for _, b := range m.Blobs {
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM links l JOIN blobs b ON b.digest = l.digest
-			WHERE l.repo_id = $1 AND l.digest = $2 AND b.state = $3`, repoID, b.String(), meta.BlobLive).Scan(&one)
-		if noRows(err) {
-			missing.Blobs = append(missing.Blobs, b)
-		} else if err != nil {
+	for rows.Next() {
+		var kind int
+		var d string
+		var n int64
+		if err := rows.Scan(&kind, &d, &n); err != nil {
 			return err
+		}
+		if kind == 0 {
+			missing.Blobs = append(missing.Blobs, digest.Digest(d))
+		} else {
+			missing.Manifests = append(missing.Manifests, digest.Digest(d))
 		}
 	}
-	for _, c := range m.Children {
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2`, repoID, c.String()).Scan(&one)
-		if noRows(err) {
-			missing.Manifests = append(missing.Manifests, c)
-		} else if err != nil {
-			return err
-		}
+	if err := rows.Err(); err != nil {
+		return err
 	}
 	if len(missing.Blobs)+len(missing.Manifests) > 0 {
 		return &missing

@@ -282,16 +282,23 @@ func repoID(ctx context.Context, q querier, name string) (int64, error) {
 // namespace names (with their default visibility), or public with no owner
 // when no user has that name.
 func ensureRepo(ctx context.Context, tx *txn, name string, now time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, ensureRepoSQL, ensureRepoArgs(name, now)...).Scan(&id)
+	return id, err
+}
+
+// ensureRepoSQL is ensureRepo's statement, of ensureRepoArgs ($1 to $5),
+// returning the repository's id.
+const ensureRepoSQL = `INSERT INTO repositories (name, owner, visibility, created_at, namespace)
+	SELECT $1, u.name, COALESCE(u.default_visibility, $2), $3, $5 FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $4
+	ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`
+
+func ensureRepoArgs(name string, now time.Time) []any {
 	ns, _, nested := strings.Cut(name, "/")
 	if !nested {
 		ns = ""
 	}
-	var id int64
-	err := tx.QueryRow(ctx, `INSERT INTO repositories (name, owner, visibility, created_at, namespace)
-		SELECT $1, u.name, COALESCE(u.default_visibility, $2), $3, $5 FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $4
-		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
-		name, string(meta.Public), unixNano(now), ns, meta.Namespace(name)).Scan(&id)
-	return id, err
+	return []any{name, string(meta.Public), unixNano(now), ns, meta.Namespace(name)}
 }
 
 // Repository returns a repository by name.

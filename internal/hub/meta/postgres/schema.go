@@ -173,6 +173,80 @@ ALTER TABLE repositories ADD COLUMN overview TEXT NOT NULL DEFAULT '';
 ALTER TABLE repositories ADD COLUMN pulls BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE repositories ADD COLUMN last_pulled_at BIGINT NOT NULL DEFAULT 0;
 `,
+	// 5: what each namespace stores, kept up to date by triggers as links
+	// and blobs come and go, so that a quota check reads one row instead of
+	// summing over every blob the namespace links: namespace_blobs is each
+	// distinct blob a namespace links (how many links, and the size it
+	// counts for: the blob's, 0 while it has no record), namespace_usage
+	// their sum.
+	`
+CREATE TABLE namespace_blobs (
+	namespace TEXT COLLATE "C" NOT NULL,
+	digest    TEXT COLLATE "C" NOT NULL,
+	links     BIGINT NOT NULL,
+	size      BIGINT NOT NULL,
+	PRIMARY KEY (namespace, digest)
+);
+CREATE INDEX namespace_blobs_by_digest ON namespace_blobs (digest);
+CREATE TABLE namespace_usage (
+	namespace TEXT COLLATE "C" PRIMARY KEY,
+	used      BIGINT NOT NULL
+);
+INSERT INTO namespace_blobs (namespace, digest, links, size)
+	SELECT r.namespace, l.digest, count(*), COALESCE(max(b.size), 0)
+	FROM links l JOIN repositories r ON r.id = l.repo_id LEFT JOIN blobs b ON b.digest = l.digest
+	GROUP BY r.namespace, l.digest;
+INSERT INTO namespace_usage (namespace, used)
+	SELECT namespace, sum(size) FROM namespace_blobs GROUP BY namespace;
+CREATE FUNCTION strata_count_link() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	ns TEXT;
+	sz BIGINT;
+	n  BIGINT;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		SELECT namespace INTO ns FROM repositories WHERE id = NEW.repo_id;
+		SELECT size INTO sz FROM blobs WHERE digest = NEW.digest;
+		INSERT INTO namespace_blobs AS nb (namespace, digest, links, size) VALUES (ns, NEW.digest, 1, COALESCE(sz, 0))
+			ON CONFLICT (namespace, digest) DO UPDATE SET links = nb.links + 1 RETURNING nb.links INTO n;
+		IF n = 1 AND COALESCE(sz, 0) <> 0 THEN
+			INSERT INTO namespace_usage AS u (namespace, used) VALUES (ns, sz)
+				ON CONFLICT (namespace) DO UPDATE SET used = u.used + excluded.used;
+		END IF;
+	ELSE
+		SELECT namespace INTO ns FROM repositories WHERE id = OLD.repo_id;
+		UPDATE namespace_blobs SET links = links - 1 WHERE namespace = ns AND digest = OLD.digest
+			RETURNING links, size INTO n, sz;
+		IF n = 0 THEN
+			DELETE FROM namespace_blobs WHERE namespace = ns AND digest = OLD.digest;
+			IF sz <> 0 THEN
+				UPDATE namespace_usage SET used = used - sz WHERE namespace = ns;
+			END IF;
+		END IF;
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER links_counted AFTER INSERT OR DELETE ON links FOR EACH ROW EXECUTE FUNCTION strata_count_link();
+CREATE FUNCTION strata_count_blob() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	d  TEXT;
+	sz BIGINT;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		d := OLD.digest;
+		sz := 0;
+	ELSE
+		d := NEW.digest;
+		sz := NEW.size;
+	END IF;
+	INSERT INTO namespace_usage AS u (namespace, used)
+		SELECT nb.namespace, sz - nb.size FROM namespace_blobs nb WHERE nb.digest = d AND nb.size <> sz
+		ON CONFLICT (namespace) DO UPDATE SET used = u.used + excluded.used;
+	UPDATE namespace_blobs SET size = sz WHERE digest = d AND size <> sz;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER blobs_counted AFTER INSERT OR DELETE OR UPDATE OF size ON blobs FOR EACH ROW EXECUTE FUNCTION strata_count_blob();
+`,
 }
 
 // SchemaVersion is the version this build writes.
