@@ -72,6 +72,8 @@ func TestChunksAcrossNodes(t *testing.T) {
 		{"minimum chunks", []int{5 * mib, 5 * mib, 5 * mib}},
 		{"odd sizes", []int{3*mib + 7, 9*mib + 1, 100, 2 * mib}},
 		{"empty then some", []int{0, 6 * mib}},
+		{"small tails", []int{1000, 2000, 300 << 10, 10}},
+		{"a small tail then parts", []int{4096, 9 * mib}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var all []byte

@@ -11,7 +11,8 @@
 //
 // Layout under the bucket's prefix:
 //
-//	blobs/<alg>/<hex>/<name>.<size>   an empty marker: blob <alg>:<hex> is data/<name>, <size> bytes
+//	blobs/<alg>/<hex>/<name>.<size>   a marker: blob <alg>:<hex> is data/<name>, <size> bytes, when
+//	                                  it is empty; else (a blob that fit in a part) its content
 //	data/<id>.<random>                what upload <id> wrote: a blob's content, or the tail of
 //	                                  an upload in progress (see uploads.go)
 //
@@ -200,8 +201,25 @@ func (d *Driver) markerDir(dg digest.Digest) string {
 
 // marker is where a blob's content is.
 type marker struct {
-	obj  string // the content is data/<obj>
-	size int64
+	obj    string // the content is data/<obj>, or the marker itself
+	size   int64
+	inline bool // the marker holds the content
+}
+
+// markerOf reads a listed marker: one as long as the size it names holds
+// the content (an empty blob's has nothing to read either way).
+func markerOf(o types.Object) (marker, bool) {
+	m, ok := parseMarker(lastElem(aws.ToString(o.Key)))
+	m.inline = ok && m.size > 0 && aws.ToInt64(o.Size) == m.size
+	return m, ok
+}
+
+// contentKey is where the content of blob dg, under marker m, is.
+func (d *Driver) contentKey(dg digest.Digest, m marker) string {
+	if m.inline {
+		return d.markerDir(dg) + m.obj + "." + strconv.FormatInt(m.size, 10)
+	}
+	return d.dataKey(m.obj)
 }
 
 // parseMarker reads "<obj>.<size>".
@@ -239,7 +257,7 @@ func (d *Driver) find(ctx context.Context, dg digest.Digest, cached bool) (marke
 		return marker{}, classify(err)
 	}
 	for _, o := range out.Contents {
-		if m, ok := parseMarker(strings.TrimPrefix(aws.ToString(o.Key), d.markerDir(dg))); ok {
+		if m, ok := markerOf(o); ok {
 			d.cache.put(dg, m)
 			return m, nil
 		}
@@ -260,7 +278,7 @@ func (d *Driver) Open(ctx context.Context, dg digest.Digest) (io.ReadSeekCloser,
 		if err != nil {
 			return nil, err
 		}
-		o := &object{ctx: ctx, d: d, dg: dg, key: d.dataKey(m.obj), size: m.size}
+		o := &object{ctx: ctx, d: d, dg: dg, key: d.contentKey(dg, m), size: m.size}
 		err = o.open()
 		if errdefs.IsNotFound(err) && attempt == 0 {
 			continue // a remembered object that is gone: look again
@@ -287,7 +305,7 @@ func (d *Driver) Delete(ctx context.Context, dg digest.Digest) error {
 		if err := d.remove(ctx, aws.ToString(o.Key)); err != nil {
 			return err
 		}
-		if m, ok := parseMarker(strings.TrimPrefix(aws.ToString(o.Key), d.markerDir(dg))); ok {
+		if m, ok := markerOf(o); ok && !m.inline {
 			objs = append(objs, m.obj)
 		}
 	}
@@ -353,7 +371,7 @@ func (d *Driver) URL(ctx context.Context, dg digest.Digest, ttl time.Duration) (
 	if err != nil {
 		return "", err
 	}
-	req, err := d.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &d.bucket, Key: aws.String(d.dataKey(m.obj))},
+	req, err := d.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &d.bucket, Key: aws.String(d.contentKey(dg, m))},
 		s3.WithPresignExpires(ttl))
 	if err != nil {
 		return "", classify(err)

@@ -38,7 +38,8 @@ import (
 // commit makes visible exactly the bytes the state describes, whatever a
 // writer that lost its lease still sends (storage.ExactCommitter). A blob
 // that fits in a part is never a multipart upload: its tail object is its
-// content, committed where it lies.
+// content, committed where it lies, unless the last request added to it
+// (then the content goes in its marker, see Commit).
 type state struct {
 	Key   string `json:"key,omitempty"` // the multipart upload's object (a name under data/); "" none yet
 	MPU   string `json:"mpu,omitempty"`
@@ -355,11 +356,13 @@ func (s *staged) release() {
 }
 
 // Commit makes the content whole where it will stay, then writes the
-// marker that makes it blob dg: the tail object itself when there are no
-// parts (nothing to send when it is unchanged), else the multipart upload
-// completed with the tail as its last part. Markers of content dg had
-// before go last; that content stays for readers that opened it, until
-// the collector takes it as an orphan.
+// marker that makes it blob dg: content that fits in a part and that this
+// request wrote to goes in the marker itself (one request); else
+// the marker names the tail object (nothing to send when it is unchanged)
+// or the multipart upload, completed with the tail as its last part.
+// Markers of content dg had before (listed meanwhile) go last; that
+// content stays for readers that opened it, until the collector takes it
+// as an orphan.
 func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 	defer s.release()
 	if err := storage.CheckDigest(dg); err != nil {
@@ -372,15 +375,25 @@ func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 		return s.err
 	}
 	size := s.Size()
-	name, err := s.complete(ctx)
-	if err != nil {
+	before := s.d.listMarkers(ctx, dg) // meanwhile
+	var name string
+	var content []byte
+	var err error
+	if s.st.MPU == "" && (s.dirty || s.st.Tail == "") {
+		// Content that fits in a part and is in memory (or must be read
+		// to be written again): the marker holds it, in one request.
+		if err := s.load(); err != nil {
+			return err
+		}
+		name, content = newName(s.id), s.buf
+	} else if name, err = s.complete(ctx); err != nil {
 		return err
 	}
-	if err := s.d.put(ctx, s.d.markerDir(dg)+name+"."+fmt.Sprint(size), nil); err != nil {
+	if err := s.d.put(ctx, s.d.markerDir(dg)+name+"."+fmt.Sprint(size), content); err != nil {
 		return err
 	}
-	s.d.cache.put(dg, marker{obj: name, size: size})
-	return s.d.dropOtherMarkers(ctx, dg, name)
+	s.d.cache.put(dg, marker{obj: name, size: size, inline: content != nil && size > 0})
+	return s.d.dropMarkers(ctx, before, name)
 }
 
 // complete makes one object hold everything staged and returns its name.
@@ -413,13 +426,32 @@ func (s *staged) complete(ctx context.Context) (string, error) {
 	return s.st.Key, classify(err)
 }
 
-// dropOtherMarkers removes blob dg's markers but the one naming obj.
-func (d *Driver) dropOtherMarkers(ctx context.Context, dg digest.Digest, obj string) error {
-	out, err := d.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &d.bucket, Prefix: aws.String(d.markerDir(dg))})
-	if err != nil {
-		return classify(err)
+// listMarkers lists blob dg's markers while the caller goes on; the
+// function returned waits for the list.
+func (d *Driver) listMarkers(ctx context.Context, dg digest.Digest) func() ([]types.Object, error) {
+	type listing struct {
+		objs []types.Object
+		err  error
 	}
-	for _, o := range out.Contents {
+	c := make(chan listing, 1)
+	go func() {
+		out, err := d.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &d.bucket, Prefix: aws.String(d.markerDir(dg))})
+		if err != nil {
+			c <- listing{err: classify(err)}
+			return
+		}
+		c <- listing{objs: out.Contents}
+	}()
+	return func() ([]types.Object, error) { l := <-c; return l.objs, l.err }
+}
+
+// dropMarkers removes the markers listed but the one naming obj.
+func (d *Driver) dropMarkers(ctx context.Context, listed func() ([]types.Object, error), obj string) error {
+	objs, err := listed()
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
 		if m, ok := parseMarker(lastElem(aws.ToString(o.Key))); ok && m.obj != obj {
 			if err := d.remove(ctx, aws.ToString(o.Key)); err != nil {
 				return err
