@@ -127,7 +127,7 @@ type querier interface {
 // (after a random wait that doubles, up to about two seconds in all); one
 // that still cannot is ErrUnavailable, for the client to try again.
 func (s *Store) tx(ctx context.Context, fn func(*txn) error) error {
-	return s.run(ctx, "", false, fn)
+	return s.run(ctx, "", "", fn)
 }
 
 // txIn is tx taken in turns with the other transactions of scope (a
@@ -135,17 +135,32 @@ func (s *Store) tx(ctx context.Context, fn func(*txn) error) error {
 // before the transaction begins, so each one's snapshot sees what the one
 // before committed and they do not clash. scope "" takes no turns.
 func (s *Store) txIn(ctx context.Context, scope string, fn func(*txn) error) error {
-	return s.run(ctx, scope, false, fn)
+	return s.run(ctx, scope, "", fn)
 }
 
 // single is tx for fn that runs one statement whose effect is the whole
 // change (fn may still refuse what it returns, but then it changed
 // nothing): BEGIN, the statement and COMMIT go in one round trip.
 func (s *Store) single(ctx context.Context, fn func(*txn) error) error {
-	return s.run(ctx, "", true, fn)
+	return s.run(ctx, "", beginSQL, fn)
 }
 
-func (s *Store) run(ctx context.Context, scope string, single bool, fn func(*txn) error) error {
+// row is single for a statement that changes one row chosen by its key,
+// under conditions on that row alone (a lease's holder, say): it runs
+// READ COMMITTED, where PostgreSQL checks the conditions again on the row
+// as the statement finds it, which is all such a change needs; as
+// SERIALIZABLE, uploads being leased and recorded at once would fail each
+// other on the predicate locks of pages they share. A serializable
+// transaction that read the row before and changes it after still fails
+// to serialize, and runs again.
+func (s *Store) row(ctx context.Context, fn func(*txn) error) error {
+	return s.run(ctx, "", beginRowSQL, fn)
+}
+
+// run runs fn in a transaction: in turns with scope's when scope is not
+// "", and as one statement sent with its BEGIN (single's begin) and COMMIT
+// when single is not "".
+func (s *Store) run(ctx context.Context, scope, single string, fn func(*txn) error) error {
 	var err error
 	wait := time.Millisecond
 	for range 20 {
@@ -163,7 +178,7 @@ func (s *Store) run(ctx context.Context, scope string, single bool, fn func(*txn
 	return fmt.Errorf("database: too busy to serialize the change: %w (%w)", errdefs.ErrUnavailable, err)
 }
 
-func (s *Store) attempt(ctx context.Context, scope string, single bool, fn func(*txn) error) error {
+func (s *Store) attempt(ctx context.Context, scope, single string, fn func(*txn) error) error {
 	c, err := s.db.Acquire(ctx)
 	if err != nil {
 		return err
@@ -177,8 +192,10 @@ func (s *Store) attempt(ctx context.Context, scope string, single bool, fn func(
 		// COMMIT without BEGIN, and commits.
 		t.before = append(t.before, queued{lockSQL, []any{scope}}, queued{sql: "COMMIT"})
 	}
-	t.before = append(t.before, queued{sql: beginSQL})
-	if single {
+	if single == "" {
+		t.before = append(t.before, queued{sql: beginSQL})
+	} else {
+		t.before = append(t.before, queued{sql: single})
 		t.after = append(t.after, queued{sql: "COMMIT"})
 		if scope != "" {
 			t.after = append(t.after, queued{unlockSQL, []any{scope}})

@@ -52,7 +52,7 @@ func (s *Store) Upload(ctx context.Context, repo, id string) (meta.Upload, error
 // LeaseUpload makes l.Holder the upload's one writer.
 func (s *Store) LeaseUpload(ctx context.Context, repo, id string, now time.Time, l meta.Lease) (meta.Upload, error) {
 	var u meta.Upload
-	err := s.single(ctx, func(tx *txn) error {
+	err := s.row(ctx, func(tx *txn) error {
 		var err error
 		u, err = scanUpload(tx.QueryRow(ctx, `UPDATE uploads SET holder = $1, lease_until = $2
 			WHERE id = $3 AND ($4 = '' OR repo = $4) AND (holder = '' OR holder = $1 OR lease_until <= $5)
@@ -71,7 +71,7 @@ func (s *Store) LeaseUpload(ctx context.Context, repo, id string, now time.Time,
 // UpdateUpload records an upload's offset and state and ends its writer's
 // lease, fenced by that lease.
 func (s *Store) UpdateUpload(ctx context.Context, id, holder string, offset int64, state []byte, now time.Time) error {
-	return s.single(ctx, func(tx *txn) error {
+	return s.row(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `UPDATE uploads SET received = $1, state = $2, updated_at = $3, holder = '', lease_until = 0
 			WHERE id = $4 AND holder = $5 AND holder != ''`, offset, state, unixNano(now), id, holder)
 		if err != nil {
@@ -86,7 +86,7 @@ func (s *Store) UpdateUpload(ctx context.Context, id, holder string, offset int6
 
 // ReleaseUpload ends holder's lease on an upload.
 func (s *Store) ReleaseUpload(ctx context.Context, id, holder string) error {
-	return s.single(ctx, func(tx *txn) error {
+	return s.row(ctx, func(tx *txn) error {
 		_, err := tx.Exec(ctx, `UPDATE uploads SET holder = '', lease_until = 0 WHERE id = $1 AND holder = $2`, id, holder)
 		return err
 	})
@@ -94,7 +94,7 @@ func (s *Store) ReleaseUpload(ctx context.Context, id, holder string) error {
 
 // DeleteUpload forgets an upload its writer is done with.
 func (s *Store) DeleteUpload(ctx context.Context, id, holder string) error {
-	err := s.single(ctx, func(tx *txn) error {
+	err := s.row(ctx, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1 AND holder = $2 AND holder != ''`, id, holder)
 		if err == nil && res.RowsAffected() == 0 {
 			return pgx.ErrNoRows

@@ -34,9 +34,10 @@ type queued struct {
 }
 
 const (
-	lockSQL   = `SELECT pg_advisory_lock(hashtextextended($1, 0))`
-	unlockSQL = `SELECT pg_advisory_unlock(hashtextextended($1, 0))`
-	beginSQL  = `BEGIN ISOLATION LEVEL SERIALIZABLE`
+	lockSQL     = `SELECT pg_advisory_lock(hashtextextended($1, 0))`
+	unlockSQL   = `SELECT pg_advisory_unlock(hashtextextended($1, 0))`
+	beginSQL    = `BEGIN ISOLATION LEVEL SERIALIZABLE`
+	beginRowSQL = `BEGIN ISOLATION LEVEL READ COMMITTED`
 )
 
 // send sends sql with what goes before it (and after it, for a single
