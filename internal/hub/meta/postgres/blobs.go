@@ -128,6 +128,9 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string) (int64, error) {
 
 // LinkOrReserve links a live blob, or reserves one to write as pending under l.
 func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time, l meta.Lease, quota int64) (meta.BlobState, error) {
+	if reserved, err := s.reserve(ctx, repo, d, size, now, l, quota); err != nil || reserved {
+		return meta.BlobAbsent, err
+	}
 	var state meta.BlobState
 	err := s.txIn(ctx, usageScope(repo), func(tx *txn) error {
 		b, u, err := blobForLink(ctx, tx, repo, d, "", "")
@@ -154,6 +157,32 @@ func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest,
 		return err
 	})
 	return state, err
+}
+
+// reserve is LinkOrReserve's reservation of a blob that is not live, in
+// one statement and out of the namespace's turn: a push's blobs are new
+// far more often than not. It is one row's change under conditions on that
+// row (see Store.row); the quota it checks is only a first look (the
+// publish, in turn, decides). False when it reserved nothing: the blob is
+// live, or deleting under a lease, or the quota seems to refuse it, for
+// LinkOrReserve to find out in turn.
+func (s *Store) reserve(ctx context.Context, repo string, d digest.Digest, size int64, now time.Time, l meta.Lease, quota int64) (bool, error) {
+	var reserved bool
+	err := s.row(ctx, func(tx *txn) error {
+		res, err := tx.Exec(ctx, `WITH u AS (SELECT EXISTS (SELECT 1 FROM namespace_blobs WHERE namespace = $7 AND digest = $1) AS linked,
+				COALESCE((SELECT used FROM namespace_usage WHERE namespace = $7), 0) AS used)
+			INSERT INTO blobs AS b (digest, size, state, created_at, holder, lease_until)
+			SELECT $1::text, $2::bigint, $3::smallint, $4::bigint, $5::text, $6::bigint FROM u
+			WHERE $8::bigint <= 0 OR u.linked OR u.used + $2 <= $8
+			ON CONFLICT (digest) DO UPDATE SET size = excluded.size, state = excluded.state,
+				created_at = excluded.created_at, holder = excluded.holder, lease_until = excluded.lease_until
+			WHERE b.state <> $9 AND NOT (b.state = $10 AND b.holder <> '' AND b.lease_until > $4)`,
+			d.String(), size, meta.BlobPending, unixNano(now), l.Holder, zeroNano(l.Until), meta.Namespace(repo), quota,
+			meta.BlobLive, meta.BlobDeleting)
+		reserved = err == nil && res.RowsAffected() == 1
+		return err
+	})
+	return reserved, err
 }
 
 // RenewBlob extends the lease on a pending or deleting blob.
