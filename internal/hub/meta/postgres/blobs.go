@@ -104,7 +104,7 @@ func link(ctx context.Context, tx *txn, repo string, d digest.Digest, now time.T
 	args := append(ensureRepoArgs(repo, now), d.String(), publish, meta.BlobLive, meta.BlobPending)
 	_, err := tx.Exec(ctx, `WITH published AS (UPDATE blobs SET state = $8, created_at = $3, holder = '', lease_until = 0
 			WHERE $7 <> '' AND digest = $6 AND state = $9 AND holder = $7),
-		r AS (`+ensureRepoSQL+`)
+		`+ensureRepoCTEs+`
 		INSERT INTO links (repo_id, digest, touched_at) SELECT id, $6, $3 FROM r
 		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, args...)
 	return err
