@@ -47,6 +47,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -166,6 +168,10 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
 		o.UsePathStyle = opts.PathStyle
+		// The SDK's retry quota, once a store outage has spent it, leaves
+		// the first requests after the store is back without their retries;
+		// requests are retried as their contexts allow instead.
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.RateLimiter = ratelimit.None })
 		// The hub checks every blob's digest itself; CRCs on top cost CPU
 		// and some S3-API stores reject them.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
