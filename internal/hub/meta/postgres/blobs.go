@@ -45,7 +45,7 @@ func (s *Store) Blobs(ctx context.Context, after digest.Digest, n int) ([]meta.B
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now time.Time, quota int64) (meta.BlobState, error) {
 	var state meta.BlobState
 	err := s.txIn(ctx, usageScope(repo), func(tx *txn) error {
-		b, u, err := blobForLink(ctx, tx, repo, d, "", "")
+		b, u, err := blobForLink(ctx, tx, repo, d)
 		state = b.State
 		if err != nil || b.State != meta.BlobLive {
 			return err
@@ -53,7 +53,7 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, now 
 		if err := u.check(b.Size, quota); err != nil {
 			return err
 		}
-		return link(ctx, tx, repo, d, now, "")
+		return link(ctx, tx, repo, d, now)
 	})
 	return state, err
 }
@@ -75,18 +75,14 @@ func (u usage) check(size, quota int64) error {
 }
 
 // blobForLink reads blob d's record (State BlobAbsent when none) and the
-// usage of repo's namespace, in one statement; with upload, that upload of
-// holder's goes in the same statement.
-func blobForLink(ctx context.Context, tx *txn, repo string, d digest.Digest, upload, holder string) (meta.Blob, usage, error) {
+// usage of repo's namespace, in one statement.
+func blobForLink(ctx context.Context, tx *txn, repo string, d digest.Digest) (meta.Blob, usage, error) {
 	u := usage{ns: meta.Namespace(repo)}
 	var size, created, until *int64
 	var state *int
 	var bholder *string
-	err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM uploads WHERE $3 <> '' AND id = $3 AND holder = $4)
-		SELECT b.size, b.state, b.created_at, b.holder, b.lease_until,
-			EXISTS (SELECT 1 FROM namespace_blobs WHERE namespace = $2 AND digest = $1),
-			COALESCE((SELECT used FROM namespace_usage WHERE namespace = $2), 0)
-		FROM (SELECT 1) AS one LEFT JOIN blobs b ON b.digest = $1`, d.String(), u.ns, upload, holder).
+	err := tx.QueryRow(ctx, `SELECT b.size, b.state, b.created_at, b.holder, b.lease_until, `+usageColumns+`
+		FROM (SELECT 1) AS one LEFT JOIN blobs b ON b.digest = $1`, d.String(), u.ns).
 		Scan(&size, &state, &created, &bholder, &until, &u.linked, &u.used)
 	b := meta.Blob{Digest: d, State: meta.BlobAbsent}
 	if err != nil || state == nil {
@@ -97,14 +93,16 @@ func blobForLink(ctx context.Context, tx *txn, repo string, d digest.Digest, upl
 	return b, u, nil
 }
 
-// link links blob d into repo, creating repo if needed; with publish, it
-// first makes d live if publish holds it pending. The counts of what the
-// namespace stores follow (the triggers of schema version 5).
-func link(ctx context.Context, tx *txn, repo string, d digest.Digest, now time.Time, publish string) error {
-	args := append(ensureRepoArgs(repo, now), d.String(), publish, meta.BlobLive, meta.BlobPending)
-	_, err := tx.Exec(ctx, `WITH published AS (UPDATE blobs SET state = $8, created_at = $3, holder = '', lease_until = 0
-			WHERE $7 <> '' AND digest = $6 AND state = $9 AND holder = $7),
-		`+ensureRepoCTEs+`
+// usageColumns are what a link of blob $1 into namespace $2 counts
+// against: whether the namespace links it already, and what it stores.
+const usageColumns = `EXISTS (SELECT 1 FROM namespace_blobs WHERE namespace = $2 AND digest = $1),
+	COALESCE((SELECT used FROM namespace_usage WHERE namespace = $2), 0)`
+
+// link links blob d into repo, creating repo if needed. The counts of
+// what the namespace stores follow (the triggers of schema version 5).
+func link(ctx context.Context, tx *txn, repo string, d digest.Digest, now time.Time) error {
+	args := append(ensureRepoArgs(repo, now), d.String())
+	_, err := tx.Exec(ctx, `WITH `+repoCTEs("")+`
 		INSERT INTO links (repo_id, digest, touched_at) SELECT id, $6, $3 FROM r
 		ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at`, args...)
 	return err
@@ -133,7 +131,7 @@ func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest,
 	}
 	var state meta.BlobState
 	err := s.txIn(ctx, usageScope(repo), func(tx *txn) error {
-		b, u, err := blobForLink(ctx, tx, repo, d, "", "")
+		b, u, err := blobForLink(ctx, tx, repo, d)
 		state = b.State
 		switch {
 		case err != nil:
@@ -142,7 +140,7 @@ func (s *Store) LinkOrReserve(ctx context.Context, repo string, d digest.Digest,
 			if err := u.check(b.Size, quota); err != nil {
 				return err
 			}
-			return link(ctx, tx, repo, d, now, "")
+			return link(ctx, tx, repo, d, now)
 		case b.State == meta.BlobDeleting && b.Lease.Held(now):
 			return nil
 		}
@@ -200,22 +198,45 @@ func (s *Store) RenewBlob(ctx context.Context, d digest.Digest, l meta.Lease) er
 	})
 }
 
-// PublishBlob makes a pending blob live and links it into repo.
+// PublishBlob makes a pending blob live and links it into repo: one
+// statement, sent with the namespace's lock, its BEGIN, its COMMIT and the
+// unlock in one round trip, so that the turn lasts no longer than the
+// database takes to run it. It decides for itself (the blob's state and
+// the quota) and changes nothing when it refuses; its answer says why.
 func (s *Store) PublishBlob(ctx context.Context, repo string, d digest.Digest, holder, upload string, now time.Time, quota int64) error {
-	return s.txIn(ctx, usageScope(repo), func(tx *txn) error {
-		b, u, err := blobForLink(ctx, tx, repo, d, upload, holder)
-		switch {
-		case err != nil:
-			return err
-		case b.State == meta.BlobLive, b.State == meta.BlobPending && b.Lease.Holder == holder:
-		default:
-			return fmt.Errorf("publish blob %s: it is %s, not pending under %s: %w", d, b.State, holder, errdefs.ErrConflict)
-		}
-		if err := u.check(b.Size, quota); err != nil {
-			return err
-		}
-		return link(ctx, tx, repo, d, now, holder)
+	var size *int64
+	var state *int
+	var bholder *string
+	u := usage{ns: meta.Namespace(repo)}
+	var ok bool
+	args := append(ensureRepoArgs(repo, now), d.String(), holder, upload, meta.BlobLive, meta.BlobPending, quota)
+	err := s.run(ctx, usageScope(repo), beginSQL, func(tx *txn) error {
+		return tx.QueryRow(ctx, `WITH b AS (SELECT size, state, holder FROM blobs WHERE digest = $6),
+			u AS (SELECT EXISTS (SELECT 1 FROM namespace_blobs WHERE namespace = $5 AND digest = $6) AS linked,
+				COALESCE((SELECT used FROM namespace_usage WHERE namespace = $5), 0) AS used),
+			ok AS (SELECT 1 FROM b, u WHERE (b.state = $9 OR (b.state = $10 AND b.holder = $7))
+				AND ($11::bigint <= 0 OR u.linked OR u.used + b.size <= $11)),
+			gone AS (DELETE FROM uploads WHERE $8 <> '' AND id = $8 AND holder = $7 AND EXISTS (SELECT 1 FROM ok)),
+			published AS (UPDATE blobs SET state = $9, created_at = $3, holder = '', lease_until = 0
+				WHERE digest = $6 AND state = $10 AND holder = $7 AND EXISTS (SELECT 1 FROM ok)),
+			`+repoCTEs(" AND EXISTS (SELECT 1 FROM ok)")+`,
+			linked AS (INSERT INTO links (repo_id, digest, touched_at) SELECT id, $6, $3 FROM r WHERE EXISTS (SELECT 1 FROM ok)
+				ON CONFLICT (repo_id, digest) DO UPDATE SET touched_at = excluded.touched_at)
+			SELECT b.size, b.state, b.holder, u.linked, u.used, EXISTS (SELECT 1 FROM ok) FROM u LEFT JOIN b ON true`,
+			args...).Scan(&size, &state, &bholder, &u.linked, &u.used, &ok)
 	})
+	switch {
+	case err != nil || ok:
+		return err
+	case state == nil:
+		return fmt.Errorf("publish blob %s: it is %s, not pending under %s: %w", d, meta.BlobAbsent, holder, errdefs.ErrConflict)
+	case meta.BlobState(*state) != meta.BlobLive && (meta.BlobState(*state) != meta.BlobPending || *bholder != holder):
+		return fmt.Errorf("publish blob %s: it is %s, not pending under %s: %w", d, meta.BlobState(*state), holder, errdefs.ErrConflict)
+	}
+	if err := u.check(*size, quota); err != nil {
+		return err
+	}
+	return fmt.Errorf("publish blob %s: refused, neither for its state nor for the quota: %w", d, errdefs.ErrConflict)
 }
 
 // ReleaseBlob drops a pending record that holder holds.

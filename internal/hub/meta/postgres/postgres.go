@@ -306,19 +306,22 @@ func ensureRepo(ctx context.Context, tx *txn, name string, now time.Time) (int64
 
 // ensureRepoSQL is ensureRepo's statement, of ensureRepoArgs ($1 to $5),
 // returning the repository's id.
-const ensureRepoSQL = `WITH ` + ensureRepoCTEs + ` SELECT id FROM r`
+var ensureRepoSQL = `WITH ` + repoCTEs("") + ` SELECT id FROM r`
 
-// ensureRepoCTEs make r the repository's id (see ensureRepoSQL): one that
-// exists is only read, so that pushes into a repository do not all write
-// its row (and fail each other's serializable transactions). A repository
-// made meanwhile by another is a serialization failure (ON CONFLICT DO
-// NOTHING on a row the snapshot cannot see), and the transaction runs again.
-const ensureRepoCTEs = `found AS (SELECT id FROM repositories WHERE name = $1),
+// repoCTEs make r the repository's id (see ensureRepoSQL), creating it
+// only when cond (" AND ...", or "") holds: one that exists is only read,
+// so that pushes into a repository do not all write its row (and fail
+// each other's serializable transactions). A repository made meanwhile by
+// another is a serialization failure (ON CONFLICT DO NOTHING on a row the
+// snapshot cannot see), and the transaction runs again.
+func repoCTEs(cond string) string {
+	return `found AS (SELECT id FROM repositories WHERE name = $1),
 	made AS (INSERT INTO repositories (name, owner, visibility, created_at, namespace)
 		SELECT $1, u.name, COALESCE(u.default_visibility, $2), $3, $5 FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $4
-		WHERE NOT EXISTS (SELECT 1 FROM found)
+		WHERE NOT EXISTS (SELECT 1 FROM found)` + cond + `
 		ON CONFLICT (name) DO NOTHING RETURNING id),
 	r AS (SELECT id FROM found UNION ALL SELECT id FROM made)`
+}
 
 func ensureRepoArgs(name string, now time.Time) []any {
 	ns, _, nested := strings.Cut(name, "/")
