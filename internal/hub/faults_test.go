@@ -36,8 +36,14 @@ func TestEnginesGoingAway(t *testing.T) {
 	weed.Stop()
 	notReady(t, h, "object store")
 	patch(t, h, loc, int64(len(chunk1)), chunk2, http.StatusServiceUnavailable)
-	// An upload's record is in the database: it starts, but takes no bytes.
-	patch(t, h, startUpload(t, h, "faults/other"), 0, chunk2, http.StatusServiceUnavailable)
+	// An upload's record is in the database: it starts, but takes no more
+	// bytes than its record keeps itself (a small blob's), and those it
+	// cannot commit.
+	patch(t, h, startUpload(t, h, "faults/other"), 0, chunk1, http.StatusServiceUnavailable)
+	small := patch(t, h, startUpload(t, h, "faults/small"), 0, chunk2, http.StatusAccepted)
+	if r := call(t, "PUT", h.URL()+small+"?digest="+digest.FromBytes(chunk2).String(), "", nil); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("finishing a small upload with the store down: %d %s", r.Status, r.Body)
+	}
 	if r := call(t, "GET", h.URL()+"/v2/faults/before/blobs/"+before.Layer.String(), "", nil); r.Status != http.StatusServiceUnavailable {
 		t.Errorf("a stored blob with the store down: %d %s", r.Status, r.Body)
 	}

@@ -23,7 +23,16 @@ type uploadState struct {
 	// back at the end) and Sum its marshalled state after Offset bytes.
 	Hash digest.Algorithm `json:"hash,omitempty"`
 	Sum  []byte           `json:"sum,omitempty"`
+	// Inline is the upload's bytes themselves, while it is short (at most
+	// inlineMax) and its driver commits exactly: they wait in the record,
+	// not in the store, and the driver gets them with the last request.
+	Inline []byte `json:"inline,omitempty"`
 }
+
+// inlineMax is the most an upload keeps in its record (see
+// uploadState.Inline): a small blob's chunk costs the object store
+// nothing, and its commit one request.
+const inlineMax = 256 << 10
 
 // runningHash is the algorithm hashed while bytes stream in: the one
 // almost every digest uses. An upload closed with another is read back.
@@ -40,9 +49,10 @@ func decodeState(b []byte) (uploadState, error) {
 	return st, nil
 }
 
-// encodeState records a driver's state and, when h is not nil, the running hash.
-func encodeState(driver []byte, h hash.Hash) ([]byte, error) {
-	st := uploadState{Driver: driver}
+// encodeState records a driver's state (or the upload's bytes themselves)
+// and, when h is not nil, the running hash.
+func encodeState(driver, inline []byte, h hash.Hash) ([]byte, error) {
+	st := uploadState{Driver: driver, Inline: inline}
 	if h != nil {
 		sum, err := h.(encoding.BinaryMarshaler).MarshalBinary()
 		if err != nil {
@@ -59,24 +69,73 @@ func encodeState(driver []byte, h hash.Hash) ([]byte, error) {
 // stage opens upload u's data where its record says it ends, with the
 // running hash of those bytes when the driver commits exactly what was
 // written and the record has one (a new upload starts one); nil otherwise.
+// Bytes the record holds itself go to the driver first.
 func (s *Store) stage(ctx context.Context, u meta.Upload) (Staged, hash.Hash, error) {
+	st, h, err := s.recorded(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	offset := u.Offset
+	if st.Inline != nil {
+		offset = 0
+	}
+	staged, err := s.driver.Stage(ctx, u.ID, offset, st.Driver)
+	if err == nil && st.Inline != nil {
+		if _, err = staged.Write(st.Inline); err != nil {
+			staged.Close()
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return staged, h, nil
+}
+
+// recorded reads upload u's state, and the running hash it records (see stage).
+func (s *Store) recorded(u meta.Upload) (uploadState, hash.Hash, error) {
 	st, err := decodeState(u.State)
 	if err != nil {
-		return nil, nil, err
+		return st, nil, err
 	}
-	staged, err := s.driver.Stage(ctx, u.ID, u.Offset, st.Driver)
-	if err != nil {
-		return nil, nil, err
+	if int64(len(st.Inline)) != u.Offset && st.Inline != nil {
+		return st, nil, fmt.Errorf("the upload's record holds %d bytes, not %d", len(st.Inline), u.Offset)
 	}
 	if _, exact := s.driver.(ExactCommitter); !exact {
-		return staged, nil, nil
+		return st, nil, nil
 	}
 	h := runningHash.Hash()
 	if u.Offset == 0 {
-		return staged, h, nil
+		return st, h, nil
 	}
 	if st.Hash != runningHash || h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.Sum) != nil {
-		return staged, nil, nil // read back at the end
+		return st, nil, nil // read back at the end
 	}
-	return staged, h, nil
+	return st, h, nil
+}
+
+// spill keeps an upload's bytes in memory while they fit in its record
+// (inlineMax), and stages them all with the driver once more arrive.
+type spill struct {
+	buf    []byte
+	stage  func() (Staged, error) // the driver's data, at offset 0
+	staged Staged
+}
+
+func (sp *spill) Write(p []byte) (int, error) {
+	if sp.staged == nil && len(sp.buf)+len(p) <= inlineMax {
+		sp.buf = append(sp.buf, p...)
+		return len(p), nil
+	}
+	if sp.staged == nil {
+		st, err := sp.stage()
+		if err != nil {
+			return 0, err
+		}
+		if _, err := st.Write(sp.buf); err != nil {
+			st.Close()
+			return 0, err // the bytes so far stay in memory, to be recorded
+		}
+		sp.staged = st
+	}
+	return sp.staged.Write(p)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"time"
 
@@ -108,26 +109,64 @@ func (s *Store) Append(ctx context.Context, repo, id string, start int64, body i
 	if start >= 0 && start != u.Offset {
 		return u, &RangeError{Offset: u.Offset}
 	}
+	if sp, h, ok, err := s.inline(ctx, mu); err != nil || ok {
+		if err != nil {
+			return u, err
+		}
+		// The bytes wait in the record while they fit there.
+		_, copyErr := copyChunks(fenced{w, sp}, body, h, s.room(u.Offset))
+		if sp.staged == nil {
+			return s.record(ctx, w, u, int64(len(sp.buf)), nil, sp.buf, h, copyErr)
+		}
+		return s.closeAndRecord(ctx, w, u, sp.staged, h, copyErr)
+	}
 	staged, h, err := s.stage(ctx, mu)
 	if err != nil {
 		return u, err
 	}
 	_, copyErr := copyChunks(fenced{w, staged}, body, h, s.room(u.Offset))
-	if err := staged.Close(); err != nil {
-		return u, errors.Join(copyErr, err) // nothing recorded: the client resends from u.Offset
+	return s.closeAndRecord(ctx, w, u, staged, h, copyErr)
+}
+
+// inline returns a spill for upload u's next chunk when its bytes so far
+// are in its record (or it has none yet) and may stay there: the driver
+// commits exactly what was written, and keeps a running hash.
+func (s *Store) inline(ctx context.Context, u meta.Upload) (*spill, hash.Hash, bool, error) {
+	st, h, err := s.recorded(u)
+	if err != nil || h == nil || st.Driver != nil || (u.Offset > 0 && st.Inline == nil) {
+		return nil, nil, false, err
 	}
-	state, err := encodeState(staged.State(), h)
+	sp := &spill{buf: append(make([]byte, 0, min(inlineMax, 64<<10)), st.Inline...),
+		stage: func() (Staged, error) { return s.driver.Stage(ctx, u.ID, 0, nil) }}
+	return sp, h, true, nil
+}
+
+// closeAndRecord closes what a chunk staged and records it (see record);
+// a close that fails records nothing: the client resends from u.Offset.
+func (s *Store) closeAndRecord(ctx context.Context, w *writer, u Upload, staged Staged, h hash.Hash, copyErr error) (Upload, error) {
+	if err := staged.Close(); err != nil {
+		return u, errors.Join(copyErr, err)
+	}
+	return s.record(ctx, w, u, staged.Size(), staged.State(), nil, h, copyErr)
+}
+
+// record records an upload's new offset with its state (the driver's, or
+// the bytes themselves), and the end of the writer's lease, in one
+// transaction; what arrived is recorded even when the body broke off
+// (copyErr), so the client can resume from there.
+func (s *Store) record(ctx context.Context, w *writer, u Upload, size int64, driver, inline []byte, h hash.Hash, copyErr error) (Upload, error) {
+	state, err := encodeState(driver, inline, h)
 	if err != nil {
 		return u, err
 	}
 	if err := w.settle(); err != nil {
 		return u, err
 	}
-	if err := s.meta.UpdateUpload(context.WithoutCancel(ctx), id, w.holder, staged.Size(), state, s.opts.Now()); err != nil {
+	if err := s.meta.UpdateUpload(context.WithoutCancel(ctx), u.ID, w.holder, size, state, s.opts.Now()); err != nil {
 		return u, err
 	}
 	w.ended()
-	u.Offset = staged.Size()
+	u.Offset = size
 	return u, copyErr
 }
 
