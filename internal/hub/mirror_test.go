@@ -285,3 +285,36 @@ func mustRef(t *testing.T, s string) name.Reference {
 	}
 	return r
 }
+
+// A private dockerd started with --registry-mirror pulls docker.io names
+// through the hub: the first pull fills the cache from the upstream; the
+// same layers under another name are linked from the cache, not fetched;
+// a warm pull within the TTL asks the upstream nothing.
+func TestMirrorDockerRegistryMirror(t *testing.T) {
+	up := startUpstream(t)
+	img := randomImage(t, 2)
+	up.push(t, "library/busyboxish:1", img)
+	up.push(t, "someone/app:2", img)
+	h := mirrorHub(t, up, 0)
+	docker := testutil.StartDocker(t, "--registry-mirror=http://"+h.Addr)
+	docker.Run(t, "pull", "busyboxish:1") // docker.io/library/busyboxish:1; no network but the mirror
+	fetched := up.count("GET blob")
+	if want := blobsOf(t, img); fetched != want {
+		t.Errorf("docker's pull fetched %d blobs from the upstream, want %d", fetched, want)
+	}
+	d, _ := img.Digest()
+	if got := docker.Run(t, "image", "inspect", "--format", "{{index .RepoDigests 0}}", "busyboxish:1"); !strings.Contains(got, d.String()) {
+		t.Errorf("docker's image has digest %s, want %s", got, d)
+	}
+	docker.Run(t, "rmi", "busyboxish:1") // docker fetches the layers again
+	docker.Run(t, "pull", "someone/app:2")
+	if got := up.count("GET blob"); got != fetched {
+		t.Errorf("pulling the same layers under another name fetched %d more blobs from the upstream", got-fetched)
+	}
+	docker.Run(t, "rmi", "someone/app:2")
+	before := up.total()
+	docker.Run(t, "pull", "someone/app:2")
+	if got := up.total() - before; got != 0 {
+		t.Errorf("docker's warm pull within the TTL made %d upstream requests, want 0", got)
+	}
+}

@@ -21,8 +21,9 @@ type Docker struct {
 	cli    string
 }
 
-// StartDocker starts a private dockerd, or skips when docker or root is missing.
-func StartDocker(t testing.TB) *Docker {
+// StartDocker starts a private dockerd, or skips when docker or root is
+// missing. daemonArgs are more flags for dockerd (--registry-mirror=URL).
+func StartDocker(t testing.TB, daemonArgs ...string) *Docker {
 	t.Helper()
 	RequireRoot(t)
 	dockerd := Tool(t, "dockerd")
@@ -35,10 +36,10 @@ func StartDocker(t testing.TB) *Docker {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &Docker{Host: "unix://" + dir + "/docker.sock", Config: filepath.Join(dir, "cfg"), cli: cli}
 	os.MkdirAll(d.Config, 0o700)
-	startDaemon(t, filepath.Join(dir, "dockerd.log"), dockerd,
-		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+	args := []string{"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"), "-H", d.Host, "--storage-driver", "overlay2",
-		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false")
+		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"}
+	startDaemon(t, filepath.Join(dir, "dockerd.log"), dockerd, append(args, daemonArgs...)...)
 	t.Cleanup(func() { // containers first, or dockerd waits for them
 		ids, _ := d.RunErr("ps", "-aq")
 		if f := strings.Fields(ids); len(f) > 0 {
