@@ -405,6 +405,9 @@ func TestWebOverviewAndPulls(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+	if explore := anon.get("/explore?q=alice"); !strings.Contains(explore.Body, "· 2 pulls") {
+		t.Error("explore does not show the pulls")
+	}
 	for _, bad := range []string{"<script>alert", "javascript:", "onerror", "onclick", `action="/r/alice/pub/-/overview"`} {
 		if strings.Contains(page.Body, bad) {
 			t.Errorf("the page shows an anonymous visitor %q", bad)

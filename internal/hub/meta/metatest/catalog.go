@@ -278,6 +278,11 @@ func testPullsAndOverview(t *testing.T, s meta.Store) {
 			t.Errorf("%s: %d pulls, last %v, %v; want %d, %v", name, r.Pulls, r.LastPulled, err, want.n, want.last)
 		}
 	}
+	listed, _, err := s.ListRepositories(ctx, meta.RepoFilter{All: true}, meta.Page{N: 10})
+	if err != nil || len(listed) != 2 || listed[0].Name != "alice/db" || listed[0].Pulls != 7 || !listed[0].LastPulled.Equal(t1) ||
+		listed[1].Pulls != 6 || !listed[1].LastPulled.Equal(t2) {
+		t.Fatalf("listed: %+v, %v", listed, err)
+	}
 	if _, err := s.Repository(ctx, "alice/gone"); !errdefs.IsNotFound(err) {
 		t.Fatalf("pulls of a repository that is gone made it: %v", err)
 	}

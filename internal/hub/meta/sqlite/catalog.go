@@ -149,7 +149,7 @@ func (s *Store) ListRepositories(ctx context.Context, f meta.RepoFilter, p meta.
 	if p.N < 0 {
 		limit = -1
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT r.name, r.owner, r.visibility, r.description, r.created_at,
+	rows, err := s.r.QueryContext(ctx, `SELECT r.name, r.owner, r.visibility, r.description, r.created_at, r.pulls, r.last_pulled_at,
 		(SELECT count(*) FROM tags t WHERE t.repo_id = r.id),
 		COALESCE((SELECT max(t.updated_at) FROM tags t WHERE t.repo_id = r.id), 0) AS last_pushed
 		FROM repositories r WHERE `+cond+` ORDER BY `+order+` LIMIT ?`, append(args, limit)...)
@@ -162,11 +162,11 @@ func (s *Store) ListRepositories(ctx context.Context, f meta.RepoFilter, p meta.
 		var r meta.RepoSummary
 		var owner sql.NullString
 		var vis string
-		var created, pushed int64
-		if err := rows.Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Tags, &pushed); err != nil {
+		var created, pushed, pulled int64
+		if err := rows.Scan(&r.Name, &owner, &vis, &r.Description, &created, &r.Pulls, &pulled, &r.Tags, &pushed); err != nil {
 			return nil, false, err
 		}
-		r.Owner, r.Visibility, r.CreatedAt = owner.String, meta.Visibility(vis), fromNano(created)
+		r.Owner, r.Visibility, r.CreatedAt, r.LastPulled = owner.String, meta.Visibility(vis), fromNano(created), pulledAt(pulled)
 		if pushed != 0 {
 			r.LastPushed = fromNano(pushed)
 		}
