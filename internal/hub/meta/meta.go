@@ -166,6 +166,7 @@ type Store interface {
 	Accounts
 	Shared
 	Keys
+	Audit
 
 	// Repository returns a repository by name.
 	Repository(ctx context.Context, name string) (Repository, error)

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"KnownAddresses", testKnownAddresses},
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
+		{"Audit", testAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

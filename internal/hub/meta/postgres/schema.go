@@ -247,6 +247,20 @@ BEGIN
 END $$;
 CREATE TRIGGER blobs_counted AFTER INSERT OR DELETE OR UPDATE OF size ON blobs FOR EACH ROW EXECUTE FUNCTION strata_count_blob();
 `,
+	// 6: the audit log: who did what, when, from where, to what.
+	`
+CREATE TABLE audit (
+	id      BIGSERIAL PRIMARY KEY,
+	at      BIGINT NOT NULL,
+	actor   TEXT COLLATE "C" NOT NULL,
+	action  TEXT COLLATE "C" NOT NULL,
+	addr    TEXT NOT NULL,
+	target  TEXT NOT NULL,
+	details TEXT -- JSON object, or NULL
+);
+CREATE INDEX audit_by_actor ON audit (actor, id);
+CREATE INDEX audit_by_action ON audit (action, id);
+`,
 }
 
 // SchemaVersion is the version this build writes.

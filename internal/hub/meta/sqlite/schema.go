@@ -204,6 +204,20 @@ ALTER TABLE repositories ADD COLUMN overview TEXT NOT NULL DEFAULT '';
 ALTER TABLE repositories ADD COLUMN pulls INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE repositories ADD COLUMN last_pulled_at INTEGER NOT NULL DEFAULT 0;
 `,
+	// 7: the audit log: who did what, when, from where, to what.
+	`
+CREATE TABLE audit (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	at      INTEGER NOT NULL,
+	actor   TEXT    NOT NULL,
+	action  TEXT    NOT NULL,
+	addr    TEXT    NOT NULL,
+	target  TEXT    NOT NULL,
+	details TEXT    -- JSON object, or NULL
+);
+CREATE INDEX audit_by_actor ON audit (actor, id);
+CREATE INDEX audit_by_action ON audit (action, id);
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -1,0 +1,48 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// AddAudit appends an entry to the audit log.
+func (s *Store) AddAudit(ctx context.Context, e meta.AuditEvent) (int64, error) {
+	details, err := meta.EncodeDetails(e.Details)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, addr, target, details)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			unixNano(e.Time), e.Actor, e.Action, e.Addr, e.Target, details).Scan(&id)
+	})
+	return id, err
+}
+
+// AuditLog lists audit entries, newest first.
+func (s *Store) AuditLog(ctx context.Context, q meta.AuditQuery) ([]meta.AuditEvent, error) {
+	query, args := meta.AuditSQL(q)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []meta.AuditEvent{}
+	for rows.Next() {
+		var e meta.AuditEvent
+		var at int64
+		var details sql.NullString
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Addr, &e.Target, &details); err != nil {
+			return nil, err
+		}
+		e.Time = fromNano(at)
+		if e.Details, err = meta.DecodeDetails(details.String); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
