@@ -114,6 +114,7 @@ asked for twice on a terminal, and is stored as an argon2id hash.`,
 				if err := s.CreateUser(cmd.Context(), name, pw, admin); err != nil {
 					return err
 				}
+				recordCLI(cmd.Context(), s, meta.AuditUserCreate, name, map[string]string{"admin": yesNo(admin)})
 				u, err := s.Meta().User(cmd.Context(), name)
 				if err == nil && u.Admin {
 					fmt.Fprintf(a.Out, "Created administrator %s\n", name)
@@ -172,7 +173,11 @@ func (a *app) hubUserPassword(f *hubFlags) *cobra.Command {
 				return err
 			}
 			return a.withAccounts(cmd.Context(), f, func(s *auth.Service) error {
-				return s.SetPassword(cmd.Context(), args[0], pw)
+				if err := s.SetPassword(cmd.Context(), args[0], pw); err != nil {
+					return err
+				}
+				recordCLI(cmd.Context(), s, meta.AuditPassword, args[0], nil)
+				return nil
 			})
 		},
 	}
@@ -188,7 +193,11 @@ func (a *app) hubUserFlag(f *hubFlags, use, short string, change meta.UserChange
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withAccounts(cmd.Context(), f, func(s *auth.Service) error {
-				return s.Meta().UpdateUser(cmd.Context(), args[0], change)
+				if err := s.Meta().UpdateUser(cmd.Context(), args[0], change); err != nil {
+					return err
+				}
+				recordCLI(cmd.Context(), s, meta.AuditUserChange, args[0], map[string]string{"op": use})
+				return nil
 			})
 		},
 	}
@@ -207,6 +216,7 @@ The repositories' blobs are freed by the next garbage collection.`,
 				if err := s.Meta().DeleteUser(cmd.Context(), args[0]); err != nil {
 					return err
 				}
+				recordCLI(cmd.Context(), s, meta.AuditUserChange, args[0], map[string]string{"op": "delete"})
 				fmt.Fprintf(a.Out, "Deleted user %s\n", args[0])
 				return nil
 			})

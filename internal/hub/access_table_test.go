@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -176,6 +177,52 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 						t.Errorf("%s, %s: %s listed %v, may pull %v: %s", p.name, e.key, vis.repo, listed, pull, r.Body)
 					}
 				}
+			}
+		}
+	}
+}
+
+// adminPages are the website's pages for administrators only.
+var adminPages = []string{"/admin", "/admin/audit", "/admin/audit?user=alice&action=push", "/admin/audit/export",
+	"/admin/audit/export?action=signin"}
+
+// Administrators' pages: signed-out visitors are sent to sign in, other
+// users see a 404 (as if there were none), credentials for the registry
+// API open nothing; only an administrator's session reads them.
+func TestAccessTableAdminPages(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{})
+	clients := map[string]*webClient{"anonymous": newWebClient(t, h)}
+	for _, u := range [][2]string{{"alice", "alice-pass-1"}, {"bob", "bob-pass-12"}, {"ops", "ops-pass-12"}} {
+		clients[u[0]] = newWebClient(t, h)
+		clients[u[0]].signIn(u[0], u[1])
+	}
+	tr, r := getToken(t, h, "ops", "ops-pass-12", "registry:catalog:*")
+	if r.Status != 200 {
+		t.Fatalf("token: %d", r.Status)
+	}
+	for _, p := range adminPages {
+		for who, want := range map[string]int{"anonymous": 303, "alice": 404, "bob": 404, "ops": 200} {
+			r := clients[who].get(p)
+			if r.Status != want {
+				t.Errorf("%s, GET %s: %d, want %d", who, p, r.Status, want)
+			}
+			if want != 200 && (strings.Contains(r.Body, "signin.failed") || strings.Contains(r.Body, `"action"`)) {
+				t.Errorf("%s, GET %s: the log leaks:\n%s", who, p, r.Body)
+			}
+		}
+		for what, header := range map[string][]string{
+			"ops's bearer token": {"Authorization", "Bearer " + tr.Token},
+			"ops's password":     {"Authorization", "Basic b3BzOm9wcy1wYXNzLTEy"}, // ops:ops-pass-12
+		} {
+			req, _ := http.NewRequest("GET", h.URL()+p, nil)
+			req.Header.Set(header[0], header[1])
+			resp, err := clients["anonymous"].c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 303 {
+				t.Errorf("GET %s with %s: %d, want 303 to sign in", p, what, resp.StatusCode)
 			}
 		}
 	}

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/internal/hub/access"
+	"github.com/strata-dev/strata/internal/hub/audit"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/deadline"
 	"github.com/strata-dev/strata/internal/hub/distapi"
@@ -210,6 +211,8 @@ type Deps struct {
 	// Mirror fills mirrored repositories from their upstreams (nil: the
 	// hub mirrors nothing).
 	Mirror *mirror.Mirror
+	// Audit records who did what (nil: made by NewServer, counted in Metrics).
+	Audit *audit.Recorder
 }
 
 // Open opens the metadata and blob storage in cfg.DataDir. Close the
@@ -248,7 +251,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 	deps := withObservers(Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log, Metrics: mx, Mirror: mr})
 	if !cfg.Open {
 		opts := cfg.Auth
-		opts.URL, opts.Log = cfg.URL, log
+		opts.URL, opts.Log, opts.Audit = cfg.URL, log, deps.Audit
 		if mr != nil {
 			opts.Mirrors = mr
 		}
@@ -286,7 +289,7 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	if deps.Auth == nil {
 		return observed(deps, frontDoor(cfg, reg))
 	}
-	site := web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log})
+	site := web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log, Audit: deps.Audit})
 	// Routed by hand, not by a ServeMux, which would redirect a path that
 	// is not clean to its cleaned form before anyone checked it.
 	return observed(deps, frontDoor(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -332,7 +335,7 @@ func HTTPServer(cfg Config, deps Deps) *http.Server {
 
 // newRegistry returns the registry API's handler.
 func newRegistry(cfg Config, deps Deps) *server {
-	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Limits: cfg.limits(), Log: deps.Log, Pulls: deps.Pulls}
+	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Limits: cfg.limits(), Log: deps.Log, Pulls: deps.Pulls, Audit: deps.Audit}
 	s := &server{deps: deps, table: routes(api), byKind: map[distapi.Kind]map[string]route{}}
 	for _, rt := range s.table {
 		if s.byKind[rt.kind] == nil {

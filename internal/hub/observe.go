@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/audit"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/distapi"
 	"github.com/strata-dev/strata/internal/hub/health"
@@ -63,6 +64,9 @@ func withObservers(deps Deps) Deps {
 	}
 	if deps.Pulls == nil {
 		deps.Pulls = distapi.NewPullCounter(deps.Meta)
+	}
+	if deps.Audit == nil {
+		deps.Audit = audit.New(deps.Meta, deps.Log, deps.Metrics.AuditWrite)
 	}
 	if deps.Health == nil {
 		deps.Health = health.New(

@@ -83,3 +83,9 @@ func ClientKey(addr string) string {
 	p, _ := a.Prefix(64)
 	return p.String()
 }
+
+// ClientFrom is the address the front door recorded in ctx, "" when none.
+func ClientFrom(ctx context.Context) string {
+	a, _ := ctx.Value(clientKey{}).(string)
+	return a
+}

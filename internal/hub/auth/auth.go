@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/internal/hub/access"
+	"github.com/strata-dev/strata/internal/hub/audit"
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
@@ -68,6 +69,8 @@ type Options struct {
 	Log        *slog.Logger
 	// Mirrors names the repositories of the hub's pull-through cache; nil: none.
 	Mirrors access.Mirrors
+	// Audit records sign-ins (nil: not recorded).
+	Audit *audit.Recorder
 }
 
 // Service authenticates requests and decides what they may do.
@@ -174,3 +177,6 @@ func (s *Service) SetSignup(ctx context.Context, open bool) error {
 	}
 	return s.meta.SetSetting(ctx, meta.SettingSignup, v)
 }
+
+// Audit is the recorder the service writes sign-ins to (nil: none).
+func (s *Service) Audit() *audit.Recorder { return s.opts.Audit }

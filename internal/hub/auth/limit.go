@@ -67,6 +67,12 @@ func (s *Service) limited(ctx context.Context, a attempt, check func() (Identity
 	}
 	id, err := check()
 	if errors.Is(err, ErrBadCredentials) {
+		with := "token"
+		if a.user != "" {
+			with = "password"
+		}
+		s.opts.Audit.Record(ctx, meta.AuditEvent{Action: meta.AuditSignInFailed, Actor: a.user, Addr: a.addr, Target: a.user,
+			Details: map[string]string{"with": with}})
 		return id, err // the attempt stays counted
 	}
 	refundErr := s.meta.Refund(context.WithoutCancel(ctx), now, keys...)

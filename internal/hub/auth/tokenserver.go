@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/errcode"
+	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
 // maxScopes bounds the scopes one token request may ask for.
@@ -131,6 +132,10 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
+	}
+	if !a.id.Anonymous() && a.refresh == "" {
+		s.opts.Audit.Record(ctx, meta.AuditEvent{Action: meta.AuditSignIn, Actor: a.id.User.Name, Addr: access.Client(r),
+			Target: a.id.User.Name, Details: map[string]string{"via": "token", "client": clip(a.client, 100)}})
 	}
 	s.opts.Log.Debug("token issued", "user", a.id.User.Name, "granted", granted, "client", a.client)
 	w.Header().Set("Content-Type", "application/json")

@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/audit"
 	"github.com/strata-dev/strata/internal/hub/errcode"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/storage"
@@ -26,7 +27,8 @@ type API struct {
 	Blobs  *storage.Store
 	Limits Limits
 	Log    *slog.Logger
-	Pulls  *PullCounter // nil: pulls are not counted
+	Pulls  *PullCounter    // nil: pulls are not counted
+	Audit  *audit.Recorder // nil: nothing recorded
 }
 
 // Limits are what an operator bounds; zero values bound nothing.

@@ -88,6 +88,8 @@ func (a *API) PutManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 		}
 		return err
 	}
+	a.Audit.Record(r.Context(), meta.AuditEvent{Action: meta.AuditPush, Target: refString(p.Name, p.Reference),
+		Details: map[string]string{"repository": p.Name, "digest": d.String(), "media_type": m.MediaType, "tags": strings.Join(tags, ",")}})
 	h := w.Header()
 	h.Set("Location", "/v2/"+p.Name+"/manifests/"+d.String())
 	h.Set("Docker-Content-Digest", d.String())
@@ -163,15 +165,27 @@ func Describe(contentType string, body []byte) (meta.Manifest, error) {
 // DeleteManifest deletes a manifest by digest (with its tags), or only a tag.
 func (a *API) DeleteManifest(w http.ResponseWriter, r *http.Request, p Path) error {
 	var err error
+	e := meta.AuditEvent{Target: refString(p.Name, p.Reference), Details: map[string]string{"repository": p.Name}}
 	if p.Digest != "" {
 		err = a.Meta.DeleteManifest(r.Context(), p.Name, p.Digest)
+		e.Action, e.Details["digest"] = meta.AuditManifestDelete, p.Digest.String()
 	} else {
 		err = a.Meta.DeleteTag(r.Context(), p.Name, p.Reference)
+		e.Action, e.Details["tag"] = meta.AuditTagDelete, p.Reference
 	}
 	if err != nil {
 		return notFoundAs(err, errcode.ManifestUnknown)
 	}
+	a.Audit.Record(r.Context(), e)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// refString names a manifest of repo by tag (repo:tag) or digest (repo@digest).
+func refString(repo, ref string) string {
+	if strings.Contains(ref, ":") {
+		return repo + "@" + ref
+	}
+	return repo + ":" + ref
 }

@@ -35,6 +35,8 @@ type Metrics struct {
 
 	storeOps *prometheus.CounterVec // op, result
 	dbCalls  *prometheus.CounterVec // result
+
+	auditWrites *prometheus.CounterVec // result
 }
 
 const namespace = "strata_hub"
@@ -69,8 +71,10 @@ func New() *Metrics {
 		Help: "Object store operations, by operation and result (ok, not_found, error)."}, []string{"op", "result"})
 	m.dbCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "db_queries_total",
 		Help: "Database statements and connection attempts, by result (ok, serialization: retried, error)."}, []string{"result"})
+	m.auditWrites = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "audit_writes_total",
+		Help: "Audit log entries written, by result (ok, error: the entry is in the log output only)."}, []string{"result"})
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.bytesIn, m.bytesOut, m.inFlight, m.uploadsInFlight,
-		m.gcRuns, m.gcFreed, m.gcLast, m.storeOps, m.dbCalls} {
+		m.gcRuns, m.gcFreed, m.gcLast, m.storeOps, m.dbCalls, m.auditWrites} {
 		f(c)
 	}
 	return m
@@ -83,3 +87,12 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry is where the collectors are (tests read them).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// AuditWrite counts an audit log write (audit.New's written).
+func (m *Metrics) AuditWrite(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.auditWrites.WithLabelValues(result).Inc()
+}

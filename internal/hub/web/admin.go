@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/meta"
@@ -50,6 +51,7 @@ func (s *site) adminSignup(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.record(r, meta.AuditSignup, "signup", map[string]string{"open": strconv.FormatBool(open)})
 	msg := "Sign-up is closed: only administrators make accounts."
 	if open {
 		msg = "Sign-up is open: anyone who reaches the hub may make an account."
@@ -84,6 +86,7 @@ func (s *site) adminUser(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.serverError(w, r, err)
 	default:
+		s.record(r, meta.AuditUserChange, name, map[string]string{"op": op})
 		s.back(w, r, "/admin", "Done: "+op+" "+name+".")
 	}
 }
@@ -99,5 +102,7 @@ func (s *site) adminGC(w http.ResponseWriter, r *http.Request) {
 	if rep.DryRun {
 		verb = "Would free"
 	}
+	s.record(r, meta.AuditGC, "gc", map[string]string{"dry_run": strconv.FormatBool(rep.DryRun),
+		"bytes": strconv.FormatInt(rep.Bytes(), 10), "blobs": strconv.Itoa(rep.Blobs)})
 	s.back(w, r, "/admin", verb+" "+humanBytes(rep.Bytes())+": "+plural(rep.Blobs, "blob")+", "+plural(rep.Uploads, "abandoned upload")+".")
 }

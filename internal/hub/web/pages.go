@@ -81,6 +81,8 @@ func (s *site) signin(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.serverError(w, r, err)
 	default:
+		s.Audit.Record(r.Context(), meta.AuditEvent{Action: meta.AuditSignIn, Actor: id.User.Name, Target: id.User.Name,
+			Details: map[string]string{"via": "web"}})
 		s.signIn(w, r, id.User.Name, form.Next)
 	}
 }
@@ -115,6 +117,8 @@ func (s *site) signup(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.serverError(w, r, err)
 	default:
+		s.Audit.Record(r.Context(), meta.AuditEvent{Action: meta.AuditUserCreate, Actor: form.Name, Target: form.Name,
+			Details: map[string]string{"via": "signup"}})
 		s.signIn(w, r, form.Name, "/")
 	}
 }
@@ -184,6 +188,7 @@ func (s *site) createToken(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.record(r, meta.AuditTokenCreate, v.id.User.Name, map[string]string{"name": strings.TrimSpace(f.Get("name")), "scope": f.Get("scope")})
 	s.renderSettings(w, r, http.StatusOK, secret, "")
 }
 
@@ -194,6 +199,9 @@ func (s *site) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	if err == nil {
+		s.record(r, meta.AuditTokenRevoke, visitorOf(r.Context()).id.User.Name, map[string]string{"id": strconv.FormatInt(id, 10)})
+	}
 	s.back(w, r, "/settings", "Revoked: it works no more, nor anything made with it.")
 }
 
@@ -203,6 +211,7 @@ func (s *site) defaultVisibility(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.record(r, meta.AuditUserChange, visitorOf(r.Context()).id.User.Name, map[string]string{"default_visibility": string(vis)})
 	s.back(w, r, "/settings", "New repositories you push will be "+string(vis)+".")
 }
 
@@ -232,6 +241,7 @@ func (s *site) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.record(r, meta.AuditPassword, v.id.User.Name, nil)
 	s.flash(w, r, "Password changed. Other browsers and docker logins made with the old one are signed out.")
 	s.signIn(w, r, v.id.User.Name, "/settings")
 }
@@ -280,5 +290,6 @@ func (s *site) newRepo(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.record(r, meta.AuditRepoCreate, name, map[string]string{"repository": name, "visibility": string(vis)})
 	s.back(w, r, "/r/"+name, "Repository created. Push to it with the command below.")
 }

@@ -192,6 +192,8 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	}
 	var err error
 	msg := ""
+	var event string // what the audit log records, "" nothing
+	details := map[string]string{"repository": name}
 	switch action {
 	case "description":
 		desc := strings.TrimSpace(r.PostForm.Get("description"))
@@ -210,6 +212,7 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	case "visibility":
 		vis := visibilityField(r)
 		err, msg = s.Meta.UpdateRepository(ctx, name, meta.RepoChange{Visibility: &vis}), "The repository is now "+string(vis)+"."
+		event, details["visibility"], details["was"] = meta.AuditVisibility, string(vis), string(a.Repo.Visibility)
 	case "collaborators":
 		role := meta.RoleRead
 		if r.PostForm.Get("role") == string(meta.RoleWrite) {
@@ -221,6 +224,7 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		err, msg = s.Meta.SetCollaborator(ctx, name, user, role), user+" may now "+map[meta.Role]string{meta.RoleRead: "pull", meta.RoleWrite: "pull and push"}[role]+"."
+		event, details["user"], details["role"] = meta.AuditCollaborator, user, string(role)
 		if errdefs.IsNotFound(err) {
 			s.back(w, r, page, "There is no user called "+user+".")
 			return
@@ -228,15 +232,18 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	case "collaborators/remove":
 		user := r.PostForm.Get("user")
 		err, msg = s.Meta.RemoveCollaborator(ctx, name, user), user+" is no longer a collaborator."
+		event, details["user"] = meta.AuditCollaboratorOff, user
 	case "tags/delete":
 		tag := r.PostForm.Get("tag")
 		err, msg = s.Meta.DeleteTag(ctx, name, tag), "Tag "+tag+" deleted; the image stays under its other tags and its digest."
+		event, details["tag"] = meta.AuditTagDelete, tag
 	case "delete":
 		if r.PostForm.Get("confirm") != name {
 			s.back(w, r, page, "Type the repository's name to delete it.")
 			return
 		}
 		err, msg, page = s.Meta.DeleteRepository(ctx, name), "Repository "+name+" deleted.", "/"
+		event = meta.AuditRepoDelete
 	default:
 		s.notFound(w, r)
 		return
@@ -244,6 +251,13 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !errdefs.IsNotFound(err) {
 		s.serverError(w, r, err)
 		return
+	}
+	if err == nil && event != "" {
+		target := name
+		if event == meta.AuditTagDelete {
+			target = name + ":" + details["tag"]
+		}
+		s.record(r, event, target, details)
 	}
 	s.back(w, r, page, msg)
 }

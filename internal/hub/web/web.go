@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/strata-dev/strata/internal/hub/audit"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/storage"
@@ -36,6 +37,7 @@ type Deps struct {
 	Meta  meta.Store
 	Blobs *storage.Store
 	Log   *slog.Logger
+	Audit *audit.Recorder
 }
 
 // site serves the pages.
@@ -73,6 +75,8 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("POST /admin/signup", s.admin(s.adminSignup))
 	mux.HandleFunc("POST /admin/users", s.admin(s.adminUser))
 	mux.HandleFunc("POST /admin/gc", s.admin(s.adminGC))
+	mux.HandleFunc("GET /admin/audit", s.admin(s.auditPage))
+	mux.HandleFunc("GET /admin/audit/export", s.admin(s.auditExport))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.notFound(w, r) })
 	return http.NewCrossOriginProtection().Handler(s.visitor(headers(s.canonical(mux))))
 }

@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
@@ -15,12 +13,10 @@ func (s *Store) AddAudit(ctx context.Context, e meta.AuditEvent) (int64, error) 
 		return 0, err
 	}
 	var id int64
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO audit (at, actor, action, addr, target, details)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			unixNano(e.Time), e.Actor, e.Action, e.Addr, e.Target, details).Scan(&id)
-	})
-	return id, classify(err)
+	err = s.db.QueryRow(ctx, `INSERT INTO audit (at, actor, action, addr, target, details)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		unixNano(e.Time), e.Actor, e.Action, e.Addr, e.Target, details).Scan(&id)
+	return id, err
 }
 
 // AuditLog lists audit entries, newest first.
