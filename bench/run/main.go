@@ -13,7 +13,8 @@
 //
 // Then, with running containers: exec latency, run -d -p until the port
 // answers, stats --no-stream over 20 containers, and the disk and memory
-// (PSS) of -idle idle containers (lifecycle.go).
+// (PSS) of -idle idle containers (lifecycle.go). strata is built as
+// deploy/image/build.sh builds it, static (CGO_ENABLED=0).
 //
 //	go run ./bench/run [-runs 30] [-idle 100] [-docker=true] [-podman=true]
 package main
@@ -73,7 +74,7 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool, idle 
 	if err != nil {
 		return err
 	}
-	bin, err := workdir.BuildStrata(ctx, work)
+	bin, err := workdir.BuildStrataStatic(ctx, work) // as deploy/image ships it
 	if err != nil {
 		return err
 	}
