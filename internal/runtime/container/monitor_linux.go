@@ -21,15 +21,16 @@ import (
 	"github.com/strata-dev/strata/internal/runtime"
 )
 
-// supervise runs a detached container with `runc create` and `runc start`
-// instead of a `runc run` that would stay: this process is the
-// container's subreaper, so its first process becomes this process's child
-// once runc exits, and it waits for it itself. It keeps the container's
-// standard streams (pipes, or the terminal runc sends it for -t), copies
-// its output to the log and serves them on the attach socket. Once the
-// container runs it gives back the memory starting it took: an idle monitor is most of what an idle container costs. One
-// monitor process serves all the detached containers of a store (see
-// ServeMonitor).
+// supervise runs a detached container with `runc run --detach` (one runc
+// process, which exits once the container runs) instead of a foreground
+// `runc run` that would stay: this process is the container's subreaper,
+// so its first process becomes this process's child once runc exits, and
+// it waits for it itself. It keeps the container's standard streams
+// (pipes, or the terminal runc sends it for -t), copies its output to the
+// log and serves them on the attach socket. Once the container runs it
+// gives back the memory starting it took: an idle monitor is most of what
+// an idle container costs. One monitor process serves all the detached
+// containers of a store (see ServeMonitor).
 func (m *Manager) supervise(ctx context.Context, runc *runtime.Runc, c Container, runcLog string) (int, error) {
 	dir := m.dir(c.ID)
 	o := c.Settings.Options
@@ -48,9 +49,9 @@ func (m *Manager) supervise(ctx context.Context, runc *runtime.Runc, c Container
 	code := 125
 	defer func() { srv.close(code) }()
 
-	createdPid := filepath.Join(dir, "pid.created")
+	createdPid := filepath.Join(dir, "pid.created") // PidFile once the container runs
 	os.Remove(createdPid)
-	args := []string{"create", "--bundle", dir, "--pid-file", createdPid}
+	args := []string{"run", "--detach", "--bundle", dir, "--pid-file", createdPid}
 	var (
 		closeAfterStart []io.Closer // the container's ends
 		readers         []func()    // copies of its output, until it closes
@@ -126,11 +127,6 @@ func (m *Manager) supervise(ctx context.Context, runc *runtime.Runc, c Container
 		runc.Delete(ctx, c.ID)
 		return 125, err
 	}
-	if err := runc.Command(runcLog, "start", c.ID).Run(); err != nil {
-		runc.Delete(ctx, c.ID)
-		waitAll(readers, time.Second)
-		return 1, nil // the caller reads runc's log
-	}
 	os.Rename(createdPid, runtime.PidFile(dir))
 	srv.serve(stdin, console)
 
@@ -193,7 +189,7 @@ func readPid(path string) (int, error) {
 }
 
 // consoleSocket listens where runc sends the master side of the terminal it
-// makes for a container with -t (runc create --console-socket).
+// makes for a container with -t (runc run --console-socket).
 func consoleSocket() (string, *net.UnixListener, error) {
 	d, err := os.MkdirTemp("", "strata-console-")
 	if err != nil {
