@@ -29,9 +29,17 @@ func uploadRecord(ctx context.Context, q querier, repo, id string) (meta.Upload,
 	return u, err
 }
 
-// CreateUpload records an upload, within its owner's limit.
+// CreateUpload records an upload, within its owner's limit. With a limit,
+// an owner's uploads start in turns (the lock, BEGIN, the statement,
+// COMMIT and the unlock in one round trip): each counts all of the owner's
+// uploads, and serializable transactions counting them at once would fail
+// each other.
 func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, limit int, activeSince time.Time) error {
-	return s.single(ctx, func(tx *txn) error {
+	scope := ""
+	if limit > 0 {
+		scope = "uploads:" + u.Owner
+	}
+	return s.run(ctx, scope, beginSQL, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `INSERT INTO uploads (`+uploadColumns+`)
 			SELECT $1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::bigint, $9::bytea
 			WHERE $10::bigint <= 0 OR (SELECT count(*) FROM uploads WHERE owner = $3 AND updated_at >= $11) < $10`,
