@@ -31,15 +31,16 @@ func uploadRecord(ctx context.Context, q querier, repo, id string) (meta.Upload,
 
 // CreateUpload records an upload, within its owner's limit. With a limit,
 // an owner's uploads start in turns (the lock, BEGIN, the statement,
-// COMMIT and the unlock in one round trip): each counts all of the owner's
-// uploads, and serializable transactions counting them at once would fail
-// each other.
+// COMMIT and the unlock in one round trip), READ COMMITTED: each counts
+// what the ones before it committed, exactly, and as serializable
+// transactions they would fail each other (and the publishes that forget
+// uploads) on the owner's rows they all read.
 func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, limit int, activeSince time.Time) error {
 	scope := ""
 	if limit > 0 {
 		scope = "uploads:" + u.Owner
 	}
-	return s.run(ctx, scope, beginSQL, func(tx *txn) error {
+	return s.run(ctx, scope, beginRowSQL, func(tx *txn) error {
 		res, err := tx.Exec(ctx, `INSERT INTO uploads (`+uploadColumns+`)
 			SELECT $1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::bigint, $9::bytea
 			WHERE $10::bigint <= 0 OR (SELECT count(*) FROM uploads WHERE owner = $3 AND updated_at >= $11) < $10`,
