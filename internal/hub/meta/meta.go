@@ -167,6 +167,7 @@ type Store interface {
 	Shared
 	Keys
 	Audit
+	Webhooks
 
 	// Repository returns a repository by name.
 	Repository(ctx context.Context, name string) (Repository, error)

@@ -218,6 +218,33 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_actor ON audit (actor, id);
 CREATE INDEX audit_by_action ON audit (action, id);
 `,
+	// 8: webhooks on repositories and their delivery log.
+	`
+CREATE TABLE webhooks (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	repo_id    INTEGER NOT NULL,
+	url        TEXT    NOT NULL,
+	secret     TEXT    NOT NULL,
+	events     TEXT    NOT NULL, -- comma-separated
+	created_by TEXT    NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE INDEX webhooks_by_repo ON webhooks (repo_id);
+CREATE TABLE webhook_deliveries (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	hook_id     INTEGER NOT NULL,
+	event       TEXT    NOT NULL,
+	payload     BLOB    NOT NULL,
+	state       TEXT    NOT NULL,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	code        INTEGER NOT NULL DEFAULT 0,
+	duration_ns INTEGER NOT NULL DEFAULT 0,
+	error       TEXT    NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (hook_id, id);
+`,
 }
 
 // SchemaVersion is the version this build writes.

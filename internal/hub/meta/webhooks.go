@@ -1,0 +1,128 @@
+package meta
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Hook is a webhook on a repository: events are POSTed to URL, signed
+// with Secret.
+type Hook struct {
+	ID         int64
+	Repository string
+	URL        string
+	Secret     string
+	Events     []string // what it is told of (webhook.Push, ...)
+	CreatedBy  string
+	CreatedAt  time.Time
+}
+
+// DeliveryState is where a delivery is.
+type DeliveryState string
+
+const (
+	DeliveryPending DeliveryState = "pending" // being tried, or waiting for its next try
+	DeliveryOK      DeliveryState = "ok"      // the receiver answered 2xx
+	DeliveryFailed  DeliveryState = "failed"  // every try failed
+)
+
+// Delivery is one event sent (or being sent) to one hook.
+type Delivery struct {
+	ID        int64
+	Hook      int64
+	Event     string
+	Payload   []byte
+	State     DeliveryState
+	Attempts  int
+	Code      int           // the last answer's HTTP status, 0 none
+	Duration  time.Duration // the last try's
+	Error     string        // the last try's problem, "" none
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Webhooks are the repositories' hooks and their delivery log. A hook
+// belongs to its repository: deleting the repository makes its hooks
+// unreachable, and a repository made again under the name has none.
+type Webhooks interface {
+	// CreateHook adds a hook to h.Repository and returns its id; ErrNotFound without the repository.
+	CreateHook(ctx context.Context, h Hook) (int64, error)
+	// Hooks lists a repository's hooks, oldest first (none for a missing repository).
+	Hooks(ctx context.Context, repo string) ([]Hook, error)
+	// Hook returns a hook by id.
+	Hook(ctx context.Context, id int64) (Hook, error)
+	// DeleteHook removes a hook of repo, with its deliveries; ErrNotFound when repo has no such hook.
+	DeleteHook(ctx context.Context, repo string, id int64) error
+	// AddDelivery records a delivery and returns its id.
+	AddDelivery(ctx context.Context, d Delivery) (int64, error)
+	// UpdateDelivery records a try: d's State, Attempts, Code, Duration, Error and UpdatedAt.
+	UpdateDelivery(ctx context.Context, d Delivery) error
+	// Delivery returns a delivery by id.
+	Delivery(ctx context.Context, id int64) (Delivery, error)
+	// Deliveries lists a hook's latest n deliveries, newest first.
+	Deliveries(ctx context.Context, hook int64, n int) ([]Delivery, error)
+}
+
+// The statements of the SQL stores' Webhooks, with ? parameters.
+const (
+	SQLCreateHook = `INSERT INTO webhooks (repo_id, url, secret, events, created_by, created_at)
+		SELECT id, ?, ?, ?, ?, ? FROM repositories WHERE name = ? RETURNING id`
+	sqlHookColumns = `SELECT h.id, r.name, h.url, h.secret, h.events, h.created_by, h.created_at
+		FROM webhooks h JOIN repositories r ON r.id = h.repo_id `
+	SQLHooks              = sqlHookColumns + `WHERE r.name = ? ORDER BY h.id`
+	SQLHook               = sqlHookColumns + `WHERE h.id = ?`
+	SQLDeleteHookDelivers = `DELETE FROM webhook_deliveries WHERE hook_id IN
+		(SELECT h.id FROM webhooks h JOIN repositories r ON r.id = h.repo_id WHERE h.id = ? AND r.name = ?)`
+	SQLDeleteHook = `DELETE FROM webhooks WHERE id = ? AND repo_id IN (SELECT id FROM repositories WHERE name = ?)`
+	SQLAddDelivery = `INSERT INTO webhook_deliveries (hook_id, event, payload, state, attempts, code, duration_ns, error, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	SQLUpdateDelivery = `UPDATE webhook_deliveries SET state = ?, attempts = ?, code = ?, duration_ns = ?, error = ?, updated_at = ?
+		WHERE id = ?`
+	sqlDeliveryColumns = `SELECT id, hook_id, event, payload, state, attempts, code, duration_ns, error, created_at, updated_at
+		FROM webhook_deliveries `
+	SQLDelivery   = sqlDeliveryColumns + `WHERE id = ?`
+	SQLDeliveries = sqlDeliveryColumns + `WHERE hook_id = ? ORDER BY id DESC LIMIT ?`
+)
+
+// HookArgs are SQLCreateHook's arguments for h.
+func HookArgs(h Hook) []any {
+	return []any{h.URL, h.Secret, strings.Join(h.Events, ","), h.CreatedBy, h.CreatedAt.UnixNano(), h.Repository}
+}
+
+// DeliveryArgs are SQLAddDelivery's arguments for d.
+func DeliveryArgs(d Delivery) []any {
+	return []any{d.Hook, d.Event, d.Payload, string(d.State), d.Attempts, d.Code, int64(d.Duration), d.Error,
+		d.CreatedAt.UnixNano(), d.UpdatedAt.UnixNano()}
+}
+
+// UpdateArgs are SQLUpdateDelivery's arguments for d.
+func UpdateArgs(d Delivery) []any {
+	return []any{string(d.State), d.Attempts, d.Code, int64(d.Duration), d.Error, d.UpdatedAt.UnixNano(), d.ID}
+}
+
+// Scanner is a row of the SQL stores.
+type Scanner interface{ Scan(dest ...any) error }
+
+// ScanHook reads a row of SQLHooks or SQLHook.
+func ScanHook(row Scanner) (Hook, error) {
+	var h Hook
+	var events string
+	var created int64
+	err := row.Scan(&h.ID, &h.Repository, &h.URL, &h.Secret, &events, &h.CreatedBy, &created)
+	if events != "" {
+		h.Events = strings.Split(events, ",")
+	}
+	h.CreatedAt = time.Unix(0, created)
+	return h, err
+}
+
+// ScanDelivery reads a row of SQLDelivery or SQLDeliveries.
+func ScanDelivery(row Scanner) (Delivery, error) {
+	var d Delivery
+	var state string
+	var dur, created, updated int64
+	err := row.Scan(&d.ID, &d.Hook, &d.Event, &d.Payload, &state, &d.Attempts, &d.Code, &dur, &d.Error, &created, &updated)
+	d.State, d.Duration, d.CreatedAt, d.UpdatedAt = DeliveryState(state), time.Duration(dur), time.Unix(0, created), time.Unix(0, updated)
+	return d, err
+}
