@@ -44,6 +44,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/mirror"
 	"github.com/strata-dev/strata/internal/hub/storage"
 	"github.com/strata-dev/strata/internal/hub/web"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 )
 
 // Config is what an operator sets (flags, the config file).
@@ -76,6 +77,9 @@ type Config struct {
 	URL string
 	// Auth tunes the token service and sign-in limits (tests make hashing cheap).
 	Auth auth.Options
+	// Webhooks tunes deliveries; AllowPrivate lets hooks reach loopback and
+	// private addresses (refused by default).
+	Webhooks webhook.Options
 
 	// Limits. Zero values take the defaults below; < 0 means no limit.
 	MaxBlobSize     int64 // bytes in one blob
@@ -213,6 +217,9 @@ type Deps struct {
 	Mirror *mirror.Mirror
 	// Audit records who did what (nil: made by NewServer, counted in Metrics).
 	Audit *audit.Recorder
+	// Webhooks delivers what the audit log records to repositories' hooks
+	// (nil: made by NewServer).
+	Webhooks *webhook.Dispatcher
 }
 
 // Open opens the metadata and blob storage in cfg.DataDir. Close the
@@ -249,6 +256,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 		return Deps{}, err
 	}
 	deps := withObservers(Deps{Meta: m, Blobs: blobs, Access: access.AllowAll{}, Log: log, Metrics: mx, Mirror: mr})
+	deps = withWebhooks(cfg, deps)
 	if !cfg.Open {
 		opts := cfg.Auth
 		opts.URL, opts.Log, opts.Audit = cfg.URL, log, deps.Audit
@@ -284,12 +292,13 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	deps = withObservers(deps)
+	deps = withWebhooks(cfg, withObservers(deps))
 	reg := newRegistry(cfg, deps)
 	if deps.Auth == nil {
 		return observed(deps, frontDoor(cfg, reg))
 	}
-	site := web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log, Audit: deps.Audit})
+	site := web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log, Audit: deps.Audit,
+		Webhooks: deps.Webhooks})
 	// Routed by hand, not by a ServeMux, which would redirect a path that
 	// is not clean to its cleaned form before anyone checked it.
 	return observed(deps, frontDoor(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -452,4 +461,18 @@ func listen(cfg Config) (net.Listener, error) {
 		return nil, fmt.Errorf("hub: listen on %s: %w", cfg.Addr, err)
 	}
 	return ln, nil
+}
+
+// withWebhooks makes deps' webhook dispatcher, when it has none, and has
+// it hear of what the audit log records.
+func withWebhooks(cfg Config, deps Deps) Deps {
+	if deps.Webhooks == nil {
+		opts := cfg.Webhooks
+		if opts.Log == nil {
+			opts.Log = deps.Log
+		}
+		deps.Webhooks = webhook.New(deps.Meta, opts)
+		deps.Audit.Listen(deps.Webhooks.Notify)
+	}
+	return deps
 }

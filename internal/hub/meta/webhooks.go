@@ -74,7 +74,7 @@ const (
 	SQLHook               = sqlHookColumns + `WHERE h.id = ?`
 	SQLDeleteHookDelivers = `DELETE FROM webhook_deliveries WHERE hook_id IN
 		(SELECT h.id FROM webhooks h JOIN repositories r ON r.id = h.repo_id WHERE h.id = ? AND r.name = ?)`
-	SQLDeleteHook = `DELETE FROM webhooks WHERE id = ? AND repo_id IN (SELECT id FROM repositories WHERE name = ?)`
+	SQLDeleteHook  = `DELETE FROM webhooks WHERE id = ? AND repo_id IN (SELECT id FROM repositories WHERE name = ?)`
 	SQLAddDelivery = `INSERT INTO webhook_deliveries (hook_id, event, payload, state, attempts, code, duration_ns, error, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	SQLUpdateDelivery = `UPDATE webhook_deliveries SET state = ?, attempts = ?, code = ?, duration_ns = ?, error = ?, updated_at = ?

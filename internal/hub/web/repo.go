@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/distapi"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/image"
 )
 
@@ -91,6 +93,8 @@ type repoData struct {
 	More          bool
 	Used, Quota   int64 // what its namespace stores, and may
 	Collaborators []meta.Collaborator
+	Hooks         []hookView // for those who manage it
+	HookEvents    []string
 	OverviewMD    string        // the overview, in Markdown
 	Overview      template.HTML // the overview rendered and sanitized
 }
@@ -128,6 +132,11 @@ func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 			s.serverError(w, r, err)
 			return
 		}
+		if d.Hooks, err = s.hookViews(ctx, a.Repo.Name); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		d.HookEvents = webhook.Events
 	}
 	s.render(w, r, http.StatusOK, "repo", a.Repo.Name, d, "")
 }
@@ -237,6 +246,12 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 		tag := r.PostForm.Get("tag")
 		err, msg = s.Meta.DeleteTag(ctx, name, tag), "Tag "+tag+" deleted; the image stays under its other tags and its digest."
 		event, details["tag"] = meta.AuditTagDelete, tag
+	case "webhooks", "webhooks/delete", "webhooks/redeliver":
+		if msg, err = s.hookForm(r, name, action); errdefs.IsInvalidArgument(err) || errors.Is(err, errdefs.ErrForbidden) {
+			s.back(w, r, page+"#webhooks", sentence(err))
+			return
+		}
+		page += "#webhooks"
 	case "delete":
 		if r.PostForm.Get("confirm") != name {
 			s.back(w, r, page, "Type the repository's name to delete it.")

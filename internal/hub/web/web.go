@@ -23,6 +23,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/storage"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 )
 
 //go:embed templates/*.html
@@ -33,11 +34,12 @@ var staticFS embed.FS
 
 // Deps are what the website works with.
 type Deps struct {
-	Auth  *auth.Service
-	Meta  meta.Store
-	Blobs *storage.Store
-	Log   *slog.Logger
-	Audit *audit.Recorder
+	Auth     *auth.Service
+	Meta     meta.Store
+	Blobs    *storage.Store
+	Log      *slog.Logger
+	Audit    *audit.Recorder
+	Webhooks *webhook.Dispatcher
 }
 
 // site serves the pages.

@@ -1,0 +1,98 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/meta/sqlite"
+)
+
+func store(t *testing.T) meta.Store {
+	s, err := sqlite.Open(context.Background(), t.TempDir()+"/meta.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateRepository(context.Background(), meta.Repository{Name: "ann/app", Visibility: meta.Public, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// pushed is the audit entry of a push to ann/app.
+var pushed = meta.AuditEvent{Action: meta.AuditPush, Actor: "ann", Target: "ann/app:v1", Time: time.Now(),
+	Details: map[string]string{"repository": "ann/app", "digest": "sha256:aa", "tags": "v1"}}
+
+// A receiver that never takes a delivery gets Attempts tries, then the
+// delivery is failed, with the last answer recorded.
+func TestDeliveryGivesUp(t *testing.T) {
+	var tries atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tries.Add(1)
+		w.WriteHeader(500)
+	}))
+	defer srv.Close()
+	s := store(t)
+	d := New(s, Options{AllowPrivate: true, Attempts: 3, Backoff: time.Millisecond})
+	id, _ := s.CreateHook(t.Context(), meta.Hook{Repository: "ann/app", URL: srv.URL, Secret: "x", Events: []string{Push}, CreatedAt: time.Now()})
+	d.Notify(t.Context(), pushed)
+	d.Wait()
+	dels, _ := s.Deliveries(t.Context(), id, 10)
+	if len(dels) != 1 || dels[0].State != meta.DeliveryFailed || dels[0].Attempts != 3 || dels[0].Code != 500 ||
+		dels[0].Error != "answered 500" || tries.Load() != 3 {
+		t.Fatalf("deliveries %+v after %d tries", dels, tries.Load())
+	}
+}
+
+// Without AllowPrivate, a hook that reaches a loopback address anyway (a
+// name that resolves there now, a hook made before the rule) is refused
+// at the connection, once, and the receiver hears nothing.
+func TestDeliveryRefusesPrivate(t *testing.T) {
+	var tries atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { tries.Add(1) }))
+	defer srv.Close()
+	s := store(t)
+	d := New(s, Options{Attempts: 3, Backoff: time.Millisecond})
+	if err := d.CheckURL(t.Context(), srv.URL); err == nil {
+		t.Fatalf("CheckURL(%s) passes", srv.URL)
+	}
+	for _, u := range []string{"https://93.184.215.14/hook", "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:8080/"} {
+		if err := d.CheckURL(t.Context(), u); err != nil {
+			t.Errorf("CheckURL(%s): %v", u, err)
+		}
+	}
+	id, _ := s.CreateHook(t.Context(), meta.Hook{Repository: "ann/app", URL: srv.URL, Secret: "x", Events: []string{Push}, CreatedAt: time.Now()})
+	d.Notify(t.Context(), pushed)
+	d.Wait()
+	dels, _ := s.Deliveries(t.Context(), id, 10)
+	if len(dels) != 1 || dels[0].State != meta.DeliveryFailed || dels[0].Attempts != 1 || !strings.Contains(dels[0].Error, "not a public address") ||
+		tries.Load() != 0 {
+		t.Fatalf("deliveries %+v, %d reached the receiver", dels, tries.Load())
+	}
+}
+
+// Only what hooks asked for is delivered, and nothing for other repositories or actions.
+func TestNotifyFilters(t *testing.T) {
+	var tries atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { tries.Add(1) }))
+	defer srv.Close()
+	s := store(t)
+	d := New(s, Options{AllowPrivate: true})
+	s.CreateHook(t.Context(), meta.Hook{Repository: "ann/app", URL: srv.URL, Secret: "x", Events: []string{TagDelete}, CreatedAt: time.Now()})
+	d.Notify(t.Context(), pushed)
+	d.Notify(t.Context(), meta.AuditEvent{Action: meta.AuditSignIn, Details: map[string]string{"repository": "ann/app"}})
+	other := pushed
+	other.Details = map[string]string{"repository": "ann/other"}
+	d.Notify(t.Context(), other)
+	d.Notify(t.Context(), meta.AuditEvent{Action: meta.AuditTagDelete, Details: map[string]string{"repository": "ann/app", "tag": "v1"}})
+	d.Wait()
+	if n := tries.Load(); n != 1 {
+		t.Fatalf("%d deliveries, want the tag delete's", n)
+	}
+}
