@@ -37,6 +37,7 @@ type hubFlags struct {
 	storage      string
 	database     string
 	redirect     bool
+	hooksPrivate bool
 
 	maxBlobSize     string
 	maxManifestSize string
@@ -64,6 +65,7 @@ type hubFile struct {
 	Storage      string `toml:"storage"`
 	Database     string `toml:"database"`
 	Redirect     bool   `toml:"redirect"`
+	HooksPrivate bool   `toml:"webhooks_allow_private"`
 
 	MaxBlobSize     string   `toml:"max_blob_size"`
 	MaxManifestSize string   `toml:"max_manifest_size"`
@@ -114,6 +116,7 @@ func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
 	fl.IntVar(&f.maxUploads, "max-uploads", 0, "uploads one user (or, with --open, one client address) may have going at once (default 64; -1: no limit)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "re-hash every stored blob this often while serving, quarantining damaged ones (default 24h; negative: never)")
 	fl.StringVar(&f.scrubRate, "scrub-rate", "", `read at most this much a second while scrubbing (default 32MiB; "none": as fast as the disk goes)`)
+	fl.BoolVar(&f.hooksPrivate, "webhooks-allow-private", false, "let webhooks reach loopback, private and link-local addresses (refused by default: a hook could make the hub call its own network)")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxy", nil, "a reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for rate limits; repeat for several")
 }
 
@@ -140,6 +143,7 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 	if cfg.MaxUploads == 0 {
 		cfg.MaxUploads = file.MaxUploads
 	}
+	cfg.Webhooks.AllowPrivate = f.hooksPrivate || file.HooksPrivate
 	bad := func(key, value, want string) error {
 		return fmt.Errorf("hub config: %s = %q: want %s", key, value, want)
 	}

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/hub/mirror"
 	"github.com/strata-dev/strata/internal/hub/mirror/upstream"
 	"github.com/strata-dev/strata/internal/testutil"
@@ -223,6 +225,60 @@ func TestAccessTableAdminPages(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != 303 {
 				t.Errorf("GET %s with %s: %d, want 303 to sign in", p, what, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// The webhook forms of a repository's page: only its managers (owner,
+// administrators) make, delete or redeliver hooks; a collaborator who may
+// push gets a 403, another user sees no private repository (404), a
+// signed-out visitor has no form token (403). Refused forms change nothing.
+func TestAccessTableWebhookForms(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{Webhooks: webhook.Options{AllowPrivate: true}})
+	ctx := context.Background()
+	if err := h.Deps.Auth.CreateUser(ctx, "dave", "dave-pass-12", false); err != nil {
+		t.Fatal(err)
+	}
+	for _, repo := range []string{"alice/pub", "alice/priv"} {
+		h.Deps.Meta.SetCollaborator(ctx, repo, "dave", meta.RoleWrite)
+	}
+	clients := map[string]*webClient{"anonymous": newWebClient(t, h)}
+	for _, u := range [][2]string{{"alice", "alice-pass-1"}, {"bob", "bob-pass-12"}, {"dave", "dave-pass-12"}, {"ops", "ops-pass-12"}} {
+		clients[u[0]] = newWebClient(t, h)
+		clients[u[0]].signIn(u[0], u[1])
+	}
+	for _, repo := range []string{"alice/pub", "alice/priv"} {
+		want := map[string]int{"anonymous": 403, "alice": 303, "ops": 303, "dave": 403, "bob": 403}
+		if repo == "alice/priv" {
+			want["bob"] = 404
+		}
+		for _, who := range []string{"anonymous", "bob", "dave", "alice", "ops"} {
+			c := clients[who]
+			c.get("/r/" + repo)
+			before, _ := h.Deps.Meta.Hooks(ctx, repo)
+			r := c.post("/r/"+repo+"/-/webhooks", url.Values{"url": {"http://127.0.0.1:9/" + who}, "events": {webhook.Push}})
+			after, _ := h.Deps.Meta.Hooks(ctx, repo)
+			if r.Status != want[who] {
+				t.Errorf("%s adds a webhook to %s: %d, want %d", who, repo, r.Status, want[who])
+			}
+			if made := len(after) > len(before); made != (who == "alice" || who == "ops") {
+				t.Errorf("%s adds a webhook to %s: made %v", who, repo, made)
+			}
+			if len(after) == 0 {
+				continue
+			}
+			id := itoa(after[0].ID)
+			for _, form := range []string{"webhooks/redeliver", "webhooks/delete"} {
+				if who == "alice" || who == "ops" {
+					continue
+				}
+				if r := c.post("/r/"+repo+"/-/"+form, url.Values{"id": {id}}); r.Status != want[who] {
+					t.Errorf("%s, %s on %s: %d, want %d", who, form, repo, r.Status, want[who])
+				}
+			}
+			if left, _ := h.Deps.Meta.Hooks(ctx, repo); len(left) != len(after) {
+				t.Errorf("%s deleted a webhook of %s", who, repo)
 			}
 		}
 	}
