@@ -15,9 +15,9 @@ import (
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
-	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/hub/mirror"
 	"github.com/strata-dev/strata/internal/hub/mirror/upstream"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
