@@ -360,9 +360,11 @@ func (s *staged) release() {
 // request wrote to goes in the marker itself (one request); else
 // the marker names the tail object (nothing to send when it is unchanged)
 // or the multipart upload, completed with the tail as its last part.
-// Markers of content dg had before (listed meanwhile) go last; that
-// content stays for readers that opened it, until the collector takes it
-// as an orphan.
+// Markers of content dg had before go last; that content stays for
+// readers that opened it, until the collector takes it as an orphan. They
+// are listed while the content is made whole, but the list must be in
+// before the marker is written: listed after it, two commits of one digest
+// at once could each find the other's marker and remove it, leaving none.
 func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 	defer s.release()
 	if err := storage.CheckDigest(dg); err != nil {
@@ -375,7 +377,7 @@ func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 		return s.err
 	}
 	size := s.Size()
-	before := s.d.listMarkers(ctx, dg) // meanwhile
+	listed := s.d.listMarkers(ctx, dg)
 	var name string
 	var content []byte
 	var err error
@@ -387,6 +389,10 @@ func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 		}
 		name, content = newName(s.id), s.buf
 	} else if name, err = s.complete(ctx); err != nil {
+		return err
+	}
+	before, err := listed()
+	if err != nil {
 		return err
 	}
 	if err := s.d.put(ctx, s.d.markerDir(dg)+name+"."+fmt.Sprint(size), content); err != nil {
@@ -446,11 +452,7 @@ func (d *Driver) listMarkers(ctx context.Context, dg digest.Digest) func() ([]ty
 }
 
 // dropMarkers removes the markers listed but the one naming obj.
-func (d *Driver) dropMarkers(ctx context.Context, listed func() ([]types.Object, error), obj string) error {
-	objs, err := listed()
-	if err != nil {
-		return err
-	}
+func (d *Driver) dropMarkers(ctx context.Context, objs []types.Object, obj string) error {
 	for _, o := range objs {
 		if m, ok := parseMarker(lastElem(aws.ToString(o.Key))); ok && m.obj != obj {
 			if err := d.remove(ctx, aws.ToString(o.Key)); err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		{"NothingVisibleBeforeCommit", testNothingVisibleBeforeCommit},
 		{"ResumeAndTruncate", testResumeAndTruncate},
 		{"CommitReplaces", testCommitReplaces},
+		{"ConcurrentCommits", testConcurrentCommits},
 		{"UploadsAndRemove", testUploadsAndRemove},
 		{"DeleteAndWalk", testDeleteAndWalk},
 		{"HostileNames", testHostileNames},
@@ -194,6 +196,46 @@ func testCommitReplaces(t *testing.T, d storage.Driver) {
 	}
 	if n, _ := d.Stat(ctx, dg); n != 6 {
 		t.Fatalf("Stat after the second commit = %d", n)
+	}
+}
+
+// testConcurrentCommits commits one digest from several uploads at once,
+// round after round, as pushes of a shared layer through several hub nodes
+// do: whichever wins, the blob must be there afterwards.
+func testConcurrentCommits(t *testing.T, d storage.Driver) {
+	ctx := context.Background()
+	for round := range 8 {
+		content := []byte(fmt.Sprintf("a layer pushed by several clients at once, round %d", round))
+		dg := digest.FromBytes(content)
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := d.Stage(ctx, fmt.Sprintf("r%du%d", round, i), 0, nil)
+				if err == nil {
+					_, err = st.Write(content)
+				}
+				if err == nil {
+					err = st.Commit(ctx, dg)
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: commit: %v", round, err)
+			}
+		}
+		if got := read(t, d, dg); !bytes.Equal(got, content) {
+			t.Fatalf("round %d: after concurrent commits the blob reads %q", round, got)
+		}
+		if n, err := d.Stat(ctx, dg); err != nil || n != int64(len(content)) {
+			t.Fatalf("round %d: after concurrent commits Stat = %d, %v", round, n, err)
+		}
 	}
 }
 
