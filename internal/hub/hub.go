@@ -405,7 +405,8 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	r = r.WithContext(access.WithSubject(r.Context(), d.Subject))
-	if p, err = s.mirrored(r, rt, p); err != nil {
+	p, served, err := s.mirrored(w, r, rt, p)
+	if err != nil || served {
 		return err
 	}
 	return rt.handle(w, r, p)

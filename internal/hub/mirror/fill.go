@@ -171,55 +171,6 @@ func (m *Mirror) filled(ctx context.Context, repo string, d digest.Digest) {
 	}
 }
 
-// Blob makes sure t's repository holds blob d, fetching it from the
-// upstream once however many requests ask at the same time.
-func (m *Mirror) Blob(ctx context.Context, t Target, d digest.Digest) error {
-	for range 3 {
-		if _, err := m.blobs.Stat(ctx, t.Stored, d); err == nil {
-			return nil
-		} else if !errdefs.IsNotFound(err) {
-			return err
-		}
-		v, err, _ := m.flights.Do("blob "+d.String(), func() (any, error) {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fillTimeout)
-			defer cancel()
-			return t.Stored, m.fillBlob(fctx, t, d)
-		})
-		if err != nil {
-			return upstreamError(err, errcode.BlobUnknown)
-		}
-		if v.(string) == t.Stored {
-			return nil
-		}
-		// The fill was for another repository: see whether it serves ours
-		// (the same upstream content is public), else fetch for ours.
-	}
-	return fmt.Errorf("mirror: blob %s: %w", d, errdefs.ErrUnavailable)
-}
-
-// fillBlob stores blob d in t's repository: linked from a public
-// repository of the hub that has it already (anyone may read it there),
-// else fetched from the upstream and checked against d as it is written.
-func (m *Mirror) fillBlob(ctx context.Context, t Target, d digest.Digest) error {
-	if holder, err := m.meta.PublicHolder(ctx, d); err == nil && holder != "" {
-		if ok, err := m.blobs.Mount(ctx, t.Stored, holder, d); err == nil && ok {
-			m.filled(ctx, t.Stored, d)
-			return m.guard(ctx, t)
-		}
-	}
-	m.count("blob")
-	rc, err := m.reg.FetchBlob(ctx, t.up.Upstream, t.Remote, d)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if _, err := m.blobs.Put(ctx, t.Stored, "mirror:"+t.up.Prefix, d, rc); err != nil {
-		return err
-	}
-	m.filled(ctx, t.Stored, d)
-	return m.guard(ctx, t)
-}
-
 // upstreamError maps what an upstream said to the registry API's codes:
 // not found as notFound, content that does not match its digest as a bad
 // gateway's 502 (nothing of it was stored), unreachable as 503.

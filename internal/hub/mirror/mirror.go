@@ -127,7 +127,8 @@ type Mirror struct {
 	validated map[string]time.Time   // "repo:tag" → when the upstream last confirmed it
 	parents   map[string][]parentRef // "repo@digest" → manifests that refer to it, not yet recorded
 	fetches   map[string]*atomic.Int64
-	private   sync.Map // repositories of sign-in mirrors made private // by kind, for tests and metrics
+	private   sync.Map                // repositories of sign-in mirrors made private
+	inflight  map[digest.Digest]*fill // blob fills running // by kind, for tests and metrics
 	now       func() time.Time
 }
 
@@ -170,7 +171,7 @@ func New(ups []Upstream, reg Registry, m meta.Store, blobs *storage.Store, opts 
 		return nil, errors.New("mirror: no client for the upstreams")
 	}
 	mr := &Mirror{meta: m, blobs: blobs, reg: reg, log: opts.Log, now: opts.Now,
-		validated: map[string]time.Time{}, parents: map[string][]parentRef{}, fetches: map[string]*atomic.Int64{}}
+		validated: map[string]time.Time{}, inflight: map[digest.Digest]*fill{}, parents: map[string][]parentRef{}, fetches: map[string]*atomic.Int64{}}
 	if mr.log == nil {
 		mr.log = slog.New(slog.DiscardHandler)
 	}
