@@ -14,21 +14,22 @@ func TestHubAuditExport(t *testing.T) {
 	e.must(t, "pw-for-alice-1\n", "hub", "user", "create", "alice", "--password-stdin", "--data-dir", data)
 	e.must(t, "pw-for-bob-12\n", "hub", "user", "create", "bob", "--password-stdin", "--data-dir", data)
 	e.must(t, "", "hub", "user", "disable", "bob", "--data-dir", data)
+	e.must(t, "", "hub", "key", "rotate", "--data-dir", data)
 	out := e.must(t, "", "hub", "audit", "export", "--data-dir", data)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 {
+	if len(lines) != 4 || !strings.Contains(lines[0], `"action":"admin.key.rotate"`) {
 		t.Fatalf("export:\n%s", out)
 	}
-	var newest struct {
+	var second struct {
 		Actor, Action, Addr, Target string
 		Details                     map[string]string
 	}
-	if err := json.Unmarshal([]byte(lines[0]), &newest); err != nil {
+	if err := json.Unmarshal([]byte(lines[1]), &second); err != nil {
 		t.Fatal(err)
 	}
-	if newest.Action != "user.change" || newest.Target != "bob" || newest.Details["op"] != "disable" ||
-		!strings.HasPrefix(newest.Actor, "cli") || newest.Addr != "local" {
-		t.Fatalf("newest entry: %+v", newest)
+	if second.Action != "user.change" || second.Target != "bob" || second.Details["op"] != "disable" ||
+		!strings.HasPrefix(second.Actor, "cli") || second.Addr != "local" {
+		t.Fatalf("second entry: %+v", second)
 	}
 	if out := e.must(t, "", "hub", "audit", "export", "--action", "user.create", "-n", "1", "--data-dir", data); strings.Count(out, "\n") != 1 ||
 		!strings.Contains(out, `"target":"bob"`) {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-dev/strata/internal/hub/auth"
+	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
 func (a *app) hubKeyCommand() *cobra.Command {
@@ -84,6 +85,7 @@ tokens signed with the keys before it stay good until they expire.`,
 				if err != nil {
 					return err
 				}
+				recordCLI(cmd.Context(), s, meta.AuditKeyRotate, k.ID, map[string]string{"signs_from": k.SignFrom.UTC().Format(time.RFC3339)})
 				fmt.Fprintf(a.Out, "Added key %s: it signs from %s\n", k.ID, when(k.SignFrom))
 				return nil
 			})
@@ -106,6 +108,7 @@ that signs at once. Key ids may start with "-": put "--" before one.`,
 				if err := s.RevokeKey(cmd.Context(), args[0]); err != nil {
 					return err
 				}
+				recordCLI(cmd.Context(), s, meta.AuditKeyRevoke, args[0], nil)
 				fmt.Fprintf(a.Out, "Revoked key %s\n", args[0])
 				return nil
 			})

@@ -421,7 +421,7 @@ func Serve(ctx context.Context, cfg Config, deps Deps, ready func(addr string)) 
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	deps = withObservers(deps) // the Health that drain tells is the one served
+	deps = withWebhooks(cfg, withObservers(deps)) // the Health that drain tells is the one served, the webhooks closed
 	ln, err := listen(cfg)
 	if err != nil {
 		return err
@@ -447,6 +447,7 @@ func Serve(ctx context.Context, cfg Config, deps Deps, ready func(addr string)) 
 	}
 	stopBackground()
 	background.Wait()
+	deps.Webhooks.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -37,6 +37,8 @@ const (
 	AuditPassword        = "user.password"
 	AuditSignup          = "admin.signup"
 	AuditGC              = "admin.gc"
+	AuditKeyRotate       = "admin.key.rotate"
+	AuditKeyRevoke       = "admin.key.revoke"
 	AuditHookCreate      = "webhook.create"
 	AuditHookDelete      = "webhook.delete"
 )

@@ -72,6 +72,8 @@ type Dispatcher struct {
 	opts   Options
 	client *http.Client
 	wg     sync.WaitGroup
+	stop   context.Context // ends at Close: tries under way end, none starts
+	cancel context.CancelFunc
 }
 
 // New returns a dispatcher over the hub's metadata.
@@ -92,6 +94,7 @@ func New(m meta.Store, opts Options) *Dispatcher {
 		opts.Now = time.Now
 	}
 	d := &Dispatcher{meta: m, opts: opts}
+	d.stop, d.cancel = context.WithCancel(context.Background())
 	dialer := &net.Dialer{Timeout: opts.Timeout, Control: func(_, address string, _ syscall.RawConn) error {
 		host, _, err := net.SplitHostPort(address)
 		if err != nil {
@@ -232,7 +235,7 @@ func (d *Dispatcher) deliver(ctx context.Context, h meta.Hook, event string, bod
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		d.send(ctx, h, del)
+		d.send(h, del)
 	}()
 	return id, nil
 }
@@ -256,12 +259,15 @@ func (d *Dispatcher) Redeliver(ctx context.Context, repo string, id int64) (int6
 
 // send tries del until the receiver takes it or the tries run out,
 // recording each try.
-func (d *Dispatcher) send(ctx context.Context, h meta.Hook, del meta.Delivery) {
+func (d *Dispatcher) send(h meta.Hook, del meta.Delivery) {
 	pause := d.opts.Backoff
 	for del.Attempts < d.opts.Attempts {
 		del.Attempts++
 		start := time.Now()
-		code, err := d.post(ctx, h, del)
+		code, err := d.post(d.stop, h, del)
+		if d.stop.Err() != nil {
+			return // closed: the delivery stays pending, as after a crash
+		}
 		del.Duration, del.Code, del.UpdatedAt = time.Since(start), code, d.opts.Now()
 		del.Error = ""
 		switch {
@@ -276,14 +282,18 @@ func (d *Dispatcher) send(ctx context.Context, h meta.Hook, del meta.Delivery) {
 		} else if done || del.Attempts >= d.opts.Attempts {
 			del.State = meta.DeliveryFailed
 		}
-		if uerr := d.meta.UpdateDelivery(ctx, del); uerr != nil {
+		if uerr := d.meta.UpdateDelivery(d.stop, del); uerr != nil {
 			d.opts.Log.Error("webhook delivery not recorded", "delivery", del.ID, "err", uerr)
 		}
 		if done {
 			return
 		}
 		if del.Attempts < d.opts.Attempts {
-			time.Sleep(pause)
+			select {
+			case <-time.After(pause):
+			case <-d.stop.Done():
+				return
+			}
 			pause *= 2
 		}
 	}
@@ -310,5 +320,11 @@ func (d *Dispatcher) post(ctx context.Context, h meta.Hook, del meta.Delivery) (
 	return resp.StatusCode, nil
 }
 
-// Wait waits for the deliveries under way (tests, shutdown).
+// Wait waits for the deliveries under way (tests).
 func (d *Dispatcher) Wait() { d.wg.Wait() }
+
+// Close ends the deliveries under way (they stay pending) and waits for them.
+func (d *Dispatcher) Close() {
+	d.cancel()
+	d.wg.Wait()
+}

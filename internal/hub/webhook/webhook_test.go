@@ -96,3 +96,28 @@ func TestNotifyFilters(t *testing.T) {
 		t.Fatalf("%d deliveries, want the tag delete's", n)
 	}
 }
+
+// Close ends a delivery waiting for its next try: it stays pending (as
+// after a crash), and Close does not wait out the pause.
+func TestCloseLeavesPending(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }))
+	defer srv.Close()
+	s := store(t)
+	d := New(s, Options{AllowPrivate: true, Attempts: 3, Backoff: time.Hour})
+	id, _ := s.CreateHook(t.Context(), meta.Hook{Repository: "ann/app", URL: srv.URL, Secret: "x", Events: []string{Push}, CreatedAt: time.Now()})
+	d.Notify(t.Context(), pushed)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		dels, _ := s.Deliveries(t.Context(), id, 1)
+		if len(dels) == 1 && dels[0].Attempts == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no first try: %+v", dels)
+		}
+	}
+	d.Close()
+	dels, _ := s.Deliveries(t.Context(), id, 1)
+	if dels[0].State != meta.DeliveryPending || dels[0].Attempts != 1 || dels[0].Code != 502 {
+		t.Fatalf("after Close: %+v", dels[0])
+	}
+}
