@@ -20,10 +20,11 @@ import (
 // result for them to stop.
 func runBackground(ctx context.Context, cfg Config, deps Deps) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); collectEvery(ctx, cfg.GCInterval, deps) }()
 	go func() { defer wg.Done(); recordPulls(ctx, deps) }()
 	go func() { defer wg.Done(); scrubEvery(ctx, cfg.ScrubInterval, cfg.ScrubRate, deps) }()
+	go func() { defer wg.Done(); resumeDeliveries(ctx, deps) }()
 	return &wg
 }
 
@@ -139,4 +140,30 @@ func scrubPass(ctx context.Context, rate int64, deps Deps) error {
 		}
 		return nil
 	})
+}
+
+// resumeDeliveries sends on, every minute, the webhook deliveries whose
+// node stopped or crashed before they were done; one node at a time,
+// under the lease "webhooks".
+func resumeDeliveries(ctx context.Context, deps Deps) {
+	holder := "webhooks " + strconv.FormatInt(time.Now().UnixNano(), 36)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+		now := time.Now()
+		err := deps.Meta.AcquireLease(ctx, "webhooks", now, meta.Lease{Holder: holder, Until: now.Add(time.Minute)})
+		if errdefs.IsConflict(err) {
+			continue
+		}
+		if err == nil {
+			_, err = deps.Webhooks.Resume(ctx, 100)
+			deps.Meta.ReleaseLease(context.WithoutCancel(ctx), "webhooks", holder)
+		}
+		if err != nil && ctx.Err() == nil {
+			deps.Log.Error("resuming webhook deliveries failed", "err", err)
+		}
+	}
 }

@@ -62,6 +62,9 @@ type Webhooks interface {
 	Delivery(ctx context.Context, id int64) (Delivery, error)
 	// Deliveries lists a hook's latest n deliveries, newest first.
 	Deliveries(ctx context.Context, hook int64, n int) ([]Delivery, error)
+	// StaleDeliveries lists at most n pending deliveries last updated
+	// before `before` (their sender is gone), oldest first.
+	StaleDeliveries(ctx context.Context, before time.Time, n int) ([]Delivery, error)
 }
 
 // The statements of the SQL stores' Webhooks, with ? parameters.
@@ -83,6 +86,7 @@ const (
 		FROM webhook_deliveries `
 	SQLDelivery   = sqlDeliveryColumns + `WHERE id = ?`
 	SQLDeliveries = sqlDeliveryColumns + `WHERE hook_id = ? ORDER BY id DESC LIMIT ?`
+	SQLStale      = sqlDeliveryColumns + `WHERE state = 'pending' AND updated_at < ? ORDER BY updated_at, id LIMIT ?`
 )
 
 // HookArgs are SQLCreateHook's arguments for h.

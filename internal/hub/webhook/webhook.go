@@ -232,11 +232,7 @@ func (d *Dispatcher) deliver(ctx context.Context, h meta.Hook, event string, bod
 		return 0, err
 	}
 	del.ID = id
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.send(h, del)
-	}()
+	d.start(h, del)
 	return id, nil
 }
 
@@ -255,6 +251,15 @@ func (d *Dispatcher) Redeliver(ctx context.Context, repo string, id int64) (int6
 		return 0, err
 	}
 	return d.deliver(context.WithoutCancel(ctx), h, old.Event, old.Payload)
+}
+
+// start sends del in the background.
+func (d *Dispatcher) start(h meta.Hook, del meta.Delivery) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.send(h, del)
+	}()
 }
 
 // send tries del until the receiver takes it or the tries run out,
@@ -297,6 +302,10 @@ func (d *Dispatcher) send(h meta.Hook, del meta.Delivery) {
 			pause *= 2
 		}
 	}
+	if del.State == meta.DeliveryPending { // resumed with no try left
+		del.State, del.UpdatedAt = meta.DeliveryFailed, d.opts.Now()
+		d.meta.UpdateDelivery(d.stop, del)
+	}
 	d.opts.Log.Warn("webhook delivery failed", "hook", h.ID, "url", h.URL, "delivery", del.ID, "err", del.Error)
 }
 
@@ -318,6 +327,40 @@ func (d *Dispatcher) post(ctx context.Context, h meta.Hook, del meta.Delivery) (
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// StaleAfter is how long a pending delivery goes untouched before it is
+// taken for one whose sender is gone: longer than any pause between tries.
+func (d *Dispatcher) StaleAfter() time.Duration {
+	return d.opts.Backoff<<d.opts.Attempts + 2*d.opts.Timeout + time.Minute
+}
+
+// Resume takes up to n pending deliveries whose sender is gone (a node
+// that stopped or crashed: see StaleAfter) and sends them on, with the
+// tries they have left. The caller makes sure one node at a time resumes
+// (a job lease): each is marked as touched before it goes on. It returns
+// how many it took.
+func (d *Dispatcher) Resume(ctx context.Context, n int) (int, error) {
+	now := d.opts.Now()
+	stale, err := d.meta.StaleDeliveries(ctx, now.Add(-d.StaleAfter()), n)
+	if err != nil {
+		return 0, err
+	}
+	for _, del := range stale {
+		del.UpdatedAt = now
+		if err := d.meta.UpdateDelivery(ctx, del); err != nil {
+			return 0, err
+		}
+		h, err := d.meta.Hook(ctx, del.Hook)
+		if errdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		d.start(h, del)
+	}
+	return len(stale), nil
 }
 
 // Wait waits for the deliveries under way (tests).

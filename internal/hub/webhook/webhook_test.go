@@ -121,3 +121,48 @@ func TestCloseLeavesPending(t *testing.T) {
 		t.Fatalf("after Close: %+v", dels[0])
 	}
 }
+
+// Resume sends on what a node left pending (stopped or crashed), with the
+// tries left; one with none left is failed; fresh ones are not touched.
+func TestResume(t *testing.T) {
+	var tries atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tries.Add(1)
+		if r.Header.Get(SignatureHeader) != Sign("x", []byte(`{"event":"push"}`)) {
+			t.Errorf("signature %q", r.Header.Get(SignatureHeader))
+		}
+	}))
+	defer srv.Close()
+	s := store(t)
+	d := New(s, Options{AllowPrivate: true, Attempts: 3})
+	hook, _ := s.CreateHook(t.Context(), meta.Hook{Repository: "ann/app", URL: srv.URL, Secret: "x", Events: []string{Push}, CreatedAt: time.Now()})
+	long := time.Now().Add(-time.Hour)
+	add := func(attempts int, at time.Time) int64 {
+		id, err := s.AddDelivery(t.Context(), meta.Delivery{Hook: hook, Event: Push, Payload: []byte(`{"event":"push"}`),
+			State: meta.DeliveryPending, Attempts: attempts, CreatedAt: at, UpdatedAt: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	left, spent, fresh := add(1, long), add(3, long), add(0, time.Now())
+	if n, err := d.Resume(t.Context(), 10); err != nil || n != 2 {
+		t.Fatalf("resumed %d: %v", n, err)
+	}
+	d.Wait()
+	for id, want := range map[int64]struct {
+		state    meta.DeliveryState
+		attempts int
+	}{left: {meta.DeliveryOK, 2}, spent: {meta.DeliveryFailed, 3}, fresh: {meta.DeliveryPending, 0}} {
+		got, _ := s.Delivery(t.Context(), id)
+		if got.State != want.state || got.Attempts != want.attempts {
+			t.Errorf("delivery %d: %s after %d tries, want %s after %d", id, got.State, got.Attempts, want.state, want.attempts)
+		}
+	}
+	if n := tries.Load(); n != 1 {
+		t.Errorf("the receiver got %d, want 1", n)
+	}
+	if n, _ := d.Resume(t.Context(), 10); n != 0 {
+		t.Errorf("resumed %d more", n)
+	}
+}

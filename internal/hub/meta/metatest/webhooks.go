@@ -67,6 +67,17 @@ func testWebhooks(t *testing.T, s meta.Store) {
 		!back.UpdatedAt.Equal(t0.Add(time.Minute)) || !back.CreatedAt.Equal(t0) || string(back.Payload) != `{"n":0}` || back.Hook != id {
 		t.Fatalf("delivery read back as %+v, %v", back, err)
 	}
+	// Pending ones not updated since a time are stale, oldest first.
+	stale, err := s.StaleDeliveries(ctx, t0.Add(time.Second), 10)
+	if err != nil || len(stale) != 2 || stale[0].ID != ids[1] || stale[1].ID != ids[2] {
+		t.Fatalf("stale deliveries: %+v, %v", stale, err)
+	}
+	if stale, err := s.StaleDeliveries(ctx, t0, 10); err != nil || len(stale) != 0 {
+		t.Fatalf("deliveries stale before they were made: %+v, %v", stale, err)
+	}
+	if stale, err := s.StaleDeliveries(ctx, t0.Add(time.Hour), 1); err != nil || len(stale) != 1 || stale[0].ID != ids[1] {
+		t.Fatalf("the oldest stale delivery: %+v, %v", stale, err)
+	}
 	latest, err := s.Deliveries(ctx, id, 2)
 	if err != nil || len(latest) != 2 || latest[0].ID != ids[2] || latest[1].ID != ids[1] {
 		t.Fatalf("latest deliveries: %+v, %v", latest, err)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
@@ -82,7 +83,16 @@ func (s *Store) Delivery(ctx context.Context, id int64) (meta.Delivery, error) {
 
 // Deliveries lists a hook's latest deliveries.
 func (s *Store) Deliveries(ctx context.Context, hook int64, n int) ([]meta.Delivery, error) {
-	rows, err := s.db.Query(ctx, numbered(meta.SQLDeliveries), hook, n)
+	return s.deliveries(ctx, numbered(meta.SQLDeliveries), hook, n)
+}
+
+// StaleDeliveries lists pending deliveries no one updated since before.
+func (s *Store) StaleDeliveries(ctx context.Context, before time.Time, n int) ([]meta.Delivery, error) {
+	return s.deliveries(ctx, numbered(meta.SQLStale), unixNano(before), n)
+}
+
+func (s *Store) deliveries(ctx context.Context, query string, args ...any) ([]meta.Delivery, error) {
+	rows, err := s.db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

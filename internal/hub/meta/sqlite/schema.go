@@ -245,6 +245,9 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (hook_id, id);
 `,
+	// 9: pending webhook deliveries by when they were last tried, for
+	// resuming those whose sender is gone.
+	`CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (updated_at) WHERE state = 'pending';`,
 }
 
 // SchemaVersion is the version this build writes.
