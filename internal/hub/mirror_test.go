@@ -404,3 +404,31 @@ func TestMirrorStreamsWhileFilling(t *testing.T) {
 		t.Errorf("two clients made %d upstream fetches, want 1", got)
 	}
 }
+
+// What a manifest refers to is recorded once the repository holds it, so
+// the collector keeps it, even when another hub process (or this one after
+// a restart) filled the blobs: the next revalidation of the tag records them.
+func TestMirrorRecordsReferencesAcrossProcesses(t *testing.T) {
+	up := startUpstream(t)
+	img := randomImage(t, 2)
+	up.push(t, "library/app:1", img)
+	dir := t.TempDir()
+	ups := []mirror.Upstream{{URL: up.srv.URL, Prefix: "docker.io", Root: true, TagTTL: 1}}
+	first := testutil.StartHub(t, hub.Config{DataDir: dir, Mirrors: ups, Upstreams: upstream.New(ups)})
+	if _, err := remote.Get(mustRef(t, first.Addr+"/library/app:1")); err != nil { // the manifest alone
+		t.Fatal(err)
+	}
+	second := testutil.StartHub(t, hub.Config{DataDir: dir, Mirrors: ups, Upstreams: upstream.New(ups)})
+	if err := testutil.SameImage(second.Addr+"/library/app:1", img); err != nil { // its blobs, and a revalidation
+		t.Fatal(err)
+	}
+	g, err := second.Deps.Meta.FindGarbage(context.Background(), time.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range g.Links {
+		if l.Repository == "docker.io/library/app" {
+			t.Errorf("blob %s of the mirrored image is not referenced by its manifest: the collector would take it", l.Digest)
+		}
+	}
+}

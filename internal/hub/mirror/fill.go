@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -59,7 +60,7 @@ func (m *Mirror) fillManifest(ctx context.Context, t Target, ref string, d diges
 		}
 		if desc.Digest == cached {
 			m.validate(t, ref)
-			return nil
+			return m.rerecord(ctx, t, cached)
 		}
 		fetch = desc.Digest.String()
 	}
@@ -87,6 +88,23 @@ func (m *Mirror) fillManifest(ctx context.Context, t Target, ref string, d diges
 		m.validate(t, ref)
 	}
 	return nil
+}
+
+// rerecord records again what a cached manifest refers to that its
+// repository holds now: references left for later are kept in memory
+// only, so after a restart the first revalidation of a tag records them
+// (and the collector keeps what the manifest uses).
+func (m *Mirror) rerecord(ctx context.Context, t Target, d digest.Digest) error {
+	mf, err := m.meta.Manifest(ctx, t.Stored, d.String())
+	if err != nil {
+		return err
+	}
+	again, err := distapi.Describe(mf.MediaType, mf.Content)
+	if err != nil {
+		return err
+	}
+	mf.Blobs, mf.Children = again.Blobs, again.Children
+	return m.store(ctx, t, mf, nil)
 }
 
 // store records a fetched manifest with the references the repository can
@@ -144,7 +162,9 @@ func key(repo string, d digest.Digest) string { return repo + "@" + d.String() }
 func (m *Mirror) addParent(k string, p parentRef) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.parents[k] = append(m.parents[k], p)
+	if !slices.Contains(m.parents[k], p) {
+		m.parents[k] = append(m.parents[k], p)
+	}
 }
 
 // filled records d, just stored in repo, in the manifests stored before it
