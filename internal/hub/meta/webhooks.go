@@ -54,7 +54,8 @@ type Webhooks interface {
 	Hook(ctx context.Context, id int64) (Hook, error)
 	// DeleteHook removes a hook of repo, with its deliveries; ErrNotFound when repo has no such hook.
 	DeleteHook(ctx context.Context, repo string, id int64) error
-	// AddDelivery records a delivery and returns its id.
+	// AddDelivery records a delivery and returns its id; the hook's
+	// oldest beyond the latest DeliveriesKept are forgotten.
 	AddDelivery(ctx context.Context, d Delivery) (int64, error)
 	// UpdateDelivery records a try: d's State, Attempts, Code, Duration, Error and UpdatedAt.
 	UpdateDelivery(ctx context.Context, d Delivery) error
@@ -66,6 +67,9 @@ type Webhooks interface {
 	// before `before` (their sender is gone), oldest first.
 	StaleDeliveries(ctx context.Context, before time.Time, n int) ([]Delivery, error)
 }
+
+// DeliveriesKept is how many of a hook's deliveries are kept.
+const DeliveriesKept = 100
 
 // The statements of the SQL stores' Webhooks, with ? parameters.
 const (
@@ -80,6 +84,8 @@ const (
 	SQLDeleteHook  = `DELETE FROM webhooks WHERE id = ? AND repo_id IN (SELECT id FROM repositories WHERE name = ?)`
 	SQLAddDelivery = `INSERT INTO webhook_deliveries (hook_id, event, payload, state, attempts, code, duration_ns, error, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	SQLPruneDeliveries = `DELETE FROM webhook_deliveries WHERE hook_id = ? AND id <=
+		(SELECT id FROM webhook_deliveries WHERE hook_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`
 	SQLUpdateDelivery = `UPDATE webhook_deliveries SET state = ?, attempts = ?, code = ?, duration_ns = ?, error = ?, updated_at = ?
 		WHERE id = ?`
 	sqlDeliveryColumns = `SELECT id, hook_id, event, payload, state, attempts, code, duration_ns, error, created_at, updated_at

@@ -83,6 +83,17 @@ func testWebhooks(t *testing.T, s meta.Store) {
 		t.Fatalf("latest deliveries: %+v, %v", latest, err)
 	}
 
+	// Only the latest DeliveriesKept are kept.
+	for range meta.DeliveriesKept {
+		if _, err := s.AddDelivery(ctx, meta.Delivery{Hook: id, Event: "push", Payload: []byte("{}"), State: meta.DeliveryOK,
+			CreatedAt: t0, UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if all, err := s.Deliveries(ctx, id, 2*meta.DeliveriesKept); err != nil || len(all) != meta.DeliveriesKept || all[len(all)-1].ID <= ids[2] {
+		t.Fatalf("after %d more deliveries: %d kept, %v", meta.DeliveriesKept, len(all), err)
+	}
+
 	// A repository deleted and made again has no hooks.
 	if err := s.DeleteRepository(ctx, "ann/app"); err != nil {
 		t.Fatal(err)

@@ -62,7 +62,10 @@ func (s *Store) DeleteHook(ctx context.Context, repo string, id int64) error {
 // AddDelivery records a delivery.
 func (s *Store) AddDelivery(ctx context.Context, d meta.Delivery) (int64, error) {
 	var id int64
-	err := s.db.QueryRow(ctx, numbered(meta.SQLAddDelivery), meta.DeliveryArgs(d)...).Scan(&id)
+	if err := s.db.QueryRow(ctx, numbered(meta.SQLAddDelivery), meta.DeliveryArgs(d)...).Scan(&id); err != nil {
+		return 0, err
+	}
+	_, err := s.db.Exec(ctx, numbered(meta.SQLPruneDeliveries), d.Hook, d.Hook, meta.DeliveriesKept)
 	return id, err
 }
 

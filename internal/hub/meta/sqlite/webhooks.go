@@ -66,7 +66,13 @@ func (s *Store) DeleteHook(ctx context.Context, repo string, id int64) error {
 // AddDelivery records a delivery.
 func (s *Store) AddDelivery(ctx context.Context, d meta.Delivery) (int64, error) {
 	var id int64
-	err := s.w.QueryRowContext(ctx, meta.SQLAddDelivery, meta.DeliveryArgs(d)...).Scan(&id)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, meta.SQLAddDelivery, meta.DeliveryArgs(d)...).Scan(&id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, meta.SQLPruneDeliveries, d.Hook, d.Hook, meta.DeliveriesKept)
+		return err
+	})
 	return id, err
 }
 
