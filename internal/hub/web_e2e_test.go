@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -95,7 +96,8 @@ func (s shots) take(name string) {
 // are saved on the way.
 func TestWebEndToEnd(t *testing.T) {
 	ctx := browser(t)
-	h := testutil.StartAccountsHub(t, hub.Config{}, [2]string{"ops", "ops-pass-12"})
+	h := testutil.StartAccountsHub(t, hub.Config{Webhooks: webhook.Options{AllowPrivate: true}}, [2]string{"ops", "ops-pass-12"})
+	receiver := newReceiver(t, "e2e-secret", 0)
 	if err := h.Deps.Auth.SetSignup(context.Background(), true); err != nil { // as ops would, on the admin page
 		t.Fatal(err)
 	}
@@ -194,12 +196,24 @@ func TestWebEndToEnd(t *testing.T) {
 	}
 	shot.take("tag")
 
+	run("add a webhook", chromedp.Navigate(u+"/r/alice/webapp"), chromedp.WaitVisible(chromedp.CSS("input[name=url]")),
+		chromedp.SendKeys(chromedp.CSS("input[name=url]"), receiver.URL+"/hook"),
+		chromedp.SendKeys(chromedp.CSS("input[name=secret]"), "e2e-secret"),
+		chromedp.Click(chromedp.CSS("form[action$='/-/webhooks'] button")), chromedp.WaitVisible(chromedp.CSS(".notice.ok")))
 	run("make it public", chromedp.Navigate(u+"/r/alice/webapp"), chromedp.WaitVisible(chromedp.CSS("form[action$='/-/visibility'] button")),
 		chromedp.Click(chromedp.CSS("form[action$='/-/visibility'] button")), chromedp.WaitVisible(chromedp.CSS(".notice.ok")))
 	if got := text("h1.repo-title"); !strings.Contains(got, "Public") {
 		t.Fatalf("after making it public: %q", got)
 	}
 	anon.must(t, "", "pull", h.Addr+"/alice/webapp:1.0")
+	if got := receiver.wait(1); got[0].Event != webhook.Visibility || got[0].Visibility != "public" {
+		t.Fatalf("the webhook got %+v", got)
+	}
+	h.Deps.Webhooks.Wait()
+	run("the webhook's deliveries", chromedp.Navigate(u+"/r/alice/webapp#webhooks"), chromedp.WaitVisible(chromedp.CSS("tr.delivery")))
+	if got := text("table.deliveries"); !strings.Contains(got, "visibility") || !strings.Contains(got, "ok") || !strings.Contains(got, "204") {
+		t.Fatalf("the delivery log reads:\n%s", got)
+	}
 	if err := h.Deps.Pulls.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -226,4 +240,12 @@ func TestWebEndToEnd(t *testing.T) {
 		t.Fatalf("the admin's user list:\n%s", got)
 	}
 	shot.take("admin")
+	run("audit log", chromedp.Click(chromedp.CSS("a[href='/admin/audit']")), chromedp.WaitVisible(chromedp.CSS("table.audit")))
+	log := text("table.audit")
+	for _, want := range []string{"push", "alice/webapp:1.0", "repository.visibility", "webhook.create", "token.create", "signin", "127.0.0.1"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("the audit log lacks %q:\n%s", want, log)
+		}
+	}
+	shot.take("audit")
 }

@@ -61,6 +61,11 @@ func (r *Recorder) Record(ctx context.Context, e meta.AuditEvent) {
 	if e.Actor == "" {
 		e.Actor = access.SubjectFrom(ctx).User
 	}
+	for k, v := range e.Details {
+		if v == "" {
+			delete(e.Details, k) // nothing to say
+		}
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	id, err := r.store.AddAudit(wctx, e)
