@@ -101,7 +101,7 @@ func (a *app) controlCommands() []*cobra.Command {
 		},
 	}
 	top.Flags().SetInterspersed(false)
-	return []*cobra.Command{kill, wait, pause, unpause, rename, restart, top, a.attachCommand(), a.statsCommand(), a.createCommand(),
+	return []*cobra.Command{kill, wait, pause, unpause, rename, restart, top, a.attachCommand(), a.statsCommand(), a.createCommand(), a.updateCommand(),
 		a.containerInspectCommand()}
 }
 

@@ -59,9 +59,9 @@ func (f runFlags) security(o *runtime.Options) error {
 	}
 	r := runtime.Resources{CPUs: f.cpus, PidsLimit: f.pidsLimit}
 	if f.memory != "" {
-		n, err := units.RAMInBytes(f.memory)
+		n, err := parseMemory(f.memory)
 		if err != nil {
-			return fmt.Errorf("--memory %q: %v: %w", f.memory, err, errdefs.ErrInvalidArgument)
+			return err
 		}
 		r.Memory = n
 	}
@@ -70,4 +70,13 @@ func (f runFlags) security(o *runtime.Options) error {
 	}
 	o.Security, o.Resources = s, r
 	return nil
+}
+
+// parseMemory reads --memory as docker does: 512m, 2g, or bytes.
+func parseMemory(s string) (int64, error) {
+	n, err := units.RAMInBytes(s)
+	if err != nil {
+		return 0, fmt.Errorf("--memory %q: %v: %w", s, err, errdefs.ErrInvalidArgument)
+	}
+	return n, nil
 }

@@ -144,7 +144,7 @@ func (a *app) completeContainers(cmd *cobra.Command, args []string, toComplete s
 func (a *app) completion(root *cobra.Command) {
 	takesContainer := map[string]bool{"logs": true, "stop": true, "start": true, "rm": true, "diff": true, "commit": true,
 		"export": true, "exec": true, "port": true, "kill": true, "wait": true, "pause": true, "unpause": true, "rename": true,
-		"restart": true, "top": true, "stats": true, "attach": true, "inspect": true}
+		"restart": true, "update": true, "top": true, "stats": true, "attach": true, "inspect": true}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		for _, sub := range c.Commands() {

@@ -71,3 +71,28 @@ func swapAccounted() bool {
 	}
 	return false
 }
+
+// Update is every limit as `runc update` takes it, for a running container:
+// none is left out, and -1 lifts one that was set.
+func (r Resources) Update() specs.LinuxResources {
+	var res specs.LinuxResources
+	memory, swap := int64(-1), int64(-1)
+	if r.Memory > 0 {
+		memory, swap = r.Memory, 2*r.Memory
+	}
+	res.Memory = &specs.LinuxMemory{Limit: &memory}
+	if swapAccounted() {
+		res.Memory.Swap = &swap
+	}
+	quota, period := int64(-1), uint64(cpuPeriod)
+	if r.CPUs > 0 {
+		quota = int64(r.CPUs * cpuPeriod)
+	}
+	res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	pids := r.PidsLimit
+	if pids == 0 {
+		pids = DefaultPidsLimit
+	}
+	res.Pids = &specs.LinuxPids{Limit: &pids}
+	return res
+}
