@@ -422,13 +422,37 @@ func TestMirrorRecordsReferencesAcrossProcesses(t *testing.T) {
 	if err := testutil.SameImage(second.Addr+"/library/app:1", img); err != nil { // its blobs, and a revalidation
 		t.Fatal(err)
 	}
-	g, err := second.Deps.Meta.FindGarbage(context.Background(), time.Now().Add(24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range g.Links {
-		if l.Repository == "docker.io/library/app" {
-			t.Errorf("blob %s of the mirrored image is not referenced by its manifest: the collector would take it", l.Digest)
+	// A client may have its blob (go-containerregistry stops at the size
+	// it expects) before the fill has recorded it: wait for the fills.
+	unreferenced := func() []string {
+		g, err := second.Deps.Meta.FindGarbage(context.Background(), time.Now().Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
 		}
+		var out []string
+		for _, l := range g.Links {
+			if l.Repository == "docker.io/library/app" {
+				out = append(out, l.Digest.String())
+			}
+		}
+		return out
+	}
+	layers, _ := img.Layers()
+	cfgName, _ := img.ConfigName()
+	want := []v1.Hash{cfgName}
+	for _, l := range layers {
+		d, _ := l.Digest()
+		want = append(want, d)
+	}
+	testutil.WaitFor(10*time.Second, func() bool {
+		for _, d := range want {
+			if _, err := second.Deps.Meta.RepoBlob(context.Background(), "docker.io/library/app", digest.Digest(d.String())); err != nil {
+				return false
+			}
+		}
+		return len(unreferenced()) == 0
+	})
+	if u := unreferenced(); len(u) > 0 {
+		t.Errorf("blobs %v of the mirrored image are not referenced by its manifest: the collector would take them", u)
 	}
 }

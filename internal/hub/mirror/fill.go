@@ -114,26 +114,41 @@ func (m *Mirror) rerecord(ctx context.Context, t Target, d digest.Digest) error 
 func (m *Mirror) store(ctx context.Context, t Target, mf meta.Manifest, tags []string) error {
 	blobs, children := mf.Blobs, mf.Children
 	mf.Blobs, mf.Children = nil, nil
-	var later []string
+	var laterBlobs, laterChildren []digest.Digest
 	for _, b := range blobs {
 		if _, err := m.meta.RepoBlob(ctx, t.Stored, b); err == nil {
 			mf.Blobs = append(mf.Blobs, b)
 		} else {
-			later = append(later, key(t.Stored, b))
+			laterBlobs = append(laterBlobs, b)
 		}
 	}
 	for _, c := range children {
 		if _, err := m.meta.Manifest(ctx, t.Stored, c.String()); err == nil {
 			mf.Children = append(mf.Children, c)
 		} else {
-			m.addParent(key(t.Stored, c), parentRef{digest: mf.Digest.String(), child: true})
+			laterChildren = append(laterChildren, c)
 		}
-	}
-	for _, k := range later {
-		m.addParent(k, parentRef{digest: mf.Digest.String()})
 	}
 	if err := m.meta.PutManifest(ctx, t.Stored, mf, tags); err != nil {
 		return err
+	}
+	// Left for later, once the manifest is there for their fills to find;
+	// what a fill stored meanwhile (it may have looked before) is recorded now.
+	for _, b := range laterBlobs {
+		m.addParent(key(t.Stored, b), parentRef{digest: mf.Digest.String()})
+	}
+	for _, c := range laterChildren {
+		m.addParent(key(t.Stored, c), parentRef{digest: mf.Digest.String(), child: true})
+	}
+	for _, b := range laterBlobs {
+		if _, err := m.meta.RepoBlob(ctx, t.Stored, b); err == nil {
+			m.filled(ctx, t.Stored, b)
+		}
+	}
+	for _, c := range laterChildren {
+		if _, err := m.meta.Manifest(ctx, t.Stored, c.String()); err == nil {
+			m.filled(ctx, t.Stored, c)
+		}
 	}
 	m.filled(ctx, t.Stored, mf.Digest)
 	return m.guard(ctx, t)
