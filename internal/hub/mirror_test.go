@@ -456,3 +456,32 @@ func TestMirrorRecordsReferencesAcrossProcesses(t *testing.T) {
 		t.Errorf("blobs %v of the mirrored image are not referenced by its manifest: the collector would take them", u)
 	}
 }
+
+// A blob the mirror may not store (its namespace's quota is full) is
+// refused as a push would be, before any byte goes out.
+func TestMirrorQuota(t *testing.T) {
+	up := startUpstream(t)
+	img := randomImage(t, 1)
+	up.push(t, "library/app:1", img)
+	raw, _ := img.RawConfigFile()
+	ups := []mirror.Upstream{{URL: up.srv.URL, Prefix: "docker.io", Root: true}}
+	// The config fills the namespace exactly; the layer finds it full.
+	h := testutil.StartHub(t, hub.Config{Mirrors: ups, Upstreams: upstream.New(ups), Quota: int64(len(raw))})
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	cfg, _ := img.ConfigName()
+	for _, tc := range []struct {
+		d      v1.Hash
+		status int
+	}{{cfg, http.StatusOK}, {ld, http.StatusForbidden}} {
+		resp, err := http.Get(h.URL() + "/v2/library/app/blobs/" + tc.d.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || err != nil {
+			t.Errorf("GET blob %s through a mirror with quota %d: %d %.100q %v, want %d", tc.d, len(raw), resp.StatusCode, body, err, tc.status)
+		}
+	}
+}

@@ -208,13 +208,21 @@ func (m *Mirror) filled(ctx context.Context, repo string, d digest.Digest) {
 
 // upstreamError maps what an upstream said to the registry API's codes:
 // not found as notFound, content that does not match its digest as a bad
-// gateway's 502 (nothing of it was stored), unreachable as 503.
+// gateway's 502 (nothing of it was stored), unreachable as 503; a blob
+// the hub would not store (the mirror's quota full, the size limit) as
+// for a push.
 func upstreamError(err error, notFound errcode.Code) error {
 	var de *storage.DigestError
 	var ce *errcode.Error
+	var qe *meta.QuotaError
+	var tl *storage.TooLargeError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &qe):
+		return errcode.Wrap(errcode.QuotaExceeded, err)
+	case errors.As(err, &tl):
+		return errcode.Wrap(errcode.BlobTooLarge, err)
 	case errdefs.IsNotFound(err):
 		return errcode.Wrap(notFound, err)
 	case errors.As(err, &de) || errdefs.IsConflict(err):

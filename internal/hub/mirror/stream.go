@@ -30,7 +30,7 @@ type fill struct {
 	cond    *sync.Cond
 	spool   *os.File
 	n       int64 // bytes in the spool
-	started bool  // the upstream answered with the blob
+	started bool  // the first bytes are in: an error before them is the answer
 	done    bool
 	err     error
 	refs    int // the fill itself and its followers; the spool closes with the last
@@ -55,16 +55,10 @@ func (f *fill) Write(p []byte) (int, error) {
 	n, err := f.spool.WriteAt(p, off)
 	f.mu.Lock()
 	f.n += int64(n)
-	f.cond.Broadcast()
-	f.mu.Unlock()
-	return n, err
-}
-
-func (f *fill) start() {
-	f.mu.Lock()
 	f.started = true
 	f.cond.Broadcast()
 	f.mu.Unlock()
+	return n, err
 }
 
 func (f *fill) finish(err error) {
@@ -212,7 +206,6 @@ func (m *Mirror) runFill(t Target, d digest.Digest, f *fill) {
 			return err
 		}
 		defer rc.Close()
-		f.start()
 		if _, err := m.blobs.Put(ctx, t.Stored, "mirror:"+t.up.Prefix, d, io.TeeReader(rc, f)); err != nil {
 			return err
 		}
