@@ -206,6 +206,9 @@ func TestMirrorConcurrentFirstPulls(t *testing.T) {
 	if got := up.count("GET manifest"); got != 1 {
 		t.Errorf("8 concurrent first pulls fetched the manifest %d times, want 1", got)
 	}
+	if got, want := h.Deps.Mirror.Fetches("blob"), int64(blobsOf(t, img)); got != want {
+		t.Errorf("the mirror counts %d blob fetches, want %d", got, want)
+	}
 }
 
 // Past its TTL a tag is checked with a HEAD: unchanged, nothing more is

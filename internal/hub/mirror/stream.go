@@ -33,7 +33,8 @@ type fill struct {
 	started bool  // the first bytes are in: an error before them is the answer
 	done    bool
 	err     error
-	refs    int // the fill itself and its followers; the spool closes with the last
+	had     bool // the repository had the blob already when the fill began: nothing streams
+	refs    int  // the fill itself and its followers; the spool closes with the last
 }
 
 func newFill(repo string) (*fill, error) {
@@ -169,6 +170,13 @@ func (m *Mirror) blob(ctx context.Context, t Target, d digest.Digest, follow boo
 			f.release()
 			return nil, upstreamError(err, errcode.BlobUnknown)
 		}
+		f.mu.Lock()
+		had := f.had
+		f.mu.Unlock()
+		if had { // stored by a fill that ended after our Stat: serve it from storage
+			f.release()
+			continue
+		}
 		return &follower{f: f}, nil
 	}
 	return nil, fmt.Errorf("mirror: blob %s: %w", d, errdefs.ErrUnavailable)
@@ -200,6 +208,14 @@ func (m *Mirror) runFill(t Target, d digest.Digest, f *fill) {
 	ctx, cancel := context.WithTimeout(context.Background(), fillTimeout)
 	defer cancel()
 	err := func() error {
+		// A fill that ended just before this one began (after its
+		// requester looked) stored the blob: no second fetch.
+		if _, err := m.blobs.Stat(ctx, t.Stored, d); err == nil {
+			f.mu.Lock()
+			f.had = true
+			f.mu.Unlock()
+			return nil
+		}
 		m.count("blob")
 		rc, err := m.reg.FetchBlob(ctx, t.up.Upstream, t.Remote, d)
 		if err != nil {
