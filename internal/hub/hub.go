@@ -14,6 +14,7 @@
 //	meta.db                  metadata (SQLite, WAL), unless Config.Database names PostgreSQL
 //	content/blobs            blob content by digest, unless Config.Storage names an S3-API store
 //	content/uploads          uploads in progress (with the blobs)
+//	mirror-spool             blobs on their way from a mirror's upstream (unlinked files)
 //	keys/token-signing.pem   where hubs kept their token signing key before
 //	                         it moved into the metadata (read once, if there)
 package hub
@@ -250,7 +251,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 	blobs := storage.New(mx.Driver(drv), m, storage.Options{Grace: cfg.GCGrace, UploadMaxAge: cfg.UploadMaxAge, Log: log,
 		MaxBlobSize: cfg.MaxBlobSize, Quota: cfg.Quota, MaxUploads: cfg.MaxUploads, Redirect: cfg.Redirect,
 		Collected: mx.GCRun})
-	mr, err := mirror.New(cfg.Mirrors, cfg.Upstreams, m, blobs, mirror.Options{Log: log})
+	var spool string
+	if len(cfg.Mirrors) > 0 {
+		spool = filepath.Join(cfg.DataDir, "mirror-spool")
+		if err := os.MkdirAll(spool, 0o700); err != nil {
+			m.Close()
+			return Deps{}, fmt.Errorf("hub mirror spool: %w", err)
+		}
+	}
+	mr, err := mirror.New(cfg.Mirrors, cfg.Upstreams, m, blobs, mirror.Options{Log: log, SpoolDir: spool})
 	if err != nil {
 		m.Close()
 		return Deps{}, err

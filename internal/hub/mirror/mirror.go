@@ -119,16 +119,17 @@ type Mirror struct {
 	meta  meta.Store
 	blobs *storage.Store
 	reg   Registry
+	spool string // Options.SpoolDir
 	log   *slog.Logger
 
 	flights singleflight.Group
 
 	mu        sync.Mutex
-	validated map[string]time.Time   // "repo:tag" → when the upstream last confirmed it
-	parents   map[string][]parentRef // "repo@digest" → manifests that refer to it, not yet recorded
-	fetches   map[string]*atomic.Int64
-	private   sync.Map                // repositories of sign-in mirrors made private
-	inflight  map[digest.Digest]*fill // blob fills running // by kind, for tests and metrics
+	validated map[string]time.Time     // "repo:tag" → when the upstream last confirmed it
+	parents   map[string][]parentRef   // "repo@digest" → manifests that refer to it, not yet recorded
+	fetches   map[string]*atomic.Int64 // upstream requests by kind, for tests and metrics
+	private   sync.Map                 // repositories of sign-in mirrors made private
+	inflight  map[digest.Digest]*fill  // blob fills running
 	now       func() time.Time
 }
 
@@ -156,6 +157,10 @@ type Registry interface {
 type Options struct {
 	Log *slog.Logger
 	Now func() time.Time
+	// SpoolDir is where blobs on their way are spooled for the clients
+	// that follow them (unlinked files, as large as the blobs); "" the
+	// system's temporary directory.
+	SpoolDir string
 }
 
 // New returns a Mirror of ups over the hub's metadata and blobs; nil when
@@ -170,7 +175,7 @@ func New(ups []Upstream, reg Registry, m meta.Store, blobs *storage.Store, opts 
 	if reg == nil {
 		return nil, errors.New("mirror: no client for the upstreams")
 	}
-	mr := &Mirror{meta: m, blobs: blobs, reg: reg, log: opts.Log, now: opts.Now,
+	mr := &Mirror{meta: m, blobs: blobs, reg: reg, spool: opts.SpoolDir, log: opts.Log, now: opts.Now,
 		validated: map[string]time.Time{}, inflight: map[digest.Digest]*fill{}, parents: map[string][]parentRef{}, fetches: map[string]*atomic.Int64{}}
 	if mr.log == nil {
 		mr.log = slog.New(slog.DiscardHandler)

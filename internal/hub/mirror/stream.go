@@ -15,7 +15,7 @@ import (
 
 // A blob fill streams: the bytes from the upstream go to the hub's
 // storage (through storage.Put, which hashes them against the digest) and,
-// as they arrive, to a spool file (an unlinked temporary file) that every
+// as they arrive, to a spool file (an unlinked file in Options.SpoolDir) that every
 // client asking for the blob meanwhile reads, following the fill as it
 // grows. A fill that ends in an error (a digest that does not match, the
 // upstream gone mid-blob) ends every follower's read in that error, so
@@ -37,8 +37,8 @@ type fill struct {
 	refs    int  // the fill itself and its followers; the spool closes with the last
 }
 
-func newFill(repo string) (*fill, error) {
-	spool, err := os.CreateTemp("", "strata-mirror-")
+func newFill(dir, repo string) (*fill, error) {
+	spool, err := os.CreateTemp(dir, "strata-mirror-")
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (m *Mirror) join(t Target, d digest.Digest) (*fill, error) {
 		f.mu.Unlock()
 		return f, nil
 	}
-	f, err := newFill(t.Stored)
+	f, err := newFill(m.spool, t.Stored)
 	if err != nil {
 		return nil, err
 	}
