@@ -171,10 +171,8 @@ func (m *Manager) RemoveWith(ctx context.Context, ref string, force, volumes boo
 		}
 	}
 	dir := m.dir(c.ID)
-	if runc, err := m.runc(); err == nil {
-		if st, _, _ := runc.State(ctx, c.ID); st != "" {
-			runc.Delete(ctx, c.ID)
-		}
+	if runc, err := m.runc(); err == nil && runc.Known(c.ID) { // no runc process to ask, most of the time
+		runc.Delete(ctx, c.ID)
 	}
 	snapshot.Unmount(filepath.Join(dir, "rootfs"))
 	network.RemoveNetNS(filepath.Join(dir, "netns"))
