@@ -136,7 +136,7 @@ func FuzzParsePath(f *testing.F) {
 			}
 		}
 		for _, esc := range []func(string) string{func(s string) string { return s }, escapeAll} {
-			again := formatPath(p, esc)
+			again := formatPath(t, p, esc)
 			if q, err := ParsePath(again); err != nil || q != p {
 				t.Fatalf("ParsePath(%q) = %+v, written back as %q which parses as %+v, %v", escaped, p, again, q, err)
 			}
@@ -144,9 +144,10 @@ func FuzzParsePath(f *testing.F) {
 	})
 }
 
-// formatPath writes p as a request path, each name component and the
-// reference through esc.
-func formatPath(p Path, esc func(string) string) string {
+// formatPath writes p, a path that names a repository, as a request path,
+// each name component and the reference through esc.
+func formatPath(t *testing.T, p Path, esc func(string) string) string {
+	t.Helper()
 	parts := strings.Split(p.Name, "/")
 	for i := range parts {
 		parts[i] = esc(parts[i])
@@ -166,7 +167,8 @@ func formatPath(p Path, esc func(string) string) string {
 	case KindTags:
 		return s + "/tags/list"
 	}
-	panic("formatPath: " + p.Kind.String())
+	t.Fatalf("formatPath: a %s path names no repository", p.Kind)
+	return ""
 }
 
 // escapeAll percent-escapes every byte of s.
