@@ -71,7 +71,7 @@ func streamBlob(w http.ResponseWriter, r *http.Request, p distapi.Path, rc io.Re
 		if err == io.EOF {
 			return
 		}
-		if err != nil {
+		if err != nil { // the fill failed: cut the answer short, so no client takes it as whole
 			panic(http.ErrAbortHandler)
 		}
 	}
