@@ -114,6 +114,39 @@ func UpdateArgs(d Delivery) []any {
 // Scanner is a row of the SQL stores.
 type Scanner interface{ Scan(dest ...any) error }
 
+// Rows are the rows of a query, as database/sql and pgx both give them.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Collect reads every row of rows with scan.
+func Collect[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// SQLSigningKeys lists the token signing keys by when they sign, for
+// ScanSigningKey.
+const SQLSigningKeys = `SELECT id, private, created_at, sign_from FROM signing_keys ORDER BY sign_from, id`
+
+// ScanSigningKey reads a row of SQLSigningKeys.
+func ScanSigningKey(row Scanner) (SigningKey, error) {
+	var k SigningKey
+	var created, from int64
+	err := row.Scan(&k.ID, &k.Private, &created, &from)
+	k.CreatedAt, k.SignFrom = time.Unix(0, created), time.Unix(0, from)
+	return k, err
+}
+
 // ScanHook reads a row of SQLHooks or SQLHook.
 func ScanHook(row Scanner) (Hook, error) {
 	var h Hook

@@ -24,15 +24,7 @@ func (s *Store) Hooks(ctx context.Context, repo string) ([]meta.Hook, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []meta.Hook
-	for rows.Next() {
-		h, err := meta.ScanHook(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+	return meta.Collect(rows, meta.ScanHook)
 }
 
 // Hook returns a hook by id.
@@ -100,13 +92,5 @@ func (s *Store) deliveries(ctx context.Context, query string, args ...any) ([]me
 		return nil, err
 	}
 	defer rows.Close()
-	var out []meta.Delivery
-	for rows.Next() {
-		d, err := meta.ScanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return meta.Collect(rows, meta.ScanDelivery)
 }

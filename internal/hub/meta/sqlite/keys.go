@@ -27,22 +27,12 @@ func (s *Store) AddSigningKey(ctx context.Context, k meta.SigningKey) error {
 
 // SigningKeys lists the token signing keys by when they sign.
 func (s *Store) SigningKeys(ctx context.Context) ([]meta.SigningKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, private, created_at, sign_from FROM signing_keys ORDER BY sign_from, id`)
+	rows, err := s.r.QueryContext(ctx, meta.SQLSigningKeys)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []meta.SigningKey
-	for rows.Next() {
-		var k meta.SigningKey
-		var created, from int64
-		if err := rows.Scan(&k.ID, &k.Private, &created, &from); err != nil {
-			return nil, err
-		}
-		k.CreatedAt, k.SignFrom = fromNano(created), fromNano(from)
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return meta.Collect(rows, meta.ScanSigningKey)
 }
 
 // DeleteSigningKey forgets a token signing key.
