@@ -30,6 +30,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/strata-dev/strata/bench/internal/hubproc"
 	"github.com/strata-dev/strata/bench/internal/workdir"
 )
 
@@ -76,7 +77,7 @@ func run(ctx context.Context, rounds int, keep bool) error {
 	}
 	fmt.Printf("pushing %d images with %d KiB configs and a %d MiB index listing them\n", images, configSize>>10, indexSize>>20)
 	idxLen, err := push(base)
-	hub.stop()
+	hub.Stop()
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func run(ctx context.Context, rounds int, keep bool) error {
 			for i := range 6 {
 				d, err := get(base + p)
 				if err != nil {
-					hub.stop()
+					hub.Stop()
 					return err
 				}
 				if i == 0 {
@@ -101,7 +102,7 @@ func run(ctx context.Context, rounds int, keep bool) error {
 				}
 			}
 		}
-		hub.stop()
+		hub.Stop()
 		fmt.Printf("round %d done\n", round+1)
 	}
 	fmt.Printf("\nan index of %.1f MiB listing %d images %d times over; medians of %d rounds (target: under 1 s cold)\n\n",
@@ -113,32 +114,9 @@ func run(ctx context.Context, rounds int, keep bool) error {
 	return nil
 }
 
-type process struct{ cmd *exec.Cmd }
-
-func (p process) stop() {
-	p.cmd.Process.Signal(os.Interrupt)
-	p.cmd.Wait()
-}
-
-func serve(ctx context.Context, bin, data, addr, work string) (process, error) {
-	log, err := os.OpenFile(filepath.Join(work, "hub.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return process{}, err
-	}
-	cmd := exec.CommandContext(ctx, bin, "hub", "serve", "--addr", addr, "--data-dir", data, "--gc-interval", "-1s")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return process{}, err
-	}
-	for range 100 {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return process{cmd}, nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	return process{}, fmt.Errorf("the hub did not start (see %s)", filepath.Join(work, "hub.log"))
+// serve starts the hub on data, its log in work.
+func serve(ctx context.Context, bin, data, addr, work string) (*hubproc.Hub, error) {
+	return hubproc.Start(ctx, bin, filepath.Join(work, "hub.log"), addr, "--data-dir", data, "--gc-interval", "-1s")
 }
 
 // push stores the images and the index in alice/app (public) and returns the index's length.

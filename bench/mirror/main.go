@@ -22,9 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -36,6 +34,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/strata-dev/strata/bench/internal/hubproc"
 	"github.com/strata-dev/strata/bench/internal/workdir"
 )
 
@@ -68,7 +67,7 @@ func run(ctx context.Context, rounds, layers, layerMiB int, keep bool) error {
 	if err != nil {
 		return err
 	}
-	defer up.stop()
+	defer up.Stop()
 	cfg := filepath.Join(work, "mirror.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[mirror]]\nurl = \"http://%s\"\nprefix = \"docker.io\"\nroot = true\n", upAddr)), 0o644); err != nil {
 		return err
@@ -77,7 +76,7 @@ func run(ctx context.Context, rounds, layers, layerMiB int, keep bool) error {
 	if err != nil {
 		return err
 	}
-	defer mir.stop()
+	defer mir.Stop()
 
 	size := float64(layers * layerMiB)
 	fmt.Printf("images of %d x %d MiB; %d rounds; load average before: %s\n", layers, layerMiB, rounds, workdir.LoadAverage())
@@ -181,37 +180,14 @@ func pull(ref string) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-type process struct{ cmd *exec.Cmd }
-
-func (p process) stop() {
-	p.cmd.Process.Signal(os.Interrupt)
-	p.cmd.Wait()
-}
-
-func serve(ctx context.Context, bin, work, label, addr, config string) (process, error) {
-	logPath := filepath.Join(work, label+".log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		return process{}, err
-	}
-	args := []string{"hub", "serve", "--open", "--addr", addr, "--data-dir", filepath.Join(work, label), "--gc-interval", "-1s"}
+// serve starts an open hub named label (its data and log in work), with
+// config if given.
+func serve(ctx context.Context, bin, work, label, addr, config string) (*hubproc.Hub, error) {
+	args := []string{"--open", "--data-dir", filepath.Join(work, label), "--gc-interval", "-1s"}
 	if config != "" {
 		args = append(args, "--config", config)
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return process{}, err
-	}
-	for range 100 {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return process{cmd}, nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	return process{}, fmt.Errorf("the %s hub did not start (see %s)", label, logPath)
+	return hubproc.Start(ctx, bin, filepath.Join(work, label+".log"), addr, args...)
 }
 
 func median(ds []time.Duration) time.Duration {
