@@ -14,6 +14,7 @@ import (
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/storage"
 	"github.com/strata-dev/strata/internal/hub/storage/s3"
+	"github.com/strata-dev/strata/internal/hub/storage/storagetest"
 )
 
 const mib = 1 << 20
@@ -39,20 +40,6 @@ func appendChunk(t *testing.T, d storage.Driver, id string, offset int64, state 
 		t.Fatal(err)
 	}
 	return st.Size(), st.State() // after Close, as storage.Store reads them
-}
-
-func readBlob(t *testing.T, d storage.Driver, dg digest.Digest) []byte {
-	t.Helper()
-	rc, err := d.Open(context.Background(), dg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // Chunks of every size, each PATCH on the other of two nodes (drivers with
@@ -114,7 +101,7 @@ func TestChunksAcrossNodes(t *testing.T) {
 				if n, err := node.Stat(context.Background(), dg); err != nil || n != int64(len(all)) {
 					t.Fatalf("Stat = %d, %v", n, err)
 				}
-				if got := readBlob(t, node, dg); !bytes.Equal(got, all) {
+				if got := storagetest.Read(t, node, dg); !bytes.Equal(got, all) {
 					t.Fatalf("the blob read back differs (%d bytes, want %d)", len(got), len(all))
 				}
 			}
@@ -143,7 +130,7 @@ func TestResumeWhereTheStateSays(t *testing.T) {
 	if err := st.Commit(context.Background(), dg); err != nil {
 		t.Fatal(err)
 	}
-	if got := readBlob(t, d, dg); !bytes.Equal(got, want) {
+	if got := storagetest.Read(t, d, dg); !bytes.Equal(got, want) {
 		t.Fatal("the blob holds the lost chunk's bytes")
 	}
 	// Within sent parts it refuses rather than guess.

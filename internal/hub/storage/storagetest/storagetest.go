@@ -84,12 +84,13 @@ func testCommitThenRead(t *testing.T, d storage.Driver) {
 	if err := d.RemoveUpload(ctx, "up1"); err != nil {
 		t.Fatal(err)
 	}
-	if b := read(t, d, dg); string(b) != string(content) {
+	if b := Read(t, d, dg); string(b) != string(content) {
 		t.Fatalf("after RemoveUpload of the upload that committed it, the blob reads %q", b)
 	}
 }
 
-func read(t *testing.T, d storage.Driver, dg digest.Digest) []byte {
+// Read returns blob dg as d serves it, failing the test if it cannot.
+func Read(t *testing.T, d storage.Driver, dg digest.Digest) []byte {
 	t.Helper()
 	rc, err := d.Open(context.Background(), dg)
 	if err != nil {
@@ -230,7 +231,7 @@ func testConcurrentCommits(t *testing.T, d storage.Driver) {
 				t.Fatalf("round %d: commit: %v", round, err)
 			}
 		}
-		if got := read(t, d, dg); !bytes.Equal(got, content) {
+		if got := Read(t, d, dg); !bytes.Equal(got, content) {
 			t.Fatalf("round %d: after concurrent commits the blob reads %q", round, got)
 		}
 		if n, err := d.Stat(ctx, dg); err != nil || n != int64(len(content)) {
@@ -379,7 +380,7 @@ func testExactCommit(t *testing.T, d storage.Driver) {
 		}
 		return
 	}
-	if got := read(t, d, dg); !bytes.Equal(got, want) {
+	if got := Read(t, d, dg); !bytes.Equal(got, want) {
 		t.Fatalf("the commit from the recorded state holds other bytes (%d, a stale writer's?)", len(got))
 	}
 }
