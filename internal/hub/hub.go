@@ -287,6 +287,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Deps, error) {
 // server routes requests to the API's handlers.
 type server struct {
 	deps   Deps
+	api    *distapi.API
 	table  []route
 	byKind map[distapi.Kind]map[string]route
 }
@@ -307,7 +308,7 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 		return observed(deps, frontDoor(cfg, reg))
 	}
 	site := web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log, Audit: deps.Audit,
-		Webhooks: deps.Webhooks})
+		Webhooks: deps.Webhooks, Delete: reg.api.Delete})
 	// Routed by hand, not by a ServeMux, which would redirect a path that
 	// is not clean to its cleaned form before anyone checked it.
 	return observed(deps, frontDoor(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -354,7 +355,7 @@ func HTTPServer(cfg Config, deps Deps) *http.Server {
 // newRegistry returns the registry API's handler.
 func newRegistry(cfg Config, deps Deps) *server {
 	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Limits: cfg.limits(), Log: deps.Log, Pulls: deps.Pulls, Audit: deps.Audit}
-	s := &server{deps: deps, table: routes(api), byKind: map[distapi.Kind]map[string]route{}}
+	s := &server{deps: deps, api: api, table: routes(api), byKind: map[distapi.Kind]map[string]route{}}
 	for _, rt := range s.table {
 		if s.byKind[rt.kind] == nil {
 			s.byKind[rt.kind] = map[string]route{}

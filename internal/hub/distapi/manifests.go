@@ -1,9 +1,11 @@
 package distapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,7 +33,7 @@ func (a *API) GetManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		if a.Pulls != nil {
-			a.Pulls.Count(p.Name, a.Blobs.Now())
+			a.Pulls.Count(p.Name, m.Digest, a.Blobs.Now())
 		}
 		deadline.Extend(w, r, int64(len(m.Content)))
 		w.Write(m.Content)
@@ -86,7 +88,7 @@ func (a *API) PutManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 			e.Detail = missing
 			return e
 		}
-		return err
+		return immutableAs(err)
 	}
 	a.Audit.Record(r.Context(), meta.AuditEvent{Action: meta.AuditPush, Target: refString(p.Name, p.Reference),
 		Details: map[string]string{"repository": p.Name, "digest": d.String(), "media_type": m.MediaType, "tags": strings.Join(tags, ",")}})
@@ -164,22 +166,44 @@ func Describe(contentType string, body []byte) (meta.Manifest, error) {
 
 // DeleteManifest deletes a manifest by digest (with its tags), or only a tag.
 func (a *API) DeleteManifest(w http.ResponseWriter, r *http.Request, p Path) error {
-	var err error
-	e := meta.AuditEvent{Target: refString(p.Name, p.Reference), Details: map[string]string{"repository": p.Name}}
-	if p.Digest != "" {
-		err = a.Meta.DeleteManifest(r.Context(), p.Name, p.Digest)
-		e.Action, e.Details["digest"] = meta.AuditManifestDelete, p.Digest.String()
-	} else {
-		err = a.Meta.DeleteTag(r.Context(), p.Name, p.Reference)
-		e.Action, e.Details["tag"] = meta.AuditTagDelete, p.Reference
+	if err := a.Delete(r.Context(), p.Name, p.Reference, nil); err != nil {
+		return immutableAs(notFoundAs(err, errcode.ManifestUnknown))
 	}
-	if err != nil {
-		return notFoundAs(err, errcode.ManifestUnknown)
-	}
-	a.Audit.Record(r.Context(), e)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// Delete removes a manifest of repo by digest (with its tags), or a tag,
+// as a DELETE of the API does, and records it in the audit log (which
+// webhooks hear) with details added. Everything that deletes manifests or
+// tags goes through here: the API, the website and retention. An
+// immutable tag is refused with a *meta.ImmutableError.
+func (a *API) Delete(ctx context.Context, repo, ref string, details map[string]string) error {
+	var err error
+	e := meta.AuditEvent{Target: refString(repo, ref), Details: map[string]string{"repository": repo}}
+	if d, perr := digest.Parse(ref); perr == nil {
+		err = a.Meta.DeleteManifest(ctx, repo, d)
+		e.Action, e.Details["digest"] = meta.AuditManifestDelete, d.String()
+	} else {
+		err = a.Meta.DeleteTag(ctx, repo, ref)
+		e.Action, e.Details["tag"] = meta.AuditTagDelete, ref
+	}
+	if err != nil {
+		return err
+	}
+	maps.Copy(e.Details, details)
+	a.Audit.Record(ctx, e)
+	return nil
+}
+
+// immutableAs gives a refusal of an immutable tag its code, keeping other errors.
+func immutableAs(err error) error {
+	var ie *meta.ImmutableError
+	if errors.As(err, &ie) {
+		return errcode.Wrap(errcode.TagImmutable, err)
+	}
+	return err
 }
 
 // refString names a manifest of repo by tag (repo:tag) or digest (repo@digest).

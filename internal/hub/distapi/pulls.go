@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
@@ -29,10 +31,10 @@ func NewPullCounter(m meta.Catalog) *PullCounter {
 	return &PullCounter{meta: m, counts: map[string]meta.Pulls{}}
 }
 
-// Count counts one pull of repo at time at.
-func (c *PullCounter) Count(repo string, at time.Time) {
+// Count counts one pull of manifest d of repo at time at.
+func (c *PullCounter) Count(repo string, d digest.Digest, at time.Time) {
 	c.mu.Lock()
-	c.add(meta.Pulls{Repo: repo, Count: 1, Last: at})
+	c.add(meta.Pulls{Repo: repo, Count: 1, Last: at, Manifests: []digest.Digest{d}})
 	c.mu.Unlock()
 }
 
@@ -42,6 +44,11 @@ func (c *PullCounter) add(p meta.Pulls) {
 	q.Repo, q.Count = p.Repo, q.Count+p.Count
 	if p.Last.After(q.Last) {
 		q.Last = p.Last
+	}
+	for _, d := range p.Manifests {
+		if !slices.Contains(q.Manifests, d) {
+			q.Manifests = append(q.Manifests, d)
+		}
 	}
 	c.counts[p.Repo] = q
 }
@@ -57,6 +64,7 @@ func (c *PullCounter) Flush(ctx context.Context) error {
 	}
 	batch := make([]meta.Pulls, 0, len(counts))
 	for _, p := range counts {
+		slices.Sort(p.Manifests)
 		batch = append(batch, p)
 	}
 	slices.SortFunc(batch, func(a, b meta.Pulls) int { return strings.Compare(a.Repo, b.Repo) }) // one lock order on every node

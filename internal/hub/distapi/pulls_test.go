@@ -3,10 +3,13 @@ package distapi
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
@@ -31,6 +34,8 @@ func (r *recorder) RecordPulls(_ context.Context, p []meta.Pulls) error {
 // next flush; nothing counted is no statement.
 func TestPullCounter(t *testing.T) {
 	rec := &recorder{fail: true}
+	man := []digest.Digest{digest.FromString("0"), digest.FromString("1"), digest.FromString("2"), digest.FromString("3")}
+	sorted := func(a, b digest.Digest) []digest.Digest { return slices.Sorted(slices.Values([]digest.Digest{a, b})) }
 	c := NewPullCounter(rec)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var wg sync.WaitGroup
@@ -39,20 +44,21 @@ func TestPullCounter(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			repo := []string{"b/x", "a/y"}[i%2]
-			c.Count(repo, t0.Add(time.Duration(i)*time.Second))
+			c.Count(repo, man[i%4], t0.Add(time.Duration(i)*time.Second))
 		}()
 	}
 	wg.Wait()
 	if err := c.Flush(context.Background()); err == nil {
 		t.Fatal("a failed flush reported nothing")
 	}
-	c.Count("a/y", t0)
+	c.Count("a/y", man[1], t0)
 	rec.fail = false
 	if err := c.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := []meta.Pulls{{Repo: "a/y", Count: 51, Last: t0.Add(99 * time.Second)}, {Repo: "b/x", Count: 50, Last: t0.Add(98 * time.Second)}}
-	if len(rec.batches) != 1 || !slices.Equal(rec.batches[0], want) {
+	want := []meta.Pulls{{Repo: "a/y", Count: 51, Last: t0.Add(99 * time.Second), Manifests: sorted(man[1], man[3])},
+		{Repo: "b/x", Count: 50, Last: t0.Add(98 * time.Second), Manifests: sorted(man[0], man[2])}}
+	if len(rec.batches) != 1 || !reflect.DeepEqual(rec.batches[0], want) {
 		t.Fatalf("recorded %+v, want one batch %+v", rec.batches, want)
 	}
 	if err := c.Flush(context.Background()); err != nil || len(rec.batches) != 1 {

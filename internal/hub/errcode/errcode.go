@@ -55,6 +55,10 @@ var (
 	// request: a 401, so that the client asks for a token with more scope.
 	InsufficientScope = Code{"DENIED", http.StatusUnauthorized, "requested access to the resource is denied"}
 	Conflict          = Code{"DENIED", http.StatusConflict, "the request conflicts with what is stored"}
+	// TagImmutable is a push that would move, or a delete that would
+	// remove, a tag an immutable rule covers: DENIED with Harbor's 412,
+	// which clients show as "denied: <message>" and do not retry.
+	TagImmutable = Code{"DENIED", http.StatusPreconditionFailed, "the tag is immutable"}
 	Unsupported       = Code{"UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported"}
 	TooManyRequests   = Code{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"}
 	PaginationInvalid = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}

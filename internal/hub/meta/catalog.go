@@ -69,6 +69,9 @@ type Pulls struct {
 	Repo  string
 	Count int64
 	Last  time.Time // the latest pull counted
+	// Manifests are the manifests pulled (each recorded as pulled at Last),
+	// for retention's "pulled within".
+	Manifests []digest.Digest
 }
 
 // Usage is what the hub stores, for its administrator.
@@ -110,8 +113,8 @@ type Catalog interface {
 	// reads); ErrNotFound when there is no such repository.
 	Overview(ctx context.Context, repo string) (string, error)
 	// RecordPulls adds each count to its repository's pulls and moves its
-	// last pull forward to Last, all in one transaction; a repository that
-	// is gone is skipped.
+	// last pull forward to Last, and its Manifests' too, all in one
+	// transaction; a repository or manifest that is gone is skipped.
 	RecordPulls(ctx context.Context, pulls []Pulls) error
 
 	// Usage counts users, repositories and stored blobs.

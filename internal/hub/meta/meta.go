@@ -168,6 +168,7 @@ type Store interface {
 	Keys
 	Audit
 	Webhooks
+	TagRules
 
 	// Repository returns a repository by name.
 	Repository(ctx context.Context, name string) (Repository, error)

@@ -244,8 +244,16 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 		event, details["user"] = meta.AuditCollaboratorOff, user
 	case "tags/delete":
 		tag := r.PostForm.Get("tag")
-		err, msg = s.Meta.DeleteTag(ctx, name, tag), "Tag "+tag+" deleted; the image stays under its other tags and its digest."
-		event, details["tag"] = meta.AuditTagDelete, tag
+		if distapi.CheckTag(tag) != nil {
+			s.back(w, r, page, "There is no tag called "+tag+".")
+			return
+		}
+		err, msg = s.deleteRef(r, name, tag, nil), "Tag "+tag+" deleted; the image stays under its other tags and its digest."
+		var ie *meta.ImmutableError
+		if errors.As(err, &ie) {
+			s.back(w, r, page, sentence(err))
+			return
+		}
 	case "webhooks", "webhooks/delete", "webhooks/redeliver":
 		if msg, err = s.hookForm(r, name, action); errdefs.IsInvalidArgument(err) || errors.Is(err, errdefs.ErrForbidden) {
 			s.back(w, r, page+"#webhooks", sentence(err))
@@ -268,13 +276,17 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil && event != "" {
-		target := name
-		if event == meta.AuditTagDelete {
-			target = name + ":" + details["tag"]
-		}
-		s.record(r, event, target, details)
+		s.record(r, event, name, details)
 	}
 	s.back(w, r, page, msg)
+}
+
+// deleteRef deletes a tag or manifest as the registry API does, acting
+// for the visitor (whom the audit log names).
+func (s *site) deleteRef(r *http.Request, repo, ref string, details map[string]string) error {
+	u := visitorOf(r.Context()).id.User
+	ctx := access.WithSubject(r.Context(), access.Subject{User: u.Name, Admin: u.Admin})
+	return s.Delete(ctx, repo, ref, details)
 }
 
 // pullRef is what to type to pull a tag.

@@ -40,6 +40,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Audit    *audit.Recorder
 	Webhooks *webhook.Dispatcher
+	// Delete deletes a tag or manifest as the registry API does (immutable
+	// tags refused, the audit log told): distapi.API.Delete.
+	Delete func(ctx context.Context, repo, ref string, details map[string]string) error
 }
 
 // site serves the pages.

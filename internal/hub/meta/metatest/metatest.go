@@ -64,6 +64,9 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Secrets", testSecrets},
 		{"Audit", testAudit},
 		{"Webhooks", testWebhooks},
+		{"TagPolicies", testTagPolicies},
+		{"ImmutableTags", testImmutableTags},
+		{"ManifestInfos", testManifestInfos},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

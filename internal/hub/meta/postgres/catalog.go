@@ -63,14 +63,23 @@ func (s *Store) RecordPulls(ctx context.Context, pulls []meta.Pulls) error {
 		return nil
 	}
 	names, counts, lasts := make([]string, len(pulls)), make([]int64, len(pulls)), make([]int64, len(pulls))
+	var mRepos, mDigests []string
+	var mLasts []int64
 	for i, p := range pulls {
 		names[i], counts[i], lasts[i] = p.Repo, p.Count, unixNano(p.Last)
+		for _, d := range p.Manifests {
+			mRepos, mDigests, mLasts = append(mRepos, p.Repo), append(mDigests, d.String()), append(mLasts, unixNano(p.Last))
+		}
 	}
 	return s.tx(ctx, func(tx *txn) error {
-		_, err := tx.Exec(ctx, `UPDATE repositories r SET pulls = r.pulls + p.count,
+		_, err := tx.Exec(ctx, `WITH m AS (UPDATE manifests m SET pulled_at = GREATEST(m.pulled_at, p.last)
+				FROM (SELECT n, d, max(l) AS last FROM unnest($4::text[], $5::text[], $6::bigint[]) AS u(n, d, l) GROUP BY n, d) p
+				JOIN repositories pr ON pr.name = p.n
+				WHERE m.repo_id = pr.id AND m.digest = p.d)
+			UPDATE repositories r SET pulls = r.pulls + p.count,
 			last_pulled_at = GREATEST(r.last_pulled_at, p.last)
 			FROM (SELECT sum(c) AS count, max(l) AS last, n FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(n, c, l) GROUP BY n) p
-			WHERE r.name = p.n`, names, counts, lasts)
+			WHERE r.name = p.n`, names, counts, lasts, mRepos, mDigests, mLasts)
 		return err
 	})
 }
@@ -103,6 +112,9 @@ func (s *Store) DeleteRepository(ctx context.Context, name string) error {
 }
 
 func deleteRepo(ctx context.Context, tx *txn, id int64) error {
+	if _, err := tx.Exec(ctx, numbered(meta.SQLDeleteRepoRule), id); err != nil {
+		return err
+	}
 	for _, table := range []string{"tags", "manifest_blobs", "manifest_children", "manifests", "links", "collaborators"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE repo_id = $1`, id); err != nil {
 			return err

@@ -13,9 +13,10 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta"
 )
 
-// PutManifest stores m in repo and points tags at it: three statements
-// (the repository, what m refers to, then m with what it refers to and its
-// tags), whatever m names.
+// PutManifest stores m in repo and points tags at it: four statements
+// (the repository, what m refers to, the immutable tag rules, then m with
+// what it refers to and its tags), whatever m names, and one more for each
+// tag an immutable rule covers.
 func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, tags []string) error {
 	return s.tx(ctx, func(tx *txn) error {
 		id, err := ensureRepo(ctx, tx, repo, m.CreatedAt)
@@ -24,6 +25,9 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, t
 		}
 		blobs, children := strs(m.Blobs), strs(m.Children)
 		if err := checkRefs(ctx, tx, id, blobs, children); err != nil {
+			return err
+		}
+		if err := checkImmutable(ctx, tx, id, repo, tags, m.Digest, ""); err != nil {
 			return err
 		}
 		var ann, subject any
@@ -147,6 +151,9 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if !noRows(err) {
 			return err
 		}
+		if err := checkImmutable(ctx, tx, id, repo, nil, "", d); err != nil {
+			return err
+		}
 		res, err := tx.Exec(ctx, `DELETE FROM manifests WHERE repo_id = $1 AND digest = $2`, id, d.String())
 		if err != nil {
 			return err
@@ -169,8 +176,14 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 // DeleteTag removes one tag.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 	return s.tx(ctx, func(tx *txn) error {
-		res, err := tx.Exec(ctx, `DELETE FROM tags
-			WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2`, repo, tag)
+		id, err := repoID(ctx, tx, repo)
+		if err != nil {
+			return notFound("tag %s in %s", tag, repo)
+		}
+		if err := checkImmutable(ctx, tx, id, repo, []string{tag}, "", ""); err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM tags WHERE repo_id = $1 AND name = $2`, id, tag)
 		if err != nil {
 			return err
 		}

@@ -291,6 +291,22 @@ CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (hook_id, id);
 	// 8: pending webhook deliveries by when they were last tried, for
 	// resuming those whose sender is gone.
 	`CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (updated_at) WHERE state = 'pending';`,
+	// 9: tag rules (immutable patterns, retention) on repositories and
+	// namespaces, and when each manifest was last pulled, for retention.
+	`
+CREATE TABLE tag_policies (
+	scope          TEXT COLLATE "C" NOT NULL, -- 'repository' or 'namespace'
+	name           TEXT COLLATE "C" NOT NULL,
+	immutable      TEXT   NOT NULL DEFAULT '', -- tag patterns, one a line
+	keep_last      BIGINT NOT NULL DEFAULT 0,
+	keep_within_ns BIGINT NOT NULL DEFAULT 0,
+	drop_untagged  BIGINT NOT NULL DEFAULT 0,
+	updated_by     TEXT   NOT NULL DEFAULT '',
+	updated_at     BIGINT NOT NULL,
+	PRIMARY KEY (scope, name)
+);
+ALTER TABLE manifests ADD COLUMN pulled_at BIGINT NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -65,6 +65,12 @@ func (s *Store) RecordPulls(ctx context.Context, pulls []meta.Pulls) error {
 				last_pulled_at = max(last_pulled_at, ?) WHERE name = ?`, p.Count, unixNano(p.Last), p.Repo); err != nil {
 				return err
 			}
+			for _, d := range p.Manifests {
+				if _, err := tx.ExecContext(ctx, `UPDATE manifests SET pulled_at = max(pulled_at, ?)
+					WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, unixNano(p.Last), p.Repo, d.String()); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -98,6 +104,9 @@ func (s *Store) DeleteRepository(ctx context.Context, name string) error {
 }
 
 func deleteRepo(ctx context.Context, tx *sql.Tx, id int64) error {
+	if _, err := tx.ExecContext(ctx, meta.SQLDeleteRepoRule, id); err != nil {
+		return err
+	}
 	for _, table := range []string{"tags", "manifest_blobs", "manifest_children", "manifests", "links", "collaborators"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE repo_id = ?`, id); err != nil {
 			return err

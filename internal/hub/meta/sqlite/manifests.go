@@ -22,6 +22,9 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m meta.Manifest, t
 		if err := checkRefs(ctx, tx, id, m); err != nil {
 			return err
 		}
+		if err := checkImmutable(ctx, tx, id, repo, tags, m.Digest, ""); err != nil {
+			return err
+		}
 		var ann, subject any
 		if len(m.Annotations) > 0 {
 			b, _ := json.Marshal(m.Annotations)
@@ -134,6 +137,9 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		if err := checkImmutable(ctx, tx, id, repo, nil, "", d); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repo_id = ? AND digest = ?`, id, d.String())
 		if err != nil {
 			return err
@@ -156,8 +162,14 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 // DeleteTag removes one tag.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM tags
-			WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`, repo, tag)
+		id, err := repoID(ctx, tx, repo)
+		if err != nil {
+			return notFound("tag %s in %s", tag, repo)
+		}
+		if err := checkImmutable(ctx, tx, id, repo, []string{tag}, "", ""); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE repo_id = ? AND name = ?`, id, tag)
 		if err != nil {
 			return err
 		}

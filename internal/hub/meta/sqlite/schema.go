@@ -248,6 +248,22 @@ CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (hook_id, id);
 	// 9: pending webhook deliveries by when they were last tried, for
 	// resuming those whose sender is gone.
 	`CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (updated_at) WHERE state = 'pending';`,
+	// 10: tag rules (immutable patterns, retention) on repositories and
+	// namespaces, and when each manifest was last pulled, for retention.
+	`
+CREATE TABLE tag_policies (
+	scope          TEXT    NOT NULL, -- 'repository' or 'namespace'
+	name           TEXT    NOT NULL,
+	immutable      TEXT    NOT NULL DEFAULT '', -- tag patterns, one a line
+	keep_last      INTEGER NOT NULL DEFAULT 0,
+	keep_within_ns INTEGER NOT NULL DEFAULT 0,
+	drop_untagged  INTEGER NOT NULL DEFAULT 0,
+	updated_by     TEXT    NOT NULL DEFAULT '',
+	updated_at     INTEGER NOT NULL,
+	PRIMARY KEY (scope, name)
+);
+ALTER TABLE manifests ADD COLUMN pulled_at INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the version this build writes.

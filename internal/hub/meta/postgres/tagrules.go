@@ -1,0 +1,96 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-dev/strata/internal/hub/meta"
+)
+
+// TagPolicy returns the policy on a repository or namespace.
+func (s *Store) TagPolicy(ctx context.Context, scope meta.RuleScope, name string) (meta.TagPolicy, error) {
+	p, err := meta.ScanTagPolicy(s.db.QueryRow(ctx, numbered(meta.SQLTagPolicy), string(scope), name))
+	if noRows(err) {
+		return meta.TagPolicy{Scope: scope, Name: name}, nil
+	}
+	return p, err
+}
+
+// SetTagPolicy replaces (or, empty, removes) a policy.
+func (s *Store) SetTagPolicy(ctx context.Context, p meta.TagPolicy) error {
+	if p.Empty() {
+		_, err := s.db.Exec(ctx, numbered(meta.SQLDeletePolicy), string(p.Scope), p.Name)
+		return err
+	}
+	tag, err := s.db.Exec(ctx, numbered(meta.SQLSetPolicy), meta.SetPolicyArgs(p)...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("repository %q", p.Name)
+	}
+	return nil
+}
+
+// TagPolicies lists every policy.
+func (s *Store) TagPolicies(ctx context.Context) ([]meta.TagPolicy, error) {
+	return policies(ctx, s.db, meta.SQLTagPolicies)
+}
+
+// PoliciesFor lists the policies that apply to repo.
+func (s *Store) PoliciesFor(ctx context.Context, repo string) ([]meta.TagPolicy, error) {
+	return policies(ctx, s.db, meta.SQLPoliciesFor, meta.PoliciesForArgs(repo)...)
+}
+
+func policies(ctx context.Context, q querier, query string, args ...any) ([]meta.TagPolicy, error) {
+	rows, err := q.Query(ctx, numbered(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return meta.Collect(rows, meta.ScanTagPolicy)
+}
+
+// ManifestInfos lists every manifest of repo with its children.
+func (s *Store) ManifestInfos(ctx context.Context, repo string) ([]meta.ManifestInfo, error) {
+	rows, err := s.db.Query(ctx, numbered(meta.SQLManifestInfos), repo)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ms, err := meta.Collect(rows, meta.ScanManifestInfo)
+	if err != nil {
+		return nil, err
+	}
+	kids, err := s.db.Query(ctx, numbered(meta.SQLManifestKids), repo)
+	if err != nil {
+		return nil, err
+	}
+	defer kids.Close()
+	edges, err := meta.Collect(kids, meta.ScanEdge)
+	return meta.WithChildren(ms, edges), err
+}
+
+// checkImmutable refuses pointing tags of repo at d (deleting them when d
+// is "") when that would move or delete an immutable one; deleting (not
+// "") is a manifest being deleted, whose tags it checks.
+func checkImmutable(ctx context.Context, tx *txn, repoID int64, repo string, tags []string, d, deleting digest.Digest) error {
+	ps, err := policies(ctx, tx, meta.SQLPoliciesFor, meta.PoliciesForArgs(repo)...)
+	if err != nil || !meta.AnyImmutable(ps) {
+		return err
+	}
+	if deleting != "" {
+		if tags, err = collectStrings(ctx, tx, numbered(meta.SQLTagsOf), repoID, deleting.String()); err != nil {
+			return err
+		}
+	}
+	return meta.CheckImmutable(ps, repo, tags, d, func(tag string) (digest.Digest, error) {
+		var cur string
+		err := tx.QueryRow(ctx, numbered(meta.SQLTagDigest), repoID, tag).Scan(&cur)
+		if noRows(err) {
+			return "", nil
+		}
+		return digest.Digest(cur), err
+	})
+}
