@@ -58,7 +58,7 @@ var (
 	// TagImmutable is a push that would move, or a delete that would
 	// remove, a tag an immutable rule covers: DENIED with Harbor's 412,
 	// which clients show as "denied: <message>" and do not retry.
-	TagImmutable = Code{"DENIED", http.StatusPreconditionFailed, "the tag is immutable"}
+	TagImmutable      = Code{"DENIED", http.StatusPreconditionFailed, "the tag is immutable"}
 	Unsupported       = Code{"UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported"}
 	TooManyRequests   = Code{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"}
 	PaginationInvalid = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
