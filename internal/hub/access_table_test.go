@@ -35,7 +35,7 @@ var endpoints = []endpoint{
 	{key: "GET base", action: "ping", path: func(string, seeded) string { return "/v2/" }},
 	{key: "HEAD base", action: "ping", path: func(string, seeded) string { return "/v2/" }},
 	{key: "GET catalog", action: "catalog", path: func(string, seeded) string { return "/v2/_catalog" }},
-	{key: "GET search", action: "search", path: func(string, seeded) string { return "/v1/search?q=alice" }},
+	{key: "GET search", action: "search", path: func(r string, _ seeded) string { return "/v1/search?q=" + meta.Namespace(r) }},
 	{key: "GET manifest", action: "pull", path: manifestPath},
 	{key: "HEAD manifest", action: "pull", path: manifestPath},
 	{key: "PUT manifest", action: "push", path: manifestPath, body: func(i seeded) []byte { return i.Manifest },
@@ -131,6 +131,22 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 	disabled := true
 	h.Deps.Meta.UpdateUser(ctx, "erin", meta.UserChange{Disabled: &disabled})
 
+	runTable(t, h, people, []target{{"alice/pub", pub, func(p who) string { return p.pub }},
+		{"alice/priv", priv, func(p who) string { return p.priv }}, {"docker.io/library/pub", pub, func(p who) string { return p.mirror }},
+		{"library/pub", pub, func(p who) string { return p.root }}, {"quay.io/library/pub", pub, func(p who) string { return p.signIn }}})
+}
+
+// target is a repository of an access table, and what a person may do there.
+type target struct {
+	repo    string
+	img     seeded
+	allowed func(who) string
+}
+
+// runTable checks every endpoint on every target as each of people.
+func runTable(t *testing.T, h *testutil.Hub, people []who, targets []target) {
+	t.Helper()
+	ctx := context.Background()
 	for _, p := range people {
 		secret := p.secret
 		if scope, ok := strings.CutPrefix(secret, "token:"); ok {
@@ -139,49 +155,121 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 				t.Fatal(err)
 			}
 		}
-		for _, vis := range []struct {
-			repo    string
-			img     seeded
-			allowed string
-		}{{"alice/pub", pub, p.pub}, {"alice/priv", priv, p.priv}, {"docker.io/library/pub", pub, p.mirror},
-			{"library/pub", pub, p.root}, {"quay.io/library/pub", pub, p.signIn}} {
+		for _, tg := range targets {
 			tok := ""
 			if !p.noToken {
-				tr, r := getToken(t, h, p.user, secret, "repository:"+vis.repo+":pull,push,delete", "registry:catalog:*,search")
+				tr, r := getToken(t, h, p.user, secret, "repository:"+tg.repo+":pull,push,delete", "registry:catalog:*,search")
 				if r.Status != 200 {
 					t.Fatalf("%s: token: %d %s", p.name, r.Status, r.Body)
 				}
 				tok = tr.Token
 			}
-			for _, e := range endpoints {
-				var body []byte
-				var header []string
-				if e.body != nil {
-					body, header = e.body(vis.img), e.header(vis.img)
-				}
-				method, _, _ := strings.Cut(e.key, " ")
-				r := call(t, method, h.URL()+e.path(vis.repo, vis.img), tok, body, header...)
-				want := strings.Contains(vis.allowed, letters[e.action]) || letters[e.action] == "c"
-				if got := r.Status != 401 && r.Status != 403; got != want || r.Status >= 500 {
-					t.Errorf("%s, %s on %s: %d %s (allowed: %v)", p.name, e.key, vis.repo, r.Status, strings.TrimSpace(r.Body), want)
-				}
-				// The listings show the repository exactly to those who may
-				// pull it (a mirror's repository is listed under its stored
-				// name, one needing sign-in to administrators only).
-				if e.key == "GET catalog" && vis.repo == "quay.io/library/pub" {
-					if listed := strings.Contains(r.Body, `"`+vis.repo+`"`); listed != (p.user == "ops") {
-						t.Errorf("%s: the sign-in mirror's %s listed %v: %s", p.name, vis.repo, listed, r.Body)
-					}
-				}
-				if letters[e.action] == "c" && strings.HasPrefix(vis.repo, "alice/") {
-					listed := strings.Contains(r.Body, `"`+vis.repo+`"`)
-					if pull := strings.Contains(vis.allowed, "l"); listed != pull {
-						t.Errorf("%s, %s: %s listed %v, may pull %v: %s", p.name, e.key, vis.repo, listed, pull, r.Body)
-					}
-				}
+			checkEndpoints(t, h, p.name, tok, tg.repo, tg.img, tg.allowed(p))
+		}
+	}
+}
+
+// checkEndpoints calls every endpoint on repo with tok (of who) and
+// checks that exactly the allowed actions (letters) pass, and that the
+// listings show repo exactly when who may pull it.
+func checkEndpoints(t *testing.T, h *testutil.Hub, who, tok, repo string, img seeded, allowed string) {
+	t.Helper()
+	for _, e := range endpoints {
+		var body []byte
+		var header []string
+		if e.body != nil {
+			body, header = e.body(img), e.header(img)
+		}
+		method, _, _ := strings.Cut(e.key, " ")
+		r := call(t, method, h.URL()+e.path(repo, img), tok, body, header...)
+		want := strings.Contains(allowed, letters[e.action]) || letters[e.action] == "c"
+		if got := r.Status != 401 && r.Status != 403; got != want || r.Status >= 500 {
+			t.Errorf("%s, %s on %s: %d %s (allowed: %v)", who, e.key, repo, r.Status, strings.TrimSpace(r.Body), want)
+		}
+		// The listings show the repository exactly to those who may
+		// pull it (a mirror's repository is listed under its stored
+		// name, one needing sign-in to administrators only).
+		if e.key == "GET catalog" && repo == "quay.io/library/pub" {
+			if listed := strings.Contains(r.Body, `"`+repo+`"`); listed != (who == "administrator") {
+				t.Errorf("%s: the sign-in mirror's %s listed %v: %s", who, repo, listed, r.Body)
+			}
+		}
+		if letters[e.action] == "c" && (strings.HasPrefix(repo, "alice/") || strings.HasPrefix(repo, "acme/")) {
+			listed := strings.Contains(r.Body, `"`+repo+`"`)
+			// A name no repository has yet (acme/new) is listed to no one.
+			if pull := strings.Contains(allowed, "l") && repo != "acme/new"; listed != pull {
+				t.Errorf("%s, %s: %s listed %v, may pull %v: %s", who, e.key, repo, listed, pull, r.Body)
 			}
 		}
 	}
+}
+
+// orgPeople are the roles around organization acme, and what they may do
+// (letters as in people) on its public and private repositories, and on
+// a name in its namespace that no repository has yet.
+var orgPeople = []who{
+	{name: "anonymous", noToken: true, pub: "l", priv: "", other: ""},
+	{name: "organization owner", user: "olga", secret: "olga-pass-12", pub: "lsdp", priv: "lsdp", other: "lsdp"},
+	{name: "organization owner's read token", user: "olga", secret: "token:read", pub: "lp", priv: "lp", other: "lp"},
+	{name: "member in no team", user: "mia", secret: "mia-pass-123", pub: "lp", priv: "p", other: "p"},
+	{name: "team read member", user: "rita", secret: "rita-pass-12", pub: "lp", priv: "lp", other: "p"},
+	{name: "team write member", user: "will", secret: "will-pass-12", pub: "lsp", priv: "lsp", other: "p"},
+	{name: "team admin member", user: "adam", secret: "adam-pass-12", pub: "lsdp", priv: "lsdp", other: "p"},
+	{name: "team admin member's read-write token", user: "adam", secret: "token:read-write", pub: "lsp", priv: "lsp", other: "p"},
+	{name: "write member of another team only", user: "tess", secret: "tess-pass-12", pub: "lp", priv: "p", other: "p"},
+	{name: "non-member", user: "bob", secret: "bob-pass-12", pub: "lp", priv: "p", other: "p"},
+	{name: "owner of another namespace", user: "alice", secret: "alice-pass-1", pub: "lp", priv: "p", other: "p"},
+	{name: "administrator", user: "ops", secret: "ops-pass-12", pub: "lsdp", priv: "lsdp", other: "lsdp"},
+}
+
+// orgHub is accountsHub with organization acme: olga owns it; mia is a
+// member in no team; teams readers, writers and admins (rita, will,
+// adam) are granted acme/priv and acme/pub; tess is in a team granted
+// nothing of them. acme/pub is public, acme/priv private.
+func orgHub(t *testing.T, cfg hub.Config) (h *testutil.Hub, pub, priv seeded) {
+	h, _, _ = accountsHub(t, cfg)
+	ctx := context.Background()
+	for _, u := range [][2]string{{"olga", "olga-pass-12"}, {"mia", "mia-pass-123"}, {"rita", "rita-pass-12"},
+		{"will", "will-pass-12"}, {"adam", "adam-pass-12"}, {"tess", "tess-pass-12"}} {
+		if err := h.Deps.Auth.CreateUser(ctx, u[0], u[1], false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(h.Deps.Meta.CreateOrg(ctx, meta.Org{Name: "acme", CreatedBy: "olga", CreatedAt: time.Now()}))
+	must(h.Deps.Meta.SetMember(ctx, "acme", "mia", meta.OrgMember))
+	pubImg, privImg := randomImage(t, 1), randomImage(t, 1)
+	must(pushAs(t, h.Addr+"/acme/pub:v1", "olga", "olga-pass-12", pubImg))
+	must(pushAs(t, h.Addr+"/acme/priv:v1", "olga", "olga-pass-12", privImg))
+	setVisibility(t, h, "acme/pub", meta.Public)
+	must(pushAs(t, h.Addr+"/acme/other:v1", "olga", "olga-pass-12", randomImage(t, 1)))
+	for team, member := range map[string]string{"readers": "rita", "writers": "will", "admins": "adam", "others": "tess"} {
+		must(h.Deps.Meta.CreateTeam(ctx, meta.Team{Org: "acme", Name: team, CreatedAt: time.Now()}))
+		must(h.Deps.Meta.AddTeamMember(ctx, "acme", team, member))
+	}
+	for _, repo := range []string{"acme/pub", "acme/priv"} {
+		must(h.Deps.Meta.SetGrant(ctx, "acme", "readers", repo, meta.RoleRead))
+		must(h.Deps.Meta.SetGrant(ctx, "acme", "writers", repo, meta.RoleWrite))
+		must(h.Deps.Meta.SetGrant(ctx, "acme", "admins", repo, meta.RoleAdmin))
+	}
+	must(h.Deps.Meta.SetGrant(ctx, "acme", "others", "acme/other", meta.RoleWrite))
+	return h, seed(t, pubImg), seed(t, privImg)
+}
+
+// The access rules of an organization's roles, on every endpoint of the
+// API, its public, private and not yet made repositories; the catalog
+// and search list a repository exactly to those who may pull it.
+func TestAccessTableOrgs(t *testing.T) {
+	testutil.ForEachEngine(t, hub.Config{}, func(t *testing.T, cfg hub.Config) {
+		h, pub, priv := orgHub(t, cfg)
+		runTable(t, h, orgPeople, []target{{"acme/pub", pub, func(p who) string { return p.pub }},
+			{"acme/priv", priv, func(p who) string { return p.priv }}, {"acme/new", pub, func(p who) string { return p.other }}})
+	})
 }
 
 // adminPages are the website's pages for administrators only.

@@ -45,9 +45,10 @@ func (sc Scope) Allows(a access.Action) bool {
 
 // Identity is who a request proved to be.
 type Identity struct {
-	User  meta.User // Name "" when anonymous
+	User  meta.User // Name "" when anonymous; an organization's name for its token
 	Scope Scope     // what the credential used may do
 	Cred  int64     // the credential used; 0 for a password or nobody
+	Org   string    // the organization whose access token was used, "" none
 }
 
 // Anonymous reports whether no one signed in.

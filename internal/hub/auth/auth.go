@@ -10,9 +10,17 @@
 //     administrators;
 //   - the owner pushes and deletes, a write collaborator pushes, an
 //     administrator does everything; a user may create repositories only in
-//     their own namespace (the first component of the name);
+//     their own namespace (the first component of the name) and in those
+//     of the organizations they own;
+//   - an organization owns the namespace of its name: its owners do
+//     everything there (and make its repositories); its other members get
+//     what their teams are granted on each repository (read pulls, write
+//     pushes too, admin deletes and manages), besides collaborators' roles;
 //   - a personal access token may do no more than its scope (read,
 //     read-write, read-write-delete) allows;
+//   - an organization access token acts as its organization: it pulls
+//     public repositories and its organization's, and pushes there when
+//     read-write; it never deletes;
 //   - a repository that may not be read answers exactly as one that does
 //     not exist.
 //

@@ -37,20 +37,46 @@ func (s *Service) May(ctx context.Context, id Identity, name string, action acce
 		owner = Namespace(name)
 	}
 	me := id.User.Name
-	isOwner := me != "" && owner == me
 	switch {
-	case isOwner:
+	case me != "" && owner == me: // a user's own, or an organization token's organization's
 		return true, nil
 	case action == access.Pull && exists && repo.Visibility == meta.Public:
 		return true, nil
-	case me == "" || !exists || action == access.Delete:
+	case me == "" || id.Org != "":
 		return false, nil
 	}
-	role, err := s.meta.CollaboratorRole(ctx, name, me)
-	if err != nil {
-		return false, err
+	role, err := s.roleIn(ctx, owner, name, me, exists)
+	least, known := need[action]
+	return err == nil && known && role.Rank() >= least, err
+}
+
+// need is the least role each action on a repository takes: read pulls,
+// write pushes, admin deletes (and manages the repository on the web).
+var need = map[access.Action]int{access.Pull: meta.RoleRead.Rank(), access.Push: meta.RoleWrite.Rank(),
+	access.Delete: meta.RoleAdmin.Rank()}
+
+// roleIn is user's role on the repository called name, whose namespace
+// owner owns: an owner of that organization is its admin (and makes
+// repositories there); otherwise, in a repository that exists, the
+// highest role given to user as a collaborator or through a team.
+func (s *Service) roleIn(ctx context.Context, owner, name, user string, exists bool) (meta.Role, error) {
+	if owner != "" {
+		if r, err := s.meta.MemberRole(ctx, owner, user); err != nil || r == meta.OrgOwner {
+			return meta.RoleAdmin, err
+		}
 	}
-	return role == meta.RoleWrite || (role == meta.RoleRead && action == access.Pull), nil
+	if !exists {
+		return "", nil
+	}
+	collab, err := s.meta.CollaboratorRole(ctx, name, user)
+	if err != nil {
+		return "", err
+	}
+	team, err := s.meta.TeamRole(ctx, name, user)
+	if team.Rank() > collab.Rank() {
+		return team, err
+	}
+	return collab, err
 }
 
 // mayMirrored is the rule for a name of the pull-through cache: anyone
@@ -68,8 +94,8 @@ func mayMirrored(id Identity, action access.Action, signIn bool) bool {
 }
 
 // Namespace is the owner a repository name implies: its first path
-// component, or "" for a name with one component (only administrators
-// make those). Organizations will own namespaces too.
+// component (a user or an organization), or "" for a name with one
+// component (only administrators make those).
 func Namespace(name string) string {
 	ns, _, nested := strings.Cut(name, "/")
 	if !nested {

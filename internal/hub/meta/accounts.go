@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// User is an account. Names share one namespace with (later)
+// User is an account. Names share one namespace with
 // organizations: a user owns the repositories under their name.
 type User struct {
 	Name              string

@@ -23,11 +23,12 @@ type Collaborator struct {
 
 // RepoFilter selects repositories for a listing. With All unset, only the
 // repositories Viewer may see are listed: public ones, and the private ones
-// Viewer owns or collaborates on ("" is anonymous: public ones only).
+// Viewer owns, collaborates on, owns the organization of, or is granted
+// through a team ("" is anonymous: public ones only).
 type RepoFilter struct {
 	All    bool   // every repository (an administrator, or a hub without accounts)
 	Viewer string // who is looking
-	Mine   bool   // only those Viewer owns or collaborates on
+	Mine   bool   // only the private-or-not ones Viewer owns, collaborates on or is granted
 	Owner  string // only this owner's
 	Query  string // only those whose name or description contains it, case-insensitively
 	Recent bool   // most recently pushed first, instead of by name (Page.Last is then ignored)

@@ -53,7 +53,7 @@ const (
 // visibility; with no such user it has no owner and is public.
 type Repository struct {
 	Name        string
-	Owner       string // the namespace's owner (a user now, an organization later); "" none
+	Owner       string // the namespace's owner (a user or an organization); "" none
 	Visibility  Visibility
 	Description string
 	CreatedAt   time.Time
@@ -169,6 +169,7 @@ type Store interface {
 	Audit
 	Webhooks
 	TagRules
+	Orgs
 
 	// Repository returns a repository by name.
 	Repository(ctx context.Context, name string) (Repository, error)

@@ -117,17 +117,6 @@ func testVisibilityFilter(t *testing.T, s meta.Store) {
 		}
 	}
 	s.SetCollaborator(ctx, "alice/shared", "bob", meta.RoleRead)
-	names := func(f meta.RepoFilter) []string {
-		repos, _, err := s.ListRepositories(ctx, f, meta.Page{N: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, r := range repos {
-			out = append(out, r.Name)
-		}
-		return out
-	}
 	for _, tc := range []struct {
 		f    meta.RepoFilter
 		want []string
@@ -144,7 +133,7 @@ func testVisibilityFilter(t *testing.T, s meta.Store) {
 		{meta.RepoFilter{All: true, Query: "_"}, []string{"bob/tool"}},
 		{meta.RepoFilter{Viewer: "carol", Query: "secret"}, nil},
 	} {
-		if got := names(tc.f); !slices.Equal(got, tc.want) {
+		if got := names(t, s, tc.f); !slices.Equal(got, tc.want) {
 			t.Errorf("ListRepositories(%+v) = %v, want %v", tc.f, got, tc.want)
 		}
 	}

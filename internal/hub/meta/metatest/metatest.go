@@ -67,6 +67,8 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"TagPolicies", testTagPolicies},
 		{"ImmutableTags", testImmutableTags},
 		{"ManifestInfos", testManifestInfos},
+		{"Orgs", testOrgs},
+		{"OrgTokens", testOrgTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,6 +27,9 @@ func (s *Store) CreateUser(ctx context.Context, u meta.User, selfService bool) e
 				return fmt.Errorf("sign-up is closed on this hub: ask its administrator for an account: %w", errdefs.ErrForbidden)
 			}
 		}
+		if err := meta.NameTaken(ctx, sqlTx{tx}, u.Name); err != nil {
+			return err
+		}
 		gen, err := nextGeneration(ctx, tx)
 		if err != nil {
 			return err
@@ -193,7 +196,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 				}
 			}
 			for _, q := range []string{`DELETE FROM credentials WHERE user_id = $1`,
-				`DELETE FROM collaborators WHERE user_id = $1`, `DELETE FROM users WHERE id = $1`} {
+				`DELETE FROM collaborators WHERE user_id = $1`, `DELETE FROM org_members WHERE user_id = $1`, `DELETE FROM team_members WHERE user_id = $1`, `DELETE FROM users WHERE id = $1`} {
 				if _, err := tx.Exec(ctx, q, uid); err != nil {
 					return err
 				}

@@ -115,7 +115,7 @@ func deleteRepo(ctx context.Context, tx *txn, id int64) error {
 	if _, err := tx.Exec(ctx, numbered(meta.SQLDeleteRepoRule), id); err != nil {
 		return err
 	}
-	for _, table := range []string{"tags", "manifest_blobs", "manifest_children", "manifests", "links", "collaborators"} {
+	for _, table := range []string{"tags", "manifest_blobs", "manifest_children", "manifests", "links", "collaborators", "team_repos"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE repo_id = $1`, id); err != nil {
 			return err
 		}
@@ -124,38 +124,9 @@ func deleteRepo(ctx context.Context, tx *txn, id int64) error {
 	return err
 }
 
-// visibleTo is the condition on repositories r that f selects, with its
-// arguments, its parameters written ? (see numbered).
-func visibleTo(f meta.RepoFilter) (string, []any) {
-	var conds []string
-	var args []any
-	member := `(r.owner = ? OR EXISTS (SELECT 1 FROM collaborators c JOIN users u ON u.id = c.user_id
-		WHERE c.repo_id = r.id AND u.name = ?))`
-	switch {
-	case f.Mine:
-		conds, args = append(conds, member), append(args, f.Viewer, f.Viewer)
-	case !f.All && f.Viewer == "":
-		conds, args = append(conds, `r.visibility = ?`), append(args, string(meta.Public))
-	case !f.All:
-		conds, args = append(conds, `(r.visibility = ? OR `+member+`)`), append(args, string(meta.Public), f.Viewer, f.Viewer)
-	}
-	if f.Owner != "" {
-		conds, args = append(conds, `r.owner = ?`), append(args, f.Owner)
-	}
-	if q := strings.TrimSpace(f.Query); q != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
-		conds = append(conds, `(lower(r.name) LIKE ? ESCAPE '\' OR lower(r.description) LIKE ? ESCAPE '\')`)
-		args = append(args, like, like)
-	}
-	if len(conds) == 0 {
-		return "true", nil
-	}
-	return strings.Join(conds, " AND "), args
-}
-
 // ListRepositories lists the repositories f selects.
 func (s *Store) ListRepositories(ctx context.Context, f meta.RepoFilter, p meta.Page) ([]meta.RepoSummary, bool, error) {
-	cond, args := visibleTo(f)
+	cond, args := meta.RepoFilterSQL(f)
 	order := `r.name`
 	if f.Recent {
 		order = `last_pushed DESC, r.name`

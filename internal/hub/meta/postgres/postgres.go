@@ -36,6 +36,7 @@ import (
 // Store implements meta.Store on a PostgreSQL database.
 type Store struct {
 	db pool
+	meta.SQLOrgs
 }
 
 // pool is the connection pool, its errors classified (see classify), so
@@ -102,6 +103,7 @@ func OpenWith(ctx context.Context, url string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("database: %w", classify(err))
 	}
 	s := &Store{db: pool{db}}
+	s.SQLOrgs = s.sharedSQL()
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("database %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
@@ -295,9 +297,9 @@ func repoID(ctx context.Context, q querier, name string) (int64, error) {
 	return id, err
 }
 
-// ensureRepo returns the id of a repository, creating it for the user its
-// namespace names (with their default visibility), or public with no owner
-// when no user has that name.
+// ensureRepo returns the id of a repository, creating it for the user or
+// organization its namespace names (with their default visibility), or
+// public with no owner when none has that name.
 func ensureRepo(ctx context.Context, tx *txn, name string, now time.Time) (int64, error) {
 	var id int64
 	err := tx.QueryRow(ctx, ensureRepoSQL, ensureRepoArgs(name, now)...).Scan(&id)
@@ -317,7 +319,8 @@ var ensureRepoSQL = `WITH ` + repoCTEs("") + ` SELECT id FROM r`
 func repoCTEs(cond string) string {
 	return `found AS (SELECT id FROM repositories WHERE name = $1),
 	made AS (INSERT INTO repositories (name, owner, visibility, created_at, namespace)
-		SELECT $1, u.name, COALESCE(u.default_visibility, $2), $3, $5 FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $4
+		SELECT $1, COALESCE(u.name, o.name), COALESCE(u.default_visibility, o.default_visibility, $2), $3, $5
+		FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $4 LEFT JOIN orgs o ON o.name = $4
 		WHERE NOT EXISTS (SELECT 1 FROM found)` + cond + `
 		ON CONFLICT (name) DO NOTHING RETURNING id),
 	r AS (SELECT id FROM found UNION ALL SELECT id FROM made)`

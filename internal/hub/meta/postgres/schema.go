@@ -307,6 +307,57 @@ CREATE TABLE tag_policies (
 );
 ALTER TABLE manifests ADD COLUMN pulled_at BIGINT NOT NULL DEFAULT 0;
 `,
+	// 10: organizations: their members (owner or member), teams, what
+	// teams are granted on repositories, and organization access tokens.
+	`
+CREATE TABLE orgs (
+	id                 BIGSERIAL PRIMARY KEY,
+	name               TEXT COLLATE "C" NOT NULL UNIQUE,
+	default_visibility TEXT    NOT NULL DEFAULT 'private',
+	created_by         TEXT    NOT NULL,
+	created_at         BIGINT NOT NULL
+);
+CREATE TABLE org_members (
+	org_id  BIGINT NOT NULL,
+	user_id BIGINT NOT NULL,
+	role    TEXT    NOT NULL, -- meta.OrgRole
+	PRIMARY KEY (org_id, user_id)
+);
+CREATE INDEX org_members_by_user ON org_members (user_id);
+CREATE TABLE teams (
+	id          BIGSERIAL PRIMARY KEY,
+	org_id      BIGINT NOT NULL,
+	name        TEXT COLLATE "C" NOT NULL,
+	description TEXT    NOT NULL DEFAULT '',
+	created_at  BIGINT NOT NULL,
+	UNIQUE (org_id, name)
+);
+CREATE TABLE team_members (
+	team_id BIGINT NOT NULL,
+	user_id BIGINT NOT NULL,
+	PRIMARY KEY (team_id, user_id)
+);
+CREATE INDEX team_members_by_user ON team_members (user_id);
+CREATE TABLE team_repos (
+	team_id BIGINT NOT NULL,
+	repo_id BIGINT NOT NULL,
+	role    TEXT    NOT NULL, -- meta.Role
+	PRIMARY KEY (team_id, repo_id)
+);
+CREATE INDEX team_repos_by_repo ON team_repos (repo_id);
+CREATE TABLE org_tokens (
+	id           BIGSERIAL PRIMARY KEY,
+	org_id       BIGINT NOT NULL,
+	name         TEXT    NOT NULL,
+	hash         TEXT    NOT NULL UNIQUE,
+	scope        TEXT    NOT NULL,
+	created_by   TEXT    NOT NULL,
+	created_at   BIGINT NOT NULL,
+	expires_at   BIGINT NOT NULL DEFAULT 0,
+	last_used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX org_tokens_by_org ON org_tokens (org_id);
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -29,6 +29,9 @@ func (s *Store) CreateUser(ctx context.Context, u meta.User, selfService bool) e
 				return fmt.Errorf("sign-up is closed on this hub: ask its administrator for an account: %w", errdefs.ErrForbidden)
 			}
 		}
+		if err := meta.NameTaken(ctx, sqlTx{tx}, u.Name); err != nil {
+			return err
+		}
 		gen, err := nextGeneration(ctx, tx)
 		if err != nil {
 			return err
@@ -195,7 +198,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 				}
 			}
 			for _, q := range []string{`DELETE FROM credentials WHERE user_id = ?`,
-				`DELETE FROM collaborators WHERE user_id = ?`, `DELETE FROM users WHERE id = ?`} {
+				`DELETE FROM collaborators WHERE user_id = ?`, `DELETE FROM org_members WHERE user_id = ?`, `DELETE FROM team_members WHERE user_id = ?`, `DELETE FROM users WHERE id = ?`} {
 				if _, err := tx.ExecContext(ctx, q, uid); err != nil {
 					return err
 				}

@@ -264,6 +264,57 @@ CREATE TABLE tag_policies (
 );
 ALTER TABLE manifests ADD COLUMN pulled_at INTEGER NOT NULL DEFAULT 0;
 `,
+	// 11: organizations: their members (owner or member), teams, what
+	// teams are granted on repositories, and organization access tokens.
+	`
+CREATE TABLE orgs (
+	id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+	name               TEXT    NOT NULL UNIQUE,
+	default_visibility TEXT    NOT NULL DEFAULT 'private',
+	created_by         TEXT    NOT NULL,
+	created_at         INTEGER NOT NULL
+);
+CREATE TABLE org_members (
+	org_id  INTEGER NOT NULL,
+	user_id INTEGER NOT NULL,
+	role    TEXT    NOT NULL, -- meta.OrgRole
+	PRIMARY KEY (org_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX org_members_by_user ON org_members (user_id);
+CREATE TABLE teams (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	org_id      INTEGER NOT NULL,
+	name        TEXT    NOT NULL,
+	description TEXT    NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL,
+	UNIQUE (org_id, name)
+);
+CREATE TABLE team_members (
+	team_id INTEGER NOT NULL,
+	user_id INTEGER NOT NULL,
+	PRIMARY KEY (team_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX team_members_by_user ON team_members (user_id);
+CREATE TABLE team_repos (
+	team_id INTEGER NOT NULL,
+	repo_id INTEGER NOT NULL,
+	role    TEXT    NOT NULL, -- meta.Role
+	PRIMARY KEY (team_id, repo_id)
+) WITHOUT ROWID;
+CREATE INDEX team_repos_by_repo ON team_repos (repo_id);
+CREATE TABLE org_tokens (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	org_id       INTEGER NOT NULL,
+	name         TEXT    NOT NULL,
+	hash         TEXT    NOT NULL UNIQUE,
+	scope        TEXT    NOT NULL,
+	created_by   TEXT    NOT NULL,
+	created_at   INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL DEFAULT 0,
+	last_used_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX org_tokens_by_org ON org_tokens (org_id);
+`,
 }
 
 // SchemaVersion is the version this build writes.

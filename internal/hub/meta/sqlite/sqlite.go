@@ -30,6 +30,7 @@ import (
 type Store struct {
 	w *sql.DB // the one writer
 	r *sql.DB // readers
+	meta.SQLOrgs
 }
 
 var _ meta.Store = (*Store)(nil)
@@ -51,6 +52,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{w: w}
+	s.SQLOrgs = s.sharedSQL()
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("metadata %s: %w", path, err)
@@ -114,9 +116,9 @@ func repoID(ctx context.Context, q querier, name string) (int64, error) {
 	return id, err
 }
 
-// ensureRepo returns the id of a repository, creating it for the user its
-// namespace names (with their default visibility), or public with no owner
-// when no user has that name.
+// ensureRepo returns the id of a repository, creating it for the user or
+// organization its namespace names (with their default visibility), or
+// public with no owner when none has that name.
 func ensureRepo(ctx context.Context, tx *sql.Tx, name string, now time.Time) (int64, error) {
 	ns, _, nested := strings.Cut(name, "/")
 	if !nested {
@@ -124,7 +126,8 @@ func ensureRepo(ctx context.Context, tx *sql.Tx, name string, now time.Time) (in
 	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO repositories (name, owner, visibility, created_at, namespace)
-		SELECT ?1, u.name, COALESCE(u.default_visibility, ?2), ?3, ?5 FROM (SELECT 1) LEFT JOIN users u ON u.name = ?4
+		SELECT ?1, COALESCE(u.name, o.name), COALESCE(u.default_visibility, o.default_visibility, ?2), ?3, ?5
+		FROM (SELECT 1) LEFT JOIN users u ON u.name = ?4 LEFT JOIN orgs o ON o.name = ?4
 		WHERE true ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
 		name, string(meta.Public), unixNano(now), ns, meta.Namespace(name)).Scan(&id)
 	return id, err
