@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,8 +75,19 @@ func (r *Runc) Known(id string) bool {
 }
 
 // Delete forgets a container that runc still knows, killing it if needed.
+// A state directory with no state.json (a runc killed while it created
+// the container) is one runc cannot delete; it is removed here.
 func (r *Runc) Delete(ctx context.Context, id string) error {
-	return r.quiet(ctx, "delete", "--force", id)
+	err := r.quiet(ctx, "delete", "--force", id)
+	if err != nil {
+		dir := filepath.Join(r.Root, id)
+		if _, serr := os.Stat(filepath.Join(dir, "state.json")); errors.Is(serr, fs.ErrNotExist) {
+			if rerr := os.RemoveAll(dir); rerr == nil {
+				return nil
+			}
+		}
+	}
+	return err
 }
 
 // State is what runc says about a container: "running", "stopped", ...;

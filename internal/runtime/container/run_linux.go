@@ -144,7 +144,11 @@ func (m *Manager) run(ctx context.Context, runc *runtime.Runc, c Container, stdi
 	if detached {
 		code, err = m.supervise(ctx, runc, c, runcLog)
 	} else {
-		code, err = m.runRunc(runc.Command(runcLog, runtime.RunArgs(c.ID, dir)...), c, stdio)
+		cmd := runc.Command(runcLog, runtime.RunArgs(c.ID, dir)...)
+		// runc goes with this process: a foreground runc left starting the
+		// container after strata was killed would race Reap's cleanup.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		code, err = m.runRunc(cmd, c, stdio)
 	}
 	if err != nil {
 		return 125, err
@@ -274,7 +278,10 @@ func wire(cmd *exec.Cmd, tty bool, stdio IO, outLog, errLog io.Writer) (done fun
 	}
 	// Apart from the terminal's process group, so that Ctrl-C reaches the
 	// container once, relayed by strata, as with docker.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	if tty {
 		master, slave, err := runtime.OpenPty()
 		if err != nil {
