@@ -73,3 +73,44 @@ func TestResumeAfterProcessDies(t *testing.T) {
 		t.Fatalf("resumed blob differs: %v", err)
 	}
 }
+
+// TestTornStatus: status.json is not synced, so a crash may leave it
+// empty or half written; the next Writer for the ref starts the ingest
+// over rather than failing on it.
+func TestTornStatus(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, err := s.Writer(ctx, "torn", ocispec.Descriptor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("left from before the crash"))
+	w.Close()
+	dir := s.ingestDir("torn")
+	for _, torn := range []string{"", `{"ref":"to`} {
+		if err := os.WriteFile(dir+"/status.json", []byte(torn), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w, err := s.Writer(ctx, "torn", ocispec.Descriptor{})
+		if err != nil {
+			t.Fatalf("Writer after a torn status %q: %v", torn, err)
+		}
+		if st, _ := w.Status(); st.Offset != 0 || st.Ref != "torn" {
+			t.Errorf("after a torn status %q: status %+v, want a fresh ingest of ref torn", torn, st)
+		}
+		body := []byte("blob " + torn)
+		w.Write(body)
+		if err := w.Commit(ctx, int64(len(body)), digest.FromBytes(body)); err != nil {
+			t.Fatalf("commit after a torn status %q: %v", torn, err)
+		}
+		w, err = s.Writer(ctx, "torn", ocispec.Descriptor{}) // for the next round
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("again"))
+		w.Close()
+	}
+}

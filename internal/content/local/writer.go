@@ -73,11 +73,16 @@ func (s *Store) Writer(ctx context.Context, ref string, desc ocispec.Descriptor)
 func (s *Store) openIngest(dir, ref string, desc ocispec.Descriptor) (*writer, error) {
 	w := &writer{s: s, dir: dir}
 	b, err := os.ReadFile(filepath.Join(dir, "status.json"))
+	if err == nil && json.Unmarshal(b, &w.meta) != nil {
+		// Torn by a crash while it was written (it is not synced): the
+		// ingest starts over, its data too, which was never synced either.
+		w.meta = ingestMeta{}
+		if err = os.Remove(filepath.Join(dir, "data")); err == nil || errors.Is(err, fs.ErrNotExist) {
+			err = fs.ErrNotExist
+		}
+	}
 	switch {
 	case err == nil:
-		if err := json.Unmarshal(b, &w.meta); err != nil {
-			return nil, fmt.Errorf("ingest %q: status.json: %w", ref, err)
-		}
 		if (desc.Digest != "" && w.meta.Expected != "" && desc.Digest != w.meta.Expected) ||
 			(desc.Size > 0 && w.meta.Total > 0 && desc.Size != w.meta.Total) {
 			return nil, fmt.Errorf("ingest %q was started for %s (%d bytes), not %s (%d bytes): abort it first: %w",
@@ -85,7 +90,7 @@ func (s *Store) openIngest(dir, ref string, desc ocispec.Descriptor) (*writer, e
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		w.meta = ingestMeta{Ref: ref, Total: desc.Size, Expected: desc.Digest, StartedAt: time.Now().UTC()}
-		if err := writeFileSync(filepath.Join(dir, "status.json"), w.meta); err != nil {
+		if err := writeStatus(filepath.Join(dir, "status.json"), w.meta); err != nil {
 			return nil, err
 		}
 	default:
@@ -115,24 +120,17 @@ func (s *Store) openIngest(dir, ref string, desc ocispec.Descriptor) (*writer, e
 	return w, nil
 }
 
-func writeFileSync(path string, v any) error {
-	b, err := json.Marshal(v)
+// writeStatus writes an ingest's status.json, unsynced: it only serves to
+// resume the ingest, whose data is not synced before Commit either (and
+// is checked against its digest there); a crash that loses the status
+// leaves an ingest that starts over. Syncing it cost every blob one more
+// flush of the disk.
+func writeStatus(path string, m ingestMeta) error {
+	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return os.WriteFile(path, b, 0o644)
 }
 
 func (w *writer) Write(p []byte) (int, error) {
