@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -81,7 +80,7 @@ func parseRange(h string, size int64) (start, length int64, partial bool, err er
 		return errcode.New(errcode.RangeInvalid, "range %q is outside the blob's %d bytes", h, size).
 			WithHeader("Content-Range", fmt.Sprintf("bytes */%d", size))
 	}
-	m := byteRangeSpec.FindStringSubmatch(spec)
+	m := byteRangeSpec().FindStringSubmatch(spec)
 	if m == nil || m[1] == "" && m[2] == "" {
 		return 0, 0, false, unsatisfiable()
 	}
@@ -108,7 +107,7 @@ func parseRange(h string, size int64) (start, length int64, partial bool, err er
 }
 
 // byteRangeSpec is one range of bytes after "bytes=": first and last, either may be missing.
-var byteRangeSpec = regexp.MustCompile(`^[ \t]*([0-9]*)-([0-9]*)[ \t]*$`)
+var byteRangeSpec = lazyRegexp(`^[ \t]*([0-9]*)-([0-9]*)[ \t]*$`)
 
 // DeleteBlob unlinks a blob from the repository; the collector frees its
 // content once nothing links it. A blob a manifest still uses is refused.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -47,12 +48,19 @@ type Path struct {
 // MaxNameLength bounds a repository name, slashes included (the spec: less than 256).
 const MaxNameLength = 255
 
+// The patterns are compiled on first use (lazyRegexp), not as every
+// strata command starts: most never serve the API.
 var (
 	// nameComponent is the distribution grammar for one path component of a name.
-	nameComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	tagPattern    = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-	uploadPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	nameComponent = lazyRegexp(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	tagPattern    = lazyRegexp(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	uploadPattern = lazyRegexp(`^[a-zA-Z0-9_-]{1,64}$`)
 )
+
+// lazyRegexp is a regular expression compiled the first time it is asked for.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // ParsePath parses the escaped path of a request (r.URL.EscapedPath()):
 // one under /v2/, or SearchPath.
@@ -108,7 +116,7 @@ func endpoint(parts []string) (Path, []string, error) {
 		if at(1) == "" {
 			return Path{Kind: KindUploadStart}, parts[:n-3], nil
 		}
-		if !uploadPattern.MatchString(at(1)) {
+		if !uploadPattern().MatchString(at(1)) {
 			return Path{}, nil, errcode.New(errcode.BlobUploadUnknown, "upload %q is not known", at(1))
 		}
 		return Path{Kind: KindUpload, UploadID: at(1)}, parts[:n-3], nil
@@ -126,7 +134,7 @@ func endpoint(parts []string) (Path, []string, error) {
 			d, err := parseDigest(ref)
 			return Path{Kind: KindManifest, Digest: d, Reference: ref}, parts[:n-2], err
 		}
-		if !tagPattern.MatchString(ref) {
+		if !tagPattern().MatchString(ref) {
 			return Path{}, nil, errcode.New(errcode.TagInvalid, "%q is neither a tag nor a digest", ref)
 		}
 		return Path{Kind: KindManifest, Reference: ref}, parts[:n-2], nil
@@ -141,7 +149,7 @@ func checkName(parts []string) (string, error) {
 		return "", errcode.New(errcode.NameInvalid, "the path names no repository")
 	}
 	for _, p := range parts {
-		if !nameComponent.MatchString(p) {
+		if !nameComponent().MatchString(p) {
 			return "", errcode.New(errcode.NameInvalid,
 				"repository name component %q is invalid: use lowercase letters and digits, separated by '.', '_', '__' or '-'", p)
 		}
@@ -161,7 +169,7 @@ func CheckName(name string) error {
 
 // CheckTag validates a tag given outside the path (as in ?tag= or ?last=).
 func CheckTag(tag string) error {
-	if !tagPattern.MatchString(tag) {
+	if !tagPattern().MatchString(tag) {
 		return errcode.New(errcode.TagInvalid, "tag %q is invalid: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
 	}
 	return nil

@@ -125,7 +125,7 @@ func FuzzParsePath(f *testing.F) {
 				t.Fatalf("ParsePath(%q) = %+v: tag does not check", escaped, p)
 			}
 		case p.Kind == KindUpload:
-			if !uploadPattern.MatchString(p.UploadID) || p.Reference != "" {
+			if !uploadPattern().MatchString(p.UploadID) || p.Reference != "" {
 				t.Fatalf("ParsePath(%q) = %+v: upload id", escaped, p)
 			}
 		case p.Kind == KindBlob, p.Kind == KindReferrers:

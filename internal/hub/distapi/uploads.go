@@ -4,7 +4,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"regexp"
 	"strconv"
 
 	"github.com/opencontainers/go-digest"
@@ -163,7 +162,7 @@ func (a *API) CancelUpload(w http.ResponseWriter, r *http.Request, p Path) error
 }
 
 // contentRange is the spec's "<start>-<end>", also with Docker's "bytes " prefix and "/total" suffix.
-var contentRange = regexp.MustCompile(`^(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?$`)
+var contentRange = lazyRegexp(`^(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?$`)
 
 // chunk reads a request's Content-Range: where the chunk starts (-1 when
 // not given) and the body, cut to the length the range names.
@@ -185,7 +184,7 @@ func chunk(r *http.Request) (int64, io.Reader, error) {
 
 // parseContentRange reads a chunk's Content-Range: its first and last byte.
 func parseContentRange(cr string) (start, end int64, err error) {
-	m := contentRange.FindStringSubmatch(cr)
+	m := contentRange().FindStringSubmatch(cr)
 	if m == nil {
 		return 0, 0, errcode.New(errcode.ChunkOutOfOrder, "Content-Range %q: want <start>-<end>", cr)
 	}
