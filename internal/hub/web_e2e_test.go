@@ -71,6 +71,32 @@ func webImage(t *testing.T) v1.Image {
 	return img
 }
 
+// tour is a browser (see browser) with what a test does in it: take
+// screenshots, run steps (failing the test on an error), read an element's text.
+func tour(t *testing.T) (ctx context.Context, shot shots, run func(what string, steps ...chromedp.Action[chromedp.Void]),
+	text func(sel string) string) {
+	ctx = browser(t)
+	dir := os.Getenv("STRATA_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	run = func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text = func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	return ctx, shots{t, ctx, dir}, run, text
+}
+
 // shots saves screenshots where STRATA_SCREENSHOTS says (the README's
 // are made so), else in a temporary directory.
 type shots struct {
@@ -95,32 +121,13 @@ func (s shots) take(name string) {
 // repository public, and pull it anonymously. Screenshots of the main pages
 // are saved on the way.
 func TestWebEndToEnd(t *testing.T) {
-	ctx := browser(t)
+	ctx, shot, run, text := tour(t)
 	h := testutil.StartAccountsHub(t, hub.Config{Webhooks: webhook.Options{AllowPrivate: true}}, [2]string{"ops", "ops-pass-12"})
 	receiver := newReceiver(t, "e2e-secret", 0)
 	if err := h.Deps.Auth.SetSignup(context.Background(), true); err != nil { // as ops would, on the admin page
 		t.Fatal(err)
 	}
-	dir := os.Getenv("STRATA_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	shot := shots{t, ctx, dir}
 	u := h.URL()
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
 
 	run("sign up", chromedp.Navigate(u+"/signup"), chromedp.WaitVisible(chromedp.CSS("input[name=name]")))
 	shot.take("signup")
@@ -252,4 +259,77 @@ func TestWebEndToEnd(t *testing.T) {
 		}
 	}
 	shot.take("audit")
+}
+
+// An organization in a real browser: alice makes acme, adds bob as a
+// member, a team with him in it, a private repository of acme, and gives
+// the team write on it; bob then finds it on his dashboard and the team's
+// page, and pushes to it with strata.
+func TestWebOrgEndToEnd(t *testing.T) {
+	ctx, shot, run, text := tour(t)
+	h := testutil.StartAccountsHub(t, hub.Config{}, [2]string{"ops", "ops-pass-12"}, [2]string{"alice", "alice-pass-1"},
+		[2]string{"bob", "bob-pass-12"})
+	u := h.URL()
+	signIn := func(user, password string) {
+		t.Helper()
+		run("sign in as "+user, chromedp.Navigate(u+"/signin"), chromedp.WaitVisible(chromedp.CSS("input[name=name]")),
+			chromedp.SendKeys(chromedp.CSS("input[name=name]"), user), chromedp.SendKeys(chromedp.CSS("input[name=password]"), password),
+			chromedp.Click(chromedp.CSS("button.primary")), chromedp.WaitVisible(chromedp.CSS("a.who")))
+	}
+
+	signIn("alice", "alice-pass-1")
+	run("make an organization", chromedp.Click(chromedp.CSS("a[href='/orgs/new']")), chromedp.WaitVisible(chromedp.CSS("input[name=name]")),
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "acme"), chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.CSS("#members")))
+	run("add bob", chromedp.SendKeys(chromedp.CSS("form[action='/o/acme/-/members'] input[name=user]"), "bob"),
+		chromedp.Click(chromedp.CSS("form[action='/o/acme/-/members'] button")),
+		chromedp.WaitReady(chromedp.CSS("form[action='/o/acme/-/members/remove'] input[value=bob]")))
+	if got := text("#members"); !strings.Contains(got, "alice") || !strings.Contains(got, "owner") || !strings.Contains(got, "bob") {
+		t.Fatalf("the members read:\n%s", got)
+	}
+	run("make a team", chromedp.SendKeys(chromedp.CSS("form[action='/o/acme/-/teams'] input[name=team]"), "devs"),
+		chromedp.SendKeys(chromedp.CSS("form[action='/o/acme/-/teams'] input[name=description]"), "Builds and ships the web app"),
+		chromedp.Click(chromedp.CSS("form[action='/o/acme/-/teams'] button")), chromedp.WaitVisible(chromedp.CSS("#grants")))
+	run("put bob in it", chromedp.SendKeys(chromedp.CSS("form[action='/o/acme/-/team/members'] input[name=user]"), "bob"),
+		chromedp.Click(chromedp.CSS("form[action='/o/acme/-/team/members'] button")),
+		chromedp.WaitReady(chromedp.CSS("form[action='/o/acme/-/team/members/remove'] input[value=bob]")))
+	run("a repository of acme", chromedp.Navigate(u+"/new?namespace=acme"), chromedp.WaitVisible(chromedp.CSS("input[name=name]")),
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "app"), chromedp.Click(chromedp.CSS("input[value=private]")),
+		chromedp.Click(chromedp.CSS("button.primary")), chromedp.WaitVisible(chromedp.CSS("h1.repo-title")))
+	if got := text("h1.repo-title"); !strings.Contains(got, "acme/app") || !strings.Contains(got, "Private") {
+		t.Fatalf("the new repository: %q", got)
+	}
+	run("grant it", chromedp.Navigate(u+"/o/acme/t/devs"), chromedp.WaitVisible(chromedp.CSS("#grants")),
+		chromedp.SetValue(chromedp.CSS("form[action='/o/acme/-/team/grants'] select[name=role]"), "write"),
+		chromedp.Click(chromedp.CSS("form[action='/o/acme/-/team/grants'] button")), chromedp.WaitVisible(chromedp.CSS("#grants table")))
+	if got := text("#grants table"); !strings.Contains(got, "acme/app") || !strings.Contains(got, "write") {
+		t.Fatalf("the team's repositories:\n%s", got)
+	}
+	shot.take("team")
+	run("the organization's page", chromedp.Navigate(u+"/o/acme"), chromedp.WaitVisible(chromedp.CSS("#teams")))
+	shot.take("organization")
+
+	run("sign out", chromedp.Click(chromedp.CSS("form[action='/signout'] button")), chromedp.WaitVisible(chromedp.CSS("a[href='/signin']")))
+	signIn("bob", "bob-pass-12")
+	run("bob's dashboard", chromedp.Navigate(u+"/"), chromedp.WaitVisible(chromedp.CSS("ul.repos")))
+	if got := text("main"); !strings.Contains(got, "acme/app") || !strings.Contains(got, "acme") {
+		t.Fatalf("bob's dashboard:\n%s", got)
+	}
+	run("bob's team", chromedp.Navigate(u+"/o/acme/t/devs"), chromedp.WaitVisible(chromedp.CSS("#grants")))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("form[action^='/o/acme/-/']").length`)); err != nil || n != 0 {
+		t.Fatalf("a member gets %d of the owners' forms (%v)", n, err)
+	}
+	s := newStrata(t)
+	archive := filepath.Join(t.TempDir(), "app.tar")
+	ref, _ := name.ParseReference(h.Addr + "/acme/app:1.0")
+	if err := tarball.WriteToFile(archive, ref, webImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.must(t, "", "load", "-i", archive)
+	s.must(t, "bob-pass-12", "login", "-u", "bob", "--password-stdin", h.Addr)
+	s.must(t, "", "push", h.Addr+"/acme/app:1.0")
+	run("the pushed tag", chromedp.Navigate(u+"/r/acme/app"), chromedp.WaitVisible(chromedp.CSS("table.tags")))
+	if got := text("table.tags"); !strings.Contains(got, "1.0") {
+		t.Fatalf("acme/app's tags:\n%s", got)
+	}
 }

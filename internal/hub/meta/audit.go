@@ -41,6 +41,18 @@ const (
 	AuditKeyRevoke       = "admin.key.revoke"
 	AuditHookCreate      = "webhook.create"
 	AuditHookDelete      = "webhook.delete"
+	AuditOrgCreate       = "org.create"
+	AuditOrgDelete       = "org.delete"
+	AuditMember          = "org.member.set"    // details: user, role
+	AuditMemberOff       = "org.member.remove" // details: user
+	AuditTeamCreate      = "team.create"
+	AuditTeamDelete      = "team.delete"
+	AuditTeamMember      = "team.member.add"    // details: team, user
+	AuditTeamMemberOff   = "team.member.remove" // details: team, user
+	AuditGrant           = "team.grant"         // details: team, repository, role
+	AuditGrantOff        = "team.grant.remove"  // details: team, repository
+	AuditOrgTokenCreate  = "org.token.create"
+	AuditOrgTokenRevoke  = "org.token.revoke"
 )
 
 // AuditQuery selects audit entries: newest first, with ID below Before

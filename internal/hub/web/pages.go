@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,11 +36,17 @@ func (s *site) home(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	orgs, err := s.Meta.OrgsOf(r.Context(), v.id.User.Name)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "dashboard", "Your repositories", struct {
 		Repos       []meta.RepoSummary
+		Orgs        []meta.Org
 		Host        string
 		Used, Quota int64
-	}{repos, r.Host, used, quota}, "")
+	}{repos, orgs, r.Host, used, quota}, "")
 }
 
 // explore lists public repositories, searched by name and description.
@@ -248,20 +255,55 @@ func (s *site) changePassword(w http.ResponseWriter, r *http.Request) {
 
 type newRepoForm struct {
 	Namespace, Name, Description string
+	Namespaces                   []string // where the visitor may make one: theirs, and their organizations'
 	Private                      bool
+}
+
+// namespaces are the visitor's namespace and those of the organizations they own.
+func (s *site) namespaces(r *http.Request) ([]string, error) {
+	id := visitorOf(r.Context()).id
+	out := []string{id.User.Name}
+	orgs, err := s.Meta.OrgsOf(r.Context(), id.User.Name)
+	for _, o := range orgs {
+		if role, err := s.Meta.MemberRole(r.Context(), o.Name, id.User.Name); err != nil || role != meta.OrgOwner {
+			continue
+		}
+		out = append(out, o.Name)
+	}
+	return out, err
 }
 
 func (s *site) newRepoPage(w http.ResponseWriter, r *http.Request) {
 	u := visitorOf(r.Context()).id.User
-	s.render(w, r, http.StatusOK, "new", "New repository",
-		newRepoForm{Namespace: u.Name, Private: u.DefaultVisibility == meta.Private}, "")
+	ns, err := s.namespaces(r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	form := newRepoForm{Namespace: u.Name, Namespaces: ns, Private: u.DefaultVisibility == meta.Private}
+	if want := r.URL.Query().Get("namespace"); slices.Contains(ns, want) {
+		form.Namespace = want
+	}
+	s.render(w, r, http.StatusOK, "new", "New repository", form, "")
 }
 
 func (s *site) newRepo(w http.ResponseWriter, r *http.Request) {
 	v := visitorOf(r.Context())
 	f := r.PostForm
-	form := newRepoForm{Namespace: v.id.User.Name, Name: strings.TrimSpace(f.Get("name")),
+	ns, err := s.namespaces(r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	form := newRepoForm{Namespace: f.Get("namespace"), Namespaces: ns, Name: strings.TrimSpace(f.Get("name")),
 		Description: strings.TrimSpace(f.Get("description")), Private: visibilityField(r) == meta.Private}
+	if form.Namespace == "" {
+		form.Namespace = v.id.User.Name
+	}
+	if !slices.Contains(ns, form.Namespace) {
+		s.render(w, r, http.StatusForbidden, "new", "New repository", form, "You may not make repositories there.")
+		return
+	}
 	name := form.Namespace + "/" + form.Name
 	if err := distapi.CheckName(name); err != nil || form.Name == "" {
 		s.render(w, r, http.StatusBadRequest, "new", "New repository", form,
@@ -280,7 +322,7 @@ func (s *site) newRepo(w http.ResponseWriter, r *http.Request) {
 	if form.Private {
 		vis = meta.Private
 	}
-	err := s.Meta.CreateRepository(r.Context(), meta.Repository{Name: name, Owner: form.Namespace, Visibility: vis,
+	err = s.Meta.CreateRepository(r.Context(), meta.Repository{Name: name, Owner: form.Namespace, Visibility: vis,
 		Description: form.Description, CreatedAt: time.Now()})
 	if errdefs.IsAlreadyExists(err) {
 		s.render(w, r, http.StatusConflict, "new", "New repository", form, "You already have a repository called "+name+".")
