@@ -26,7 +26,7 @@ People sign up on its web pages (or an administrator makes accounts with
 public or private, and log in with docker or strata using their password or
 a personal access token.`,
 	}
-	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubFsckCommand(), a.hubUserCommand(), a.hubKeyCommand(), a.hubMigrateCommand(), a.hubAuditCommand())
+	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubRetentionCommand(), a.hubFsckCommand(), a.hubUserCommand(), a.hubKeyCommand(), a.hubMigrateCommand(), a.hubAuditCommand())
 	return cmd
 }
 
@@ -135,7 +135,7 @@ pushes in flight keep their blobs through the grace period.`,
   strata hub gc --data-dir /srv/hub --gc-grace 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			deps, err := a.openHubData(cmd, &f)
+			_, deps, err := a.openHubData(cmd, &f)
 			if err != nil {
 				return err
 			}
@@ -160,16 +160,17 @@ pushes in flight keep their blobs through the grace period.`,
 
 // openHubData opens the hub's data for a maintenance command (gc, fsck):
 // without accounts, and refusing a data directory that holds no hub.
-func (a *app) openHubData(cmd *cobra.Command, f *hubFlags) (hub.Deps, error) {
+func (a *app) openHubData(cmd *cobra.Command, f *hubFlags) (hub.Config, hub.Deps, error) {
 	cfg, err := f.resolve(a)
 	if err != nil {
-		return hub.Deps{}, err
+		return cfg, hub.Deps{}, err
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta.db")); err != nil && cfg.Database == "" {
-		return hub.Deps{}, fmt.Errorf("no hub data in %s (set --data-dir): %w", cfg.DataDir, err)
+		return cfg, hub.Deps{}, fmt.Errorf("no hub data in %s (set --data-dir): %w", cfg.DataDir, err)
 	}
 	cfg.Open = true // they need no accounts
-	return hub.Open(cmd.Context(), cfg, a.log)
+	deps, err := hub.Open(cmd.Context(), cfg, a.log)
+	return cfg, deps, err
 }
 
 // humanBytes writes a size the way docker does (decimal units).

@@ -46,6 +46,7 @@ type hubFlags struct {
 	trustedProxies  []string
 	scrubInterval   time.Duration
 	scrubRate       string
+	retention       time.Duration
 }
 
 // hubFile is the config file's shape (TOML).
@@ -74,6 +75,7 @@ type hubFile struct {
 	TrustedProxies  []string `toml:"trusted_proxies"`
 	ScrubInterval   string   `toml:"scrub_interval"`
 	ScrubRate       string   `toml:"scrub_rate"`
+	Retention       string   `toml:"retention_interval"`
 
 	Mirror []mirrorFile `toml:"mirror"`
 }
@@ -115,6 +117,7 @@ func (f *hubFlags) register(cmd *cobra.Command, serve bool) {
 	fl.StringVar(&f.quota, "quota", "", `what each namespace may store, its distinct blobs counted once (default 20GiB; "none": no quota)`)
 	fl.IntVar(&f.maxUploads, "max-uploads", 0, "uploads one user (or, with --open, one client address) may have going at once (default 64; -1: no limit)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "re-hash every stored blob this often while serving, quarantining damaged ones (default 24h; negative: never)")
+	fl.DurationVar(&f.retention, "retention-interval", 0, "run the tag policies' retention rules this often while serving (default 1h; negative: never)")
 	fl.StringVar(&f.scrubRate, "scrub-rate", "", `read at most this much a second while scrubbing (default 32MiB; "none": as fast as the disk goes)`)
 	fl.BoolVar(&f.hooksPrivate, "webhooks-allow-private", false, "let webhooks reach loopback, private and link-local addresses (refused by default: a hook could make the hub call its own network)")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxy", nil, "a reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for rate limits; repeat for several")
@@ -156,6 +159,7 @@ func (f *hubFlags) resolve(a *app) (hub.Config, error) {
 		{f.gcGrace, file.GCGrace, "gc_grace", &cfg.GCGrace},
 		{f.uploadMaxAge, file.UploadMaxAge, "upload_max_age", &cfg.UploadMaxAge},
 		{f.scrubInterval, file.ScrubInterval, "scrub_interval", &cfg.ScrubInterval},
+		{f.retention, file.Retention, "retention_interval", &cfg.RetentionInterval},
 		{f.keyRotation, file.KeyRotation, "key_rotation", &cfg.Auth.KeyRotation},
 		{f.drainDelay, file.DrainDelay, "drain_delay", &cfg.DrainDelay},
 		{f.shutdownWait, file.ShutdownWait, "shutdown_timeout", &cfg.ShutdownTimeout}} {

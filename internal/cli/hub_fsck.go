@@ -30,7 +30,7 @@ while the hub serves. It exits 1 when it found damage.`,
   strata hub fsck --data-dir /srv/hub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			deps, err := a.openHubData(cmd, &f)
+			_, deps, err := a.openHubData(cmd, &f)
 			if err != nil {
 				return err
 			}

@@ -105,6 +105,9 @@ func TestHubServeAndGC(t *testing.T) {
 	if got := e.must(t, "", "hub", "gc", "--data-dir", filepath.Join(dir, "data")); !strings.HasPrefix(got, "Freed 0 B") {
 		t.Fatalf("hub gc: %q", got)
 	}
+	if got := e.must(t, "", "hub", "retention", "--dry-run", "--config", cfgFile); got != "Would delete 0 tag(s) and 0 manifest(s) from 0 repository(ies)\n" {
+		t.Fatalf("hub retention --dry-run: %q", got)
+	}
 }
 
 func TestHubConfigErrors(t *testing.T) {

@@ -20,11 +20,12 @@ import (
 // result for them to stop.
 func runBackground(ctx context.Context, cfg Config, deps Deps) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); collectEvery(ctx, cfg.GCInterval, deps) }()
 	go func() { defer wg.Done(); recordPulls(ctx, deps) }()
 	go func() { defer wg.Done(); scrubEvery(ctx, cfg.ScrubInterval, cfg.ScrubRate, deps) }()
 	go func() { defer wg.Done(); resumeDeliveries(ctx, deps) }()
+	go func() { defer wg.Done(); retainEvery(ctx, cfg, deps) }()
 	return &wg
 }
 
@@ -55,6 +56,18 @@ func recordPulls(ctx context.Context, deps Deps) {
 // when the hub's last collection, on whichever node, is interval old.
 // If that node dies, its lease lapses and the next node to look takes over.
 func collectEvery(ctx context.Context, interval time.Duration, deps Deps) {
+	lookEvery(ctx, interval, func() {
+		_, _, err := deps.Blobs.CollectGarbageDue(ctx, interval)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, storage.ErrCollecting) {
+			deps.Log.Error("garbage collection failed", "err", err)
+		}
+	})
+}
+
+// lookEvery calls look every interval, or every minute when interval is
+// longer (look decides whether its job is due for the hub), until ctx
+// ends; never when interval < 0.
+func lookEvery(ctx context.Context, interval time.Duration, look func()) {
 	if interval < 0 {
 		return
 	}
@@ -65,10 +78,7 @@ func collectEvery(ctx context.Context, interval time.Duration, deps Deps) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_, _, err := deps.Blobs.CollectGarbageDue(ctx, interval)
-			if err != nil && ctx.Err() == nil && !errors.Is(err, storage.ErrCollecting) {
-				deps.Log.Error("garbage collection failed", "err", err)
-			}
+			look()
 		}
 	}
 }
@@ -166,4 +176,41 @@ func resumeDeliveries(ctx context.Context, deps Deps) {
 			deps.Log.Error("resuming webhook deliveries failed", "err", err)
 		}
 	}
+}
+
+// SettingRetentionFinished is when the hub's last retention run finished (RFC 3339).
+const SettingRetentionFinished = "retention.finished"
+
+// retainEvery runs the tag policies' retention once per
+// cfg.RetentionInterval for the whole hub: every node looks as often (at
+// most a minute apart), and one runs it, under the lease "retention",
+// when the last run, on whichever node, is an interval old.
+func retainEvery(ctx context.Context, cfg Config, deps Deps) {
+	lookEvery(ctx, cfg.RetentionInterval, func() {
+		if err := retentionPass(ctx, cfg, deps); err != nil && ctx.Err() == nil && !errdefs.IsConflict(err) {
+			deps.Log.Error("retention failed", "err", err)
+		}
+	})
+}
+
+// retentionPass runs retention under the lease "retention" when it is due.
+func retentionPass(ctx context.Context, cfg Config, deps Deps) error {
+	return meta.UnderLease(ctx, deps.Meta, "retention", time.Minute, time.Now, func(ctx context.Context, _ string) error {
+		last, err := deps.Meta.Setting(ctx, SettingRetentionFinished)
+		if err != nil {
+			return err
+		}
+		if t, err := time.Parse(time.RFC3339Nano, last); err == nil && time.Since(t) < cfg.withDefaults().RetentionInterval {
+			return nil
+		}
+		plans, res, err := Retention(cfg, deps).Run(ctx, false)
+		if err != nil {
+			return err
+		}
+		if len(plans) > 0 {
+			deps.Log.Info("retention deleted tags and manifests", "repositories", len(plans), "tags", res.Tags,
+				"manifests", res.Manifests, "skipped", res.Skipped)
+		}
+		return deps.Meta.SetSetting(ctx, SettingRetentionFinished, time.Now().UTC().Format(time.RFC3339Nano))
+	})
 }

@@ -18,3 +18,8 @@ func RouteKeys() []string {
 
 // ScrubPass runs (or goes on with) one pass of the online scrub.
 func ScrubPass(ctx context.Context, rate int64, deps Deps) error { return scrubPass(ctx, rate, deps) }
+
+// RetentionPass runs retention under its lease when it is due.
+func RetentionPass(ctx context.Context, cfg Config, deps Deps) error {
+	return retentionPass(ctx, cfg, deps)
+}

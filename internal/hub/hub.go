@@ -43,6 +43,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/metrics"
 	"github.com/strata-dev/strata/internal/hub/mirror"
+	"github.com/strata-dev/strata/internal/hub/retention"
 	"github.com/strata-dev/strata/internal/hub/storage"
 	"github.com/strata-dev/strata/internal/hub/web"
 	"github.com/strata-dev/strata/internal/hub/webhook"
@@ -91,6 +92,11 @@ type Config struct {
 	// X-Forwarded-For says who the client is (for rate limits).
 	TrustedProxies []netip.Prefix
 
+	// RetentionInterval is how often the tag policies' retention rules run
+	// (< 0: never; default 1h), on one node of the hub at a time; see
+	// package retention.
+	RetentionInterval time.Duration
+
 	// ScrubInterval is how often every stored blob is re-hashed (< 0:
 	// never; default 24h), reading at most ScrubRate bytes a second
 	// (default 32 MiB/s); see runBackground.
@@ -132,6 +138,7 @@ const (
 	DefaultQuota           = 20 << 30 // 20 GiB per namespace
 	DefaultMaxUploads      = 64
 	DefaultScrubInterval   = 24 * time.Hour
+	DefaultRetention       = time.Hour
 	DefaultScrubRate       = 32 << 20 // bytes a second
 )
 
@@ -148,6 +155,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.UploadMaxAge <= 0 {
 		cfg.UploadMaxAge = DefaultUploadMaxAge
+	}
+	if cfg.RetentionInterval == 0 {
+		cfg.RetentionInterval = DefaultRetention
 	}
 	if cfg.ScrubInterval == 0 {
 		cfg.ScrubInterval = DefaultScrubInterval
@@ -354,7 +364,7 @@ func HTTPServer(cfg Config, deps Deps) *http.Server {
 
 // newRegistry returns the registry API's handler.
 func newRegistry(cfg Config, deps Deps) *server {
-	api := &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Limits: cfg.limits(), Log: deps.Log, Pulls: deps.Pulls, Audit: deps.Audit}
+	api := newAPI(cfg, deps)
 	s := &server{deps: deps, api: api, table: routes(api), byKind: map[distapi.Kind]map[string]route{}}
 	for _, rt := range s.table {
 		if s.byKind[rt.kind] == nil {
@@ -363,6 +373,18 @@ func newRegistry(cfg Config, deps Deps) *server {
 		s.byKind[rt.kind][rt.method] = rt
 	}
 	return s
+}
+
+// newAPI is the registry API's handlers over deps.
+func newAPI(cfg Config, deps Deps) *distapi.API {
+	return &distapi.API{Meta: deps.Meta, Blobs: deps.Blobs, Limits: cfg.limits(), Log: deps.Log, Pulls: deps.Pulls, Audit: deps.Audit}
+}
+
+// Retention is the retention runner of a hub: it deletes through the
+// registry API's path, and drops no manifest younger than the GC grace.
+func Retention(cfg Config, deps Deps) *retention.Runner {
+	cfg = cfg.withDefaults()
+	return &retention.Runner{Meta: deps.Meta, Delete: newAPI(cfg, deps).Delete, Now: time.Now, Grace: cfg.GCGrace}
 }
 
 // ServeHTTP parses the path, finds the route, decides access, and runs the
