@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,111 @@ func testRetention(t *testing.T, cfg hub.Config) {
 	}
 	if got := run("ls", repo); got != "3\n4\n5\nv1" {
 		t.Fatalf("retention ran again before its interval: %q", got)
+	}
+}
+
+// TestWebTagRules: alice sets her repository's and namespace's tag rules
+// on the website (bad input is refused and shown again, nothing saved),
+// previews retention, runs it, and cannot delete an immutable tag; bob
+// may do none of it, the signed-out are sent to sign in. The audit log
+// has every change.
+func TestWebTagRules(t *testing.T) {
+	h, _, _ := accountsHub(t, hub.Config{})
+	ctx := context.Background()
+	for _, tag := range []string{"v2", "v3"} {
+		time.Sleep(2 * time.Millisecond)
+		if err := pushAs(t, h.Addr+"/alice/pub:"+tag, "alice", "alice-pass-1", randomImage(t, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, bob, anon := newWebClient(t, h), newWebClient(t, h), newWebClient(t, h)
+	alice.signIn("alice", "alice-pass-1")
+	bob.signIn("bob", "bob-pass-12")
+	page := "/r/alice/pub/-/tagrules"
+	if r := alice.get(page); r.Status != 200 || !strings.Contains(r.Body, "Nothing: every tag") {
+		t.Fatalf("rules page: %d %s", r.Status, r.Body)
+	}
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"immutable": {"v/*"}}, "has &#39;/&#39;"},
+		{url.Values{"immutable": {"v[1"}}, "not a valid pattern"},
+		{url.Values{"keep_last": {"-3"}}, "whole number from 1 to 10000"},
+		{url.Values{"keep_days": {"<b>9</b>"}}, "&lt;b&gt;9&lt;/b&gt;"},
+	} {
+		if r := alice.post(page, tc.form); r.Status != 400 || !strings.Contains(r.Body, tc.want) {
+			t.Errorf("POST %v: %d, want 400 saying %q", tc.form, r.Status, tc.want)
+		}
+	}
+	if p, _ := h.Deps.Meta.TagPolicy(ctx, meta.ScopeRepository, "alice/pub"); !p.Empty() {
+		t.Fatalf("a refused form saved %+v", p)
+	}
+
+	if r := alice.post(page, url.Values{"immutable": {"v1"}, "keep_last": {"1"}}); r.Status != 303 {
+		t.Fatalf("saving rules: %d %s", r.Status, r.Body)
+	}
+	if r := alice.post("/n/alice/tagrules", url.Values{"immutable": {"release-*"}}); r.Status != 303 {
+		t.Fatalf("saving namespace rules: %d %s", r.Status, r.Body)
+	}
+	r := alice.get(page)
+	if !strings.Contains(r.Body, `<tr class="plan-tag"><td>tag <strong>v2</strong>`) || strings.Count(r.Body, `class="plan-tag"`) != 1 ||
+		!strings.Contains(r.Body, "From namespace alice") {
+		t.Fatalf("the dry run should list v2 alone (v3 the most recent, v1 immutable):\n%s", r.Body)
+	}
+	if r := alice.get("/r/alice/pub"); !strings.Contains(r.Body, "immutable <code>v1</code>") || !strings.Contains(r.Body, "immutable <code>release-*</code>") {
+		t.Fatalf("the repository page does not show its rules:\n%s", r.Body)
+	}
+
+	for _, tc := range []struct {
+		w      *webClient
+		method string
+		path   string
+		status int
+	}{
+		{bob, "GET", page, 404},
+		{bob, "POST", page, 403},
+		{bob, "POST", page + "/run", 403},
+		{bob, "GET", "/n/alice/tagrules", 404},
+		{bob, "POST", "/n/alice/tagrules", 404},
+		{bob, "POST", "/n/alice/tagrules/run", 404},
+		{anon, "GET", "/n/alice/tagrules", 303},
+		{alice, "GET", "/n/bob/tagrules", 404},
+		{alice, "GET", "/n/..%2Fx/tagrules", 404},
+	} {
+		var got reply
+		if tc.method == "GET" {
+			got = tc.w.get(tc.path)
+		} else {
+			tc.w.get("/")
+			got = tc.w.post(tc.path, url.Values{"keep_last": {"1"}})
+		}
+		if got.Status != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, got.Status, tc.status)
+		}
+	}
+	if p, _ := h.Deps.Meta.TagPolicy(ctx, meta.ScopeNamespace, "alice"); p.KeepLast != 0 || len(p.Immutable) != 1 {
+		t.Fatalf("bob changed alice's namespace rules: %+v", p)
+	}
+
+	alice.get(page)
+	if r := alice.post(page+"/run", url.Values{}); r.Status != 303 {
+		t.Fatalf("running retention: %d %s", r.Status, r.Body)
+	}
+	if tags, _, _ := h.Deps.Meta.Tags(ctx, "alice/pub", meta.Page{N: -1}); strings.Join(tags, ",") != "v1,v3" {
+		t.Fatalf("tags after retention: %v", tags)
+	}
+	alice.get("/r/alice/pub")
+	if r := alice.post("/r/alice/pub/-/tags/delete", url.Values{"tag": {"v1"}}); r.Status != 303 {
+		t.Fatalf("deleting an immutable tag: %d", r.Status)
+	}
+	if r := alice.get("/r/alice/pub"); !strings.Contains(r.Body, "Tag v1 of alice/pub is immutable") {
+		t.Fatalf("the refusal is not said:\n%s", r.Body)
+	}
+	for _, action := range []string{meta.AuditTagRules, meta.AuditRetentionRun, meta.AuditTagDelete} {
+		es, err := h.Deps.Meta.AuditLog(ctx, meta.AuditQuery{Action: action})
+		if err != nil || len(es) == 0 || es[0].Actor != "alice" {
+			t.Errorf("audit of %s: %+v, %v", action, es, err)
+		}
 	}
 }

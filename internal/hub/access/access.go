@@ -29,6 +29,10 @@ const (
 	// Ping is /v2/: with accounts, a client without credentials or a token
 	// is told how to get one, as docker login expects. No repository.
 	Ping Action = "ping"
+	// ManageNamespace sets what applies to every repository of a namespace
+	// (its tag rules); its name is the namespace, not a repository. Only
+	// the website asks for it.
+	ManageNamespace Action = "manage-namespace"
 )
 
 // Need is one permission a request requires. An optional need may be

@@ -37,7 +37,7 @@ func (sc Scope) Allows(a access.Action) bool {
 	switch a {
 	case access.Push:
 		return sc == "" || sc == ScopeReadWrite || sc == ScopeReadWriteDelete
-	case access.Delete:
+	case access.Delete, access.ManageNamespace:
 		return sc == "" || sc == ScopeReadWriteDelete
 	}
 	return true

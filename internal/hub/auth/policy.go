@@ -18,6 +18,16 @@ func (s *Service) May(ctx context.Context, id Identity, name string, action acce
 	switch action {
 	case access.Ping, access.Catalog, access.Search:
 		return true, nil
+	case access.ManageNamespace: // name is a namespace: administrators, its user, its organization's owners
+		me := id.User.Name
+		switch {
+		case id.User.Admin && !id.User.Disabled, me != "" && me == name:
+			return true, nil
+		case me == "" || id.Org != "":
+			return false, nil
+		}
+		role, err := s.meta.MemberRole(ctx, name, me)
+		return role == meta.OrgOwner, err
 	}
 	if s.opts.Mirrors != nil {
 		if mirrored, signIn, err := s.opts.Mirrors.Mirrored(ctx, name, action); err != nil || mirrored {
@@ -27,6 +37,7 @@ func (s *Service) May(ctx context.Context, id Identity, name string, action acce
 	if id.User.Admin && !id.User.Disabled {
 		return true, nil
 	}
+	me := id.User.Name
 	repo, err := s.meta.Repository(ctx, name)
 	exists := err == nil
 	if err != nil && !errdefs.IsNotFound(err) {
@@ -36,7 +47,6 @@ func (s *Service) May(ctx context.Context, id Identity, name string, action acce
 	if !exists {
 		owner = Namespace(name)
 	}
-	me := id.User.Name
 	switch {
 	case me != "" && owner == me: // a user's own, or an organization token's organization's
 		return true, nil

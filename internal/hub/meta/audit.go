@@ -53,6 +53,8 @@ const (
 	AuditGrantOff        = "team.grant.remove"  // details: team, repository
 	AuditOrgTokenCreate  = "org.token.create"
 	AuditOrgTokenRevoke  = "org.token.revoke"
+	AuditTagRules        = "tagrules.set"  // a repository's or namespace's tag policy changed (details: scope, the rules)
+	AuditRetentionRun    = "retention.run" // retention run by hand on the website (details: what it deleted)
 )
 
 // AuditQuery selects audit entries: newest first, with ID below Before

@@ -270,18 +270,29 @@ func (r *Runner) Repositories(ctx context.Context) ([]string, error) {
 			out = append(out, p.Name)
 			continue
 		}
-		repos, _, err := r.Meta.ListRepositories(ctx, meta.RepoFilter{All: true, Query: p.Name}, meta.Page{N: -1})
+		repos, err := r.InNamespace(ctx, p.Name)
 		if err != nil {
 			return nil, err
 		}
-		for _, repo := range repos {
-			if meta.Namespace(repo.Name) == p.Name {
-				out = append(out, repo.Name)
-			}
-		}
+		out = append(out, repos...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// InNamespace lists the repositories of namespace ns, by name.
+func (r *Runner) InNamespace(ctx context.Context, ns string) ([]string, error) {
+	repos, _, err := r.Meta.ListRepositories(ctx, meta.RepoFilter{All: true, Query: ns}, meta.Page{N: -1})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, repo := range repos {
+		if meta.Namespace(repo.Name) == ns {
+			out = append(out, repo.Name)
+		}
+	}
+	return out, nil
 }
 
 // Run plans every repository a rule applies to and, unless dryRun,

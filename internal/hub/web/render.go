@@ -11,23 +11,26 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/retention"
 )
 
 // pageTemplate is one page: the layout with the page's blocks.
 type pageTemplate = template.Template
 
 var funcs = template.FuncMap{
-	"bytes":   humanBytes,
-	"ago":     ago,
-	"date":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"short":   shortDigest,
-	"join":    strings.Join,
-	"private": func(v meta.Visibility) bool { return v == meta.Private },
-	"pull":    pullRef,
-	"plural":  plural,
-	"ops":     userOps,
-	"add":     func(a, b int) int { return a + b },
-	"usage":   usage,
+	"bytes":    humanBytes,
+	"ago":      ago,
+	"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"short":    shortDigest,
+	"join":     strings.Join,
+	"private":  func(v meta.Visibility) bool { return v == meta.Private },
+	"pull":     pullRef,
+	"plural":   plural,
+	"ops":      userOps,
+	"add":      func(a, b int) int { return a + b },
+	"usage":    usage,
+	"describe": retention.Describe,
+	"days":     retention.Days,
 }
 
 // usage says what a namespace stores against its quota.

@@ -70,6 +70,8 @@ func (s *site) repoGet(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case rest == "":
 		s.repoPage(w, r, a)
+	case rest == "tagrules" && a.Manage:
+		s.rulesPage(w, r, meta.ScopeRepository, a.Repo.Name, nil, "")
 	case strings.HasPrefix(rest, "tags/"):
 		s.manifestPage(w, r, a, strings.TrimPrefix(rest, "tags/"))
 	case strings.HasPrefix(rest, "manifests/"):
@@ -93,7 +95,8 @@ type repoData struct {
 	More          bool
 	Used, Quota   int64 // what its namespace stores, and may
 	Collaborators []meta.Collaborator
-	Hooks         []hookView // for those who manage it
+	Hooks         []hookView       // for those who manage it
+	Rules         []meta.TagPolicy // its tag policies, for those who push
 	HookEvents    []string
 	OverviewMD    string        // the overview, in Markdown
 	Overview      template.HTML // the overview rendered and sanitized
@@ -126,6 +129,12 @@ func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 	if d.Used, d.Quota, err = s.Blobs.Usage(ctx, meta.Namespace(a.Repo.Name)); err != nil {
 		s.serverError(w, r, err)
 		return
+	}
+	if a.Push {
+		if d.Rules, err = s.Meta.PoliciesFor(ctx, a.Repo.Name); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
 	}
 	if a.Manage {
 		if d.Collaborators, err = s.Meta.Collaborators(ctx, a.Repo.Name); err != nil {
@@ -197,6 +206,10 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 	page := "/r/" + name
 	if !a.Manage && (action != "overview" || !a.Push) {
 		s.fail(w, r, http.StatusForbidden, "Only the repository's owner may change it.")
+		return
+	}
+	if action == "tagrules" || action == "tagrules/run" {
+		s.rulesPost(w, r, meta.ScopeRepository, name, action)
 		return
 	}
 	var err error

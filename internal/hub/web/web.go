@@ -22,6 +22,7 @@ import (
 	"github.com/strata-dev/strata/internal/hub/audit"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/retention"
 	"github.com/strata-dev/strata/internal/hub/storage"
 	"github.com/strata-dev/strata/internal/hub/webhook"
 )
@@ -43,6 +44,9 @@ type Deps struct {
 	// Delete deletes a tag or manifest as the registry API does (immutable
 	// tags refused, the audit log told): distapi.API.Delete.
 	Delete func(ctx context.Context, repo, ref string, details map[string]string) error
+	// Retention plans and runs the tag policies' retention (its dry run
+	// is on the tag rules pages).
+	Retention *retention.Runner
 }
 
 // site serves the pages.
@@ -81,6 +85,9 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /o/{org}", s.orgPage)
 	mux.HandleFunc("GET /o/{org}/t/{team}", s.teamPage)
 	mux.HandleFunc("POST /o/{org}/-/{action...}", s.signedIn(s.orgPost))
+	mux.HandleFunc("GET /n/{ns}/tagrules", s.namespaceRules(""))
+	mux.HandleFunc("POST /n/{ns}/tagrules", s.namespaceRules("tagrules"))
+	mux.HandleFunc("POST /n/{ns}/tagrules/run", s.namespaceRules("tagrules/run"))
 	mux.HandleFunc("GET /admin", s.admin(s.adminPage))
 	mux.HandleFunc("POST /admin/signup", s.admin(s.adminSignup))
 	mux.HandleFunc("POST /admin/users", s.admin(s.adminUser))
