@@ -149,11 +149,14 @@ func runTable(t *testing.T, h *testutil.Hub, people []who, targets []target) {
 	ctx := context.Background()
 	for _, p := range people {
 		secret := p.secret
+		var err error
 		if scope, ok := strings.CutPrefix(secret, "token:"); ok {
-			var err error
-			if secret, err = h.Deps.Auth.CreateToken(ctx, p.user, scope, auth.Scope(scope), time.Time{}); err != nil {
-				t.Fatal(err)
-			}
+			secret, err = h.Deps.Auth.CreateToken(ctx, p.user, scope, auth.Scope(scope), time.Time{})
+		} else if scope, ok := strings.CutPrefix(secret, "orgtoken:"); ok {
+			secret, _, err = h.Deps.Auth.CreateOrgToken(ctx, p.user, scope, "olga", auth.Scope(scope), time.Time{})
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 		for _, tg := range targets {
 			tok := ""
@@ -220,9 +223,13 @@ var orgPeople = []who{
 	{name: "non-member", user: "bob", secret: "bob-pass-12", pub: "lp", priv: "p", other: "p"},
 	{name: "owner of another namespace", user: "alice", secret: "alice-pass-1", pub: "lp", priv: "p", other: "p"},
 	{name: "administrator", user: "ops", secret: "ops-pass-12", pub: "lsdp", priv: "lsdp", other: "lsdp"},
+	// An organization's token logs in with the organization's name.
+	{name: "organization read token", user: "acme", secret: "orgtoken:read", pub: "lp", priv: "lp", other: "lp"},
+	{name: "organization read-write token", user: "acme", secret: "orgtoken:read-write", pub: "lsp", priv: "lsp", other: "lsp"},
+	{name: "another organization's token", user: "globex", secret: "orgtoken:read-write", pub: "lp", priv: "p", other: "p"},
 }
 
-// orgHub is accountsHub with organization acme: olga owns it; mia is a
+// orgHub is accountsHub with organizations acme and globex: olga owns them; mia is a
 // member in no team; teams readers, writers and admins (rita, will,
 // adam) are granted acme/priv and acme/pub; tess is in a team granted
 // nothing of them. acme/pub is public, acme/priv private.
@@ -242,6 +249,7 @@ func orgHub(t *testing.T, cfg hub.Config) (h *testutil.Hub, pub, priv seeded) {
 		}
 	}
 	must(h.Deps.Meta.CreateOrg(ctx, meta.Org{Name: "acme", CreatedBy: "olga", CreatedAt: time.Now()}))
+	must(h.Deps.Meta.CreateOrg(ctx, meta.Org{Name: "globex", CreatedBy: "olga", CreatedAt: time.Now()}))
 	must(h.Deps.Meta.SetMember(ctx, "acme", "mia", meta.OrgMember))
 	pubImg, privImg := randomImage(t, 1), randomImage(t, 1)
 	must(pushAs(t, h.Addr+"/acme/pub:v1", "olga", "olga-pass-12", pubImg))

@@ -2,13 +2,20 @@ package hub_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/testutil"
 )
 
 // An organization made and run on the website, as its owner would: the
@@ -172,5 +179,163 @@ func TestOrgWebFlow(t *testing.T) {
 		"team.grant olga acme/app", "team.member.remove olga will"}
 	if !slices.Equal(actions, want) {
 		t.Errorf("audit:\n%s\nwant\n%s", strings.Join(actions, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// An organization's token logs in with the organization's name only;
+// bearer tokens made with it end when it is revoked; an expired one
+// opens nothing; sign-ins with it are audited with the token's id.
+func TestOrgTokens(t *testing.T) {
+	h, _, _ := orgHub(t, hub.Config{})
+	ctx := context.Background()
+	secret, id, err := h.Deps.Auth.CreateOrgToken(ctx, "acme", "ci", "olga", auth.ScopeReadWrite, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []auth.Scope{auth.ScopeReadWriteDelete, "", "admin"} {
+		if _, _, err := h.Deps.Auth.CreateOrgToken(ctx, "acme", "ci", "olga", bad, time.Time{}); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("an organization token of scope %q: %v", bad, err)
+		}
+	}
+	scope := "repository:acme/priv:pull,push"
+	for _, user := range []string{"olga", "globex", "ACME", "acme/ci"} {
+		if _, r := getToken(t, h, user, secret, scope); r.Status != 401 {
+			t.Errorf("acme's token as %q: %d", user, r.Status)
+		}
+	}
+	tr, r := getToken(t, h, "acme", secret, scope)
+	if r.Status != 200 || tr.RefreshToken != "" {
+		t.Fatalf("acme's token: %d %+v", r.Status, tr)
+	}
+	if _, claims := claimsOf(t, tr.Token); !slices.Equal(accessOf(claims), []string{scope}) {
+		t.Fatalf("granted %v", accessOf(claims))
+	}
+	if r := call(t, "GET", h.URL()+"/v2/acme/priv/tags/list", tr.Token, nil); r.Status != 200 {
+		t.Fatalf("listing tags with the bearer token: %d", r.Status)
+	}
+	if err := pushAs(t, h.Addr+"/acme/ci:1", "acme", secret, randomImage(t, 1)); err != nil {
+		t.Fatalf("pushing a new repository with the token: %v", err)
+	}
+	if repo, _ := h.Deps.Meta.Repository(ctx, "acme/ci"); repo.Owner != "acme" || repo.Visibility != meta.Private {
+		t.Fatalf("acme/ci: %+v", repo)
+	}
+	log, _ := h.Deps.Meta.AuditLog(ctx, meta.AuditQuery{Action: meta.AuditSignIn, Actor: "acme"})
+	if len(log) == 0 || log[0].Details["org_token"] != strconv.FormatInt(id, 10) {
+		t.Fatalf("the sign-in is not audited with the token: %+v", log)
+	}
+	if err := h.Deps.Meta.DeleteOrgToken(ctx, "acme", id); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, "GET", h.URL()+"/v2/acme/priv/tags/list", tr.Token, nil); r.Status != 401 {
+		t.Fatalf("a bearer token of a revoked organization token: %d", r.Status)
+	}
+	if _, r := getToken(t, h, "acme", secret, scope); r.Status != 401 {
+		t.Fatalf("a revoked organization token: %d", r.Status)
+	}
+	old, _, _ := h.Deps.Auth.CreateOrgToken(ctx, "acme", "old", "olga", auth.ScopeRead, time.Now().Add(time.Second))
+	if _, r := getToken(t, h, "acme", old, scope); r.Status != 200 {
+		t.Fatalf("a fresh token: %d", r.Status)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if _, r := getToken(t, h, "acme", old, scope); r.Status != 401 {
+		t.Fatalf("an expired organization token: %d", r.Status)
+	}
+}
+
+// docker logs in with an organization's token for CI: the organization's
+// name and the token; it pushes and pulls there, deletes nothing, and
+// touches no other namespace.
+func TestDockerOrgToken(t *testing.T) {
+	docker := testutil.StartDocker(t)
+	h, _, _ := orgHub(t, hub.Config{})
+	secret, _, err := h.Deps.Auth.CreateOrgToken(context.Background(), "acme", "ci", "olga", auth.ScopeReadWrite, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pushAs(t, h.Addr+"/alice/bb:1", "alice", "alice-pass-1", busybox(t)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := docker.Command("login", "-u", "acme", "--password-stdin", h.Addr)
+	cmd.Stdin = strings.NewReader(secret)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Login Succeeded") {
+		t.Fatalf("docker login with acme's token: %v\n%s", err, out)
+	}
+	docker.Run(t, "pull", h.Addr+"/alice/bb:1")
+	docker.Run(t, "tag", h.Addr+"/alice/bb:1", h.Addr+"/acme/bb:ci")
+	docker.Run(t, "push", h.Addr+"/acme/bb:ci")
+	docker.Run(t, "rmi", h.Addr+"/acme/bb:ci")
+	docker.Run(t, "pull", h.Addr+"/acme/bb:ci")
+	docker.Run(t, "tag", h.Addr+"/alice/bb:1", h.Addr+"/alice/bb:2")
+	if out, err := docker.Command("push", h.Addr+"/alice/bb:2").CombinedOutput(); err == nil || !strings.Contains(string(out), "denied") {
+		t.Fatalf("acme's token pushed to alice: %v\n%s", err, out)
+	}
+	if r := call(t, "DELETE", h.URL()+"/v2/acme/bb/manifests/ci", "", nil, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("acme:"+secret))); r.Status != 401 {
+		t.Fatalf("acme's token deleted: %d", r.Status)
+	}
+}
+
+// An organization's settings page makes and revokes its tokens, for its
+// owners only: a member gets a 403, anyone else a 404, and their forms
+// make nothing.
+func TestOrgTokensWeb(t *testing.T) {
+	h, _, _ := orgHub(t, hub.Config{})
+	ctx := context.Background()
+	clients := map[string]*webClient{}
+	for _, u := range [][2]string{{"olga", "olga-pass-12"}, {"mia", "mia-pass-123"}, {"adam", "adam-pass-12"}, {"bob", "bob-pass-12"}} {
+		clients[u[0]] = newWebClient(t, h)
+		clients[u[0]].signIn(u[0], u[1])
+	}
+	for who, want := range map[string]int{"olga": 200, "mia": 403, "adam": 403, "bob": 404} {
+		c := clients[who]
+		if r := c.get("/o/acme/settings"); r.Status != want {
+			t.Errorf("%s: the settings page: %d, want %d", who, r.Status, want)
+		}
+		if who == "olga" {
+			continue
+		}
+		c.get("/o/acme")
+		if r := c.post("/o/acme/-/tokens", url.Values{"name": {"mine"}, "scope": {"read-write"}, "days": {"0"}}); r.Status != want {
+			t.Errorf("%s makes a token: %d, want %d", who, r.Status, want)
+		}
+	}
+	if list, _ := h.Deps.Meta.OrgTokens(ctx, "acme"); len(list) != 0 {
+		t.Fatalf("others made tokens: %+v", list)
+	}
+	olga := clients["olga"]
+	olga.get("/o/acme/settings")
+	if r := olga.post("/o/acme/-/tokens", url.Values{"name": {"ci"}, "scope": {"read-write-delete"}, "days": {"30"}}); r.Status != 400 {
+		t.Errorf("a token that deletes: %d", r.Status)
+	}
+	r := olga.post("/o/acme/-/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"30"}})
+	secret := regexp.MustCompile(`strata_oat_[a-z0-9]+`).FindString(r.Body)
+	if r.Status != 200 || secret == "" || !strings.Contains(r.Body, "-u acme") {
+		t.Fatalf("making a token: %d %s", r.Status, r.Body)
+	}
+	if _, r := getToken(t, h, "acme", secret, "repository:acme/priv:pull"); r.Status != 200 {
+		t.Fatalf("the new token: %d", r.Status)
+	}
+	list, _ := h.Deps.Meta.OrgTokens(ctx, "acme")
+	if len(list) != 1 || list[0].CreatedBy != "olga" || list[0].ExpiresAt.IsZero() {
+		t.Fatalf("tokens: %+v", list)
+	}
+	id := strconv.FormatInt(list[0].ID, 10)
+	for _, who := range []string{"mia", "bob"} {
+		clients[who].post("/o/acme/-/tokens/revoke", url.Values{"id": {id}})
+	}
+	if r := olga.post("/o/acme/-/tokens/revoke", url.Values{"id": {id}}); r.Status != 303 {
+		t.Fatalf("revoking: %d", r.Status)
+	}
+	if _, r := getToken(t, h, "acme", secret, "repository:acme/priv:pull"); r.Status != 401 {
+		t.Fatalf("the revoked token: %d", r.Status)
+	}
+	log, _ := h.Deps.Meta.AuditLog(ctx, meta.AuditQuery{Actor: "olga"})
+	var actions []string
+	for _, e := range log {
+		if strings.HasPrefix(e.Action, "org.token") {
+			actions = append(actions, e.Action+" "+e.Details["id"])
+		}
+	}
+	if !slices.Equal(actions, []string{"org.token.revoke " + id, "org.token.create " + id}) {
+		t.Fatalf("audit: %v", actions)
 	}
 }

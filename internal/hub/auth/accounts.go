@@ -135,8 +135,11 @@ func (s *Service) Password(ctx context.Context, addr, name, password string) (Id
 }
 
 // Basic checks what a client sent as username and password: a personal
-// access token or the password itself.
+// access token, an organization's token (with its name), or the password.
 func (s *Service) Basic(ctx context.Context, addr, name, secret string) (Identity, error) {
+	if strings.HasPrefix(secret, orgTokenPrefix) {
+		return s.limited(ctx, attempt{addr: addr}, func() (Identity, error) { return s.orgToken(ctx, name, secret) })
+	}
 	if !strings.HasPrefix(secret, tokenPrefix) {
 		return s.Password(ctx, addr, name, secret)
 	}
@@ -175,6 +178,9 @@ func (s *Service) credential(ctx context.Context, secret string, kind meta.Crede
 // is the same generation (no new password, not disabled since, not made
 // again), and that the credential it came from is not revoked.
 func (s *Service) stillValid(ctx context.Context, tok *claims) (Identity, error) {
+	if tok.OrgToken != 0 {
+		return s.orgTokenStillValid(ctx, tok.Subject, tok.OrgToken)
+	}
 	u, err := s.meta.User(ctx, tok.Subject)
 	if errdefs.IsNotFound(err) || (err == nil && (u.Disabled || u.Generation != tok.Gen)) {
 		return Identity{}, ErrBadCredentials

@@ -38,6 +38,9 @@ type claims struct {
 	// password, disabling, or the user made again under the same name
 	// changes it, and ends the token.
 	Gen int64 `json:"gen,omitempty"`
+	// OrgToken is the organization's token the token was made with (its
+	// subject is the organization); revoking it ends the token at once.
+	OrgToken int64 `json:"oat,omitempty"`
 }
 
 // has reports whether the token grants need.
@@ -146,6 +149,9 @@ func (s *Service) issue(ctx context.Context, id Identity, granted []ResourceActi
 			IssuedAt: jwt.NewNumericDate(now), ID: strings.ToLower(newSecret("")),
 		},
 		Access: granted, Cred: id.Cred, Gen: id.User.Generation,
+	}
+	if id.Org != "" {
+		c.Cred, c.OrgToken = 0, id.Cred
 	}
 	if c.Access == nil {
 		c.Access = []ResourceActions{}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,7 +127,7 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp.Scope = strings.Join(parts, " ")
 	}
-	if a.offline && !a.id.Anonymous() {
+	if a.offline && !a.id.Anonymous() && a.id.Org == "" { // an organization's token is the login
 		if resp.RefreshToken = a.refresh; a.refresh == "" {
 			if resp.RefreshToken, err = s.newRefresh(ctx, a.id, a.client); err != nil {
 				return err
@@ -135,7 +136,7 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !a.id.Anonymous() && a.refresh == "" {
 		s.opts.Audit.Record(ctx, meta.AuditEvent{Action: meta.AuditSignIn, Actor: a.id.User.Name, Addr: access.Client(r),
-			Target: a.id.User.Name, Details: map[string]string{"via": "token", "client": clip(a.client, 100)}})
+			Target: a.id.User.Name, Details: signInDetails(a.id, a.client)})
 	}
 	s.opts.Log.Debug("token issued", "user", a.id.User.Name, "granted", granted, "client", a.client)
 	w.Header().Set("Content-Type", "application/json")
@@ -148,4 +149,14 @@ func (s *Service) checkService(service string) error {
 		return badTokenRequest("service %q is not this hub (%q)", service, s.opts.Service)
 	}
 	return nil
+}
+
+// signInDetails are what the audit log records of a sign-in at the token
+// service: through it, with which client, and which organization token.
+func signInDetails(id Identity, client string) map[string]string {
+	d := map[string]string{"via": "token", "client": clip(client, 100)}
+	if id.Org != "" {
+		d["org_token"] = strconv.FormatInt(id.Cred, 10)
+	}
+	return d
 }

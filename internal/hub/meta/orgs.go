@@ -74,6 +74,11 @@ type OrgToken struct {
 	LastUsedAt time.Time // zero: never used
 }
 
+// Expired reports whether t may no longer be used at now.
+func (t OrgToken) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
+
 // Orgs are organizations, their members, teams and tokens. Names of
 // users and organizations are one namespace: each refuses a name the
 // other has (ErrAlreadyExists). An organization always keeps an owner:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +87,6 @@ type orgData struct {
 	Repos   []meta.RepoSummary // those the visitor may pull
 	Members []meta.Member
 	Teams   []teamView
-	Tokens  []meta.OrgToken // for owners
 }
 
 // teamView is a team with its members and grants.
@@ -111,9 +111,6 @@ func (s *site) orgPage(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			d.Teams, err = s.teamViews(r, a.Org.Name)
 		}
-	}
-	if err == nil && a.Owner {
-		d.Tokens, err = s.Meta.OrgTokens(ctx, a.Org.Name)
 	}
 	if err != nil {
 		s.serverError(w, r, err)
@@ -184,6 +181,10 @@ func (s *site) orgPost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "Only the organization's owners may change it.")
 		return
 	}
+	if r.PathValue("action") == "tokens" {
+		s.createOrgToken(w, r, a)
+		return
+	}
 	ctx := r.Context()
 	org, action, f := a.Org.Name, r.PathValue("action"), r.PostForm
 	page := "/o/" + org
@@ -234,6 +235,10 @@ func (s *site) orgPost(w http.ResponseWriter, r *http.Request) {
 	case "team/grants/remove":
 		err, msg = s.Meta.RemoveGrant(ctx, org, team, repo), team+" has nothing on "+repo+" any more."
 		event, details["repository"] = meta.AuditGrantOff, repo
+	case "tokens/revoke":
+		id, _ := strconv.ParseInt(f.Get("id"), 10, 64)
+		err, msg, page = s.Meta.DeleteOrgToken(ctx, org, id), "Token revoked: what used it is signed out.", page+"/settings"
+		event, details["id"] = meta.AuditOrgTokenRevoke, f.Get("id")
 	case "delete":
 		if f.Get("confirm") != org {
 			s.back(w, r, page, "Type the organization's name to delete it.")
@@ -256,4 +261,53 @@ func (s *site) orgPost(w http.ResponseWriter, r *http.Request) {
 		s.record(r, event, org, details)
 	}
 	s.back(w, r, page, msg)
+}
+
+// orgSettingsData is an organization's settings page, its owners'.
+type orgSettingsData struct {
+	orgAccess
+	Host     string
+	Tokens   []meta.OrgToken
+	NewToken string // shown once, just made
+	Now      time.Time
+}
+
+func (s *site) orgSettings(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.openOrg(w, r, true)
+	if ok {
+		s.renderOrgSettings(w, r, a, http.StatusOK, "", "")
+	}
+}
+
+func (s *site) renderOrgSettings(w http.ResponseWriter, r *http.Request, a orgAccess, status int, newToken, errMsg string) {
+	if !a.Owner {
+		s.fail(w, r, http.StatusForbidden, "Only the organization's owners see its settings.")
+		return
+	}
+	d := orgSettingsData{orgAccess: a, Host: r.Host, NewToken: newToken, Now: time.Now()}
+	var err error
+	if d.Tokens, err = s.Meta.OrgTokens(r.Context(), a.Org.Name); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.render(w, r, status, "orgsettings", a.Org.Name+" settings", d, errMsg)
+}
+
+// createOrgToken makes an access token of the organization and shows it once.
+func (s *site) createOrgToken(w http.ResponseWriter, r *http.Request, a orgAccess) {
+	ctx := r.Context()
+	f := r.PostForm
+	scope := auth.Scope(f.Get("scope"))
+	secret, id, err := s.Auth.CreateOrgToken(ctx, a.Org.Name, f.Get("name"), visitorOf(ctx).id.User.Name, scope, expiryField(r))
+	if errdefs.IsInvalidArgument(err) {
+		s.renderOrgSettings(w, r, a, http.StatusBadRequest, "", sentence(err))
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.record(r, meta.AuditOrgTokenCreate, a.Org.Name, map[string]string{"org": a.Org.Name, "id": strconv.FormatInt(id, 10),
+		"name": strings.TrimSpace(f.Get("name")), "scope": string(scope)})
+	s.renderOrgSettings(w, r, a, http.StatusOK, secret, "")
 }

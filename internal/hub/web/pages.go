@@ -182,11 +182,7 @@ func (s *site) renderSettings(w http.ResponseWriter, r *http.Request, status int
 func (s *site) createToken(w http.ResponseWriter, r *http.Request) {
 	v := visitorOf(r.Context())
 	f := r.PostForm
-	var expires time.Time
-	if days, _ := strconv.Atoi(f.Get("days")); days > 0 {
-		expires = time.Now().Add(time.Duration(days) * 24 * time.Hour)
-	}
-	secret, err := s.Auth.CreateToken(r.Context(), v.id.User.Name, f.Get("name"), auth.Scope(f.Get("scope")), expires)
+	secret, err := s.Auth.CreateToken(r.Context(), v.id.User.Name, f.Get("name"), auth.Scope(f.Get("scope")), expiryField(r))
 	if errdefs.IsInvalidArgument(err) {
 		s.renderSettings(w, r, http.StatusBadRequest, "", sentence(err))
 		return
@@ -197,6 +193,15 @@ func (s *site) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r, meta.AuditTokenCreate, v.id.User.Name, map[string]string{"name": strings.TrimSpace(f.Get("name")), "scope": f.Get("scope")})
 	s.renderSettings(w, r, http.StatusOK, secret, "")
+}
+
+// expiryField is when a token made with the form expires: in its "days"
+// field's days, never for none.
+func expiryField(r *http.Request) time.Time {
+	if days, _ := strconv.Atoi(r.PostForm.Get("days")); days > 0 && days <= 3650 {
+		return time.Now().Add(time.Duration(days) * 24 * time.Hour)
+	}
+	return time.Time{}
 }
 
 func (s *site) revokeToken(w http.ResponseWriter, r *http.Request) {

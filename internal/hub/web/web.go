@@ -84,6 +84,7 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("POST /orgs/new", s.signedIn(s.newOrg))
 	mux.HandleFunc("GET /o/{org}", s.orgPage)
 	mux.HandleFunc("GET /o/{org}/t/{team}", s.teamPage)
+	mux.HandleFunc("GET /o/{org}/settings", s.signedIn(s.orgSettings))
 	mux.HandleFunc("POST /o/{org}/-/{action...}", s.signedIn(s.orgPost))
 	mux.HandleFunc("GET /n/{ns}/tagrules", s.namespaceRules(""))
 	mux.HandleFunc("POST /n/{ns}/tagrules", s.namespaceRules("tagrules"))
