@@ -35,7 +35,7 @@ With --dry-run, list what would go and delete nothing.`,
 			for _, p := range plans {
 				fmt.Fprintf(a.Out, "%s (%s %s: %s)\n", p.Repository, p.Rules.Scope, p.Rules.Name, retention.Describe(p.Rules))
 				for _, t := range p.Tags {
-					fmt.Fprintf(a.Out, "  tag       %s\t%s\n", t.Name, t.Digest)
+					fmt.Fprintf(a.Out, "  tag       %s  %s\n", t.Name, t.Digest)
 				}
 				for _, d := range p.Manifests {
 					fmt.Fprintf(a.Out, "  manifest  %s\n", d)

@@ -379,3 +379,47 @@ func TestAccessTableWebhookForms(t *testing.T) {
 		}
 	}
 }
+
+// The tag rules pages, by organization role: a repository's rules are
+// its managers' (owners, team admins, administrators), a namespace's its
+// owners' and administrators'; everyone else sees a 404 (signed out, the
+// namespace's sends them to sign in) and changes nothing.
+func TestAccessTableTagRules(t *testing.T) {
+	h, _, _ := orgHub(t, hub.Config{})
+	ctx := context.Background()
+	repoPage, nsPage := "/r/acme/priv/-/tagrules", "/n/acme/tagrules"
+	for _, tc := range []struct {
+		user, password string
+		repo, ns       int
+	}{
+		{"", "", 404, 303},
+		{"olga", "olga-pass-12", 200, 200},
+		{"mia", "mia-pass-123", 404, 404},
+		{"rita", "rita-pass-12", 404, 404},
+		{"will", "will-pass-12", 404, 404},
+		{"adam", "adam-pass-12", 200, 404},
+		{"alice", "alice-pass-1", 404, 404},
+		{"ops", "ops-pass-12", 200, 200},
+	} {
+		w := newWebClient(t, h)
+		if tc.user != "" {
+			w.signIn(tc.user, tc.password)
+		}
+		for page, want := range map[string]int{repoPage: tc.repo, nsPage: tc.ns} {
+			if r := w.get(page); r.Status != want {
+				t.Errorf("%q, GET %s: %d, want %d", tc.user, page, r.Status, want)
+			}
+			w.get("/")
+			r := w.post(page, url.Values{"immutable": {tc.user + "-only"}})
+			if ok := r.Status == 303; ok != (want == 200) {
+				t.Errorf("%q, POST %s: %d", tc.user, page, r.Status)
+			}
+		}
+	}
+	for _, p := range []meta.TagPolicy{{Scope: meta.ScopeRepository, Name: "acme/priv"}, {Scope: meta.ScopeNamespace, Name: "acme"}} {
+		got, err := h.Deps.Meta.TagPolicy(ctx, p.Scope, p.Name)
+		if err != nil || len(got.Immutable) != 1 || got.Immutable[0] != "ops-only" {
+			t.Errorf("%s %s changed by someone who may not: %+v, %v", p.Scope, p.Name, got, err)
+		}
+	}
+}

@@ -27,22 +27,22 @@ func TestImmutableTags(t *testing.T) {
 	one := push(t, repo+":build-1", randomImage(t, 1))
 	push(t, repo+":build-2", randomImage(t, 1))
 	run := func(args ...string) string { return strings.TrimSpace(testutil.Run(t, nil, crane, args...)) }
-	refused := func(what string, args ...string) {
+	refused := func(want string, args ...string) {
 		t.Helper()
 		_, err := testutil.RunErr(nil, crane, args...)
 		if err == nil {
-			t.Fatalf("%s: crane succeeded", what)
+			t.Fatalf("crane %v succeeded", args)
 		}
 		msg := err.(*testutil.RunError).Stderr
-		if !strings.Contains(msg, "DENIED: tag v1 of lib/app is immutable (rule \"v*\" of namespace lib)") {
-			t.Fatalf("%s: crane says %q; want the rule named", what, msg)
+		if !strings.Contains(msg, "DENIED: "+want) || !strings.Contains(msg, `immutable (rule "v*" of namespace lib)`) {
+			t.Fatalf("crane %v says %q; want %q and the rule named", args, msg, want)
 		}
 	}
 	run("copy", repo+":build-1", repo+":v1")
 	run("copy", repo+":build-1", repo+":v1") // the same image again: nothing moves
-	refused("moving v1", "copy", repo+":build-2", repo+":v1")
-	refused("deleting v1", "delete", repo+":v1")
-	refused("deleting v1's image", "delete", repo+"@"+one.String())
+	refused("tag v1 of lib/app is immutable", "copy", repo+":build-2", repo+":v1")
+	refused("tag v1 of lib/app is immutable", "delete", repo+":v1")
+	refused("manifest "+one.String()+" of lib/app is tagged v1", "delete", repo+"@"+one.String())
 	if got := run("digest", repo+":v1"); got != one.String() {
 		t.Fatalf("v1 is %s after the refusals, want %s", got, one)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/testutil"
 )
@@ -331,5 +332,52 @@ func TestWebOrgEndToEnd(t *testing.T) {
 	run("the pushed tag", chromedp.Navigate(u+"/r/acme/app"), chromedp.WaitVisible(chromedp.CSS("table.tags")))
 	if got := text("table.tags"); !strings.Contains(got, "1.0") {
 		t.Fatalf("acme/app's tags:\n%s", got)
+	}
+}
+
+// Tag rules in a real browser: alice makes tag 1 immutable and keeps the
+// most recent tag, dropping untagged manifests, is told what is wrong with
+// a bad number, previews what retention would delete (tag 2 and its
+// image) and deletes it.
+func TestWebTagRulesEndToEnd(t *testing.T) {
+	_, shot, run, text := tour(t)
+	// A grace of a millisecond: tag 2's image, untagged, goes with it at once.
+	h := testutil.StartAccountsHub(t, hub.Config{GCGrace: time.Millisecond}, [2]string{"alice", "alice-pass-1"})
+	for _, tag := range []string{"1", "2", "3"} {
+		time.Sleep(2 * time.Millisecond)
+		if err := pushAs(t, h.Addr+"/alice/app:"+tag, "alice", "alice-pass-1", randomImage(t, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := h.URL()
+	run("sign in", chromedp.Navigate(u+"/signin"), chromedp.WaitVisible(chromedp.CSS("input[name=name]")),
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "alice"), chromedp.SendKeys(chromedp.CSS("input[name=password]"), "alice-pass-1"),
+		chromedp.Click(chromedp.CSS("button.primary")), chromedp.WaitVisible(chromedp.CSS("a.who")))
+	run("the rules page", chromedp.Navigate(u+"/r/alice/app"), chromedp.WaitVisible(chromedp.CSS("#tag-rules a")),
+		chromedp.Click(chromedp.CSS("#tag-rules a")), chromedp.WaitVisible(chromedp.CSS("#tagrules-form")))
+	if got := text("#dry-run"); !strings.Contains(got, "Nothing") {
+		t.Fatalf("with no rules the dry run reads:\n%s", got)
+	}
+	run("a bad number", chromedp.SendKeys(chromedp.CSS("textarea[name=immutable]"), "1"),
+		chromedp.SendKeys(chromedp.CSS("input[name=keep_last]"), "-5"),
+		chromedp.Click(chromedp.CSS("#tagrules-form button")), chromedp.WaitVisible(chromedp.CSS(".notice.err")))
+	if got := text(".notice.err"); !strings.Contains(got, "whole number from 1 to 10000") {
+		t.Fatalf("the error reads %q", got)
+	}
+	run("fix it", chromedp.SetValue(chromedp.CSS("input[name=keep_last]"), "1"),
+		chromedp.Click(chromedp.CSS("input[name=drop_untagged]")),
+		chromedp.Click(chromedp.CSS("#tagrules-form button")), chromedp.WaitVisible(chromedp.CSS(".notice.ok")),
+		chromedp.WaitVisible(chromedp.CSS("tr.plan-tag")))
+	if got := text("#dry-run"); !strings.Contains(got, "tag 2") || strings.Contains(got, "tag 1") || strings.Contains(got, "tag 3") ||
+		!strings.Contains(got, "manifest (untagged)") {
+		t.Fatalf("the dry run reads:\n%s", got)
+	}
+	shot.take("tagrules")
+	run("delete now", chromedp.Click(chromedp.CSS("form[action$='/tagrules/run'] button")), chromedp.WaitVisible(chromedp.CSS("#nothing-to-delete")))
+	if got := text(".notice.ok"); !strings.Contains(got, "Retention deleted 1 tag and 1 manifest") {
+		t.Fatalf("after the run: %q", got)
+	}
+	if tags, _, _ := h.Deps.Meta.Tags(context.Background(), "alice/app", meta.Page{N: -1}); strings.Join(tags, ",") != "1,3" {
+		t.Fatalf("tags left: %v", tags)
 	}
 }

@@ -91,19 +91,22 @@ func MatchTag(pattern, tag string) bool {
 // immutable tag.
 type ImmutableError struct {
 	Repository, Tag string
-	Pattern         string    // the rule's pattern
-	Scope           RuleScope // where the rule is set
-	Name            string    // the repository or namespace it is set on
-	Move            bool      // a push that would move the tag (else a delete)
+	Pattern         string        // the rule's pattern
+	Scope           RuleScope     // where the rule is set
+	Name            string        // the repository or namespace it is set on
+	Move            bool          // a push that would move the tag (else a delete)
+	Manifest        digest.Digest // the manifest being deleted, "" a tag alone
 }
 
 func (e *ImmutableError) Error() string {
-	what := "deleted"
-	if e.Move {
-		what = "moved to another manifest"
+	rule := fmt.Sprintf("immutable (rule %q of %s %s)", e.Pattern, e.Scope, e.Name)
+	switch {
+	case e.Move:
+		return fmt.Sprintf("tag %s of %s is %s and cannot be moved to another manifest: push under a new tag", e.Tag, e.Repository, rule)
+	case e.Manifest != "":
+		return fmt.Sprintf("manifest %s of %s is tagged %s, which is %s: it cannot be deleted while the rule stands", e.Manifest, e.Repository, e.Tag, rule)
 	}
-	return fmt.Sprintf("tag %s of %s is immutable (rule %q of %s %s) and cannot be %s: push under a new tag",
-		e.Tag, e.Repository, e.Pattern, e.Scope, e.Name, what)
+	return fmt.Sprintf("tag %s of %s is %s and cannot be deleted while the rule stands", e.Tag, e.Repository, rule)
 }
 
 func (e *ImmutableError) Unwrap() error { return errdefs.ErrForbidden }
@@ -232,10 +235,11 @@ func WithChildren(ms []ManifestInfo, edges []Edge) []ManifestInfo {
 }
 
 // CheckImmutable refuses a change to repo's tags (a push pointing them at
-// d, or a delete when d is "") that would move or delete one an immutable
-// rule of policies covers; current says which manifest a tag points at
-// ("" none: a tag pushed for the first time is never refused).
-func CheckImmutable(policies []TagPolicy, repo string, tags []string, d digest.Digest,
+// d, or a delete when d is "": of manifest deleting, when not "") that
+// would move or delete one an immutable rule of policies covers; current
+// says which manifest a tag points at ("" none: a tag pushed for the first
+// time is never refused).
+func CheckImmutable(policies []TagPolicy, repo string, tags []string, d, deleting digest.Digest,
 	current func(tag string) (digest.Digest, error)) error {
 	for _, t := range tags {
 		e := Protecting(policies, repo, t)
@@ -247,7 +251,7 @@ func CheckImmutable(policies []TagPolicy, repo string, tags []string, d digest.D
 			return err
 		}
 		if cur != "" && cur != d {
-			e.Move = d != ""
+			e.Move, e.Manifest = d != "", deleting
 			return e
 		}
 	}

@@ -63,7 +63,10 @@ func Rules(policies []meta.TagPolicy) meta.TagPolicy {
 // Describe says what rules keep, for people and the audit log.
 func Describe(p meta.TagPolicy) string {
 	var parts []string
-	if p.KeepLast > 0 {
+	switch {
+	case p.KeepLast == 1:
+		parts = append(parts, "keep the most recent tag")
+	case p.KeepLast > 1:
 		parts = append(parts, "keep the "+strconv.Itoa(p.KeepLast)+" most recent tags")
 	}
 	if p.KeepWithin > 0 {

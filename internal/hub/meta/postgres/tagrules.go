@@ -85,7 +85,7 @@ func checkImmutable(ctx context.Context, tx *txn, repoID int64, repo string, tag
 			return err
 		}
 	}
-	return meta.CheckImmutable(ps, repo, tags, d, func(tag string) (digest.Digest, error) {
+	return meta.CheckImmutable(ps, repo, tags, d, deleting, func(tag string) (digest.Digest, error) {
 		var cur string
 		err := tx.QueryRow(ctx, numbered(meta.SQLTagDigest), repoID, tag).Scan(&cur)
 		if noRows(err) {

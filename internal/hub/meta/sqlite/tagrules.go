@@ -87,7 +87,7 @@ func checkImmutable(ctx context.Context, tx *sql.Tx, repoID int64, repo string, 
 			return err
 		}
 	}
-	return meta.CheckImmutable(ps, repo, tags, d, func(tag string) (digest.Digest, error) {
+	return meta.CheckImmutable(ps, repo, tags, d, deleting, func(tag string) (digest.Digest, error) {
 		var cur string
 		err := tx.QueryRowContext(ctx, meta.SQLTagDigest, repoID, tag).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
