@@ -235,3 +235,33 @@ func TestWebTagRules(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionKeepsRetagged: a manifest tagged again between the plan
+// and its run stays, with its new tag.
+func TestRetentionKeepsRetagged(t *testing.T) {
+	crane := testutil.Tool(t, "crane")
+	cfg := hub.Config{GCGrace: time.Millisecond}
+	h := testutil.StartHub(t, cfg)
+	ctx := context.Background()
+	repo := h.Addr + "/lib/app"
+	old := push(t, repo+":old", randomImage(t, 1))
+	time.Sleep(2 * time.Millisecond)
+	push(t, repo+":new", randomImage(t, 1))
+	if err := h.Deps.Meta.SetTagPolicy(ctx, meta.TagPolicy{Scope: meta.ScopeRepository, Name: "lib/app", KeepLast: 1,
+		DropUntagged: true, UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	r := hub.Retention(cfg, h.Deps)
+	plan, err := r.Plan(ctx, "lib/app")
+	if err != nil || len(plan.Tags) != 1 || len(plan.Manifests) != 1 || plan.Manifests[0].String() != old.String() {
+		t.Fatalf("plan: %+v, %v", plan, err)
+	}
+	testutil.Run(t, nil, crane, "tag", repo+"@"+old.String(), "kept")
+	res, err := r.Apply(ctx, plan)
+	if err != nil || res.Tags != 1 || res.Manifests != 0 || res.Skipped != 1 {
+		t.Fatalf("apply: %+v, %v", res, err)
+	}
+	if got := strings.TrimSpace(testutil.Run(t, nil, crane, "digest", repo+":kept")); got != old.String() {
+		t.Fatalf("the re-tagged manifest: %q", got)
+	}
+}

@@ -245,7 +245,24 @@ func (r *Runner) Apply(ctx context.Context, p Plan) (Result, error) {
 			res.Tags++
 		}
 	}
+	// A tag pushed onto a manifest since p was made keeps it (a delete
+	// would take the tag with it); what is pushed from here on is the
+	// moment's race that any delete by digest has.
+	tagged := map[digest.Digest]bool{}
+	if len(p.Manifests) > 0 {
+		tags, _, err := r.Meta.TagList(ctx, p.Repository, meta.TagQuery{N: -1})
+		if err != nil {
+			return res, err
+		}
+		for _, t := range tags {
+			tagged[t.Digest] = true
+		}
+	}
 	for _, d := range p.Manifests {
+		if tagged[d] {
+			res.Skipped++
+			continue
+		}
 		ok, err := del(d.String())
 		if err != nil {
 			return res, err
