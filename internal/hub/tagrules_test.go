@@ -265,3 +265,27 @@ func TestRetentionKeepsRetagged(t *testing.T) {
 		t.Fatalf("the re-tagged manifest: %q", got)
 	}
 }
+
+// TestImmutableTagsDocker: docker's push that would move an immutable tag
+// is refused, and docker says why.
+func TestImmutableTagsDocker(t *testing.T) {
+	h := testutil.StartHub(t, hub.Config{})
+	push(t, h.Addr+"/lib/app:v1", busybox(t))
+	push(t, h.Addr+"/lib/app:next", webImage(t))
+	if err := h.Deps.Meta.SetTagPolicy(context.Background(), meta.TagPolicy{Scope: meta.ScopeRepository, Name: "lib/app",
+		Immutable: []string{"v*"}, UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	docker := testutil.StartDocker(t)
+	docker.Run(t, "pull", h.Addr+"/lib/app:next")
+	docker.Run(t, "tag", h.Addr+"/lib/app:next", h.Addr+"/lib/app:v1")
+	_, err := docker.RunErr("push", h.Addr+"/lib/app:v1")
+	if err == nil {
+		t.Fatal("docker moved an immutable tag")
+	}
+	if msg := err.Error(); !strings.Contains(msg, `denied: tag v1 of lib/app is immutable (rule "v*" of repository lib/app)`) {
+		t.Fatalf("docker says %q", msg)
+	}
+	docker.Run(t, "tag", h.Addr+"/lib/app:next", h.Addr+"/lib/app:v2")
+	docker.Run(t, "push", h.Addr+"/lib/app:v2")
+}
