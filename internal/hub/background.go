@@ -16,8 +16,9 @@ import (
 )
 
 // runBackground starts the hub's background work until ctx ends: the
-// garbage collector every cfg.GCInterval, and the scrub. Wait on the
-// result for them to stop.
+// garbage collector every cfg.GCInterval, pulls recorded, the scrub,
+// webhook deliveries resumed, and the tag policies' retention. Wait on
+// the result for them to stop.
 func runBackground(ctx context.Context, cfg Config, deps Deps) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Add(5)
@@ -204,6 +205,9 @@ func retentionPass(ctx context.Context, cfg Config, deps Deps) error {
 			return nil
 		}
 		plans, res, err := Retention(cfg, deps).Run(ctx, false)
+		if deps.Metrics != nil {
+			deps.Metrics.RetentionRun(res.Tags, res.Manifests, err)
+		}
 		if err != nil {
 			return err
 		}

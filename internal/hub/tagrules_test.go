@@ -111,6 +111,11 @@ func testRetention(t *testing.T, cfg hub.Config) {
 	if got := run("ls", repo); got != "3\n4\nv1" {
 		t.Fatalf("tags after retention: %q", got)
 	}
+	for kind, want := range map[string]float64{"tag": 2, "manifest": 2} {
+		if got := metric(t, "http://"+h.Addr, `strata_hub_retention_deleted_total{kind="`+kind+`"}`); got != want {
+			t.Errorf("retention_deleted_total of kind %s: %v, want %v", kind, got, want)
+		}
+	}
 	for i, d := range digests {
 		_, err := testutil.RunErr(nil, crane, "manifest", repo+"@"+d)
 		if gone := err != nil; gone != (i == 1 || i == 4) {

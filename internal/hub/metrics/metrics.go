@@ -33,6 +33,9 @@ type Metrics struct {
 	gcFreed prometheus.Counter
 	gcLast  prometheus.Gauge
 
+	retentionRuns    *prometheus.CounterVec // result
+	retentionDeleted *prometheus.CounterVec // kind (tag, manifest)
+
 	storeOps *prometheus.CounterVec // op, result
 	dbCalls  *prometheus.CounterVec // result
 
@@ -67,6 +70,10 @@ func New() *Metrics {
 		Help: "Bytes of blobs, uploads and orphaned content the collections of this node freed."})
 	m.gcLast = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "gc_last_run_timestamp_seconds",
 		Help: "When this node's last garbage collection ended (unix time)."})
+	m.retentionRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "retention_runs_total",
+		Help: "Retention runs of the tag policies this node made, by result (ok, error)."}, []string{"result"})
+	m.retentionDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "retention_deleted_total",
+		Help: "Tags and manifests this node's retention runs deleted, by kind (tag, manifest)."}, []string{"kind"})
 	m.storeOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "store_operations_total",
 		Help: "Object store operations, by operation and result (ok, not_found, error)."}, []string{"op", "result"})
 	m.dbCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "db_queries_total",
@@ -74,7 +81,7 @@ func New() *Metrics {
 	m.auditWrites = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "audit_writes_total",
 		Help: "Audit log entries written, by result (ok, error: the entry is in the log output only)."}, []string{"result"})
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.bytesIn, m.bytesOut, m.inFlight, m.uploadsInFlight,
-		m.gcRuns, m.gcFreed, m.gcLast, m.storeOps, m.dbCalls, m.auditWrites} {
+		m.gcRuns, m.gcFreed, m.gcLast, m.retentionRuns, m.retentionDeleted, m.storeOps, m.dbCalls, m.auditWrites} {
 		f(c)
 	}
 	return m
