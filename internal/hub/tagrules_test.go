@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -105,6 +106,20 @@ func testRetention(t *testing.T, cfg hub.Config) {
 		t.Fatalf("the dry run deleted tags: %q", got)
 	}
 
+	// Another node holds the lease: this one runs nothing.
+	other := meta.Lease{Holder: "another node", Until: time.Now().Add(time.Minute)}
+	if err := h.Deps.Meta.AcquireLease(ctx, "retention", time.Now(), other); err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.RetentionPass(ctx, cfg, h.Deps); !errors.Is(err, meta.ErrLeaseHeld) {
+		t.Fatalf("a pass while another node holds the lease: %v", err)
+	}
+	if got := run("ls", repo); got != all {
+		t.Fatalf("a pass without the lease deleted tags: %q", got)
+	}
+	if err := h.Deps.Meta.ReleaseLease(ctx, "retention", other.Holder); err != nil {
+		t.Fatal(err)
+	}
 	if err := hub.RetentionPass(ctx, cfg, h.Deps); err != nil {
 		t.Fatal(err)
 	}
