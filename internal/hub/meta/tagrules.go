@@ -13,7 +13,7 @@ import (
 )
 
 // RuleScope is what a tag policy applies to: one repository, or every
-// repository of a namespace (see Namespace).
+// repository of a namespace (see RuleNamespace).
 type RuleScope string
 
 const (
@@ -167,7 +167,18 @@ const (
 )
 
 // PoliciesForArgs are SQLPoliciesFor's arguments.
-func PoliciesForArgs(repo string) []any { return []any{repo, Namespace(repo)} }
+func PoliciesForArgs(repo string) []any { return []any{repo, RuleNamespace(repo)} }
+
+// RuleNamespace is the namespace whose tag rules apply to repo: its first
+// path component, "" for a name with one component (an administrator's
+// repository, in no one's namespace; no namespace is called "").
+func RuleNamespace(repo string) string {
+	ns, _, nested := strings.Cut(repo, "/")
+	if !nested {
+		return ""
+	}
+	return ns
+}
 
 // PolicyArgs are the columns of p, in SQLTagPolicy's order.
 func PolicyArgs(p TagPolicy) []any {

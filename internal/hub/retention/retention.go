@@ -308,7 +308,7 @@ func (r *Runner) InNamespace(ctx context.Context, ns string) ([]string, error) {
 	}
 	var out []string
 	for _, repo := range repos {
-		if meta.Namespace(repo.Name) == ns {
+		if meta.RuleNamespace(repo.Name) == ns {
 			out = append(out, repo.Name)
 		}
 	}

@@ -48,6 +48,14 @@ func testTagPolicies(t *testing.T, s meta.Store) {
 	if ps, err := s.PoliciesFor(ctx, "ann/app"); err != nil || len(ps) != 2 || ps[0].Scope != meta.ScopeRepository || ps[1].Name != "ann" {
 		t.Fatalf("policies for ann/app: %+v, %v", ps, err)
 	}
+	// A repository of one component is in no namespace (user ann's rules
+	// are not on the administrators' repository "ann").
+	if err := s.CreateRepository(ctx, meta.Repository{Name: "ann", Visibility: meta.Public, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := s.PoliciesFor(ctx, "ann"); err != nil || len(ps) != 0 {
+		t.Fatalf("policies for a repository of one component: %+v, %v", ps, err)
+	}
 	if ps, err := s.TagPolicies(ctx); err != nil || len(ps) != 2 || ps[0].Scope != meta.ScopeNamespace {
 		t.Fatalf("all policies: %+v, %v", ps, err)
 	}
