@@ -13,8 +13,10 @@ import (
 
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub"
+	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -219,6 +221,18 @@ func TestOrgTokens(t *testing.T) {
 	if repo, _ := h.Deps.Meta.Repository(ctx, "acme/ci"); repo.Owner != "acme" || repo.Visibility != meta.Private {
 		t.Fatalf("acme/ci: %+v", repo)
 	}
+	id2, err := h.Deps.Auth.Basic(ctx, "127.0.0.1", "acme", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []access.Action{access.ManageNamespace, access.Delete} {
+		if ok, err := h.Deps.Auth.May(ctx, id2, "acme/priv", action); ok || err != nil {
+			t.Errorf("acme's token may %s acme/priv: %v %v", action, ok, err)
+		}
+	}
+	if ok, _ := h.Deps.Auth.May(ctx, id2, "acme", access.ManageNamespace); ok {
+		t.Error("acme's token manages the namespace acme")
+	}
 	log, _ := h.Deps.Meta.AuditLog(ctx, meta.AuditQuery{Action: meta.AuditSignIn, Actor: "acme"})
 	if len(log) == 0 || log[0].Details["org_token"] != strconv.FormatInt(id, 10) {
 		t.Fatalf("the sign-in is not audited with the token: %+v", log)
@@ -336,6 +350,116 @@ func TestOrgTokensWeb(t *testing.T) {
 		}
 	}
 	if !slices.Equal(actions, []string{"org.token.revoke " + id, "org.token.create " + id}) {
+		t.Fatalf("audit: %v", actions)
+	}
+}
+
+// An organization's webhook, made on its settings page, hears every
+// repository of its namespace (pushed by a team's member, or made by the
+// organization's token) and nothing outside it, signed with its secret;
+// a repository's own hook still gets its own delivery; a delivery is sent
+// again from the settings page; only owners make, redeliver or delete.
+func TestOrgWebhooks(t *testing.T) {
+	h, _, _ := orgHub(t, hub.Config{Webhooks: webhook.Options{AllowPrivate: true, Backoff: 20 * time.Millisecond}})
+	ctx := context.Background()
+	orgRC, repoRC := newReceiver(t, "org-secret", 0), newReceiver(t, "repo-secret", 0)
+	clients := map[string]*webClient{}
+	for _, u := range [][2]string{{"olga", "olga-pass-12"}, {"mia", "mia-pass-123"}, {"adam", "adam-pass-12"}, {"bob", "bob-pass-12"}} {
+		clients[u[0]] = newWebClient(t, h)
+		clients[u[0]].signIn(u[0], u[1])
+	}
+	olga := clients["olga"]
+	for who, want := range map[string]int{"mia": 403, "adam": 403, "bob": 404} {
+		c := clients[who]
+		c.get("/o/acme")
+		if r := c.post("/o/acme/-/webhooks", url.Values{"url": {orgRC.URL}, "events": {webhook.Push}}); r.Status != want {
+			t.Errorf("%s adds acme's webhook: %d, want %d", who, r.Status, want)
+		}
+	}
+	olga.get("/o/acme/settings")
+	if r := olga.post("/o/acme/-/webhooks", url.Values{"url": {orgRC.URL + "/acme"}, "secret": {orgRC.secret},
+		"events": {webhook.Push, webhook.TagDelete}}); r.Status != 303 || r.Header.Get("Location") != "/o/acme/settings" {
+		t.Fatalf("adding acme's webhook: %d %s", r.Status, r.Header.Get("Location"))
+	}
+	// adam (team admin) adds a hook on acme/priv itself.
+	adam := clients["adam"]
+	adam.get("/r/acme/priv")
+	if r := adam.post("/r/acme/priv/-/webhooks", url.Values{"url": {repoRC.URL}, "secret": {repoRC.secret}, "events": {webhook.Push}}); r.Status != 303 {
+		t.Fatalf("a team admin adds a repository's webhook: %d", r.Status)
+	}
+	hooks, _ := h.Deps.Meta.OrgHooks(ctx, "acme")
+	if len(hooks) != 1 || hooks[0].CreatedBy != "olga" {
+		t.Fatalf("acme's hooks: %+v", hooks)
+	}
+
+	if err := pushAs(t, h.Addr+"/acme/priv:v2", "will", "will-pass-12", randomImage(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	token, _, _ := h.Deps.Auth.CreateOrgToken(ctx, "acme", "ci", "olga", auth.ScopeReadWrite, time.Time{})
+	if err := pushAs(t, h.Addr+"/acme/fresh:1", "acme", token, randomImage(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pushAs(t, h.Addr+"/alice/pub:v9", "alice", "alice-pass-1", randomImage(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	h.Deps.Webhooks.Wait()
+	var got []string
+	for _, p := range orgRC.wait(2) {
+		got = append(got, p.Event+" "+p.Repository+":"+strings.Join(p.Tags, ",")+" by "+p.Actor)
+	}
+	slices.Sort(got)
+	if want := []string{"push acme/fresh:1 by acme", "push acme/priv:v2 by will"}; !slices.Equal(got, want) {
+		t.Fatalf("acme's hook got %v, want %v", got, want)
+	}
+	if p := repoRC.wait(1); len(p) != 1 || p[0].Repository != "acme/priv" {
+		t.Fatalf("acme/priv's own hook got %+v", p)
+	}
+
+	// The settings page shows the deliveries; one is sent again from there, by owners only.
+	page := olga.get("/o/acme/settings")
+	if !strings.Contains(page.Body, orgRC.URL+"/acme") || strings.Count(page.Body, `class="delivery"`) != 2 {
+		t.Fatalf("the settings page's webhooks:\n%s", page.Body)
+	}
+	dels, _ := h.Deps.Meta.Deliveries(ctx, hooks[0].ID, 10)
+	id := strconv.FormatInt(dels[0].ID, 10)
+	if r := clients["mia"].post("/o/acme/-/webhooks/redeliver", url.Values{"id": {id}}); r.Status != 403 {
+		t.Errorf("mia redelivers: %d", r.Status)
+	}
+	repoHooks, _ := h.Deps.Meta.Hooks(ctx, "acme/priv")
+	repoDels, _ := h.Deps.Meta.Deliveries(ctx, repoHooks[0].ID, 10)
+	if r := olga.post("/o/acme/-/webhooks/redeliver", url.Values{"id": {strconv.FormatInt(repoDels[0].ID, 10)}}); r.Status != 303 {
+		t.Fatalf("redelivering a repository hook's delivery through acme: %d", r.Status)
+	}
+	if r := olga.post("/o/acme/-/webhooks/redeliver", url.Values{"id": {id}}); r.Status != 303 {
+		t.Fatalf("redelivering: %d", r.Status)
+	}
+	if n := len(orgRC.wait(3)); n != 3 {
+		t.Fatalf("after a redelivery: %d", n)
+	}
+	h.Deps.Webhooks.Wait()
+	if n := len(repoRC.wait(1)); n != 1 {
+		t.Fatalf("a repository hook's delivery was sent again through the organization: %d", n)
+	}
+	if r := olga.post("/o/acme/-/webhooks/delete", url.Values{"id": {strconv.FormatInt(repoHooks[0].ID, 10)}}); r.Status != 303 {
+		t.Fatalf("deleting through acme: %d", r.Status)
+	}
+	if left, _ := h.Deps.Meta.Hooks(ctx, "acme/priv"); len(left) != 1 {
+		t.Fatal("a repository's hook was deleted through its organization's settings")
+	}
+	if r := olga.post("/o/acme/-/webhooks/delete", url.Values{"id": {strconv.FormatInt(hooks[0].ID, 10)}}); r.Status != 303 {
+		t.Fatalf("deleting: %d", r.Status)
+	}
+	if left, _ := h.Deps.Meta.OrgHooks(ctx, "acme"); len(left) != 0 {
+		t.Fatalf("acme's hooks after deleting: %+v", left)
+	}
+	log, _ := h.Deps.Meta.AuditLog(ctx, meta.AuditQuery{Actor: "olga"})
+	var actions []string
+	for _, e := range log {
+		if strings.HasPrefix(e.Action, "webhook.") {
+			actions = append(actions, e.Action+" "+e.Target)
+		}
+	}
+	if !slices.Equal(actions, []string{"webhook.delete acme", "webhook.create acme"}) {
 		t.Fatalf("audit: %v", actions)
 	}
 }

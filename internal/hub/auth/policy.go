@@ -21,9 +21,11 @@ func (s *Service) May(ctx context.Context, id Identity, name string, action acce
 	case access.ManageNamespace: // name is a namespace: administrators, its user, its organization's owners
 		me := id.User.Name
 		switch {
+		case id.Org != "": // an organization's token manages nothing
+			return false, nil
 		case id.User.Admin && !id.User.Disabled, me != "" && me == name:
 			return true, nil
-		case me == "" || id.Org != "":
+		case me == "":
 			return false, nil
 		}
 		role, err := s.meta.MemberRole(ctx, name, me)

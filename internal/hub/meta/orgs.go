@@ -91,8 +91,8 @@ type Orgs interface {
 	Org(ctx context.Context, name string) (Org, error)
 	// OrgsOf lists the organizations user belongs to, by name ("" all of them).
 	OrgsOf(ctx context.Context, user string) ([]Org, error)
-	// DeleteOrg removes an organization with its members, teams and
-	// tokens; ErrConflict while it has repositories.
+	// DeleteOrg removes an organization with its members, teams, tokens
+	// and webhooks; ErrConflict while it has repositories.
 	DeleteOrg(ctx context.Context, name string) error
 
 	// SetMember makes user a member or owner of org (ErrNotFound: no such user or organization).
@@ -137,4 +137,9 @@ type Orgs interface {
 	DeleteOrgToken(ctx context.Context, org string, id int64) error
 	// TouchOrgToken records a use.
 	TouchOrgToken(ctx context.Context, id int64, now time.Time) error
+
+	// OrgHooks lists an organization's webhooks (made with CreateHook), oldest first.
+	OrgHooks(ctx context.Context, org string) ([]Hook, error)
+	// DeleteOrgHook removes a webhook of org, with its deliveries; ErrNotFound when org has no such hook.
+	DeleteOrgHook(ctx context.Context, org string, id int64) error
 }

@@ -208,7 +208,9 @@ func (s SQLOrgs) DeleteOrg(ctx context.Context, name string) error {
 			`DELETE FROM team_members WHERE team_id IN (SELECT id FROM teams WHERE org_id = ?)`,
 			`DELETE FROM team_repos WHERE team_id IN (SELECT id FROM teams WHERE org_id = ?)`,
 			`DELETE FROM teams WHERE org_id = ?`, `DELETE FROM org_members WHERE org_id = ?`,
-			`DELETE FROM org_tokens WHERE org_id = ?`, `DELETE FROM orgs WHERE id = ?`,
+			`DELETE FROM org_tokens WHERE org_id = ?`,
+			`DELETE FROM webhook_deliveries WHERE hook_id IN (SELECT id FROM webhooks WHERE org_id = ?)`,
+			`DELETE FROM webhooks WHERE org_id = ?`, `DELETE FROM orgs WHERE id = ?`,
 		} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
@@ -525,6 +527,26 @@ func (s SQLOrgs) DeleteOrgToken(ctx context.Context, org string, id int64) error
 func (s SQLOrgs) TouchOrgToken(ctx context.Context, id int64, now time.Time) error {
 	return s.Write(ctx, func(tx SQLTx) error {
 		_, err := tx.Exec(ctx, `UPDATE org_tokens SET last_used_at = ? WHERE id = ?`, now.UnixNano(), id)
+		return err
+	})
+}
+
+// OrgHooks lists an organization's webhooks.
+func (s SQLOrgs) OrgHooks(ctx context.Context, org string) ([]Hook, error) {
+	return collectRead(ctx, s, SQLOrgHooks, []any{org}, ScanHook)
+}
+
+// DeleteOrgHook removes an organization's webhook and its deliveries.
+func (s SQLOrgs) DeleteOrgHook(ctx context.Context, org string, id int64) error {
+	return s.Write(ctx, func(tx SQLTx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = ? AND org_id <> 0 AND org_id = (SELECT id FROM orgs WHERE name = ?)`, id, org)
+		if err == nil && n == 0 {
+			return sqlNotFound("webhook %d of %s", id, org)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE hook_id = ?`, id)
 		return err
 	})
 }

@@ -2,15 +2,17 @@ package meta
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// Hook is a webhook on a repository: events are POSTed to URL, signed
-// with Secret.
+// Hook is a webhook on a repository or an organization: events are
+// POSTed to URL, signed with Secret.
 type Hook struct {
 	ID         int64
-	Repository string
+	Repository string // the repository it is on, "" for an organization's
+	Org        string // the organization it is on: it hears every repository of its namespace
 	URL        string
 	Secret     string
 	Events     []string // what it is told of (webhook.Push, ...)
@@ -45,8 +47,11 @@ type Delivery struct {
 // Webhooks are the repositories' hooks and their delivery log. A hook
 // belongs to its repository: deleting the repository makes its hooks
 // unreachable, and a repository made again under the name has none.
+// Organizations' hooks are made here too (Hook.Org), and listed and
+// deleted through Orgs.
 type Webhooks interface {
-	// CreateHook adds a hook to h.Repository and returns its id; ErrNotFound without the repository.
+	// CreateHook adds a hook to h.Repository (or h.Org) and returns its
+	// id; ErrNotFound without the repository (organization).
 	CreateHook(ctx context.Context, h Hook) (int64, error)
 	// Hooks lists a repository's hooks, oldest first (none for a missing repository).
 	Hooks(ctx context.Context, repo string) ([]Hook, error)
@@ -75,10 +80,14 @@ const DeliveriesKept = 100
 const (
 	SQLCreateHook = `INSERT INTO webhooks (repo_id, url, secret, events, created_by, created_at)
 		SELECT id, ?, ?, ?, ?, ? FROM repositories WHERE name = ? RETURNING id`
-	sqlHookColumns = `SELECT h.id, r.name, h.url, h.secret, h.events, h.created_by, h.created_at
-		FROM webhooks h JOIN repositories r ON r.id = h.repo_id `
+	// SQLCreateOrgHook is SQLCreateHook for a hook of an organization.
+	SQLCreateOrgHook = `INSERT INTO webhooks (repo_id, org_id, url, secret, events, created_by, created_at)
+		SELECT 0, id, ?, ?, ?, ?, ? FROM orgs WHERE name = ? RETURNING id`
+	sqlHookColumns = `SELECT h.id, COALESCE(r.name, ''), COALESCE(o.name, ''), h.url, h.secret, h.events, h.created_by, h.created_at
+		FROM webhooks h LEFT JOIN repositories r ON r.id = h.repo_id LEFT JOIN orgs o ON o.id = h.org_id `
 	SQLHooks              = sqlHookColumns + `WHERE r.name = ? ORDER BY h.id`
-	SQLHook               = sqlHookColumns + `WHERE h.id = ?`
+	SQLOrgHooks           = sqlHookColumns + `WHERE o.name = ? ORDER BY h.id`
+	SQLHook               = sqlHookColumns + `WHERE h.id = ? AND (r.id IS NOT NULL OR o.id IS NOT NULL)`
 	SQLDeleteHookDelivers = `DELETE FROM webhook_deliveries WHERE hook_id IN
 		(SELECT h.id FROM webhooks h JOIN repositories r ON r.id = h.repo_id WHERE h.id = ? AND r.name = ?)`
 	SQLDeleteHook  = `DELETE FROM webhooks WHERE id = ? AND repo_id IN (SELECT id FROM repositories WHERE name = ?)`
@@ -95,9 +104,14 @@ const (
 	SQLStale      = sqlDeliveryColumns + `WHERE state = 'pending' AND updated_at < ? ORDER BY updated_at, id LIMIT ?`
 )
 
-// HookArgs are SQLCreateHook's arguments for h.
-func HookArgs(h Hook) []any {
-	return []any{h.URL, h.Secret, strings.Join(h.Events, ","), h.CreatedBy, h.CreatedAt.UnixNano(), h.Repository}
+// HookSQL is the statement (SQLCreateHook or SQLCreateOrgHook) and its
+// arguments that add h, and what h is on (for a not-found error).
+func HookSQL(h Hook) (query string, args []any, on string) {
+	query, on = SQLCreateHook, "repository "+strconv.Quote(h.Repository)
+	if h.Org != "" {
+		query, on = SQLCreateOrgHook, "organization "+strconv.Quote(h.Org)
+	}
+	return query, []any{h.URL, h.Secret, strings.Join(h.Events, ","), h.CreatedBy, h.CreatedAt.UnixNano(), h.Repository + h.Org}, on
 }
 
 // DeliveryArgs are SQLAddDelivery's arguments for d.
@@ -152,7 +166,7 @@ func ScanHook(row Scanner) (Hook, error) {
 	var h Hook
 	var events string
 	var created int64
-	err := row.Scan(&h.ID, &h.Repository, &h.URL, &h.Secret, &events, &h.CreatedBy, &created)
+	err := row.Scan(&h.ID, &h.Repository, &h.Org, &h.URL, &h.Secret, &events, &h.CreatedBy, &created)
 	if events != "" {
 		h.Events = strings.Split(events, ",")
 	}

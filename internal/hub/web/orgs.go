@@ -11,6 +11,7 @@ import (
 	"github.com/strata-dev/strata/internal/errdefs"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 )
 
 // orgAccess is an organization and what the visitor is in it.
@@ -239,6 +240,12 @@ func (s *site) orgPost(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(f.Get("id"), 10, 64)
 		err, msg, page = s.Meta.DeleteOrgToken(ctx, org, id), "Token revoked: what used it is signed out.", page+"/settings"
 		event, details["id"] = meta.AuditOrgTokenRevoke, f.Get("id")
+	case "webhooks", "webhooks/delete", "webhooks/redeliver":
+		page += "/settings#webhooks"
+		if msg, err = s.hookForm(r, meta.Hook{Org: org}, action); errdefs.IsInvalidArgument(err) || errors.Is(err, errdefs.ErrForbidden) {
+			s.back(w, r, page, sentence(err))
+			return
+		}
 	case "delete":
 		if f.Get("confirm") != org {
 			s.back(w, r, page, "Type the organization's name to delete it.")
@@ -266,10 +273,12 @@ func (s *site) orgPost(w http.ResponseWriter, r *http.Request) {
 // orgSettingsData is an organization's settings page, its owners'.
 type orgSettingsData struct {
 	orgAccess
-	Host     string
-	Tokens   []meta.OrgToken
-	NewToken string // shown once, just made
-	Now      time.Time
+	Host       string
+	Tokens     []meta.OrgToken
+	NewToken   string // shown once, just made
+	Now        time.Time
+	Hooks      []hookView
+	HookEvents []string
 }
 
 func (s *site) orgSettings(w http.ResponseWriter, r *http.Request) {
@@ -286,7 +295,12 @@ func (s *site) renderOrgSettings(w http.ResponseWriter, r *http.Request, a orgAc
 	}
 	d := orgSettingsData{orgAccess: a, Host: r.Host, NewToken: newToken, Now: time.Now()}
 	var err error
-	if d.Tokens, err = s.Meta.OrgTokens(r.Context(), a.Org.Name); err != nil {
+	d.Tokens, err = s.Meta.OrgTokens(r.Context(), a.Org.Name)
+	if err == nil {
+		d.HookEvents = webhook.Events
+		d.Hooks, err = s.hookViews(r.Context(), meta.Hook{Org: a.Org.Name})
+	}
+	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}

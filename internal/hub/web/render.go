@@ -31,6 +31,17 @@ var funcs = template.FuncMap{
 	"usage":    usage,
 	"describe": retention.Describe,
 	"days":     retention.Days,
+	"hooksection": func(base, csrf string, hooks []hookView, events []string) hookSection {
+		return hookSection{base, csrf, hooks, events}
+	},
+}
+
+// hookSection is the webhooks part of a repository's page or an
+// organization's settings: its forms post to Base + "/-/webhooks...".
+type hookSection struct {
+	Base, CSRF string
+	Hooks      []hookView
+	Events     []string
 }
 
 // usage says what a namespace stores against its quota.

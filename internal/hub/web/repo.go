@@ -141,7 +141,7 @@ func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 			s.serverError(w, r, err)
 			return
 		}
-		if d.Hooks, err = s.hookViews(ctx, a.Repo.Name); err != nil {
+		if d.Hooks, err = s.hookViews(ctx, meta.Hook{Repository: a.Repo.Name}); err != nil {
 			s.serverError(w, r, err)
 			return
 		}
@@ -268,7 +268,7 @@ func (s *site) repoPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "webhooks", "webhooks/delete", "webhooks/redeliver":
-		if msg, err = s.hookForm(r, name, action); errdefs.IsInvalidArgument(err) || errors.Is(err, errdefs.ErrForbidden) {
+		if msg, err = s.hookForm(r, meta.Hook{Repository: name}, action); errdefs.IsInvalidArgument(err) || errors.Is(err, errdefs.ErrForbidden) {
 			s.back(w, r, page+"#webhooks", sentence(err))
 			return
 		}

@@ -26,8 +26,16 @@ const deliveriesShown = 10
 // maxHooks bounds a repository's hooks.
 const maxHooks = 20
 
-func (s *site) hookViews(ctx context.Context, repo string) ([]hookView, error) {
-	hooks, err := s.Meta.Hooks(ctx, repo)
+// hooksOf lists the hooks on what on names (a repository or an organization).
+func (s *site) hooksOf(ctx context.Context, on meta.Hook) ([]meta.Hook, error) {
+	if on.Org != "" {
+		return s.Meta.OrgHooks(ctx, on.Org)
+	}
+	return s.Meta.Hooks(ctx, on.Repository)
+}
+
+func (s *site) hookViews(ctx context.Context, on meta.Hook) ([]hookView, error) {
+	hooks, err := s.hooksOf(ctx, on)
 	if err != nil {
 		return nil, err
 	}
@@ -41,21 +49,31 @@ func (s *site) hookViews(ctx context.Context, repo string) ([]hookView, error) {
 	return out, nil
 }
 
-// hookForm runs the webhook forms of repo's page (its managers only):
-// add one, delete one, send a delivery again. It returns what to tell the visitor.
-func (s *site) hookForm(r *http.Request, repo, action string) (string, error) {
+// hookForm runs the webhook forms of a repository's page or an
+// organization's settings (their managers only) for what on names: add
+// one, delete one, send a delivery again. It returns what to tell the visitor.
+func (s *site) hookForm(r *http.Request, on meta.Hook, action string) (string, error) {
 	ctx := r.Context()
 	f := r.PostForm
 	id, _ := strconv.ParseInt(f.Get("id"), 10, 64)
+	target, details := on.Repository, map[string]string{"repository": on.Repository}
+	if on.Org != "" {
+		target, details = on.Org, map[string]string{"org": on.Org}
+	}
 	switch action {
 	case "webhooks/delete":
-		if err := s.Meta.DeleteHook(ctx, repo, id); err != nil {
+		err := s.Meta.DeleteHook(ctx, on.Repository, id)
+		if on.Org != "" {
+			err = s.Meta.DeleteOrgHook(ctx, on.Org, id)
+		}
+		if err != nil {
 			return "", err
 		}
-		s.record(r, meta.AuditHookDelete, repo, map[string]string{"repository": repo, "id": f.Get("id")})
+		details["id"] = f.Get("id")
+		s.record(r, meta.AuditHookDelete, target, details)
 		return "Webhook deleted.", nil
 	case "webhooks/redeliver":
-		n, err := s.Webhooks.Redeliver(ctx, repo, id)
+		n, err := s.Webhooks.Redeliver(ctx, on, id)
 		if err != nil {
 			return "", err
 		}
@@ -74,9 +92,9 @@ func (s *site) hookForm(r *http.Request, repo, action string) (string, error) {
 	if len(events) == 0 {
 		return "", fmt.Errorf("pick at least one event: %w", errdefs.ErrInvalidArgument)
 	}
-	if hooks, err := s.Meta.Hooks(ctx, repo); err != nil || len(hooks) >= maxHooks {
+	if hooks, err := s.hooksOf(ctx, on); err != nil || len(hooks) >= maxHooks {
 		if err == nil {
-			err = fmt.Errorf("a repository has at most %d webhooks: %w", maxHooks, errdefs.ErrInvalidArgument)
+			err = fmt.Errorf("at most %d webhooks each: %w", maxHooks, errdefs.ErrInvalidArgument)
 		}
 		return "", err
 	}
@@ -87,12 +105,13 @@ func (s *site) hookForm(r *http.Request, repo, action string) (string, error) {
 	if len(secret) > 200 {
 		return "", fmt.Errorf("keep the secret under 200 characters: %w", errdefs.ErrInvalidArgument)
 	}
-	_, err := s.Meta.CreateHook(ctx, meta.Hook{Repository: repo, URL: u, Secret: secret, Events: events,
-		CreatedBy: visitorOf(ctx).id.User.Name, CreatedAt: time.Now()})
-	if err != nil {
+	h := on
+	h.URL, h.Secret, h.Events, h.CreatedBy, h.CreatedAt = u, secret, events, visitorOf(ctx).id.User.Name, time.Now()
+	if _, err := s.Meta.CreateHook(ctx, h); err != nil {
 		return "", err
 	}
-	s.record(r, meta.AuditHookCreate, repo, map[string]string{"repository": repo, "url": u, "events": strings.Join(events, ",")})
+	details["url"], details["events"] = u, strings.Join(events, ",")
+	s.record(r, meta.AuditHookCreate, target, details)
 	if made {
 		return "Webhook added. Its secret, shown only now: " + secret, nil
 	}

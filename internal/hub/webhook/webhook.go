@@ -202,7 +202,8 @@ func payloadOf(e meta.AuditEvent) (Payload, bool) {
 }
 
 // Notify is the audit recorder's listener: an entry hooks care about is
-// delivered to each hook of its repository that asked for its event.
+// delivered to each hook that asked for its event, of its repository and
+// of the organization whose namespace the repository is in.
 func (d *Dispatcher) Notify(ctx context.Context, e meta.AuditEvent) {
 	p, ok := payloadOf(e)
 	if !ok {
@@ -210,6 +211,11 @@ func (d *Dispatcher) Notify(ctx context.Context, e meta.AuditEvent) {
 	}
 	ctx = context.WithoutCancel(ctx)
 	hooks, err := d.meta.Hooks(ctx, p.Repository)
+	if err == nil && strings.Contains(p.Repository, "/") {
+		var org []meta.Hook
+		org, err = d.meta.OrgHooks(ctx, meta.Namespace(p.Repository))
+		hooks = append(hooks, org...)
+	}
 	if err != nil {
 		d.opts.Log.Error("webhooks not read: nothing delivered", "repository", p.Repository, "event", p.Event, "err", err)
 		return
@@ -237,14 +243,15 @@ func (d *Dispatcher) deliver(ctx context.Context, h meta.Hook, event string, bod
 }
 
 // Redeliver sends a recorded delivery's payload again, as a new delivery
-// of the same hook, which must be one of repo's; it returns the new one's id.
-func (d *Dispatcher) Redeliver(ctx context.Context, repo string, id int64) (int64, error) {
+// of the same hook, which must be on what on names (its Repository or
+// its Org); it returns the new one's id.
+func (d *Dispatcher) Redeliver(ctx context.Context, on meta.Hook, id int64) (int64, error) {
 	old, err := d.meta.Delivery(ctx, id)
 	if err != nil {
 		return 0, err
 	}
 	h, err := d.meta.Hook(ctx, old.Hook)
-	if err == nil && h.Repository != repo {
+	if err == nil && (h.Repository != on.Repository || h.Org != on.Org) {
 		err = fmt.Errorf("delivery %d: %w", id, errdefs.ErrNotFound)
 	}
 	if err != nil {

@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"ManifestInfos", testManifestInfos},
 		{"Orgs", testOrgs},
 		{"OrgTokens", testOrgTokens},
+		{"OrgHooks", testOrgHooks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -258,3 +258,67 @@ func testOrgTokens(t *testing.T, s meta.Store) {
 		t.Fatalf("token ids reused: %d after %d", id2, id)
 	}
 }
+
+// testOrgHooks: an organization's hooks are its own (not its
+// repositories'), read back with the organization, and go with it.
+func testOrgHooks(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	user(t, s, "alice", false)
+	for _, o := range []string{"acme", "other"} {
+		if err := s.CreateOrg(ctx, meta.Org{Name: o, CreatedBy: "alice", CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateHook(ctx, meta.Hook{Org: "nobody", URL: "http://x"}); !errdefs.IsNotFound(err) {
+		t.Fatalf("a hook of no organization: %v", err)
+	}
+	live(t, s, "acme/app", dg("1"), t0)
+	repoHook, _ := s.CreateHook(ctx, meta.Hook{Repository: "acme/app", URL: "http://repo", Events: []string{"push"}, CreatedAt: t0})
+	id, err := s.CreateHook(ctx, meta.Hook{Org: "acme", URL: "http://org", Secret: "s", Events: []string{"push", "tag_delete"}, CreatedBy: "alice", CreatedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.Hook(ctx, id); err != nil || h.Org != "acme" || h.Repository != "" || h.URL != "http://org" || len(h.Events) != 2 {
+		t.Fatalf("Hook = %+v, %v", h, err)
+	}
+	if h, err := s.Hook(ctx, repoHook); err != nil || h.Org != "" || h.Repository != "acme/app" {
+		t.Fatalf("the repository's hook = %+v, %v", h, err)
+	}
+	if list, _ := s.OrgHooks(ctx, "acme"); len(list) != 1 || list[0].ID != id {
+		t.Fatalf("acme's hooks: %+v", list)
+	}
+	if list, _ := s.Hooks(ctx, "acme/app"); len(list) != 1 || list[0].ID != repoHook {
+		t.Fatalf("acme/app's hooks: %+v", list)
+	}
+	if list, _ := s.OrgHooks(ctx, "other"); len(list) != 0 {
+		t.Fatalf("another organization's hooks: %+v", list)
+	}
+	for what, err := range map[string]error{
+		"through another organization": s.DeleteOrgHook(ctx, "other", id),
+		"through a repository":         s.DeleteHook(ctx, "acme/app", id),
+		"a repository's, as acme's":    s.DeleteOrgHook(ctx, "acme", repoHook),
+	} {
+		if !errdefs.IsNotFound(err) {
+			t.Errorf("deleting a hook %s: %v", what, err)
+		}
+	}
+	did, _ := s.AddDelivery(ctx, meta.Delivery{Hook: id, Event: "push", Payload: []byte("{}"), State: meta.DeliveryPending, CreatedAt: t0, UpdatedAt: t0})
+	if err := s.DeleteOrgHook(ctx, "acme", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delivery(ctx, did); !errdefs.IsNotFound(err) {
+		t.Fatalf("a deleted hook's delivery: %v", err)
+	}
+	id2, _ := s.CreateHook(ctx, meta.Hook{Org: "acme", URL: "http://org2", CreatedAt: t0})
+	s.DeleteRepository(ctx, "acme/app")
+	if err := s.DeleteOrg(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Hook(ctx, id2); !errdefs.IsNotFound(err) {
+		t.Fatalf("a hook of a deleted organization: %v", err)
+	}
+	s.CreateOrg(ctx, meta.Org{Name: "acme", CreatedBy: "alice", CreatedAt: t0})
+	if list, _ := s.OrgHooks(ctx, "acme"); len(list) != 0 {
+		t.Fatalf("acme made again has hooks: %+v", list)
+	}
+}

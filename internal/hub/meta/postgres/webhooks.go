@@ -10,9 +10,10 @@ import (
 // CreateHook adds a hook to a repository.
 func (s *Store) CreateHook(ctx context.Context, h meta.Hook) (int64, error) {
 	var id int64
-	err := s.db.QueryRow(ctx, numbered(meta.SQLCreateHook), meta.HookArgs(h)...).Scan(&id)
+	q, args, on := meta.HookSQL(h)
+	err := s.db.QueryRow(ctx, numbered(q), args...).Scan(&id)
 	if noRows(err) {
-		return 0, notFound("repository %q", h.Repository)
+		return 0, notFound("%s", on)
 	}
 	return id, err
 }

@@ -315,6 +315,12 @@ CREATE TABLE org_tokens (
 );
 CREATE INDEX org_tokens_by_org ON org_tokens (org_id);
 `,
+	// 12: webhooks of organizations (org_id; repo_id 0), which hear every
+	// repository of the organization's namespace.
+	`
+ALTER TABLE webhooks ADD COLUMN org_id INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX webhooks_by_org ON webhooks (org_id) WHERE org_id <> 0;
+`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -12,9 +12,10 @@ import (
 // CreateHook adds a hook to a repository.
 func (s *Store) CreateHook(ctx context.Context, h meta.Hook) (int64, error) {
 	var id int64
-	err := s.w.QueryRowContext(ctx, meta.SQLCreateHook, meta.HookArgs(h)...).Scan(&id)
+	q, args, on := meta.HookSQL(h)
+	err := s.w.QueryRowContext(ctx, q, args...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("repository %q", h.Repository)
+		return 0, notFound("%s", on)
 	}
 	return id, err
 }
