@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -54,12 +56,14 @@ func TestImmutableTags(t *testing.T) {
 // TestRetention: keep the 2 most recent tags and drop untagged manifests,
 // with v* immutable. The dry run lists what would go and deletes nothing;
 // the scheduler's pass deletes it through the API's path (the audit log
-// says so), and the registry API no longer serves it.
+// says so, the repository's webhook hears of each tag), and the registry
+// API no longer serves it.
 // On SQLite and PostgreSQL.
 func TestRetention(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testRetention(t, hub.Config{GCGrace: time.Millisecond}) })
+	hooks := webhook.Options{AllowPrivate: true}
+	t.Run("sqlite", func(t *testing.T) { testRetention(t, hub.Config{GCGrace: time.Millisecond, Webhooks: hooks}) })
 	t.Run("postgres", func(t *testing.T) {
-		testRetention(t, hub.Config{GCGrace: time.Millisecond, Database: testutil.PostgresDB(t)})
+		testRetention(t, hub.Config{GCGrace: time.Millisecond, Webhooks: hooks, Database: testutil.PostgresDB(t)})
 	})
 }
 
@@ -85,6 +89,11 @@ func testRetention(t *testing.T, cfg hub.Config) {
 		if err := h.Deps.Meta.SetTagPolicy(ctx, p); err != nil {
 			t.Fatal(err)
 		}
+	}
+	rc := newReceiver(t, "retention-secret", 0)
+	if _, err := h.Deps.Meta.CreateHook(ctx, meta.Hook{Repository: "lib/app", URL: rc.URL, Secret: "retention-secret",
+		Events: []string{webhook.TagDelete}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
 	}
 	all := "1\n2\n3\n4\nv1"
 	if got := run("ls", repo); got != all {
@@ -140,6 +149,13 @@ func testRetention(t *testing.T, cfg hub.Config) {
 	entries, err := h.Deps.Meta.AuditLog(ctx, meta.AuditQuery{Action: meta.AuditManifestDelete})
 	if err != nil || len(entries) != 2 || entries[0].Details["by"] != "retention" || entries[0].Details["policy"] != "repository lib/app" {
 		t.Fatalf("audit of retention's deletes: %+v, %v", entries, err)
+	}
+	var heard []string
+	for _, p := range rc.wait(2) {
+		heard = append(heard, p.Event+" "+p.Tag)
+	}
+	if slices.Sort(heard); strings.Join(heard, ",") != "tag_delete 1,tag_delete 2" {
+		t.Errorf("the webhook heard %v", heard)
 	}
 	push(t, repo+":5", randomImage(t, 1))
 	if err := hub.RetentionPass(ctx, cfg, h.Deps); err != nil {
