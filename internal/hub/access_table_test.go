@@ -277,7 +277,51 @@ func TestAccessTableOrgs(t *testing.T) {
 		h, pub, priv := orgHub(t, cfg)
 		runTable(t, h, orgPeople, []target{{"acme/pub", pub, func(p who) string { return p.pub }},
 			{"acme/priv", priv, func(p who) string { return p.priv }}, {"acme/new", pub, func(p who) string { return p.other }}})
+		orgPages(t, h)
 	})
+}
+
+// orgPages checks the website as each of orgPeople who signs in with a
+// password: a repository's page opens exactly for those who may pull it,
+// and the organization's page, the dashboard and explore list it exactly
+// then too; members and teams show to members only, the settings to
+// owners (and administrators) only.
+func orgPages(t *testing.T, h *testutil.Hub) {
+	for _, p := range orgPeople {
+		if strings.Contains(p.secret, "token:") {
+			continue // tokens do not sign in on the website
+		}
+		c := newWebClient(t, h)
+		if p.user != "" {
+			c.signIn(p.user, p.secret)
+		}
+		orgPage := c.get("/o/acme")
+		explore := c.get("/explore?q=acme")
+		dashboard := c.get("/")
+		for _, tg := range []struct{ repo, allowed string }{{"acme/pub", p.pub}, {"acme/priv", p.priv}} {
+			pull := strings.Contains(tg.allowed, "l")
+			if r := c.get("/r/" + tg.repo); (r.Status == 200) != pull || (!pull && r.Status != 404) {
+				t.Errorf("%s: the page of %s: %d (may pull: %v)", p.name, tg.repo, r.Status, pull)
+			}
+			if listed := strings.Contains(orgPage.Body, `href="/r/`+tg.repo+`"`); listed != pull {
+				t.Errorf("%s: the organization's page lists %s: %v (may pull: %v)", p.name, tg.repo, listed, pull)
+			}
+			if listed := strings.Contains(explore.Body, `href="/r/`+tg.repo+`"`); listed != (tg.repo == "acme/pub") {
+				t.Errorf("%s: explore lists %s: %v", p.name, tg.repo, listed)
+			}
+			if listed := strings.Contains(dashboard.Body, `href="/r/`+tg.repo+`"`); p.user != "" && p.user != "ops" && tg.repo == "acme/priv" && listed != pull {
+				t.Errorf("%s: the dashboard lists %s: %v (may pull: %v)", p.name, tg.repo, listed, pull)
+			}
+		}
+		member := slices.Contains([]string{"olga", "mia", "rita", "will", "adam", "tess", "ops"}, p.user)
+		if shown := strings.Contains(orgPage.Body, `id="members"`); shown != member {
+			t.Errorf("%s: the organization's members shown: %v", p.name, shown)
+		}
+		owner := p.user == "olga" || p.user == "ops"
+		if r := c.get("/o/acme/settings"); (r.Status == 200) != owner || strings.Contains(r.Body, "strata_oat_") {
+			t.Errorf("%s: the organization's settings: %d", p.name, r.Status)
+		}
+	}
 }
 
 // adminPages are the website's pages for administrators only.

@@ -73,6 +73,36 @@ func TestOrgWebFlow(t *testing.T) {
 			t.Fatalf("%s: %d %s", f.action, r.Status, r.Body)
 		}
 	}
+	// Hostile team and member forms change nothing and say why.
+	for _, f := range []struct {
+		action string
+		form   url.Values
+	}{
+		{"teams", url.Values{"team": {"Devs"}}}, {"teams", url.Values{"team": {"../x"}}}, {"teams", url.Values{"team": {"<b>x</b>"}}},
+		{"teams", url.Values{"team": {strings.Repeat("d", 40)}}}, {"teams", url.Values{"team": {"devs"}}},
+		{"teams", url.Values{"team": {"qa"}, "description": {strings.Repeat("x", 201)}}},
+		{"members", url.Values{"user": {"nobody"}}}, {"members", url.Values{"user": {"<script>"}}},
+		{"team/members", url.Values{"team": {"nobody"}, "user": {"bob"}}}, {"team/members", url.Values{"team": {"devs"}, "user": {"nobody"}}},
+		{"members/remove", url.Values{"user": {"bob"}}}, {"nonsense", url.Values{}},
+	} {
+		r := olga.post("/o/acme/-/"+f.action, f.form)
+		if f.action == "nonsense" {
+			if r.Status != 404 {
+				t.Errorf("an unknown form: %d", r.Status)
+			}
+			continue
+		}
+		next := olga.get(r.Header.Get("Location"))
+		if r.Status != 303 || !strings.Contains(next.Body, `class="notice ok"`) {
+			t.Errorf("%s %v: %d, no message", f.action, f.form, r.Status)
+		}
+	}
+	if teams, _ := h.Deps.Meta.Teams(ctx, "acme"); len(teams) != 1 {
+		t.Errorf("hostile forms made teams: %+v", teams)
+	}
+	if m, _ := h.Deps.Meta.Members(ctx, "acme"); len(m) != 3 {
+		t.Errorf("hostile forms changed the members: %+v", m)
+	}
 	if r := olga.get("/new?namespace=acme"); !strings.Contains(r.Body, `<option value="acme" selected>`) {
 		t.Fatalf("the new repository page offers no acme: %s", r.Body)
 	}
