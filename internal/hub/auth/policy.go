@@ -91,19 +91,6 @@ func (s *Service) roleIn(ctx context.Context, owner, name, user string, exists b
 	return collab, err
 }
 
-// OrgRole is what id is in organization org, for its pages: a hub
-// administrator acts as an owner; an organization's token is nothing
-// there (it manages nothing); "" is not a member (or no such organization).
-func (s *Service) OrgRole(ctx context.Context, id Identity, org string) (meta.OrgRole, error) {
-	switch {
-	case id.Anonymous() || id.Org != "" || id.User.Disabled:
-		return "", nil
-	case id.User.Admin:
-		return meta.OrgOwner, nil
-	}
-	return s.meta.MemberRole(ctx, org, id.User.Name)
-}
-
 // mayMirrored is the rule for a name of the pull-through cache: anyone
 // pulls (a signed-in user when signIn), no one pushes (what is there is
 // the upstream's), and administrators delete, to evict.

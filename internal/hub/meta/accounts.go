@@ -83,8 +83,9 @@ type Accounts interface {
 	// enabled administrator (nothing changes then).
 	UpdateUser(ctx context.Context, name string, c UserChange) error
 	// DeleteUser removes a user with their credentials, collaborations,
-	// repositories and remembered addresses; ErrConflict for the last
-	// enabled administrator.
+	// organization and team memberships (an organization they alone owned
+	// is left to the administrators), repositories and remembered
+	// addresses; ErrConflict for the last enabled administrator.
 	DeleteUser(ctx context.Context, name string) error
 
 	// CreateCredential stores a credential and returns its id, which no

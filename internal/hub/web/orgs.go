@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/internal/errdefs"
+	"github.com/strata-dev/strata/internal/hub/access"
 	"github.com/strata-dev/strata/internal/hub/auth"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/hub/webhook"
@@ -38,7 +39,16 @@ func (s *site) openOrg(w http.ResponseWriter, r *http.Request, members bool) (or
 		s.serverError(w, r, err)
 		return orgAccess{}, false
 	}
-	role, err := s.Auth.OrgRole(ctx, visitorOf(ctx).id, name)
+	// Its owners (and administrators) manage its namespace; others may be members.
+	id := visitorOf(ctx).id
+	owner, err := s.Auth.May(ctx, id, name, access.ManageNamespace)
+	role := meta.OrgOwner
+	if !owner && err == nil {
+		role = ""
+		if !id.Anonymous() && id.Org == "" {
+			role, err = s.Meta.MemberRole(ctx, name, id.User.Name)
+		}
+	}
 	if err != nil {
 		s.serverError(w, r, err)
 		return orgAccess{}, false
