@@ -317,6 +317,9 @@ func orgPages(t *testing.T, h *testutil.Hub) {
 		if shown := strings.Contains(orgPage.Body, `id="members"`); shown != member {
 			t.Errorf("%s: the organization's members shown: %v", p.name, shown)
 		}
+		if p.user == "ops" && !strings.Contains(c.get("/admin").Body, `href="/o/acme"`) {
+			t.Errorf("the administrator's page lists no acme")
+		}
 		owner := p.user == "olga" || p.user == "ops"
 		if r := c.get("/o/acme/settings"); (r.Status == 200) != owner || strings.Contains(r.Body, "strata_oat_") {
 			t.Errorf("%s: the organization's settings: %d", p.name, r.Status)

@@ -12,6 +12,7 @@ import (
 // adminData is the administrator's page.
 type adminData struct {
 	Users  []meta.User
+	Orgs   []meta.Org
 	Usage  meta.Usage
 	Signup bool
 	Scrub  scrubState
@@ -31,6 +32,11 @@ func (s *site) adminPage(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	orgs, err := s.Meta.OrgsOf(ctx, "")
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	usage, err := s.Meta.Usage(ctx)
 	if err != nil {
 		s.serverError(w, r, err)
@@ -42,7 +48,7 @@ func (s *site) adminPage(w http.ResponseWriter, r *http.Request) {
 	sc.Running = cursor != ""
 	sc.Finished, _ = s.Meta.Setting(ctx, storage.SettingScrubFinished)
 	sc.Damaged, _ = s.Meta.Setting(ctx, storage.SettingScrubDamaged)
-	s.render(w, r, http.StatusOK, "admin", "Administration", adminData{users, usage, open, sc}, "")
+	s.render(w, r, http.StatusOK, "admin", "Administration", adminData{users, orgs, usage, open, sc}, "")
 }
 
 func (s *site) adminSignup(w http.ResponseWriter, r *http.Request) {
