@@ -384,7 +384,8 @@ func newAPI(cfg Config, deps Deps) *distapi.API {
 // registry API's path, and drops no manifest younger than the GC grace.
 func Retention(cfg Config, deps Deps) *retention.Runner {
 	cfg = cfg.withDefaults()
-	return &retention.Runner{Meta: deps.Meta, Delete: newAPI(cfg, deps).Delete, Now: time.Now, Grace: cfg.GCGrace}
+	api := newAPI(cfg, deps)
+	return &retention.Runner{Meta: deps.Meta, Delete: api.Delete, DeleteUntagged: api.DeleteUntagged, Now: time.Now, Grace: cfg.GCGrace}
 }
 
 // ServeHTTP parses the path, finds the route, decides access, and runs the

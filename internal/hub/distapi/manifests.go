@@ -180,10 +180,21 @@ func (a *API) DeleteManifest(w http.ResponseWriter, r *http.Request, p Path) err
 // tags goes through here: the API, the website and retention. An
 // immutable tag is refused with a *meta.ImmutableError.
 func (a *API) Delete(ctx context.Context, repo, ref string, details map[string]string) error {
+	return a.delete(ctx, repo, ref, false, details)
+}
+
+// DeleteUntagged deletes manifest d of repo as Delete does, unless a tag
+// points at it by then (a *meta.InUseError): retention drops untagged
+// manifests, and a tag pushed since it looked must keep its manifest.
+func (a *API) DeleteUntagged(ctx context.Context, repo string, d digest.Digest, details map[string]string) error {
+	return a.delete(ctx, repo, d.String(), true, details)
+}
+
+func (a *API) delete(ctx context.Context, repo, ref string, untaggedOnly bool, details map[string]string) error {
 	var err error
 	e := meta.AuditEvent{Target: refString(repo, ref), Details: map[string]string{"repository": repo}}
 	if d, perr := digest.Parse(ref); perr == nil {
-		err = a.Meta.DeleteManifest(ctx, repo, d)
+		err = a.Meta.DeleteManifest(ctx, repo, d, untaggedOnly)
 		e.Action, e.Details["digest"] = meta.AuditManifestDelete, d.String()
 	} else {
 		err = a.Meta.DeleteTag(ctx, repo, ref)

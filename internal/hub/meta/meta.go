@@ -226,8 +226,9 @@ type Store interface {
 	// Manifest returns a manifest by tag or digest.
 	Manifest(ctx context.Context, repo, reference string) (Manifest, error)
 	// DeleteManifest removes a manifest and every tag pointing at it; an
-	// *InUseError (ErrConflict) while an index of repo names it.
-	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	// *InUseError (ErrConflict) while an index of repo names it or, with
+	// untaggedOnly (retention's deletes), while a tag points at it.
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest, untaggedOnly bool) error
 	// DeleteTag removes one tag; the manifest stays.
 	DeleteTag(ctx context.Context, repo, tag string) error
 	// Tags lists a repository's tags in byte order.

@@ -126,12 +126,17 @@ func (e *LimitError) Error() string {
 
 func (e *LimitError) Unwrap() error { return errdefs.ErrUnavailable }
 
-// InUseError is a manifest an index of its repository still names.
+// InUseError is a manifest an index of its repository still names, or
+// (for a delete of untagged manifests only) one a tag points at.
 type InUseError struct {
 	Manifest, Index digest.Digest
+	Tag             string
 }
 
 func (e *InUseError) Error() string {
+	if e.Tag != "" {
+		return fmt.Sprintf("manifest %s is tagged %s: it is no longer untagged", e.Manifest, e.Tag)
+	}
 	return fmt.Sprintf("manifest %s is named by index %s in this repository: delete the index first", e.Manifest, e.Index)
 }
 

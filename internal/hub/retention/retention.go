@@ -191,8 +191,11 @@ type Runner struct {
 	// Delete deletes a tag or manifest as the registry API does
 	// (distapi.API.Delete), adding details to its audit entry.
 	Delete func(ctx context.Context, repo, ref string, details map[string]string) error
-	Now    func() time.Time
-	Grace  time.Duration // manifests pushed within it are never dropped as untagged
+	// DeleteUntagged deletes a manifest as Delete does, unless a tag
+	// points at it by then (distapi.API.DeleteUntagged).
+	DeleteUntagged func(ctx context.Context, repo string, d digest.Digest, details map[string]string) error
+	Now            func() time.Time
+	Grace          time.Duration // manifests pushed within it are never dropped as untagged
 }
 
 // Plan works out what retention would delete from repo now.
@@ -223,8 +226,8 @@ type Result struct {
 func (r *Runner) Apply(ctx context.Context, p Plan) (Result, error) {
 	var res Result
 	details := map[string]string{"by": "retention", "rules": Describe(p.Rules), "policy": string(p.Rules.Scope) + " " + p.Rules.Name}
-	del := func(ref string) (bool, error) {
-		err := r.Delete(ctx, p.Repository, ref, details)
+	del := func(deleteOne func() error) (bool, error) {
+		err := deleteOne()
 		var ie *meta.ImmutableError
 		var iu *meta.InUseError
 		if errdefs.IsNotFound(err) || errors.As(err, &ie) || errors.As(err, &iu) {
@@ -232,12 +235,12 @@ func (r *Runner) Apply(ctx context.Context, p Plan) (Result, error) {
 			return false, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("retention of %s: deleting %s: %w", p.Repository, ref, err)
+			return false, fmt.Errorf("retention of %s: %w", p.Repository, err)
 		}
 		return true, nil
 	}
 	for _, t := range p.Tags {
-		ok, err := del(t.Name)
+		ok, err := del(func() error { return r.Delete(ctx, p.Repository, t.Name, details) })
 		if err != nil {
 			return res, err
 		}
@@ -245,25 +248,10 @@ func (r *Runner) Apply(ctx context.Context, p Plan) (Result, error) {
 			res.Tags++
 		}
 	}
-	// A tag pushed onto a manifest since p was made keeps it (a delete
-	// would take the tag with it); what is pushed from here on is the
-	// moment's race that any delete by digest has.
-	tagged := map[digest.Digest]bool{}
-	if len(p.Manifests) > 0 {
-		tags, _, err := r.Meta.TagList(ctx, p.Repository, meta.TagQuery{N: -1})
-		if err != nil {
-			return res, err
-		}
-		for _, t := range tags {
-			tagged[t.Digest] = true
-		}
-	}
+	// A tag pushed onto a manifest since p was made keeps it: the delete
+	// checks that none points at it in its own transaction.
 	for _, d := range p.Manifests {
-		if tagged[d] {
-			res.Skipped++
-			continue
-		}
-		ok, err := del(d.String())
+		ok, err := del(func() error { return r.DeleteUntagged(ctx, p.Repository, d, details) })
 		if err != nil {
 			return res, err
 		}

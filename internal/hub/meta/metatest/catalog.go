@@ -211,21 +211,49 @@ func testIndexChildrenStay(t *testing.T, s meta.Store) {
 	live(t, s, "s", dg("cfg"), t0)
 	s.PutManifest(ctx, "s", child, nil)
 	var inUse *meta.InUseError
-	err := s.DeleteManifest(ctx, "r", child.Digest)
+	err := s.DeleteManifest(ctx, "r", child.Digest, false)
 	if !errors.As(err, &inUse) || inUse.Index != idx.Digest || inUse.Manifest != child.Digest || !errdefs.IsConflict(err) {
 		t.Fatalf("deleting a child of an index: %v", err)
 	}
 	if _, err := s.Manifest(ctx, "r", child.Digest.String()); err != nil {
 		t.Fatalf("a refused delete deleted: %v", err)
 	}
-	if err := s.DeleteManifest(ctx, "s", child.Digest); err != nil {
+	if err := s.DeleteManifest(ctx, "s", child.Digest, false); err != nil {
 		t.Fatalf("deleting it where no index names it: %v", err)
 	}
-	if err := s.DeleteManifest(ctx, "r", idx.Digest); err != nil {
+	if err := s.DeleteManifest(ctx, "r", idx.Digest, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteManifest(ctx, "r", child.Digest); err != nil {
+	if err := s.DeleteManifest(ctx, "r", child.Digest, false); err != nil {
 		t.Fatalf("deleting the child once the index is gone: %v", err)
+	}
+}
+
+// A delete of untagged manifests only (retention's) leaves a manifest a
+// tag points at, checked in its own transaction: a tag pushed since
+// retention looked keeps its manifest.
+func testDeleteUntaggedOnly(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	live(t, s, "r", dg("cfg"), t0)
+	m := image("m", dg("cfg"))
+	if err := s.PutManifest(ctx, "r", m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutManifest(ctx, "r", m, []string{"late"}); err != nil { // the tag pushed meanwhile
+		t.Fatal(err)
+	}
+	var inUse *meta.InUseError
+	if err := s.DeleteManifest(ctx, "r", m.Digest, true); !errors.As(err, &inUse) || inUse.Tag != "late" || !errdefs.IsConflict(err) {
+		t.Fatalf("deleting a tagged manifest as untagged: %v", err)
+	}
+	if _, err := s.Manifest(ctx, "r", "late"); err != nil {
+		t.Fatalf("the refused delete took the tag: %v", err)
+	}
+	if err := s.DeleteTag(ctx, "r", "late"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteManifest(ctx, "r", m.Digest, true); err != nil {
+		t.Fatalf("deleting it once untagged: %v", err)
 	}
 }
 

@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"LinksAreRepositoryScoped", testLinksScoped},
 		{"ManifestsAndTags", testManifestsAndTags},
 		{"IndexChildrenStay", testIndexChildrenStay},
+		{"DeleteUntaggedOnly", testDeleteUntaggedOnly},
 		{"MissingReferences", testMissingReferences},
 		{"Referrers", testReferrers},
 		{"Paging", testPaging},
@@ -229,13 +230,13 @@ func testManifestsAndTags(t *testing.T, s meta.Store) {
 	if _, err := s.Manifest(ctx, "r", "v1"); err != nil {
 		t.Fatalf("deleting one tag removed another: %v", err)
 	}
-	if err := s.DeleteManifest(ctx, "r", m.Digest); err != nil {
+	if err := s.DeleteManifest(ctx, "r", m.Digest, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Manifest(ctx, "r", "v1"); !errdefs.IsNotFound(err) {
 		t.Fatal("a tag outlived its manifest")
 	}
-	if err := s.DeleteManifest(ctx, "r", m.Digest); !errdefs.IsNotFound(err) {
+	if err := s.DeleteManifest(ctx, "r", m.Digest, false); !errdefs.IsNotFound(err) {
 		t.Fatalf("deleting twice: %v", err)
 	}
 	if err := s.UnlinkBlob(ctx, "r", layer); err != nil {

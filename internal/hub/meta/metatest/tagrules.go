@@ -114,7 +114,7 @@ func testImmutableTags(t *testing.T, s meta.Store) {
 		t.Fatalf("new immutable tags, a mutable one moved: %v", err)
 	}
 	immutable(s.DeleteTag(ctx, "ann/app", "v1"), "v1", "v*")
-	immutable(s.DeleteManifest(ctx, "ann/app", m1.Digest), "release-1", "release-?")
+	immutable(s.DeleteManifest(ctx, "ann/app", m1.Digest, false), "release-1", "release-?")
 	if err := s.DeleteTag(ctx, "ann/app", "release-10"); err != nil {
 		t.Fatalf("a tag no rule covers: %v", err)
 	}

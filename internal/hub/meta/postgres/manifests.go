@@ -136,7 +136,7 @@ func (s *Store) Manifest(ctx context.Context, repo, reference string) (meta.Mani
 
 // DeleteManifest removes a manifest and every tag pointing at it, unless
 // an index of the repository names it.
-func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, untaggedOnly bool) error {
 	return s.tx(ctx, func(tx *txn) error {
 		id, err := repoID(ctx, tx, repo)
 		if err != nil {
@@ -153,6 +153,16 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		}
 		if err := checkImmutable(ctx, tx, id, repo, nil, "", d); err != nil {
 			return err
+		}
+		if untaggedOnly {
+			var tag string
+			err := tx.QueryRow(ctx, `SELECT name FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY name LIMIT 1`, id, d.String()).Scan(&tag)
+			if err == nil {
+				return &meta.InUseError{Manifest: d, Tag: tag}
+			}
+			if !noRows(err) {
+				return err
+			}
 		}
 		res, err := tx.Exec(ctx, `DELETE FROM manifests WHERE repo_id = $1 AND digest = $2`, id, d.String())
 		if err != nil {

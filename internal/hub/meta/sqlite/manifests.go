@@ -122,7 +122,7 @@ func (s *Store) Manifest(ctx context.Context, repo, reference string) (meta.Mani
 
 // DeleteManifest removes a manifest and every tag pointing at it, unless
 // an index of the repository names it.
-func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, untaggedOnly bool) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		id, err := repoID(ctx, tx, repo)
 		if err != nil {
@@ -139,6 +139,16 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		}
 		if err := checkImmutable(ctx, tx, id, repo, nil, "", d); err != nil {
 			return err
+		}
+		if untaggedOnly {
+			var tag string
+			err := tx.QueryRowContext(ctx, `SELECT name FROM tags WHERE repo_id = ? AND digest = ? ORDER BY name LIMIT 1`, id, d.String()).Scan(&tag)
+			if err == nil {
+				return &meta.InUseError{Manifest: d, Tag: tag}
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repo_id = ? AND digest = ?`, id, d.String())
 		if err != nil {

@@ -79,7 +79,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 	}
 	defer s.Close()
 	var inUse *meta.InUseError
-	if err := s.DeleteManifest(ctx, "alice/app", child); !errors.As(err, &inUse) || inUse.Index != index {
+	if err := s.DeleteManifest(ctx, "alice/app", child, false); !errors.As(err, &inUse) || inUse.Index != index {
 		t.Fatalf("deleting an old index's child: %v", err)
 	}
 	alice, _ := s.User(ctx, "alice")
