@@ -34,6 +34,7 @@ type builder struct {
 	stages  map[int]*state // the stages built so far
 	events  int
 	res     Result
+	pending []*pendingLayer // layers being stored (commit)
 }
 
 // state is a stage as far as it got: the config of the image it makes
@@ -94,7 +95,7 @@ func Build(ctx context.Context, st *store.Store, o Options) (Result, error) {
 	}
 	for _, i := range order {
 		if err := b.buildStage(ctx, i, len(order) > 1, i == last); err != nil {
-			return Result{}, err
+			return Result{}, errors.Join(err, b.settle()) // the steps that succeeded stay cached
 		}
 	}
 	if un := b.args.unused(); len(un) > 0 {
@@ -378,10 +379,18 @@ func (b *builder) store(ctx context.Context, s *state) (store.Image, error) {
 	defer release()
 	cb, err := json.Marshal(s.cfg)
 	if err != nil {
-		return store.Image{}, err
+		return store.Image{}, errors.Join(err, b.settle())
 	}
-	cdesc, err := b.st.AddJSON(ctx, ocispec.MediaTypeImageConfig, cb)
-	if err != nil {
+	// The config needs the layers' diffIDs alone: it is written while the
+	// last layers are still being stored.
+	var cdesc ocispec.Descriptor
+	configured := make(chan error, 1)
+	go func() {
+		var err error
+		cdesc, err = b.st.AddJSON(ctx, ocispec.MediaTypeImageConfig, cb)
+		configured <- err
+	}()
+	if err := errors.Join(b.settle(), <-configured); err != nil {
 		return store.Image{}, err
 	}
 	n, err := b.st.WriteManifest(ctx, cdesc, s.layers)

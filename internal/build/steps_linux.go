@@ -67,10 +67,10 @@ func (b *builder) do(ctx context.Context, s *state, text string, key digest.Dige
 		}
 	}
 	ch, err := fn(id)
-	if ch.diff != nil {
-		defer ch.diff.Close()
-	}
 	if err != nil {
+		if ch.diff != nil {
+			ch.diff.Close()
+		}
 		return err
 	}
 	if err := b.commit(ctx, s, key, ch); err != nil {
@@ -122,8 +122,15 @@ func (b *builder) fromCache(ctx context.Context, s *state, key digest.Digest) (b
 	return true, nil
 }
 
-// commit makes the step's change the stage's new state: its layer stored
-// and unpacked, the config with its history entry, all cached under key.
+// commit makes the step's change the stage's new state: the config with
+// its history entry, and its layer, if it made one, unpacked as the
+// snapshot the next step runs on. The change's diff is commit's to close.
+//
+// The layer's blob is stored (gzipped, digested, synced) and the step
+// cached under key in the background (storeLayer), while the steps after
+// it run: they need its files and diffID, which are at hand, not its blob,
+// which the image's manifest needs once every stage is built (settle).
+// A step that changes the config alone is cached at once.
 func (b *builder) commit(ctx context.Context, s *state, key digest.Digest, ch change) error {
 	next := cloneConfig(s.cfg)
 	if ch.edit != nil {
@@ -132,36 +139,105 @@ func (b *builder) commit(ctx context.Context, s *state, key digest.Digest, ch ch
 	now := time.Now().UTC()
 	next.Created, next.Author = &now, s.maintainer
 	h := image.History{Created: &now, CreatedBy: ch.history, Author: s.maintainer, EmptyLayer: true}
-	release, err := b.st.Writing()
-	if err != nil {
-		return err
-	}
-	defer release()
-	var layer *store.Layer
-	if ch.diff != nil && len(ch.diff.Changes) > 0 {
-		l, err := ch.diff.Store(ctx, b.st)
+	layered := ch.diff != nil && len(ch.diff.Changes) > 0
+	if !layered {
+		if ch.diff != nil {
+			ch.diff.Close()
+		}
+		next.History = append(next.History, h)
+		cb, err := json.Marshal(next)
 		if err != nil {
 			return err
 		}
-		layer, h.EmptyLayer = &l, false
-		next.RootFS.DiffIDs = append(next.RootFS.DiffIDs, l.DiffID)
-	}
-	next.History = append(next.History, h)
-	cb, err := json.Marshal(next)
-	if err != nil {
-		return err
-	}
-	if err := b.st.PutCache(ctx, store.CacheEntry{Key: key, Config: cb, Layer: layer}); err != nil {
-		return err
-	}
-	if layer != nil {
-		if _, err := b.m.UnpackDiff(ctx, ch.diff, s.diffIDs(), layer.DiffID); err != nil {
+		if err := b.st.PutCache(ctx, store.CacheEntry{Key: key, Config: cb}); err != nil {
 			return err
 		}
-		s.layers = append(s.layers, *layer)
+		s.cfg = next
+		return nil
 	}
+	h.EmptyLayer = false
+	diffID := ch.diff.DiffID
+	next.RootFS.DiffIDs = append(next.RootFS.DiffIDs, diffID)
+	next.History = append(next.History, h)
+	cb, err := json.Marshal(next)
+	if err == nil {
+		_, err = b.m.UnpackDiff(ctx, ch.diff, s.diffIDs(), diffID)
+	}
+	if err != nil {
+		ch.diff.Close()
+		return err
+	}
+	if err := b.storeLayer(ctx, key, cb, ch.diff); err != nil {
+		return err
+	}
+	s.layers = append(s.layers, store.Layer{DiffID: diffID}) // the rest once stored
 	s.cfg = next
 	return nil
+}
+
+// pendingLayer is a step's layer whose blob is being stored.
+type pendingLayer struct {
+	done  chan struct{}
+	layer store.Layer
+	err   error
+}
+
+// storeLayer stores the diff as a layer blob and caches the step under key
+// with config cb, in the background; it closes the diff. settle waits for
+// it. GC is held off from before the blob is written until the step's
+// cache entry records it.
+func (b *builder) storeLayer(ctx context.Context, key digest.Digest, cb []byte, diff *container.Diff) error {
+	release, err := b.st.Writing()
+	if err != nil {
+		diff.Close()
+		return err
+	}
+	p := &pendingLayer{done: make(chan struct{})}
+	b.pending = append(b.pending, p)
+	go func() {
+		defer close(p.done)
+		defer release()
+		defer diff.Close()
+		l, err := diff.Store(ctx, b.st)
+		if err == nil {
+			err = b.st.PutCache(ctx, store.CacheEntry{Key: key, Config: cb, Layer: &l})
+		}
+		p.layer, p.err = l, err
+	}()
+	return nil
+}
+
+// settle waits for the layers being stored, and fills in what storing
+// them found (the blob, the sizes) wherever the build holds them: the
+// stages' layers and the records for --cache-to.
+func (b *builder) settle() error {
+	var errs []error
+	stored := map[digest.Digest]store.Layer{}
+	for _, p := range b.pending {
+		<-p.done
+		if p.err != nil {
+			errs = append(errs, fmt.Errorf("store a layer: %w", p.err))
+			continue
+		}
+		stored[p.layer.DiffID] = p.layer
+	}
+	b.pending = nil
+	fill := func(l *store.Layer) {
+		if st, ok := stored[l.DiffID]; ok && l.Blob.Digest == "" {
+			*l = st
+		}
+	}
+	for _, s := range b.stages {
+		for i := range s.layers {
+			fill(&s.layers[i])
+		}
+	}
+	for _, r := range b.res.Records {
+		if r.Layer != nil {
+			fill(r.Layer)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // dispatch runs one instruction, its variables expanded first.

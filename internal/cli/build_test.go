@@ -163,6 +163,22 @@ func TestBuildCache(t *testing.T) {
 	if got := mustStrata(t, root, "run", "--rm", "cached:1"); got != "a\nb\n" {
 		t.Errorf("after prune, the first image prints %q", got)
 	}
+
+	// A build that fails keeps the steps before the failure cached, their
+	// layers stored (a layer's blob is stored while the next steps run).
+	steps := "FROM busybox:test\nCOPY app/ /app/\nRUN cat /app/* > /all\n"
+	failing := writeContext(t, map[string]string{"Dockerfile": steps + "RUN exit 3\n", "app/a": "kept\n"})
+	if _, progress, code := buildOut(t, root, failing); code != 3 {
+		t.Fatalf("a build whose last step fails: exit %d, want 3:\n%s", code, progress)
+	}
+	os.WriteFile(filepath.Join(failing, "Dockerfile"), []byte(steps+"CMD [\"cat\", \"/all\"]\n"), 0o644)
+	fixed := strings.Join(stepStates(mustBuild(t, root, "-t", "fixed:1", failing)), "\n")
+	if want := "RAN FROM busybox:test\nCACHED COPY app/ /app/\nCACHED RUN cat /app/* > /all\nRAN CMD [\"cat\", \"/all\"]"; fixed != want {
+		t.Errorf("after a failed build, fixed:\n%s\nwant\n%s", fixed, want)
+	}
+	if got := mustStrata(t, root, "run", "--rm", "fixed:1"); got != "kept\n" {
+		t.Errorf("the image built on the failed build's cache prints %q", got)
+	}
 }
 
 const multiStageDockerfile = `ARG BASE=busybox:test

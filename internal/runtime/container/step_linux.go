@@ -23,6 +23,9 @@ import (
 type Diff struct {
 	f       *os.File
 	Changes []archive.Change // none: the step changed nothing
+	// DiffID is the digest of the tar, computed as it was written: the
+	// layer's diffID, known before the layer is stored.
+	DiffID digest.Digest
 	// owned, when set, is a build step's snapshot, which the diff keeps
 	// until UnpackDiff commits it as the layer's or Close removes it.
 	owned *ownedSnapshot
@@ -62,12 +65,13 @@ func (m *Manager) diffWith(ctx context.Context, key string,
 		return nil, err
 	}
 	os.Remove(f.Name()) // open only: a crash leaves nothing behind
-	changes, err := write(ctx, m.sn, key, f)
+	h := digest.Canonical.Digester()
+	changes, err := write(ctx, m.sn, key, io.MultiWriter(f, h.Hash()))
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &Diff{f: f, Changes: changes}, nil
+	return &Diff{f: f, Changes: changes, DiffID: h.Digest()}, nil
 }
 
 // Close discards the diff's file, and the step's snapshot unless it was
@@ -88,14 +92,15 @@ func (d *Diff) rewound() (io.Reader, error) {
 	return d.f, nil
 }
 
-// Store stores the diff as a gzip layer blob. Call it while holding the
+// Store stores the diff as a gzip layer blob (its tar read again, and
+// refused if it is not DiffID's any more). Call it while holding the
 // store's Writing, until the layer is recorded where GC sees it.
 func (d *Diff) Store(ctx context.Context, st *store.Store) (store.Layer, error) {
 	r, err := d.rewound()
 	if err != nil {
 		return store.Layer{}, err
 	}
-	return st.AddLayerTar(ctx, r, "")
+	return st.AddLayerTar(ctx, r, d.DiffID)
 }
 
 // UnpackDiff makes the diff, stored as layer diffID, the committed snapshot on
