@@ -42,6 +42,23 @@ func appendChunk(t *testing.T, d storage.Driver, id string, offset int64, state 
 	return st.Size(), st.State() // after Close, as storage.Store reads them
 }
 
+// commitAndCheck commits what upload id holds at size/state, on d, as the
+// blob of want, and reads it back.
+func commitAndCheck(t *testing.T, d storage.Driver, id string, size int64, state, want []byte) {
+	t.Helper()
+	st, err := d.Stage(context.Background(), id, size, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dg := digest.FromBytes(want)
+	if err := st.Commit(context.Background(), dg); err != nil {
+		t.Fatal(err)
+	}
+	if got := storagetest.Read(t, d, dg); !bytes.Equal(got, want) {
+		t.Fatalf("the blob read back differs (%d bytes, want %d)", len(got), len(want))
+	}
+}
+
 // Chunks of every size, each PATCH on the other of two nodes (drivers with
 // nothing shared but the bucket), become one blob byte for byte: full
 // parts go to the multipart upload, and what is left of a chunk waits in
@@ -122,17 +139,7 @@ func TestResumeWhereTheStateSays(t *testing.T) {
 	if end != int64(len(want)) {
 		t.Fatalf("size %d, want %d", end, len(want))
 	}
-	st, err := d.Stage(context.Background(), "crash", end, state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dg := digest.FromBytes(want)
-	if err := st.Commit(context.Background(), dg); err != nil {
-		t.Fatal(err)
-	}
-	if got := storagetest.Read(t, d, dg); !bytes.Equal(got, want) {
-		t.Fatal("the blob holds the lost chunk's bytes")
-	}
+	commitAndCheck(t, d, "crash", end, state, want) // not the lost chunk's bytes
 	// Within sent parts it refuses rather than guess.
 	_, state = appendChunk(t, d, "cut", 0, nil, randomBytes(12*mib))
 	if _, err := d.Stage(context.Background(), "cut", 6*mib, state); !errdefs.IsConflict(err) {

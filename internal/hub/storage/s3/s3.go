@@ -74,9 +74,20 @@ type Options struct {
 	// Credentials; nil: the standard AWS chain (environment, files, roles).
 	Credentials aws.CredentialsProvider
 	// PartSize is the size of a multipart upload's parts: at least 5 MiB (S3's
-	// minimum), 8 MiB by default. Each upload being written holds one in memory.
+	// minimum), 8 MiB by default.
 	PartSize int64
+	// PartsInFlight is how many parts of one upload are sent at once, 4 by
+	// default. An upload being written holds that many parts in memory, and
+	// one more forming; all uploads together hold at most 256 MiB of parts
+	// beyond each one's first in flight (see spareParts).
+	PartsInFlight int
 }
+
+// spareParts is how many bytes of parts all uploads together keep in
+// flight beyond each upload's first: with many pushes at once, the store
+// is busy anyway, and each upload's own part bounds memory as one part in
+// flight per upload always did.
+const spareParts = 256 << 20
 
 // minPart is the least size of every part of a multipart upload but the last.
 const minPart = 5 << 20
@@ -126,6 +137,8 @@ type Driver struct {
 	bucket   string
 	prefix   string // "" or "some/prefix/"
 	partSize int64
+	inFlight int           // parts of one upload sent at once
+	spare    chan struct{} // a slot for each part in flight beyond its upload's first
 	opts     Options
 	cache    *markerCache
 	bufs     sync.Pool // part buffers
@@ -140,6 +153,12 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	}
 	if opts.PartSize == 0 {
 		opts.PartSize = 8 << 20
+	}
+	if opts.PartsInFlight == 0 {
+		opts.PartsInFlight = 4
+	}
+	if opts.PartsInFlight < 1 {
+		return nil, fmt.Errorf("s3 storage: %d parts in flight: at least one must be: %w", opts.PartsInFlight, errdefs.ErrInvalidArgument)
 	}
 	if opts.PartSize < minPart {
 		return nil, fmt.Errorf("s3 storage: part size %d is below S3's 5 MiB: %w", opts.PartSize, errdefs.ErrInvalidArgument)
@@ -178,7 +197,8 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
 	d := &Driver{client: client, presign: s3.NewPresignClient(client), bucket: opts.Bucket,
-		partSize: opts.PartSize, opts: opts, cache: newMarkerCache(4096)}
+		partSize: opts.PartSize, inFlight: opts.PartsInFlight, spare: make(chan struct{}, spareParts/opts.PartSize),
+		opts: opts, cache: newMarkerCache(4096)}
 	if opts.Prefix != "" {
 		d.prefix = strings.Trim(opts.Prefix, "/") + "/"
 	}

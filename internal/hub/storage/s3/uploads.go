@@ -26,7 +26,7 @@ import (
 // bytes past the last part, shorter than a part, in an object of their
 // own. S3 cannot append, so a chunk fills the part being formed in memory
 // while its request lasts; full parts go to the multipart upload (the next
-// part fills while one is sent), and what is left when the request ends
+// parts fill while a few are sent), and what is left when the request ends
 // goes to a new tail object. Which parts and which tail make the upload is
 // its state, recorded by storage.Store with the upload's offset in meta,
 // in one transaction: the store holds no record of its own, and a later
@@ -143,28 +143,42 @@ func (d *Driver) Stage(ctx context.Context, id string, offset int64, recorded []
 }
 
 // staged is an upload being written: the state it started from, the part
-// being formed, and the part being sent.
+// being formed, and the parts being sent.
 type staged struct {
-	d     *Driver
-	id    string
-	ctx   context.Context
-	st    *state
-	keep  int64  // how much of st's tail object belongs to the data (it may be cut)
-	buf   []byte // the tail so far, once loaded; a part goes out when it is full
-	ready bool   // buf holds the tail (st.Tail's first keep bytes, then writes)
-	dirty bool   // the state changes at Close
-	send  *sending
-	err   error // a part that could not be sent: nothing more is taken
-	done  bool  // closed or committed: buffers went back to the pool
+	d       *Driver
+	id      string
+	ctx     context.Context
+	st      *state
+	keep    int64      // how much of st's tail object belongs to the data (it may be cut)
+	buf     []byte     // the tail so far, once loaded; a part goes out when it is full
+	ready   bool       // buf holds the tail (st.Tail's first keep bytes, then writes)
+	dirty   bool       // the state changes at Close
+	sending []*sending // parts in flight, in order: st.Parts gets them as they arrive
+	err     error      // a part that could not be sent: nothing more is taken
+	done    bool       // closed or committed: buffers went back to the pool
 }
 
 // sending is a part on its way to the store.
 type sending struct {
-	buf  []byte
-	n    int32
-	done chan struct{}
-	part part
-	err  error
+	buf   []byte
+	n     int32
+	spare bool // it holds one of the driver's spare slots
+	done  chan struct{}
+	part  part
+	err   error
+}
+
+// putSpare gives back a spare slot a part held.
+func (d *Driver) putSpare(held bool) {
+	if held {
+		<-d.spare
+	}
+}
+
+// reap gives back what a part that arrived or came back held.
+func (s *staged) reap(snd *sending) {
+	s.d.putBuf(snd.buf)
+	s.d.putSpare(snd.spare)
 }
 
 // Size is the data's length so far; it holds after Close, as the Store reads it then.
@@ -173,8 +187,8 @@ func (s *staged) Size() int64 {
 		return s.st.size()
 	}
 	n := s.st.partsSize() + int64(len(s.buf))
-	if s.send != nil {
-		n += int64(len(s.send.buf))
+	for _, snd := range s.sending {
+		n += int64(len(snd.buf))
 	}
 	if !s.ready {
 		n += s.keep
@@ -229,7 +243,7 @@ func (s *staged) grow(k int) {
 }
 
 // Write adds p to the part being formed, sending the part when it is full
-// while the next one fills. Bytes it takes are kept even when sending
+// while the next ones fill. Bytes it takes are kept even when sending
 // fails: they go to the tail at Close.
 func (s *staged) Write(p []byte) (int, error) {
 	if s.err != nil {
@@ -258,12 +272,29 @@ func (s *staged) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// sendPart starts sending the part being formed, once the one before it
-// has gone (at most one part is in flight and one forms: memory stays at
-// two parts per upload), starting the multipart upload if needed.
+// sendPart starts sending the part being formed, starting the multipart
+// upload if needed. A single part in flight left each upload waiting on
+// the store's latency, so up to Options.PartsInFlight go at once, those
+// beyond the first while the driver has a spare slot for them; else it
+// waits for the oldest. Memory stays at that many parts and the one
+// forming, per upload.
 func (s *staged) sendPart() error {
-	if err := s.wait(); err != nil {
-		return err
+	spare := false
+	for !spare {
+		if err := s.settle(s.d.inFlight - 1); err != nil {
+			return err
+		}
+		if len(s.sending) == 0 {
+			break // the upload's own part in flight
+		}
+		select {
+		case s.d.spare <- struct{}{}:
+			spare = true
+		default:
+			if err := s.settle(len(s.sending) - 1); err != nil {
+				return err
+			}
+		}
 	}
 	if s.st.MPU == "" {
 		key := newName(s.id)
@@ -271,12 +302,13 @@ func (s *staged) sendPart() error {
 			Key: aws.String(s.d.dataKey(key)), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 			ChecksumType: types.ChecksumTypeComposite})
 		if err != nil {
+			s.d.putSpare(spare)
 			return classify(err)
 		}
 		s.st.Key, s.st.MPU = key, aws.ToString(out.UploadId)
 	}
-	snd := &sending{buf: s.buf, n: int32(len(s.st.Parts) + 1), done: make(chan struct{})}
-	s.send, s.buf = snd, s.d.getBuf()
+	snd := &sending{buf: s.buf, n: int32(len(s.st.Parts) + len(s.sending) + 1), spare: spare, done: make(chan struct{})}
+	s.sending, s.buf = append(s.sending, snd), s.d.getBuf()
 	go func() {
 		defer close(snd.done)
 		sum := sha256.Sum256(snd.buf)
@@ -293,22 +325,50 @@ func (s *staged) sendPart() error {
 	return nil
 }
 
-// wait waits for the part in flight. A part that failed comes back to the
-// front of the part being formed, to go out again or stay in the tail.
-func (s *staged) wait() error {
-	snd := s.send
-	if snd == nil {
-		return nil
+// settle takes the parts that arrived into the state, oldest first, and
+// waits until at most n are in flight. The state only ever lists a run of
+// parts from the first: a part that failed comes back to the front of the
+// part being formed with every part after it (arrived or not, their
+// numbers are sent again), in order, to go out again or stay in the tail.
+func (s *staged) settle(n int) error {
+	for len(s.sending) > 0 {
+		snd := s.sending[0]
+		if len(s.sending) > n {
+			<-snd.done
+		} else {
+			select {
+			case <-snd.done:
+			default:
+				return nil
+			}
+		}
+		if snd.err != nil {
+			s.takeBack()
+			return snd.err
+		}
+		s.st.Parts = append(s.st.Parts, snd.part)
+		s.reap(snd)
+		s.sending[0] = nil
+		s.sending = s.sending[1:]
 	}
-	<-snd.done
-	s.send = nil
-	if snd.err != nil {
-		s.buf = append(snd.buf, s.buf...)
-		return snd.err
-	}
-	s.st.Parts = append(s.st.Parts, snd.part)
-	s.d.putBuf(snd.buf)
 	return nil
+}
+
+// takeBack waits for every part in flight and puts their bytes back in
+// front of the part being formed.
+func (s *staged) takeBack() {
+	size := len(s.buf)
+	for _, snd := range s.sending {
+		<-snd.done
+		size += len(snd.buf)
+	}
+	back := make([]byte, 0, size)
+	for _, snd := range s.sending {
+		back = append(back, snd.buf...)
+		s.reap(snd)
+	}
+	s.buf = append(back, s.buf...)
+	s.sending = nil
 }
 
 // Close sends what is in flight and writes the tail (as a part when it is
@@ -318,7 +378,7 @@ func (s *staged) Close() error {
 	if s.done {
 		return nil
 	}
-	if err := s.wait(); err != nil && s.err == nil {
+	if err := s.settle(0); err != nil && s.err == nil {
 		s.err = err
 	}
 	if !s.dirty {
@@ -328,7 +388,7 @@ func (s *staged) Close() error {
 		return err
 	}
 	if int64(len(s.buf)) >= minPart && s.err == nil && s.sendPart() == nil {
-		if err := s.wait(); err != nil {
+		if err := s.settle(0); err != nil {
 			s.err = err // the bytes came back: they go to the tail
 		}
 	}
@@ -345,11 +405,11 @@ func (s *staged) Close() error {
 func (s *staged) release() {
 	if !s.done {
 		s.done = true
-		if s.send != nil {
-			<-s.send.done
-			s.d.putBuf(s.send.buf)
-			s.send = nil
+		for _, snd := range s.sending {
+			<-snd.done
+			s.reap(snd)
 		}
+		s.sending = nil
 		s.d.putBuf(s.buf)
 		s.buf = s.buf[:0:0]
 	}
@@ -370,7 +430,7 @@ func (s *staged) Commit(ctx context.Context, dg digest.Digest) error {
 	if err := storage.CheckDigest(dg); err != nil {
 		return err
 	}
-	if err := s.wait(); err != nil {
+	if err := s.settle(0); err != nil {
 		return err
 	}
 	if s.err != nil {
@@ -418,7 +478,7 @@ func (s *staged) complete(ctx context.Context) (string, error) {
 		if err := s.sendPart(); err != nil {
 			return "", err
 		}
-		if err := s.wait(); err != nil {
+		if err := s.settle(0); err != nil {
 			return "", err
 		}
 	}
