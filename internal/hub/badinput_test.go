@@ -52,6 +52,14 @@ func TestBadInput(t *testing.T) {
 	index := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
 		"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":10}]}`, missing))
 	ociJSON := map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+	// BuildKit's registry cache: an index whose entries are blobs.
+	layerSize, _ := layers[0].Size()
+	cacheIndex := func(mediaType string, d digest.Digest, size int64) []byte {
+		return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
+			"manifests":[{"mediaType":%q,"digest":%q,"size":%d}]}`, mediaType, d, size))
+	}
+	const cacheConfig, gzipLayer = "application/vnd.buildkit.cacheconfig.v0", "application/vnd.oci.image.layer.v1.tar+gzip"
+	ociIndex := map[string]string{"Content-Type": "application/vnd.oci.image.index.v1+json"}
 	startUpload := func(t *testing.T, base string) string {
 		resp := do(t, "POST", base+"/v2/good/repo/blobs/uploads/", nil, nil)
 		return resp.Header.Get("Location")
@@ -82,6 +90,12 @@ func TestBadInput(t *testing.T) {
 		{name: "manifest names missing blob", method: "PUT", path: "/v2/good/repo/manifests/1", header: ociJSON, body: manifest(cfgDigest.String(), missing.String()), status: 400, code: "MANIFEST_BLOB_UNKNOWN"},
 		{name: "manifest names blob of another repository", method: "PUT", path: "/v2/other/repo/manifests/1", header: ociJSON, body: manifest(cfgDigest.String(), layer.String()), status: 400, code: "MANIFEST_BLOB_UNKNOWN"},
 		{name: "index names missing manifest", method: "PUT", path: "/v2/good/repo/manifests/1", header: map[string]string{"Content-Type": "application/vnd.oci.image.index.v1+json"}, body: index, status: 400, code: "MANIFEST_BLOB_UNKNOWN"},
+		{name: "cache index names missing blob", method: "PUT", path: "/v2/good/repo/manifests/cache", header: ociIndex, body: cacheIndex(cacheConfig, missing, 10), status: 400, code: "MANIFEST_BLOB_UNKNOWN"},
+		{name: "cache index gives a blob a wrong size", method: "PUT", path: "/v2/good/repo/manifests/cache", header: ociIndex, body: cacheIndex(gzipLayer, digest.Digest(layer.String()), layerSize+1), status: 400, code: "MANIFEST_INVALID"},
+		{name: "cache index gives a blob a zero size", method: "PUT", path: "/v2/good/repo/manifests/cache", header: ociIndex, body: cacheIndex(gzipLayer, digest.Digest(layer.String()), 0), status: 400, code: "MANIFEST_INVALID"},
+		{name: "cache index names blob of another repository", method: "PUT", path: "/v2/other/repo/manifests/cache", header: ociIndex, body: cacheIndex(gzipLayer, digest.Digest(layer.String()), layerSize), status: 400, code: "MANIFEST_BLOB_UNKNOWN"},
+		{name: "index names a blob as a manifest", method: "PUT", path: "/v2/good/repo/manifests/cache", header: ociIndex, body: cacheIndex("application/vnd.oci.image.manifest.v1+json", digest.Digest(layer.String()), layerSize), status: 400, code: "MANIFEST_BLOB_UNKNOWN"},
+		{name: "index entry without a media type", method: "PUT", path: "/v2/good/repo/manifests/cache", header: ociIndex, body: cacheIndex("", digest.Digest(layer.String()), layerSize), status: 400, code: "MANIFEST_INVALID"},
 		{name: "blob of another repository", method: "GET", path: "/v2/other/repo/blobs/" + layer.String(), status: 404, code: "BLOB_UNKNOWN"},
 		{name: "blob wrong content in one POST", method: "POST", path: "/v2/good/repo/blobs/uploads/?digest=" + missing.String(), body: []byte("not it"), status: 400, code: "DIGEST_INVALID"},
 		{name: "overwrite a stored blob", method: "POST", path: "/v2/good/repo/blobs/uploads/?digest=" + layer.String(), body: []byte("evil"), status: 400, code: "DIGEST_INVALID"},

@@ -76,8 +76,11 @@ func (a *API) PutManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 	if p.Digest == "" {
 		tags = append(tags, p.Reference)
 	}
-	m, err := Describe(mediaTypeOf(r.Header.Get("Content-Type")), body)
+	m, indexBlobs, err := describe(mediaTypeOf(r.Header.Get("Content-Type")), body)
 	if err != nil {
+		return err
+	}
+	if err := a.checkSizes(r.Context(), p.Name, indexBlobs); err != nil {
 		return err
 	}
 	m.Digest, m.CreatedAt = d, a.Blobs.Now()
@@ -110,6 +113,13 @@ func (a *API) PutManifest(w http.ResponseWriter, r *http.Request, p Path) error 
 // The media type is the document's own, else the Content-Type it came
 // with, else what its shape says.
 func Describe(contentType string, body []byte) (meta.Manifest, error) {
+	m, _, err := describe(contentType, body)
+	return m, err
+}
+
+// describe is Describe, with the blob entries of an index (whose sizes
+// the push checks against the blobs stored).
+func describe(contentType string, body []byte) (m meta.Manifest, indexBlobs []image.Descriptor, err error) {
 	var own struct {
 		MediaType string `json:"mediaType"`
 	}
@@ -121,16 +131,21 @@ func Describe(contentType string, body []byte) (meta.Manifest, error) {
 	if mt == "" || mt == "application/octet-stream" {
 		mt = image.DetectMediaType(body)
 	}
-	m := meta.Manifest{MediaType: mt, Content: body}
+	m = meta.Manifest{MediaType: mt, Content: body}
 	invalid := func(err error) error { return errcode.Wrap(errcode.ManifestInvalid, err) }
 	switch {
 	case image.IsIndex(mt):
 		idx, err := image.ParseIndex(mt, body)
 		if err != nil {
-			return m, invalid(err)
+			return m, nil, invalid(err)
 		}
 		for _, c := range idx.Manifests {
-			m.Children = append(m.Children, c.Digest)
+			if IndexesManifest(c.MediaType) {
+				m.Children = append(m.Children, c.Digest)
+			} else {
+				m.Blobs = append(m.Blobs, c.Digest)
+				indexBlobs = append(indexBlobs, c)
+			}
 		}
 		m.ArtifactType, m.Annotations = idx.ArtifactType, idx.Annotations
 		if idx.Subject != nil {
@@ -139,7 +154,7 @@ func Describe(contentType string, body []byte) (meta.Manifest, error) {
 	case image.IsManifest(mt):
 		man, err := image.ParseManifest(mt, body)
 		if err != nil {
-			return m, invalid(err)
+			return m, nil, invalid(err)
 		}
 		m.Blobs = append(m.Blobs, man.Config.Digest)
 		for _, l := range man.Layers {
@@ -159,10 +174,38 @@ func Describe(contentType string, body []byte) (meta.Manifest, error) {
 		if err == nil {
 			err = errdefs.ErrInvalidArgument
 		}
-		return m, invalid(err)
+		return m, nil, invalid(err)
 	}
-	return m, nil
+	return m, indexBlobs, nil
 }
+
+// checkSizes refuses blob entries of an index whose size is not the size
+// of the blob the repository holds (a client trusting the index would
+// fail to read it). A blob the repository lacks is left for PutManifest to
+// report with the others. A digest's size never changes, so looking
+// before the transaction that stores the index races with nothing.
+func (a *API) checkSizes(ctx context.Context, repo string, descs []image.Descriptor) error {
+	for _, d := range descs {
+		l, err := a.Meta.RepoBlob(ctx, repo, d.Digest)
+		if errdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if l.Size != d.Size {
+			return errcode.New(errcode.ManifestInvalid, "the index gives blob %s a size of %d bytes, but it is %d bytes: push the index again with its true size", d.Digest, d.Size, l.Size)
+		}
+	}
+	return nil
+}
+
+// IndexesManifest reports whether an index entry of media type mt names a
+// manifest (or index), which must be stored in the repository, rather
+// than a blob: BuildKit's registry cache (image-manifest=false, its
+// default) is an index whose entries are its config and layer blobs, as
+// the distribution registry accepts.
+func IndexesManifest(mt string) bool { return image.IsManifest(mt) || image.IsIndex(mt) }
 
 // DeleteManifest deletes a manifest by digest (with its tags), or only a tag.
 func (a *API) DeleteManifest(w http.ResponseWriter, r *http.Request, p Path) error {

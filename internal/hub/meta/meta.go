@@ -105,7 +105,7 @@ type Manifest struct {
 	ArtifactType string            // for the referrers API: artifactType, else config mediaType
 	Annotations  map[string]string // for the referrers API
 	Subject      digest.Digest     // "" when it has none
-	Blobs        []digest.Digest   // blobs that must be linked in the repository
+	Blobs        []digest.Digest   // blobs that must be linked in the repository (an index's too: BuildKit's cache lists blobs)
 	Children     []digest.Digest   // manifests (of an index) that must exist in the repository
 	CreatedAt    time.Time
 }

@@ -27,7 +27,8 @@ const (
 // summary is what a listing shows of a manifest.
 type summary struct {
 	Index     bool
-	Size      int64    // an image's config and layers; an index's images
+	Cache     bool     // an index of a build cache's blobs
+	Size      int64    // an image's config and layers; an index's images and blobs
 	Platforms []string // an image's own, an index's images'
 	Images    int      // an index's distinct images (it may list more than it shows)
 }
@@ -96,7 +97,7 @@ func (s *site) summary(ctx context.Context, repo string, d digest.Digest, mt str
 			if iv == nil {
 				return (*summary)(nil), true
 			}
-			sum := &summary{Index: true, Size: iv.Size, Images: iv.Images}
+			sum := &summary{Index: true, Cache: iv.Cache, Size: iv.Size + iv.BlobSize, Images: iv.Images}
 			for _, c := range iv.Children {
 				if c.Platform != "" {
 					sum.Platforms = append(sum.Platforms, c.Platform)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/strata-dev/strata/internal/hub/distapi"
 	"github.com/strata-dev/strata/internal/hub/meta"
 	"github.com/strata-dev/strata/internal/image"
 )
@@ -23,6 +24,7 @@ type tagRow struct {
 	Platforms []string
 	Pushed    time.Time
 	Index     bool
+	Cache     bool // a build cache (an index of BuildKit's cache blobs)
 }
 
 // imageView is one image manifest: its layers in order with the history
@@ -62,6 +64,35 @@ type indexView struct {
 	Hidden    int        // distinct children not shown
 	Listed    int        // entries in the index, repeats included
 	Raw       string
+	// Blob entries: BuildKit's registry cache lists its config and layers
+	// in an index (Cache: it names a cache config).
+	Blobs       []blobRow // the first maxChildren distinct ones
+	BlobCount   int       // distinct blobs in all
+	BlobSize    int64     // of the distinct blobs
+	HiddenBlobs int       // distinct blobs not shown
+	Cache       bool
+}
+
+// blobRow is a blob an index lists: a build cache's config or layer.
+type blobRow struct {
+	Digest    digest.Digest
+	MediaType string
+	Size      int64
+}
+
+// buildCacheConfig is the media type of the config of BuildKit's cache
+// (its --export-cache type=registry), which tells a build cache apart.
+const buildCacheConfig = "application/vnd.buildkit.cacheconfig.v0"
+
+// Kind names a blob of an index for its page.
+func (b blobRow) Kind() string {
+	switch {
+	case b.MediaType == buildCacheConfig:
+		return "cache config"
+	case image.IsLayer(b.MediaType):
+		return "layer"
+	}
+	return b.MediaType
 }
 
 type childRow struct {
@@ -105,7 +136,7 @@ func (s *site) tagRows(ctx context.Context, repo string, tags []meta.Tag) []tagR
 	for _, t := range tags {
 		row := tagRow{Name: t.Name, Digest: t.Digest, Pushed: t.UpdatedAt, Index: image.IsIndex(t.MediaType)}
 		if sum := s.summary(ctx, repo, t.Digest, t.MediaType); sum != nil {
-			row.Size, row.Platforms = sum.Size, sum.Platforms
+			row.Size, row.Platforms, row.Cache = sum.Size, sum.Platforms, sum.Cache
 		}
 		rows = append(rows, row)
 	}
@@ -225,6 +256,14 @@ func (s *site) describeIndex(ctx context.Context, repo string, d digest.Digest, 
 			continue
 		}
 		seen[c.Digest] = true
+		if !distapi.IndexesManifest(c.MediaType) {
+			v.Cache = v.Cache || c.MediaType == buildCacheConfig
+			v.BlobSize += c.Size
+			if v.BlobCount++; v.BlobCount <= maxChildren {
+				v.Blobs = append(v.Blobs, blobRow{Digest: c.Digest, MediaType: c.MediaType, Size: c.Size})
+			}
+			continue
+		}
 		if v.Images++; v.Images > maxChildren {
 			continue
 		}
@@ -243,6 +282,7 @@ func (s *site) describeIndex(ctx context.Context, repo string, d digest.Digest, 
 		v.Children = append(v.Children, row)
 	}
 	v.Hidden = v.Images - len(v.Children)
+	v.HiddenBlobs = v.BlobCount - len(v.Blobs)
 	return v
 }
 
