@@ -72,23 +72,18 @@ var need = map[access.Action]int{access.Pull: meta.RoleRead.Rank(), access.Push:
 // repositories there); otherwise, in a repository that exists, the
 // highest role given to user as a collaborator or through a team.
 func (s *Service) roleIn(ctx context.Context, owner, name, user string, exists bool) (meta.Role, error) {
-	if owner != "" {
-		if r, err := s.meta.MemberRole(ctx, owner, user); err != nil || r == meta.OrgOwner {
-			return meta.RoleAdmin, err
-		}
-	}
-	if !exists {
-		return "", nil
-	}
-	collab, err := s.meta.CollaboratorRole(ctx, name, user)
-	if err != nil {
+	r, err := s.meta.Roles(ctx, owner, name, user)
+	switch {
+	case err != nil:
 		return "", err
+	case r.Org == meta.OrgOwner:
+		return meta.RoleAdmin, nil
+	case !exists:
+		return "", nil
+	case r.Team.Rank() > r.Collaborator.Rank():
+		return r.Team, nil
 	}
-	team, err := s.meta.TeamRole(ctx, name, user)
-	if team.Rank() > collab.Rank() {
-		return team, err
-	}
-	return collab, err
+	return r.Collaborator, nil
 }
 
 // mayMirrored is the rule for a name of the pull-through cache: anyone

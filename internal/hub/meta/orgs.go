@@ -39,6 +39,13 @@ func (r Role) Rank() int {
 	return 0
 }
 
+// Roles are what a user is given around a repository they do not own.
+type Roles struct {
+	Org          OrgRole // in the organization owning the repository's namespace
+	Collaborator Role
+	Team         Role // the highest their teams have
+}
+
 // Member is a user of an organization.
 type Member struct {
 	User string
@@ -126,6 +133,9 @@ type Orgs interface {
 	Grants(ctx context.Context, org, team string) ([]Grant, error)
 	// TeamRole is the highest role user's teams have on repo, "" none.
 	TeamRole(ctx context.Context, repo, user string) (Role, error)
+	// Roles is what user is around repo, whose namespace owner owns, read
+	// at once: for the access rules, one round trip.
+	Roles(ctx context.Context, owner, repo, user string) (Roles, error)
 
 	// CreateOrgToken stores a token of t.Org and returns its id (ids are never reused).
 	CreateOrgToken(ctx context.Context, t OrgToken) (int64, error)

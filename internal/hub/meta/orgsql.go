@@ -444,19 +444,39 @@ func (s SQLOrgs) Grants(ctx context.Context, org, team string) ([]Grant, error) 
 
 // TeamRole is the highest role user's teams have on repo.
 func (s SQLOrgs) TeamRole(ctx context.Context, repo, user string) (Role, error) {
-	roles, err := collectRead(ctx, s, `SELECT g.role FROM team_repos g JOIN team_members tm ON tm.team_id = g.team_id
-		JOIN users u ON u.id = tm.user_id JOIN repositories r ON r.id = g.repo_id WHERE r.name = ? AND u.name = ?`,
-		[]any{repo, user}, func(row Scanner) (Role, error) {
-			var role string
-			return Role(role), row.Scan(&role)
-		})
-	var best Role
-	for _, r := range roles {
-		if r.Rank() > best.Rank() {
-			best = r
+	r, err := s.Roles(ctx, "", repo, user)
+	return r.Team, err
+}
+
+// Roles reads user's roles around repo in one query.
+func (s SQLOrgs) Roles(ctx context.Context, owner, repo, user string) (Roles, error) {
+	var r Roles
+	err := s.Read(ctx, func(tx SQLTx) error {
+		var org, collab string
+		var team int
+		err := tx.QueryRow(ctx, `SELECT
+			COALESCE((SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id
+				WHERE o.name = ? AND u.name = ?), ''),
+			COALESCE((SELECT c.role FROM collaborators c JOIN users u ON u.id = c.user_id JOIN repositories r ON r.id = c.repo_id
+				WHERE r.name = ? AND u.name = ?), ''),
+			COALESCE((SELECT max(CASE g.role WHEN 'read' THEN 1 WHEN 'write' THEN 2 WHEN 'admin' THEN 3 ELSE 0 END)
+				FROM team_repos g JOIN team_members tm ON tm.team_id = g.team_id JOIN users u ON u.id = tm.user_id
+				JOIN repositories r ON r.id = g.repo_id WHERE r.name = ? AND u.name = ?), 0)`,
+			owner, user, repo, user, repo, user).Scan(&org, &collab, &team)
+		r = Roles{Org: OrgRole(org), Collaborator: Role(collab), Team: roleOfRank(team)}
+		return err
+	})
+	return r, err
+}
+
+// roleOfRank is the role of a Rank.
+func roleOfRank(rank int) Role {
+	for _, r := range []Role{RoleRead, RoleWrite, RoleAdmin} {
+		if r.Rank() == rank {
+			return r
 		}
 	}
-	return best, err
+	return ""
 }
 
 // CreateOrgToken stores an organization's token.

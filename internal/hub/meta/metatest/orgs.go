@@ -145,6 +145,23 @@ func testOrgs(t *testing.T, s meta.Store) {
 		}
 	}
 
+	s.SetCollaborator(ctx, "acme/web", "bob", meta.RoleRead)
+	for _, c := range []struct {
+		owner, repo, user string
+		want              meta.Roles
+	}{
+		{"acme", "acme/web", "carol", meta.Roles{Org: meta.OrgMember, Team: meta.RoleAdmin}},
+		{"acme", "acme/web", "bob", meta.Roles{Org: meta.OrgMember, Collaborator: meta.RoleRead}},
+		{"acme", "acme/db", "alice", meta.Roles{Org: meta.OrgOwner}},
+		{"acme", "acme/none", "carol", meta.Roles{Org: meta.OrgMember}},
+		{"bob", "bob/app", "carol", meta.Roles{}},
+	} {
+		if got, err := s.Roles(ctx, c.owner, c.repo, c.user); got != c.want || err != nil {
+			t.Errorf("%s's roles on %s: %+v, %v; want %+v", c.user, c.repo, got, err, c.want)
+		}
+	}
+	s.RemoveCollaborator(ctx, "acme/web", "bob")
+
 	// Listings show private repositories to owners and to granted teams only.
 	for who, want := range map[string][]string{
 		"alice": {"acme/db", "acme/site", "acme/web", "bob/app", "free/app"},
