@@ -25,8 +25,8 @@ type cacheSpec struct {
 }
 
 func parseCacheSpec(flag, v string) (cacheSpec, error) {
-	// A registry gets an image manifest by default: strata's hub, as some
-	// others, takes only manifests in an index.
+	// A registry gets an image manifest by default, as BuildKit (since
+	// v0.21) exports it: some registries take only manifests in an index.
 	c := cacheSpec{manifest: true}
 	if !strings.Contains(v, "=") {
 		return cacheSpec{typ: "registry", ref: v, manifest: true}, nil

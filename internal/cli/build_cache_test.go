@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,8 +16,8 @@ import (
 )
 
 // TestBuildCacheToFrom: a build exports its cache (--cache-to) to a
-// directory, to the reference registry (as an image manifest, and as an
-// index) and to strata's hub, in BuildKit's cache manifest format; a fresh
+// directory, to the reference registry and to strata's hub (as an image
+// manifest, by default, and as an index), in BuildKit's cache manifest format; a fresh
 // store that imports any of them (--cache-from) runs no step and makes the
 // same image; a cache whose blob was tampered with is refused.
 func TestBuildCacheToFrom(t *testing.T) {
@@ -26,10 +27,17 @@ func TestBuildCacheToFrom(t *testing.T) {
 		"RUN echo \"$G\" > /greeting\nCOPY app/ /app/\nRUN --mount=type=cache,target=/c cat /app/a /greeting > /all\nCMD [\"cat\", \"/all\"]\n"})
 	local := filepath.Join(t.TempDir(), "cache")
 	ref, indexRef := reg.Addr+"/team/app-cache:main", reg.Addr+"/team/app-cache:index"
-	hubRef := testutil.StartHub(t, hub.Config{}).Addr + "/team/app-cache:main"
+	h := testutil.StartHub(t, hub.Config{})
+	hubRef, hubIndexRef := h.Addr+"/team/app-cache:main", h.Addr+"/team/app-cache:index"
 	mustBuild(t, root, "-t", "app:1", "--cache-to", "type=local,dest="+local, "--cache-to", "type=registry,ref="+ref,
-		"--cache-to", "type=registry,ref="+indexRef+",image-manifest=false", "--cache-to", hubRef, ctx)
+		"--cache-to", "type=registry,ref="+indexRef+",image-manifest=false", "--cache-to", hubRef,
+		"--cache-to", "type=registry,ref="+hubIndexRef+",image-manifest=false", ctx)
 	want := imageID(t, root, "app:1")
+	for tag, mt := range map[string]string{"main": ocispec.MediaTypeImageManifest, "index": ocispec.MediaTypeImageIndex} {
+		if m, err := h.Deps.Meta.Manifest(context.Background(), "team/app-cache", tag); err != nil || m.MediaType != mt {
+			t.Errorf("the hub's cache %s: %q, %v; want %s", tag, m.MediaType, err, mt)
+		}
+	}
 
 	// The directory is an OCI layout whose index holds BuildKit's cache config.
 	var top, idx ocispec.Index
@@ -45,7 +53,7 @@ func TestBuildCacheToFrom(t *testing.T) {
 		t.Errorf("the cache holds %d records and %d layers, tagged %v; want 5 and 3, latest", len(cfg.Records), len(cfg.Layers), top.Manifests[0].Annotations)
 	}
 
-	for _, from := range []string{"type=local,src=" + local, "type=registry,ref=" + ref, indexRef, hubRef} {
+	for _, from := range []string{"type=local,src=" + local, "type=registry,ref=" + ref, indexRef, hubRef, hubIndexRef} {
 		fresh := t.TempDir()
 		progress := mustBuild(t, fresh, "-t", "app:1", "--cache-from", from, ctx)
 		for _, s := range stepStates(progress)[1:] {

@@ -4,9 +4,11 @@
 // "application/vnd.buildkit.cacheconfig.v0" blob that lists the layers
 // (blob, parent, diffID, media type) and the records (a step's key, the
 // layer it made, the step before it), held with the layer blobs by an OCI
-// image index (BuildKit's default) or, with image-manifest=true, by an OCI
-// image manifest whose config it is (BuildKit's form for registries that
-// take only manifests in an index, strata's hub among them).
+// image index (image-manifest=false, BuildKit's default before v0.21 and
+// for a directory) or, with image-manifest=true, by an OCI image manifest
+// whose config it is (BuildKit's default for a registry since v0.21, and
+// the form for registries that take only manifests in an index; strata's
+// hub takes both).
 // strata adds one blob per step, the image config after it
 // ("application/vnd.strata.build.config.v1+json", annotated with the
 // step's key), which BuildKit's importer passes over.
