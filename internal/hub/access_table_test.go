@@ -2,6 +2,8 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -468,5 +470,93 @@ func TestAccessTableTagRules(t *testing.T) {
 		if err != nil || len(got.Immutable) != 1 || got.Immutable[0] != "ops-only" {
 			t.Errorf("%s %s changed by someone who may not: %+v, %v", p.Scope, p.Name, got, err)
 		}
+	}
+}
+
+// orgForms are every form of an organization's pages, with a harmless
+// sample (it names what exists, so that an allowed one succeeds).
+var orgForms = []struct {
+	action string
+	form   url.Values
+}{
+	{"members", url.Values{"user": {"bob"}, "role": {"owner"}}},
+	{"members/remove", url.Values{"user": {"mia"}}},
+	{"teams", url.Values{"team": {"new-team"}}},
+	{"team/delete", url.Values{"team": {"readers"}}},
+	{"team/members", url.Values{"team": {"admins"}, "user": {"bob"}}},
+	{"team/members/remove", url.Values{"team": {"admins"}, "user": {"adam"}}},
+	{"team/grants", url.Values{"team": {"others"}, "repository": {"acme/priv"}, "role": {"admin"}}},
+	{"team/grants/remove", url.Values{"team": {"writers"}, "repository": {"acme/priv"}}},
+	{"tokens", url.Values{"name": {"ci"}, "scope": {"read-write"}}},
+	{"tokens/revoke", url.Values{"id": {"1"}}},
+	{"webhooks", url.Values{"url": {"http://127.0.0.1:9/hook"}, "events": {"push"}}},
+	{"webhooks/delete", url.Values{"id": {"1"}}},
+	{"webhooks/redeliver", url.Values{"id": {"1"}}},
+	{"delete", url.Values{"confirm": {"acme"}}},
+}
+
+// Every form of an organization's pages: only its owners and the hub's
+// administrators change anything; its other members (team admins too)
+// get a 403, other users a 404 (as if it had no such page), signed-out
+// visitors a 403 (no form token). What they sent changes nothing.
+func TestAccessTableOrgForms(t *testing.T) {
+	h, _, _ := orgHub(t, hub.Config{Webhooks: webhook.Options{AllowPrivate: true}})
+	ctx := context.Background()
+	if _, _, err := h.Deps.Auth.CreateOrgToken(ctx, "acme", "ci", "olga", auth.ScopeRead, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Deps.Meta.CreateHook(ctx, meta.Hook{Org: "acme", URL: "http://127.0.0.1:9/", Events: []string{"push"}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		var b strings.Builder
+		members, _ := h.Deps.Meta.Members(ctx, "acme")
+		teams, _ := h.Deps.Meta.Teams(ctx, "acme")
+		tokens, _ := h.Deps.Meta.OrgTokens(ctx, "acme")
+		hooks, _ := h.Deps.Meta.OrgHooks(ctx, "acme")
+		fmt.Fprint(&b, members, len(tokens), len(hooks))
+		for _, tm := range teams {
+			m, _ := h.Deps.Meta.TeamMembers(ctx, "acme", tm.Name)
+			g, _ := h.Deps.Meta.Grants(ctx, "acme", tm.Name)
+			fmt.Fprint(&b, tm.Name, m, g)
+		}
+		return b.String()
+	}
+	before := state()
+	clients := map[string]*webClient{"anonymous": newWebClient(t, h)}
+	for _, u := range [][2]string{{"mia", "mia-pass-123"}, {"adam", "adam-pass-12"}, {"bob", "bob-pass-12"}, {"alice", "alice-pass-1"}} {
+		clients[u[0]] = newWebClient(t, h)
+		clients[u[0]].signIn(u[0], u[1])
+	}
+	for who, want := range map[string]int{"anonymous": 403, "bob": 404, "alice": 404, "mia": 403, "adam": 403} {
+		c := clients[who]
+		c.get("/o/acme")
+		for _, f := range orgForms {
+			if r := c.post("/o/acme/-/"+f.action, maps.Clone(f.form)); r.Status != want {
+				t.Errorf("%s, %s: %d, want %d", who, f.action, r.Status, want)
+			}
+		}
+	}
+	if after := state(); after != before {
+		t.Fatalf("refused forms changed acme:\n%s\nwas\n%s", after, before)
+	}
+	// The owner and an administrator: each form is taken (a redirect, or
+	// the settings page with a new token), and changes something.
+	for _, who := range [][2]string{{"olga", "olga-pass-12"}, {"ops", "ops-pass-12"}} {
+		c := newWebClient(t, h)
+		c.signIn(who[0], who[1])
+		c.get("/o/acme")
+		for _, f := range orgForms[:3] {
+			if r := c.post("/o/acme/-/"+f.action, maps.Clone(f.form)); r.Status != 303 {
+				t.Errorf("%s, %s: %d", who[0], f.action, r.Status)
+			}
+		}
+		if r := c.post("/o/acme/-/tokens", url.Values{"name": {"ci"}, "scope": {"read"}}); r.Status != 200 {
+			t.Errorf("%s makes a token: %d", who[0], r.Status)
+		}
+		h.Deps.Meta.DeleteTeam(ctx, "acme", "new-team")
+	}
+	if state() == before {
+		t.Fatal("the owners' forms changed nothing")
 	}
 }
