@@ -18,7 +18,8 @@ import (
 // index whose entries are blobs (its cache config and layers), is
 // accepted as the distribution registry accepts it; the collector keeps
 // its blobs while the index is kept and takes them once it is deleted;
-// its web page shows a build cache, not images. On SQLite and PostgreSQL.
+// its web page shows a build cache, not images, as does that of the
+// cache's image-manifest=true form. On SQLite and PostgreSQL.
 func TestBuildCacheIndex(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { testBuildCacheIndex(t, hub.Config{GCGrace: time.Millisecond}) })
 	t.Run("postgres", func(t *testing.T) {
@@ -80,6 +81,23 @@ func testBuildCacheIndex(t *testing.T, cfg hub.Config) {
 	}
 	if repo := w.get("/r/alice/app"); repo.Status != 200 || !strings.Contains(repo.Body, `<span class="badge">build cache</span>`) {
 		t.Fatalf("the repository page does not show the tag as a build cache: %d\n%s", repo.Status, repo.Body)
+	}
+
+	// The same cache as BuildKit's image-manifest=true form: a build cache too.
+	man := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+		"config":{"mediaType":"application/vnd.buildkit.cacheconfig.v0","digest":%q,"size":%d},
+		"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":%d}]}`, configDigest, len(config), layerDigest, len(layer)))
+	if r := do(t, "PUT", h.URL()+"/v2/alice/app/manifests/cache-manifest", map[string]string{"Authorization": auth["Authorization"],
+		"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, man); r.StatusCode != 201 {
+		t.Fatalf("pushing the cache manifest: %d", r.StatusCode)
+	}
+	page = w.get("/r/alice/app/-/tags/cache-manifest")
+	if page.Status != 200 || !strings.Contains(page.Body, `<span class="badge">build cache</span>`) || !strings.Contains(page.Body, "Build cache layers") ||
+		strings.Contains(page.Body, "docker pull") || strings.Contains(page.Body, "an artifact?") {
+		t.Fatalf("the cache manifest's page: %d\n%s", page.Status, page.Body)
+	}
+	if r := do(t, "DELETE", h.URL()+"/v2/alice/app/manifests/"+digest.FromBytes(man).String(), auth, nil); r.StatusCode != 202 {
+		t.Fatalf("deleting the cache manifest: %d", r.StatusCode)
 	}
 
 	// A blob an index names is not unlinked under it.

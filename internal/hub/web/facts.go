@@ -109,9 +109,12 @@ func (s *site) summary(ctx context.Context, repo string, d digest.Digest, mt str
 		if err != nil {
 			return (*summary)(nil), true
 		}
-		sum := &summary{Size: man.Config.Size}
+		sum := &summary{Size: man.Config.Size, Cache: man.Config.MediaType == buildCacheConfig}
 		for _, l := range man.Layers {
 			sum.Size += l.Size
+		}
+		if sum.Cache {
+			return sum, true
 		}
 		if p := s.configPlatform(ctx, repo, man.Config.Digest); p != "" {
 			sum.Platforms = []string{p}

@@ -40,6 +40,7 @@ type imageView struct {
 	Labels    []keyValue
 	More      int    // layers and history lines not shown
 	Raw       string // the manifest, indented
+	Cache     bool   // a build cache: its config is BuildKit's cache config
 }
 
 // layerRow is one line of the image's history: a layer, or a step that made none.
@@ -149,11 +150,14 @@ func (s *site) imageView(ctx context.Context, repo string, d digest.Digest, mt s
 	if err != nil {
 		return nil
 	}
-	v := &imageView{Digest: d, MediaType: mt, Size: m.Config.Size}
+	v := &imageView{Digest: d, MediaType: mt, Size: m.Config.Size, Cache: m.Config.MediaType == buildCacheConfig}
 	for _, l := range m.Layers {
 		v.Size += l.Size
 	}
-	cfg := s.config(ctx, repo, m.Config.Digest)
+	var cfg *image.Config
+	if !v.Cache {
+		cfg = s.config(ctx, repo, m.Config.Digest)
+	}
 	if cfg != nil {
 		v.Platform = platformOf(&image.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
 	}

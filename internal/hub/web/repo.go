@@ -160,6 +160,13 @@ type manifestData struct {
 	Index     *indexView
 }
 
+// Cache reports whether the page shows a build cache (BuildKit's registry
+// cache, as an index of blobs or as a manifest), which builds import
+// rather than anyone pulls.
+func (d manifestData) Cache() bool {
+	return d.Index != nil && d.Index.Cache || d.Image != nil && d.Image.Cache
+}
+
 func (s *site) manifestPage(w http.ResponseWriter, r *http.Request, a repoAccess, ref string) {
 	ctx := r.Context()
 	if !strings.Contains(ref, ":") && distapi.CheckTag(ref) != nil {
