@@ -488,3 +488,53 @@ func TestMirrorQuota(t *testing.T) {
 		}
 	}
 }
+
+// BuildKit's registry cache as an index of blobs passes through a mirror:
+// its blobs are served and recorded as the index's, so that the collector
+// keeps them.
+func TestMirrorBuildCacheIndex(t *testing.T) {
+	up := startUpstream(t)
+	config, layer := []byte(`{"layers":[],"records":[]}`), bytes.Repeat([]byte("layer"), 1000)
+	idx := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+		{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"` + digest.FromBytes(layer).String() + `","size":5000},
+		{"mediaType":"application/vnd.buildkit.cacheconfig.v0","digest":"` + digest.FromBytes(config).String() + `","size":26}]}`)
+	for _, b := range [][]byte{config, layer} {
+		if r := do(t, "POST", up.hub.URL()+"/v2/team/cache/blobs/uploads/?digest="+digest.FromBytes(b).String(), nil, b); r.StatusCode != 201 {
+			t.Fatalf("upstream blob: %d", r.StatusCode)
+		}
+	}
+	if r := do(t, "PUT", up.hub.URL()+"/v2/team/cache/manifests/main", map[string]string{"Content-Type": "application/vnd.oci.image.index.v1+json"}, idx); r.StatusCode != 201 {
+		t.Fatalf("upstream index: %d", r.StatusCode)
+	}
+	ups := []mirror.Upstream{{URL: up.srv.URL, Prefix: "docker.io", Root: true}}
+	h := testutil.StartHub(t, hub.Config{Mirrors: ups, Upstreams: upstream.New(ups), GCGrace: time.Millisecond})
+	if r := do(t, "GET", h.URL()+"/v2/team/cache/manifests/main", nil, nil); r.StatusCode != 200 {
+		t.Fatalf("the cache index through the mirror: %d", r.StatusCode)
+	}
+	for _, b := range [][]byte{config, layer} {
+		r := do(t, "GET", h.URL()+"/v2/team/cache/blobs/"+digest.FromBytes(b).String(), nil, nil)
+		got, _ := io.ReadAll(r.Body)
+		if r.StatusCode != 200 || !bytes.Equal(got, b) {
+			t.Fatalf("a blob of the cache through the mirror: %d", r.StatusCode)
+		}
+	}
+	// The fills record the blobs as the index's (maybe after the client has them).
+	recorded := func() bool {
+		g, err := h.Deps.Meta.FindGarbage(context.Background(), time.Now().Add(24*time.Hour))
+		return err == nil && len(g.Links) == 0
+	}
+	testutil.WaitFor(10*time.Second, recorded)
+	time.Sleep(5 * time.Millisecond)
+	if _, err := h.Deps.Blobs.CollectGarbage(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	before := up.count("GET blob")
+	for _, b := range [][]byte{config, layer} {
+		if r := do(t, "GET", h.URL()+"/v2/team/cache/blobs/"+digest.FromBytes(b).String(), nil, nil); r.StatusCode != 200 {
+			t.Fatalf("a blob of the cache after a collection: %d", r.StatusCode)
+		}
+	}
+	if up.count("GET blob") != before {
+		t.Error("the collector took the mirrored cache's blobs: they were fetched again")
+	}
+}
