@@ -95,7 +95,7 @@ func Build(ctx context.Context, st *store.Store, o Options) (Result, error) {
 	}
 	for _, i := range order {
 		if err := b.buildStage(ctx, i, len(order) > 1, i == last); err != nil {
-			return Result{}, errors.Join(err, b.settle()) // the steps that succeeded stay cached
+			return Result{}, b.settleAfter(err) // the steps that succeeded stay cached
 		}
 	}
 	if un := b.args.unused(); len(un) > 0 {
@@ -379,7 +379,7 @@ func (b *builder) store(ctx context.Context, s *state) (store.Image, error) {
 	defer release()
 	cb, err := json.Marshal(s.cfg)
 	if err != nil {
-		return store.Image{}, errors.Join(err, b.settle())
+		return store.Image{}, b.settleAfter(err)
 	}
 	// The config needs the layers' diffIDs alone: it is written while the
 	// last layers are still being stored.

@@ -240,6 +240,16 @@ func (b *builder) settle() error {
 	return errors.Join(errs...)
 }
 
+// settleAfter settles the layers being stored once the build failed with
+// err, and returns err, with why a layer could not be stored if one could
+// not.
+func (b *builder) settleAfter(err error) error {
+	if serr := b.settle(); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return err
+}
+
 // dispatch runs one instruction, its variables expanded first.
 func (b *builder) dispatch(ctx context.Context, s *state, c instructions.Command) error {
 	env := s.args.expandEnv(s.cfg.Config.Env)
