@@ -381,20 +381,19 @@ func (b *builder) store(ctx context.Context, s *state) (store.Image, error) {
 	if err != nil {
 		return store.Image{}, b.settleAfter(err)
 	}
-	// The config needs the layers' diffIDs alone: it is written while the
-	// last layers are still being stored.
-	var cdesc ocispec.Descriptor
+	// The config needs the layers' diffIDs alone, the manifest their blobs'
+	// digests: both are written while the last layers' blobs are synced.
+	cdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cb), Size: int64(len(cb))}
 	configured := make(chan error, 1)
 	go func() {
-		var err error
-		cdesc, err = b.st.AddJSON(ctx, ocispec.MediaTypeImageConfig, cb)
+		_, err := b.st.AddJSON(ctx, cdesc.MediaType, cb)
 		configured <- err
 	}()
-	if err := errors.Join(b.settle(), <-configured); err != nil {
-		return store.Image{}, err
+	var n store.NewImage
+	if err = b.known(); err == nil {
+		n, err = b.st.WriteManifest(ctx, cdesc, s.layers)
 	}
-	n, err := b.st.WriteManifest(ctx, cdesc, s.layers)
-	if err != nil {
+	if err := errors.Join(err, <-configured, b.settle()); err != nil {
 		return store.Image{}, err
 	}
 	n.Tags, n.Derived = b.o.Tags, true

@@ -175,56 +175,66 @@ func (b *builder) commit(ctx context.Context, s *state, key digest.Digest, ch ch
 	return nil
 }
 
-// pendingLayer is a step's layer whose blob is being stored.
+// pendingLayer is a step's layer whose blob is being stored: written
+// (its facts known, layer set, or err) before it is done (committed and
+// cached, or err).
 type pendingLayer struct {
-	done  chan struct{}
-	layer store.Layer
-	err   error
+	written, done chan struct{}
+	layer         store.Layer
+	err           error
 }
 
 // storeLayer stores the diff as a layer blob and caches the step under key
-// with config cb, in the background; it closes the diff. settle waits for
-// it. GC is held off from before the blob is written until the step's
-// cache entry records it.
+// with config cb, in the background; it closes the diff. known and settle
+// wait for it. GC is held off from before the blob is written until the
+// step's cache entry records it.
 func (b *builder) storeLayer(ctx context.Context, key digest.Digest, cb []byte, diff *container.Diff) error {
 	release, err := b.st.Writing()
 	if err != nil {
 		diff.Close()
 		return err
 	}
-	p := &pendingLayer{done: make(chan struct{})}
+	p := &pendingLayer{written: make(chan struct{}), done: make(chan struct{})}
 	b.pending = append(b.pending, p)
 	go func() {
 		defer close(p.done)
 		defer release()
 		defer diff.Close()
-		l, err := diff.Store(ctx, b.st)
-		if err == nil {
-			err = b.st.PutCache(ctx, store.CacheEntry{Key: key, Config: cb, Layer: &l})
+		w, err := diff.Write(ctx, b.st)
+		if err != nil {
+			p.err = err
+			close(p.written)
+			return
 		}
-		p.layer, p.err = l, err
+		p.layer = w.Layer
+		close(p.written)
+		err = w.Commit(ctx)
+		if err == nil {
+			err = b.st.PutCache(ctx, store.CacheEntry{Key: key, Config: cb, Layer: &w.Layer})
+		}
+		p.err = err
 	}()
 	return nil
 }
 
-// settle waits for the layers being stored, and fills in what storing
-// them found (the blob, the sizes) wherever the build holds them: the
-// stages' layers and the records for --cache-to.
-func (b *builder) settle() error {
+// known waits until the layers being stored are written, and fills in what
+// writing them found (the blob, the sizes) wherever the build holds them:
+// the stages' layers and the records for --cache-to. Their blobs may not
+// be durable yet (settle).
+func (b *builder) known() error {
 	var errs []error
-	stored := map[digest.Digest]store.Layer{}
+	written := map[digest.Digest]store.Layer{}
 	for _, p := range b.pending {
-		<-p.done
+		<-p.written
 		if p.err != nil {
 			errs = append(errs, fmt.Errorf("store a layer: %w", p.err))
 			continue
 		}
-		stored[p.layer.DiffID] = p.layer
+		written[p.layer.DiffID] = p.layer
 	}
-	b.pending = nil
 	fill := func(l *store.Layer) {
-		if st, ok := stored[l.DiffID]; ok && l.Blob.Digest == "" {
-			*l = st
+		if w, ok := written[l.DiffID]; ok && l.Blob.Digest == "" {
+			*l = w
 		}
 	}
 	for _, s := range b.stages {
@@ -237,6 +247,27 @@ func (b *builder) settle() error {
 			fill(r.Layer)
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// settle waits until the layers being stored are durable and their steps
+// cached, filling them in as known does.
+func (b *builder) settle() error {
+	if err := b.known(); err != nil {
+		for _, p := range b.pending {
+			<-p.done
+		}
+		b.pending = nil
+		return err
+	}
+	var errs []error
+	for _, p := range b.pending {
+		<-p.done
+		if p.err != nil {
+			errs = append(errs, fmt.Errorf("store a layer: %w", p.err))
+		}
+	}
+	b.pending = nil
 	return errors.Join(errs...)
 }
 

@@ -131,15 +131,37 @@ func newRef(prefix string) string {
 // wantDiffID is set, a tar with another diffID is refused and nothing is
 // stored. Call it while holding Writing.
 func (s *Store) AddLayerTar(ctx context.Context, r io.Reader, wantDiffID digest.Digest) (Layer, error) {
-	ref := newRef("layer")
-	w, err := s.content.Writer(ctx, ref, ocispec.Descriptor{})
+	w, err := s.WriteLayerTar(ctx, r, wantDiffID)
 	if err != nil {
 		return Layer{}, err
 	}
-	defer w.Close()
+	return w.Layer, w.Commit(ctx)
+}
+
+// A WrittenLayer is a layer tar written as a gzip blob, its facts known
+// (Layer), the blob not yet made durable and published: Commit does that,
+// Abort throws it away. Until then a manifest can be written that lists
+// it, while the disk syncs it.
+type WrittenLayer struct {
+	Layer
+	s   *Store
+	ref string
+	w   content.Writer
+}
+
+// WriteLayerTar is AddLayerTar up to the commit of the blob: the tar
+// read, checked, gzipped and digested, the blob written but not synced.
+// Call Commit or Abort, while holding Writing.
+func (s *Store) WriteLayerTar(ctx context.Context, r io.Reader, wantDiffID digest.Digest) (*WrittenLayer, error) {
+	ref := newRef("layer")
+	w, err := s.content.Writer(ctx, ref, ocispec.Descriptor{})
+	if err != nil {
+		return nil, err
+	}
 	gz, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	if err != nil {
-		return Layer{}, err
+		w.Close()
+		return nil, err
 	}
 	v := newTarVerifier()
 	_, cerr := io.Copy(io.MultiWriter(v, gz), r)
@@ -150,20 +172,34 @@ func (s *Store) AddLayerTar(ctx context.Context, r io.Reader, wantDiffID digest.
 	if err == nil && wantDiffID != "" && diffID != wantDiffID {
 		err = fmt.Errorf("layer has diffID %s, but the image config says %s: %w", diffID, wantDiffID, errdefs.ErrInvalidArgument)
 	}
-	if err != nil {
-		w.Close()
-		s.content.Abort(ctx, ref)
-		return Layer{}, err
+	var st content.Status
+	if err == nil {
+		st, err = w.Status()
 	}
-	st, err := w.Status()
+	wl := &WrittenLayer{s: s, ref: ref, w: w}
 	if err != nil {
-		return Layer{}, err
+		wl.Abort(ctx)
+		return nil, err
 	}
 	blob := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: w.Digest(), Size: st.Offset}
-	if err := w.Commit(ctx, blob.Size, blob.Digest); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
-		return Layer{}, err
+	wl.Layer = Layer{Blob: blob, DiffID: diffID, TarSize: tarSize, Size: size}
+	return wl, nil
+}
+
+// Commit makes the blob durable and publishes it (one that is stored
+// already is kept).
+func (l *WrittenLayer) Commit(ctx context.Context) error {
+	defer l.w.Close()
+	if err := l.w.Commit(ctx, l.Blob.Size, l.Blob.Digest); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+		return err
 	}
-	return Layer{Blob: blob, DiffID: diffID, TarSize: tarSize, Size: size}, nil
+	return nil
+}
+
+// Abort throws the written blob away.
+func (l *WrittenLayer) Abort(ctx context.Context) {
+	l.w.Close()
+	l.s.content.Abort(ctx, l.ref)
 }
 
 // AddLayerBlob stores a layer blob as it is (gzip, zstd or uncompressed, as

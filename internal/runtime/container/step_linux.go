@@ -103,6 +103,15 @@ func (d *Diff) Store(ctx context.Context, st *store.Store) (store.Layer, error) 
 	return st.AddLayerTar(ctx, r, d.DiffID)
 }
 
+// Write is Store up to the commit of the blob (store.WriteLayerTar).
+func (d *Diff) Write(ctx context.Context, st *store.Store) (*store.WrittenLayer, error) {
+	r, err := d.rewound()
+	if err != nil {
+		return nil, err
+	}
+	return st.WriteLayerTar(ctx, r, d.DiffID)
+}
+
 // UnpackDiff makes the diff, stored as layer diffID, the committed snapshot on
 // top of the layers below (bottom first), so that what comes next runs on
 // it, unless that stack is unpacked already. It returns the new chainID.
