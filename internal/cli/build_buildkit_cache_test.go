@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	cachetypes "github.com/moby/buildkit/cache/remotecache/v1/types"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-dev/strata/internal/hub"
@@ -22,7 +25,7 @@ import (
 // default since v0.21), an OCI index whose entries are the cache config
 // and layer blobs (image-manifest=false, the default before and what
 // docker buildx's older BuildKit sends), and a Docker manifest list of
-// the same (oci-mediatypes=false). The hub's collector keeps their blobs,
+// the same (oci-mediatypes=false). The hub's collector (strata hub gc) keeps their blobs,
 // and a fresh buildkitd that imports any of them runs no step.
 func TestBuildKitCacheInHub(t *testing.T) {
 	root := busyboxRoot(t, "")
@@ -45,9 +48,16 @@ func TestBuildKitCacheInHub(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 
+	// A blob no manifest names, for the collector to take: it ran.
+	stray := []byte("no cache names me")
+	resp, err := http.Post("http://"+h.Addr+"/v2/team/bk-cache/blobs/uploads/?digest="+digest.FromBytes(stray).String(), "application/octet-stream", bytes.NewReader(stray))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("a stray blob: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	time.Sleep(5 * time.Millisecond) // past the collector's grace
-	if _, err := h.Deps.Blobs.CollectGarbage(context.Background(), false); err != nil {
-		t.Fatal(err)
+	if out := mustStrata(t, root, "hub", "gc", "--data-dir", h.Dir, "--gc-grace", "1ms"); !strings.Contains(out, " 1 blob(s)") {
+		t.Fatalf("strata hub gc took other than the stray blob: %s", out)
 	}
 	for _, f := range forms {
 		m, err := h.Deps.Meta.Manifest(context.Background(), "team/bk-cache", f.tag)
