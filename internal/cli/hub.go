@@ -26,7 +26,7 @@ People sign up on its web pages (or an administrator makes accounts with
 public or private, and log in with docker or strata using their password or
 a personal access token.`,
 	}
-	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubRetentionCommand(), a.hubFsckCommand(), a.hubUserCommand(), a.hubKeyCommand(), a.hubMigrateCommand(), a.hubAuditCommand())
+	cmd.AddCommand(a.hubServeCommand(), a.hubGCCommand(), a.hubRetentionCommand(), a.hubFsckCommand(), a.hubUserCommand(), a.hubOrgCommand(), a.hubKeyCommand(), a.hubMigrateCommand(), a.hubAuditCommand())
 	return cmd
 }
 

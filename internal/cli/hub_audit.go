@@ -26,9 +26,7 @@ it from the database, with the same --config, --data-dir or --database as
   strata hub audit export --user alice --action push -n 100`,
 	}
 	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.config, "config", "", "the hub's TOML config file")
-	fl.StringVar(&f.dataDir, "data-dir", "", "the hub's data directory (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
-	fl.StringVar(&f.database, "database", "", "the hub's PostgreSQL database (postgres://USER@HOST/DB)")
+	f.dataFlags(fl)
 	cmd.AddCommand(a.hubAuditExport(&f))
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/mirror"
@@ -262,4 +263,12 @@ func pick(flag, file string) string {
 		return flag
 	}
 	return file
+}
+
+// dataFlags are the flags of commands that work on a hub's data from its
+// machine (users, organizations, keys, the audit log): where it is.
+func (f *hubFlags) dataFlags(fl *pflag.FlagSet) {
+	fl.StringVar(&f.config, "config", "", "the hub's TOML config file (for its data_dir and database)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "the hub's data directory (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
+	fl.StringVar(&f.database, "database", "", "the hub's PostgreSQL database (postgres://USER@HOST/DB)")
 }

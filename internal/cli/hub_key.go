@@ -29,9 +29,7 @@ hub serves.`,
   strata hub key rm -- KID              # a key that leaked: its tokens are refused`,
 	}
 	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.config, "config", "", "the hub's TOML config file")
-	fl.StringVar(&f.dataDir, "data-dir", "", "the hub's data directory (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
-	fl.StringVar(&f.database, "database", "", "the hub's PostgreSQL database (postgres://USER@HOST/DB)")
+	f.dataFlags(fl)
 	cmd.AddCommand(a.hubKeyList(&f), a.hubKeyRotate(&f), a.hubKeyRemove(&f))
 	return cmd
 }

@@ -302,3 +302,70 @@ func TestHubFsck(t *testing.T) {
 		}
 	}
 }
+
+// strata hub org: an organization made and run from the hub's machine,
+// with its changes in the audit log and hostile input refused.
+func TestHubOrg(t *testing.T) {
+	data := t.TempDir()
+	e := &netEnv{vars: map[string]string{}}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.must(t, u+"-pass-123", "hub", "user", "create", u, "--password-stdin", "--data-dir", data)
+	}
+	hubOrg := func(args ...string) string {
+		t.Helper()
+		return e.must(t, "", append(append([]string{"hub", "org"}, args...), "--data-dir", data)...)
+	}
+	if out := hubOrg("create", "acme", "--owner", "alice"); out != "Created organization acme, owned by alice\n" {
+		t.Fatalf("hub org create: %q", out)
+	}
+	hubOrg("add", "acme", "bob")
+	hubOrg("add", "acme", "carol", "--owner")
+	hubOrg("team", "acme", "devs", "--member", "bob")
+	hubOrg("team", "acme", "devs", "--member", "carol") // a team that exists takes more members
+	if tok := strings.TrimSpace(hubOrg("token", "acme", "ci", "--scope", "read-write", "--expires", "30")); !strings.HasPrefix(tok, "strata_oat_") {
+		t.Fatalf("hub org token printed %q", tok)
+	}
+	show := hubOrg("show", "acme")
+	for _, want := range []string{"alice owner", "bob member", "carol owner", "devs bob,carol"} {
+		if !strings.Contains(strings.Join(strings.Fields(show), " "), want) {
+			t.Errorf("hub org show lacks %q:\n%s", want, show)
+		}
+	}
+	if ls := hubOrg("ls"); !strings.Contains(ls, "acme") || !strings.Contains(ls, "alice") {
+		t.Fatalf("hub org ls:\n%s", ls)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "bob", "--owner", "alice"}, "taken"},
+		{[]string{"create", "Acme2", "--owner", "alice"}, "lowercase letters"},
+		{[]string{"create", "beta"}, "--owner"},
+		{[]string{"create", "beta", "--owner", "nobody"}, "not found"},
+		{[]string{"add", "acme", "nobody"}, "not found"},
+		{[]string{"remove", "acme", "alice"}, ""}, // carol still owns it
+		{[]string{"remove", "acme", "carol"}, "no owner left"},
+		{[]string{"team", "acme", "Bad Team"}, "lowercase letters"},
+		{[]string{"team", "acme", "devs", "--grant", "acme/app"}, "REPO=ROLE"},
+		{[]string{"team", "acme", "devs", "--grant", "acme/app=write"}, "not found"},
+		{[]string{"team", "acme", "devs", "--grant", "alice/app=read"}, "not found"},
+		{[]string{"token", "acme", "ci", "--scope", "read-write-delete"}, "read or read-write"},
+		{[]string{"token", "nobody", "ci"}, "not found"},
+		{[]string{"show", "nobody"}, "not found"},
+	} {
+		_, errs, code := e.run("", append(append([]string{"hub", "org"}, tc.args...), "--data-dir", data)...)
+		if (code == 0) != (tc.want == "") || !strings.Contains(errs, tc.want) {
+			t.Errorf("strata hub org %s: exit %d, %q; want %q", strings.Join(tc.args, " "), code, errs, tc.want)
+		}
+	}
+	hubOrg("team", "acme", "devs", "--rm")
+	if out := hubOrg("rm", "acme"); out != "Deleted organization acme\n" {
+		t.Fatalf("hub org rm: %q", out)
+	}
+	audit := e.must(t, "", "hub", "audit", "export", "--data-dir", data)
+	for _, want := range []string{"org.create", "org.member.set", "team.create", "team.member.add", "org.token.create", "org.member.remove", "team.delete", "org.delete"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("the audit log lacks %s:\n%s", want, audit)
+		}
+	}
+}

@@ -35,9 +35,7 @@ made; administrators also manage users on the web, under Admin.`,
 	}
 	yes, no := true, false
 	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.config, "config", "", "the hub's TOML config file (for its data_dir and database)")
-	fl.StringVar(&f.dataDir, "data-dir", "", "the hub's data directory (default /var/lib/strata/hub for root, else $XDG_DATA_HOME/strata/hub)")
-	fl.StringVar(&f.database, "database", "", "the hub's PostgreSQL database (postgres://USER@HOST/DB)")
+	f.dataFlags(fl)
 	for _, c := range []*cobra.Command{a.hubUserCreate(&f), a.hubUserList(&f), a.hubUserPassword(&f),
 		a.hubUserFlag(&f, "disable", "Stop a user from signing in; revoke their tokens and sessions", meta.UserChange{Disabled: &yes}),
 		a.hubUserFlag(&f, "enable", "Let a disabled user sign in again (with new tokens)", meta.UserChange{Disabled: &no}),
