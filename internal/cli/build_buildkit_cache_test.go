@@ -26,7 +26,8 @@ import (
 // and layer blobs (image-manifest=false, the default before and what
 // docker buildx's older BuildKit sends), and a Docker manifest list of
 // the same (oci-mediatypes=false). The hub's collector (strata hub gc) keeps their blobs,
-// and a fresh buildkitd that imports any of them runs no step.
+// and a fresh buildkitd that imports any of them runs no step; strata
+// pull says each is a build cache, not an image.
 func TestBuildKitCacheInHub(t *testing.T) {
 	root := busyboxRoot(t, "")
 	h := testutil.StartHub(t, hub.Config{GCGrace: time.Millisecond})
@@ -106,6 +107,13 @@ func TestBuildKitCacheInHub(t *testing.T) {
 		n := step.FindStringSubmatch(out)
 		if n == nil || !regexp.MustCompile(`(?m)^`+n[1]+` CACHED$`).MatchString(out) {
 			t.Errorf("a fresh buildkitd importing the cache %s from the hub ran the step:\n%s", f.tag, out)
+		}
+	}
+
+	// A pull of a cache says what it is.
+	for _, f := range forms {
+		if _, err := strata(t, root, nil, "pull", h.Addr+"/team/bk-cache:"+f.tag); err == nil || !strings.Contains(err.Error(), "build cache") {
+			t.Errorf("strata pull of the cache %s: %v; want it refused as a build cache", f.tag, err)
 		}
 	}
 }

@@ -1,9 +1,12 @@
 package image
 
 import (
+	"fmt"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-dev/strata/internal/errdefs"
 )
 
 // Docker's schema2 media types. OCI's are in ocispec; the JSON shapes are the same.
@@ -16,6 +19,14 @@ const (
 	// MediaTypeDockerSchema1Signed is only recognised so that it can be refused clearly.
 	MediaTypeDockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 )
+
+// MediaTypeBuildKitCacheConfig is the config of BuildKit's build cache
+// (--export-cache type=registry), listed by the index or manifest that
+// holds the cache's layers: such a document is a cache, not an image.
+const MediaTypeBuildKitCacheConfig = "application/vnd.buildkit.cacheconfig.v0"
+
+// ErrBuildCache is a pull of a build cache, which is no image.
+var ErrBuildCache = fmt.Errorf("it is a build cache (BuildKit's cache export), not an image: a build imports it with --cache-from: %w", errdefs.ErrInvalidArgument)
 
 // Compression is how a layer blob is encoded.
 type Compression int

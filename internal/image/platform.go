@@ -75,6 +75,11 @@ func SelectManifest(idx *Index, want Platform) (Descriptor, error) {
 		}
 		seen = append(seen, FormatPlatform(*d.Platform))
 	}
+	for _, d := range idx.Manifests {
+		if len(seen) == 0 && d.MediaType == MediaTypeBuildKitCacheConfig {
+			return Descriptor{}, ErrBuildCache
+		}
+	}
 	return Descriptor{}, fmt.Errorf("no image for %s in the index (it has %s): %w",
 		FormatPlatform(want), strings.Join(seen, ", "), errdefs.ErrNotFound)
 }

@@ -81,9 +81,8 @@ type blobRow struct {
 	Size      int64
 }
 
-// buildCacheConfig is the media type of the config of BuildKit's cache
-// (its --export-cache type=registry), which tells a build cache apart.
-const buildCacheConfig = "application/vnd.buildkit.cacheconfig.v0"
+// buildCacheConfig tells a build cache apart.
+const buildCacheConfig = image.MediaTypeBuildKitCacheConfig
 
 // Kind names a blob of an index for its page.
 func (b blobRow) Kind() string {

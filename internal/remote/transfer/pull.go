@@ -209,6 +209,9 @@ func (p *puller) pullManifest(ctx context.Context, desc image.Descriptor, body [
 	if err != nil {
 		return store.Image{}, fmt.Errorf("%s: %w", p.ref, err)
 	}
+	if m.Config.MediaType == image.MediaTypeBuildKitCacheConfig {
+		return store.Image{}, fmt.Errorf("%s: %w", image.FamiliarString(p.ref), image.ErrBuildCache)
+	}
 	cfg, err := p.fetchConfig(ctx, m.Config)
 	if err != nil {
 		return store.Image{}, err
