@@ -181,7 +181,8 @@ func (b *builder) commit(ctx context.Context, s *state, key digest.Digest, ch ch
 type pendingLayer struct {
 	written, done chan struct{}
 	layer         store.Layer
-	err           error
+	writeErr      error // set before written closes
+	err           error // set before done closes
 }
 
 // storeLayer stores the diff as a layer blob and caches the step under key
@@ -202,7 +203,7 @@ func (b *builder) storeLayer(ctx context.Context, key digest.Digest, cb []byte, 
 		defer diff.Close()
 		w, err := diff.Write(ctx, b.st)
 		if err != nil {
-			p.err = err
+			p.writeErr, p.err = err, err
 			close(p.written)
 			return
 		}
@@ -226,8 +227,8 @@ func (b *builder) known() error {
 	written := map[digest.Digest]store.Layer{}
 	for _, p := range b.pending {
 		<-p.written
-		if p.err != nil {
-			errs = append(errs, fmt.Errorf("store a layer: %w", p.err))
+		if p.writeErr != nil {
+			errs = append(errs, fmt.Errorf("store a layer: %w", p.writeErr))
 			continue
 		}
 		written[p.layer.DiffID] = p.layer
