@@ -100,6 +100,22 @@ func testBuildCacheIndex(t *testing.T, cfg hub.Config) {
 		t.Fatalf("deleting the cache manifest: %d", r.StatusCode)
 	}
 
+	// An index of blobs that is no build cache says so.
+	plain := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+		{"mediaType":"application/octet-stream","digest":%q,"size":%d}]}`, layerDigest, len(layer)))
+	if r := do(t, "PUT", h.URL()+"/v2/alice/app/manifests/blobs", map[string]string{"Authorization": auth["Authorization"],
+		"Content-Type": "application/vnd.oci.image.index.v1+json"}, plain); r.StatusCode != 201 {
+		t.Fatalf("pushing an index of blobs: %d", r.StatusCode)
+	}
+	page = w.get("/r/alice/app/-/tags/blobs")
+	if page.Status != 200 || !strings.Contains(page.Body, `<span class="badge">index of blobs</span>`) || !strings.Contains(page.Body, "<h2>Blobs</h2>") ||
+		!strings.Contains(page.Body, "application/octet-stream</td>") || strings.Contains(page.Body, "build cache") {
+		t.Fatalf("the page of an index of blobs: %d\n%s", page.Status, page.Body)
+	}
+	if r := do(t, "DELETE", h.URL()+"/v2/alice/app/manifests/"+digest.FromBytes(plain).String(), auth, nil); r.StatusCode != 202 {
+		t.Fatalf("deleting the index of blobs: %d", r.StatusCode)
+	}
+
 	// A blob an index names is not unlinked under it.
 	if r := do(t, "DELETE", h.URL()+"/v2/alice/app/blobs/"+layerDigest.String(), auth, nil); r.StatusCode != 409 {
 		t.Fatalf("deleting a blob the cache index names: %d, want 409", r.StatusCode)
