@@ -30,8 +30,12 @@ type orgAccess struct {
 func (s *site) openOrg(w http.ResponseWriter, r *http.Request, members bool) (orgAccess, bool) {
 	ctx := r.Context()
 	name := r.PathValue("org")
-	o, err := s.Meta.Org(ctx, name)
-	if auth.CheckName(name) != nil || errdefs.IsNotFound(err) {
+	var o meta.Org
+	err := auth.CheckName(name)
+	if err == nil {
+		o, err = s.Meta.Org(ctx, name)
+	}
+	if errdefs.IsInvalidArgument(err) || errdefs.IsNotFound(err) {
 		s.notFound(w, r)
 		return orgAccess{}, false
 	}

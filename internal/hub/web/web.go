@@ -2,7 +2,9 @@
 // with embedded CSS, that work without JavaScript. People sign up and in,
 // make access tokens, browse and search repositories, see each tag's
 // layers and configuration, and manage visibility, collaborators and
-// deletion; administrators manage users, sign-up and storage.
+// deletion; organizations have members, teams granted repositories,
+// access tokens and webhooks, run by their owners; administrators manage
+// users, sign-up and storage.
 //
 // Sessions are random secrets in a cookie (HttpOnly, SameSite=Lax, Secure
 // over https), stored hashed as credentials of package auth. Every POST
