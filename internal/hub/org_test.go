@@ -127,6 +127,14 @@ func TestOrgWebFlow(t *testing.T) {
 		}
 	}
 
+	// The repository's managers see which teams have it; others do not.
+	if page := olga.get("/r/acme/app"); !strings.Contains(page.Body, `href="/o/acme/t/devs"`) {
+		t.Errorf("acme/app's page names no team for its owner")
+	}
+	if page := will.get("/r/acme/app"); strings.Contains(page.Body, `id="teams"`) {
+		t.Errorf("a team's write member sees the teams of acme/app")
+	}
+
 	// will pushes to acme/app with a registry client; mia (no team) may not pull it.
 	img := randomImage(t, 1)
 	if err := pushAs(t, h.Addr+"/acme/app:v1", "will", "will-pass-12", img); err != nil {

@@ -67,6 +67,12 @@ type Grant struct {
 	Role       Role
 }
 
+// TeamGrant is a team's role on a repository, as the repository sees it.
+type TeamGrant struct {
+	Team string
+	Role Role
+}
+
 // OrgToken is an organization's access token (for CI): a password for
 // docker login with the organization's name, stored as its hash only.
 type OrgToken struct {
@@ -131,6 +137,8 @@ type Orgs interface {
 	RemoveGrant(ctx context.Context, org, team, repo string) error
 	// Grants lists a team's roles by repository name.
 	Grants(ctx context.Context, org, team string) ([]Grant, error)
+	// RepoTeams lists the teams granted a role on repo, by name.
+	RepoTeams(ctx context.Context, repo string) ([]TeamGrant, error)
 	// TeamRole is the highest role user's teams have on repo, "" none.
 	TeamRole(ctx context.Context, repo, user string) (Role, error)
 	// Roles is what user is around repo, whose namespace owner owns, read

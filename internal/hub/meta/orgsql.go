@@ -442,6 +442,15 @@ func (s SQLOrgs) Grants(ctx context.Context, org, team string) ([]Grant, error) 
 		})
 }
 
+// RepoTeams lists the teams granted a role on repo.
+func (s SQLOrgs) RepoTeams(ctx context.Context, repo string) ([]TeamGrant, error) {
+	return collectRead(ctx, s, `SELECT t.name, g.role FROM team_repos g JOIN teams t ON t.id = g.team_id
+		JOIN repositories r ON r.id = g.repo_id WHERE r.name = ? ORDER BY t.name`, []any{repo}, func(row Scanner) (TeamGrant, error) {
+		team, role, err := scanNameRole[Role](row)
+		return TeamGrant{Team: team, Role: role}, err
+	})
+}
+
 // TeamRole is the highest role user's teams have on repo.
 func (s SQLOrgs) TeamRole(ctx context.Context, repo, user string) (Role, error) {
 	r, err := s.Roles(ctx, "", repo, user)

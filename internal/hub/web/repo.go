@@ -95,6 +95,7 @@ type repoData struct {
 	More          bool
 	Used, Quota   int64 // what its namespace stores, and may
 	Collaborators []meta.Collaborator
+	Teams         []meta.TeamGrant // of its organization, granted a role on it
 	Hooks         []hookView       // for those who manage it
 	Rules         []meta.TagPolicy // its tag policies, for those who push
 	HookEvents    []string
@@ -137,7 +138,10 @@ func (s *site) repoPage(w http.ResponseWriter, r *http.Request, a repoAccess) {
 		}
 	}
 	if a.Manage {
-		if d.Collaborators, err = s.Meta.Collaborators(ctx, a.Repo.Name); err != nil {
+		if d.Collaborators, err = s.Meta.Collaborators(ctx, a.Repo.Name); err == nil {
+			d.Teams, err = s.Meta.RepoTeams(ctx, a.Repo.Name)
+		}
+		if err != nil {
 			s.serverError(w, r, err)
 			return
 		}

@@ -126,6 +126,9 @@ func testOrgs(t *testing.T, s meta.Store) {
 			t.Fatal(err)
 		}
 	}
+	if got, _ := s.RepoTeams(ctx, "acme/web"); !slices.Equal(got, []meta.TeamGrant{{Team: "devs", Role: meta.RoleWrite}, {Team: "ops", Role: meta.RoleAdmin}}) {
+		t.Errorf("the teams on acme/web: %+v", got)
+	}
 	if err := s.SetGrant(ctx, "acme", "devs", "bob/app", meta.RoleRead); !errdefs.IsNotFound(err) {
 		t.Errorf("granting another owner's repository: %v", err)
 	}
