@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Orgs", testOrgs},
 		{"OrgTokens", testOrgTokens},
 		{"OrgHooks", testOrgHooks},
+		{"OrgNameRace", testOrgNameRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -342,3 +342,23 @@ func testOrgHooks(t *testing.T, s meta.Store) {
 		t.Fatalf("acme made again has hooks: %+v", list)
 	}
 }
+
+// testOrgNameRace: a user and an organization made at once under one
+// name: exactly one of them gets it.
+func testOrgNameRace(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	user(t, s, "alice", false)
+	for _, name := range []string{"n-one", "n-two", "n-three", "n-four", "n-five"} {
+		won := race(4, func(i int) bool {
+			if i%2 == 0 {
+				return s.CreateUser(ctx, meta.User{Name: name, PasswordHash: "x", CreatedAt: t0}, false) == nil
+			}
+			return s.CreateOrg(ctx, meta.Org{Name: name, CreatedBy: "alice", CreatedAt: t0}) == nil
+		})
+		_, uerr := s.User(ctx, name)
+		_, oerr := s.Org(ctx, name)
+		if won != 1 || (uerr == nil) == (oerr == nil) {
+			t.Fatalf("%s: %d won; user: %v, organization: %v", name, won, uerr, oerr)
+		}
+	}
+}
