@@ -487,6 +487,7 @@ var orgForms = []struct {
 	{"team/members/remove", url.Values{"team": {"admins"}, "user": {"adam"}}},
 	{"team/grants", url.Values{"team": {"others"}, "repository": {"acme/priv"}, "role": {"admin"}}},
 	{"team/grants/remove", url.Values{"team": {"writers"}, "repository": {"acme/priv"}}},
+	{"visibility", url.Values{"visibility": {"public"}}},
 	{"tokens", url.Values{"name": {"ci"}, "scope": {"read-write"}}},
 	{"tokens/revoke", url.Values{"id": {"1"}}},
 	{"webhooks", url.Values{"url": {"http://127.0.0.1:9/hook"}, "events": {"push"}}},
@@ -514,7 +515,8 @@ func TestAccessTableOrgForms(t *testing.T) {
 		teams, _ := h.Deps.Meta.Teams(ctx, "acme")
 		tokens, _ := h.Deps.Meta.OrgTokens(ctx, "acme")
 		hooks, _ := h.Deps.Meta.OrgHooks(ctx, "acme")
-		fmt.Fprint(&b, members, len(tokens), len(hooks))
+		o, _ := h.Deps.Meta.Org(ctx, "acme")
+		fmt.Fprint(&b, members, len(tokens), len(hooks), o.DefaultVisibility)
 		for _, tm := range teams {
 			m, _ := h.Deps.Meta.TeamMembers(ctx, "acme", tm.Name)
 			g, _ := h.Deps.Meta.Grants(ctx, "acme", tm.Name)

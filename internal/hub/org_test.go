@@ -207,6 +207,18 @@ func TestOrgWebFlow(t *testing.T) {
 		t.Fatal("will pushed after leaving the team")
 	}
 
+	// The owner makes what pushes make in acme public from now on.
+	olga.get("/o/acme/settings")
+	if r := olga.post("/o/acme/-/visibility", url.Values{"visibility": {"public"}}); r.Status != 303 {
+		t.Fatalf("the default visibility: %d", r.Status)
+	}
+	if err := pushAs(t, h.Addr+"/acme/open:1", "olga", "olga-pass-12", img); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.Deps.Meta.Repository(ctx, "acme/open"); r.Visibility != meta.Public {
+		t.Fatalf("acme/open: %+v", r)
+	}
+
 	var actions []string
 	log, _ := h.Deps.Meta.AuditLog(ctx, meta.AuditQuery{N: 100})
 	for _, e := range log {
@@ -216,7 +228,7 @@ func TestOrgWebFlow(t *testing.T) {
 	}
 	slices.Reverse(actions)
 	want := []string{"org.create olga ", "org.member.set olga mia", "team.create olga ", "team.member.add olga will",
-		"team.grant olga acme/app", "team.member.remove olga will"}
+		"team.grant olga acme/app", "team.member.remove olga will", "org.visibility olga "}
 	if !slices.Equal(actions, want) {
 		t.Errorf("audit:\n%s\nwant\n%s", strings.Join(actions, "\n"), strings.Join(want, "\n"))
 	}

@@ -43,6 +43,7 @@ const (
 	AuditHookDelete      = "webhook.delete"
 	AuditOrgCreate       = "org.create"
 	AuditOrgDelete       = "org.delete"
+	AuditOrgVisibility   = "org.visibility"    // details: visibility, of what pushes make there
 	AuditMember          = "org.member.set"    // details: user, role
 	AuditMemberOff       = "org.member.remove" // details: user
 	AuditTeamCreate      = "team.create"

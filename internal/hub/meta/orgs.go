@@ -102,6 +102,8 @@ type Orgs interface {
 	CreateOrg(ctx context.Context, o Org) error
 	// Org returns an organization by name.
 	Org(ctx context.Context, name string) (Org, error)
+	// SetOrgVisibility sets the visibility of the repositories a push makes in org from now on.
+	SetOrgVisibility(ctx context.Context, org string, v Visibility) error
 	// OrgsOf lists the organizations user belongs to, by name ("" all of them).
 	OrgsOf(ctx context.Context, user string) ([]Org, error)
 	// DeleteOrg removes an organization with its members, teams, tokens

@@ -168,6 +168,20 @@ func (s SQLOrgs) Org(ctx context.Context, name string) (Org, error) {
 	return o, err
 }
 
+// SetOrgVisibility sets an organization's default visibility.
+func (s SQLOrgs) SetOrgVisibility(ctx context.Context, org string, v Visibility) error {
+	if v != Public && v != Private {
+		return fmt.Errorf("visibility %q: want public or private: %w", v, errdefs.ErrInvalidArgument)
+	}
+	return s.Write(ctx, func(tx SQLTx) error {
+		n, err := tx.Exec(ctx, `UPDATE orgs SET default_visibility = ? WHERE name = ?`, string(v), org)
+		if err == nil && n == 0 {
+			err = sqlNotFound("organization %q", org)
+		}
+		return err
+	})
+}
+
 // OrgsOf lists user's organizations ("" every one).
 func (s SQLOrgs) OrgsOf(ctx context.Context, user string) ([]Org, error) {
 	q, args := sqlOrgColumns+`ORDER BY o.name`, []any{}

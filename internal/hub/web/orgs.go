@@ -250,6 +250,10 @@ func (s *site) orgPost(w http.ResponseWriter, r *http.Request) {
 	case "team/grants/remove":
 		err, msg = s.Meta.RemoveGrant(ctx, org, team, repo), team+" has nothing on "+repo+" any more."
 		event, details["repository"] = meta.AuditGrantOff, repo
+	case "visibility":
+		vis := visibilityField(r)
+		err, msg, page = s.Meta.SetOrgVisibility(ctx, org, vis), "Repositories a push makes in "+org+" are now "+string(vis)+".", page+"/settings"
+		event, details["visibility"] = meta.AuditOrgVisibility, string(vis)
 	case "tokens/revoke":
 		id, _ := strconv.ParseInt(f.Get("id"), 10, 64)
 		err, msg, page = s.Meta.DeleteOrgToken(ctx, org, id), "Token revoked: what used it is signed out.", page+"/settings"

@@ -68,6 +68,26 @@ func testOrgs(t *testing.T, s meta.Store) {
 		t.Fatalf("pushed acme/web: %+v", r)
 	}
 
+	// The default visibility applies to what is pushed after.
+	if err := s.SetOrgVisibility(ctx, "acme", meta.Public); err != nil {
+		t.Fatal(err)
+	}
+	live(t, s, "acme/open", dg("4"), t0)
+	if r, _ := s.Repository(ctx, "acme/open"); r.Visibility != meta.Public {
+		t.Fatalf("pushed after the default became public: %+v", r)
+	}
+	if r, _ := s.Repository(ctx, "acme/web"); r.Visibility != meta.Private {
+		t.Fatalf("pushed before: %+v", r)
+	}
+	for what, err := range map[string]error{"a bad visibility": s.SetOrgVisibility(ctx, "acme", "hidden"),
+		"no such organization": s.SetOrgVisibility(ctx, "nope", meta.Public)} {
+		if !errdefs.IsInvalidArgument(err) && !errdefs.IsNotFound(err) {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	s.SetOrgVisibility(ctx, "acme", meta.Private)
+	s.DeleteRepository(ctx, "acme/open")
+
 	// Members and owners; the last owner stays.
 	if err := s.SetMember(ctx, "acme", "bob", meta.OrgMember); err != nil {
 		t.Fatal(err)
