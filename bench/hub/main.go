@@ -65,8 +65,8 @@ func run(ctx context.Context, rounds int, keep, onEngines bool) error {
 		return err
 	}
 	var regs []*registry
+	var e *enginesSetup
 	if onEngines {
-		var e *enginesSetup
 		regs, e, err = startOnEngines(ctx, work)
 		defer e.stop()
 	} else {
@@ -103,6 +103,15 @@ func run(ctx context.Context, rounds int, keep, onEngines bool) error {
 		}
 	}
 	if onEngines {
+		ceiling, err := storeCeiling(ctx, e.weed, data, rounds)
+		if err != nil {
+			return err
+		}
+		mb := float64(data.bigBytes()) / 1e6
+		best, dist := mb/median(ceiling).Seconds(), mb/median(results["distribution"].bigPush).Seconds()
+		fmt.Printf("\nThe store alone (the big image's layers written straight to SeaweedFS, %d parts of %d MiB at once):\n"+
+			"  %.1f MB/s, %.2fx distribution's big push: no registry on this store, on this machine, pushes faster\n",
+			ceilingInFlight, ceilingPartSize>>20, best, best/dist)
 		fmt.Println("\nWhat each asked of the engines (all rounds; S3: the store's own mean time per request):")
 		for _, r := range regs {
 			fmt.Println(r.name + ":")
