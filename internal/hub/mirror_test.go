@@ -170,9 +170,16 @@ func TestMirrorPullThrough(t *testing.T) {
 	if err := testutil.SameImage(h.Addr+"/alice/app:1", local); err != nil {
 		t.Errorf("a local repository at the root: %v", err)
 	}
-	r, _ := name.ParseReference(h.Addr + "/docker.io/library/busybox:2")
-	if err := remote.Write(r, local); err == nil || !strings.Contains(err.Error(), "read-only mirror") {
-		t.Errorf("push to a mirrored name: %v, want refused as a read-only mirror", err)
+	// library/ at the root is the upstream's alone: no local repository
+	// there can stand in for an official image.
+	for _, ref := range []string{"/docker.io/library/busybox:2", "/library/busybox:2", "/library/mine:1"} {
+		r, _ := name.ParseReference(h.Addr + ref)
+		if err := remote.Write(r, local); err == nil || !strings.Contains(err.Error(), "read-only mirror") {
+			t.Errorf("push to mirrored name %s: %v, want refused as a read-only mirror", ref, err)
+		}
+	}
+	if err := testutil.SameImage(h.Addr+"/library/busybox:1", img); err != nil {
+		t.Errorf("library/busybox after pushes to it were refused: %v", err)
 	}
 }
 

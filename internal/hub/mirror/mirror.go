@@ -12,7 +12,10 @@
 // expects of a docker.io mirror: /v2/library/busybox/... is library/busybox
 // upstream, stored as docker.io/library/busybox (its prefix). A name at the
 // root is the mirror's only while the hub has no local repository of that
-// name: local repositories win.
+// name: local repositories win, except in the upstream's official
+// namespace, library/, which is always the mirror's (every docker daemon
+// using the hub as its mirror pulls `busybox` as library/busybox, so a
+// local library/busybox would be served to all of them in its place).
 //
 // Tags are revalidated with a HEAD to the upstream once their TTL has
 // passed (within it, no upstream request is made); when the upstream
@@ -206,9 +209,11 @@ type Target struct {
 }
 
 // Resolve says whether name, as a client asked for it, is a mirrored one,
-// and which. A name under an upstream's prefix is. A name at the root is
-// the root upstream's to read (pull) when the hub has no repository of
-// that name; pushes and deletes at the root are the hub's own, as ever.
+// and which. A name under an upstream's prefix is, and so is one under
+// library/ at the root (for pushes too, which the access rules then
+// refuse). Any other name at the root is the root upstream's to read
+// (pull) when the hub has no repository of that name; pushes and deletes
+// there are the hub's own, as ever.
 func (m *Mirror) Resolve(ctx context.Context, name string, read bool) (Target, bool, error) {
 	if m == nil {
 		return Target{}, false, nil
@@ -219,7 +224,14 @@ func (m *Mirror) Resolve(ctx context.Context, name string, read bool) (Target, b
 			return Target{Stored: name, Remote: rest, SignIn: u.SignIn, up: u}, true, nil
 		}
 	}
-	if m.root == nil || !read {
+	if m.root == nil {
+		return Target{}, false, nil
+	}
+	root := Target{Stored: m.root.Prefix + "/" + name, Remote: name, SignIn: m.root.SignIn, up: m.root}
+	if nested && first == OfficialNamespace {
+		return root, true, nil
+	}
+	if !read {
 		return Target{}, false, nil
 	}
 	if _, err := m.meta.Repository(ctx, name); err == nil {
@@ -227,8 +239,12 @@ func (m *Mirror) Resolve(ctx context.Context, name string, read bool) (Target, b
 	} else if !errdefs.IsNotFound(err) {
 		return Target{}, false, err
 	}
-	return Target{Stored: m.root.Prefix + "/" + name, Remote: name, SignIn: m.root.SignIn, up: m.root}, true, nil
+	return root, true, nil
 }
+
+// OfficialNamespace is where Docker Hub keeps its official images, and
+// where a docker daemon looks for a one-part name such as busybox.
+const OfficialNamespace = "library"
 
 // Mirrored reports whether name is a mirrored one for action, and whether
 // pulling it needs a signed-in user: what the access rules ask.
