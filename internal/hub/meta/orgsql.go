@@ -230,7 +230,8 @@ func (s SQLOrgs) DeleteOrg(ctx context.Context, name string) error {
 				return err
 			}
 		}
-		return nil
+		_, err = tx.Exec(ctx, SQLDeleteNamespaceRules, name)
+		return err
 	})
 }
 

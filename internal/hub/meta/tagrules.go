@@ -164,6 +164,9 @@ const (
 	SQLTagsOf         = `SELECT name FROM tags WHERE repo_id = ? AND digest = ? ORDER BY name`
 	SQLTagDigest      = `SELECT digest FROM tags WHERE repo_id = ? AND name = ?`
 	SQLDeleteRepoRule = `DELETE FROM tag_policies WHERE scope = 'repository' AND name = (SELECT name FROM repositories WHERE id = ?)`
+	// SQLDeleteNamespaceRules goes with the user or organization whose
+	// namespace it is, so that whoever takes the name next starts clean.
+	SQLDeleteNamespaceRules = `DELETE FROM tag_policies WHERE scope = 'namespace' AND name = ?`
 )
 
 // PoliciesForArgs are SQLPoliciesFor's arguments.

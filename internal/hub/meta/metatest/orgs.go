@@ -250,14 +250,32 @@ func testOrgs(t *testing.T, s meta.Store) {
 	for _, r := range []string{"acme/web", "acme/db", "acme/site"} {
 		s.DeleteRepository(ctx, r)
 	}
+	nsRules := meta.TagPolicy{Scope: meta.ScopeNamespace, Name: "acme", Immutable: []string{"v*"}, KeepLast: 1, UpdatedAt: t0}
+	if err := s.SetTagPolicy(ctx, nsRules); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.DeleteOrg(ctx, "acme"); err != nil {
 		t.Fatal(err)
+	}
+	// Its namespace's tag rules went with it: whoever takes the name next
+	// starts with none.
+	if p, err := s.TagPolicy(ctx, meta.ScopeNamespace, "acme"); err != nil || !p.Empty() {
+		t.Fatalf("the organization's tag rules after it went: %+v, %v", p, err)
 	}
 	if o, _ := s.OrgsOf(ctx, "alice"); len(o) != 0 {
 		t.Fatalf("alice's organizations after: %+v", o)
 	}
 	if err := s.CreateUser(ctx, meta.User{Name: "acme", PasswordHash: "x", CreatedAt: t0}, false); err != nil {
 		t.Fatalf("the name after its organization went: %v", err)
+	}
+	if err := s.SetTagPolicy(ctx, nsRules); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.TagPolicy(ctx, meta.ScopeNamespace, "acme"); err != nil || !p.Empty() {
+		t.Fatalf("the user's tag rules after the user went: %+v, %v", p, err)
 	}
 }
 

@@ -201,6 +201,9 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 					return err
 				}
 			}
+			if _, err := tx.Exec(ctx, numbered(meta.SQLDeleteNamespaceRules), name); err != nil {
+				return err
+			}
 			_, err = tx.Exec(ctx, `DELETE FROM known_addresses WHERE username = $1`, name)
 			return err
 		})

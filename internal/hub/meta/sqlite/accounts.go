@@ -203,6 +203,9 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 					return err
 				}
 			}
+			if _, err := tx.ExecContext(ctx, meta.SQLDeleteNamespaceRules, name); err != nil {
+				return err
+			}
 			_, err = tx.ExecContext(ctx, `DELETE FROM known_addresses WHERE user = ?`, name)
 			return err
 		})
