@@ -75,7 +75,8 @@ type who struct {
 	pub, priv, other string // allowed actions as letters: l (pull), s (push), d (delete), p (ping)
 	// On the pull-through cache: a mirrored name under its prefix, the
 	// same at the root (as docker's registry-mirrors asks), and one of a
-	// mirror that needs sign-in.
+	// mirror that needs sign-in. At the root, library/ (the upstream's
+	// official images) is pinned to the mirror: its column is mirror's.
 	mirror, root, signIn string
 }
 
@@ -90,7 +91,8 @@ var people = []who{
 	{name: "read collaborator", user: "carol", secret: "carol-pass-1", pub: "lp", priv: "lp", mirror: "lp", root: "lp", signIn: "lp"},
 	{name: "write collaborator", user: "dave", secret: "dave-pass-12", pub: "lsp", priv: "lsp", mirror: "lp", root: "lp", signIn: "lp"},
 	// An administrator evicts from a mirror but never pushes to it; at the
-	// root, a push or delete is of the hub's own repository of that name.
+	// root (outside library/), a push or delete is of the hub's own
+	// repository of that name.
 	{name: "administrator", user: "ops", secret: "ops-pass-12", pub: "lsdp", priv: "lsdp", mirror: "ldp", root: "lsdp", signIn: "ldp"},
 	{name: "disabled owner of another repository", user: "erin", secret: "erin-pass-12", noToken: true, pub: "l", priv: "", mirror: "l", root: "l", signIn: ""},
 }
@@ -120,6 +122,7 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 	h, pub, priv := accountsHub(t, cfg)
 	pubImage, _ := remote.Image(mustRef(t, h.Addr+"/alice/pub:v1"), remote.WithAuth(&authn.Basic{Username: "alice", Password: "alice-pass-1"}))
 	up.push(t, "library/pub:v1", pubImage)
+	up.push(t, "someone/pub:v1", pubImage)
 	ctx := context.Background()
 	for _, u := range [][2]string{{"carol", "carol-pass-1"}, {"dave", "dave-pass-12"}, {"erin", "erin-pass-12"}} {
 		if err := h.Deps.Auth.CreateUser(ctx, u[0], u[1], false); err != nil {
@@ -135,7 +138,8 @@ func testAccessTable(t *testing.T, cfg hub.Config) {
 
 	runTable(t, h, people, []target{{"alice/pub", pub, func(p who) string { return p.pub }},
 		{"alice/priv", priv, func(p who) string { return p.priv }}, {"docker.io/library/pub", pub, func(p who) string { return p.mirror }},
-		{"library/pub", pub, func(p who) string { return p.root }}, {"quay.io/library/pub", pub, func(p who) string { return p.signIn }}})
+		{"someone/pub", pub, func(p who) string { return p.root }}, {"library/pub", pub, func(p who) string { return p.mirror }},
+		{"quay.io/library/pub", pub, func(p who) string { return p.signIn }}})
 }
 
 // target is a repository of an access table, and what a person may do there.
