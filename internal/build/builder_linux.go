@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -35,6 +37,7 @@ type builder struct {
 	events  int
 	res     Result
 	pending []*pendingLayer // layers being stored (commit)
+	network netHold         // the default network, held once a RUN on it is due
 }
 
 // state is a stage as far as it got: the config of the image it makes
@@ -48,6 +51,8 @@ type state struct {
 	label      string        // for progress: the stage's name, "" for a single stage
 	lastKey    digest.Digest // the cache key of the stage's last step
 	n, of      int
+	at         int // the index of the command running, among the stage's
+	runsUntil  int // 1 + the index of its last RUN on the default network; 0: none
 }
 
 func (s *state) diffIDs() []digest.Digest { return s.cfg.RootFS.DiffIDs }
@@ -58,6 +63,9 @@ func Build(ctx context.Context, st *store.Store, o Options) (Result, error) {
 	df, err := parseDockerfile(o.Dockerfile)
 	if err != nil {
 		return Result{}, err
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	m, err := container.New(st, o.Snapshotter, o.Log)
 	if err != nil {
@@ -93,6 +101,7 @@ func Build(ctx context.Context, st *store.Store, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	defer b.network.end(o.Log)
 	for _, i := range order {
 		if err := b.buildStage(ctx, i, len(order) > 1, i == last); err != nil {
 			return Result{}, b.settleAfter(err) // the steps that succeeded stay cached
@@ -154,11 +163,16 @@ func (b *builder) buildStage(ctx context.Context, i int, multi, target bool) err
 		cmds = append(cmds, labelCommand(b.o.Labels))
 	}
 	s.n, s.of = 1, len(cmds)+1
+	for j, c := range cmds {
+		if r, ok := c.(*instructions.RunCommand); ok && b.onDefaultNetwork(r) {
+			s.runsUntil = j + 1
+		}
+	}
 	text := b.fromText(i)
 	id := b.begin(s, text)
 	b.emit(Event{Kind: StepDone, ID: id, Stage: s.label, N: 1, Of: s.of, Text: text})
-	for _, c := range cmds {
-		s.n++
+	for j, c := range cmds {
+		s.n, s.at = s.n+1, j
 		if err := b.dispatch(ctx, s, c); err != nil {
 			return withLine(err, c)
 		}
@@ -407,4 +421,46 @@ func (b *builder) store(ctx context.Context, s *state) (store.Image, error) {
 		b.emit(Event{Kind: Writing, ID: b.events, Text: "naming to " + t.String()})
 	}
 	return img, nil
+}
+
+// netHold keeps the build's default network up from the first step that
+// runs (misses the cache) with a RUN on that network at or after it, to
+// the end of the build. It is set up in the background meanwhile: a step
+// that misses the cache makes every later step of its stage run, so the
+// network (a namespace, nft rules, slirp4netns) comes up while the steps
+// before the RUN work, not after them; and held, it is not set up and
+// taken down again around each RUN.
+type netHold struct {
+	done    chan struct{} // closed once the hold is taken, or failed
+	release func() error
+}
+
+// start takes the hold in the background, once.
+func (h *netHold) start(m *container.Manager, log *slog.Logger) {
+	if h.done != nil {
+		return
+	}
+	h.done = make(chan struct{})
+	go func() {
+		defer close(h.done)
+		release, err := m.HoldNetwork("")
+		if err != nil { // the RUN's own attach tries again and says why
+			log.Debug("setting up the build's network ahead of its RUN steps", "err", err)
+			return
+		}
+		h.release = release
+	}()
+}
+
+// end lets the network go (down, if no container is on it).
+func (h *netHold) end(log *slog.Logger) {
+	if h.done == nil {
+		return
+	}
+	<-h.done
+	if h.release != nil {
+		if err := h.release(); err != nil {
+			log.Warn("taking the build's network down", "err", err)
+		}
+	}
 }

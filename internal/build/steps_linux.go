@@ -66,6 +66,9 @@ func (b *builder) do(ctx context.Context, s *state, text string, key digest.Dige
 			return nil
 		}
 	}
+	if s.at < s.runsUntil { // a RUN on the default network is due
+		b.network.start(b.m, b.o.Log)
+	}
 	ch, err := fn(id)
 	if err != nil {
 		if ch.diff != nil {
@@ -354,6 +357,12 @@ func (b *builder) runNetwork(c *instructions.RunCommand) (string, error) {
 		return "", fmt.Errorf("RUN --network=host uses the host's network: grant it with --allow network.host: %w", errdefs.ErrInvalidArgument)
 	}
 	return n, nil
+}
+
+// onDefaultNetwork reports whether RUN c runs on the default network.
+func (b *builder) onDefaultNetwork(c *instructions.RunCommand) bool {
+	n := string(instructions.GetNetwork(c))
+	return (n == "" || n == instructions.NetworkDefault) && b.o.Network == networkDefault
 }
 
 // stepNetwork is the network a step's container asks for.

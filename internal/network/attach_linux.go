@@ -146,10 +146,7 @@ func (n *Networks) Detach(name, containerID string) error {
 		if err := n.release(name, containerID); err != nil {
 			return err
 		}
-		if leases, err := os.ReadDir(n.path(name, "leases")); err != nil || len(leases) > 0 {
-			return err
-		}
-		return n.down(name)
+		return n.downIfUnused(name)
 	})
 }
 

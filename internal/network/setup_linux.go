@@ -114,9 +114,10 @@ func (n *Networks) down(name string) error {
 	return RemoveNetNS(n.path(name, "netns"))
 }
 
-// Prune takes down the networks that no container is on but are still up
-// (a crash between the last container's end and its Detach) and returns
-// their names; the next container on one sets it up again.
+// Prune takes down the networks that no container is on and no process
+// holds but are still up (a crash between the last container's end and its
+// Detach, or of a build holding one) and returns their names; the next
+// container on one sets it up again.
 func (n *Networks) Prune() ([]string, error) {
 	entries, err := os.ReadDir(n.dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -245,14 +246,23 @@ func (n *Networks) startSlirp(name, ns string) error {
 		return fmt.Errorf("start slirp4netns: %w", err)
 	}
 	go cmd.Wait() // reaped here while this process lives; init does it after
+	// Named at once, before it is ready: a strata killed while it waits
+	// must not leave a slirp4netns that no pid file names, which down
+	// could not stop.
+	pidFile := n.path(name, "slirp.pid")
+	pid := cmd.Process.Pid
+	if err := os.WriteFile(pidFile, fmt.Appendf(nil, "%d %d\n", pid, processStart(pid)), 0o600); err != nil {
+		cmd.Process.Kill()
+		return err
+	}
 	ready.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := ready.Read(make([]byte, 1)); err != nil {
 		cmd.Process.Kill()
+		os.Remove(pidFile)
 		b, _ := os.ReadFile(n.path(name, "slirp.log"))
 		return fmt.Errorf("slirp4netns did not come up: %v: %s", err, bytes.TrimSpace(b))
 	}
-	pid := cmd.Process.Pid
-	return os.WriteFile(n.path(name, "slirp.pid"), fmt.Appendf(nil, "%d %d\n", pid, processStart(pid)), 0o600)
+	return nil
 }
 
 // slirpRunning reports whether the slirp4netns that pidFile names runs.

@@ -22,6 +22,16 @@ func networkName(n string) string {
 	return n
 }
 
+// HoldNetwork keeps network n ("" for the default) up until release is
+// called, as network.Networks.Hold does; none and host need nothing.
+func (m *Manager) HoldNetwork(n string) (release func() error, err error) {
+	switch n = networkName(n); n {
+	case network.None, network.Host:
+		return func() error { return nil }, nil
+	}
+	return m.networks.Hold(n)
+}
+
 // checkNetwork refuses a network that does not exist.
 func (m *Manager) checkNetwork(n string) error {
 	switch n = networkName(n); n {
