@@ -74,7 +74,7 @@ func run(ctx context.Context, runs int, withDocker, withPodman, keep bool, idle 
 	if err != nil {
 		return err
 	}
-	bin, err := workdir.BuildStrataStatic(ctx, work) // as deploy/image ships it
+	bin, err := workdir.BuildStrata(ctx, work)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +69,28 @@ func TestNoLeaks(t *testing.T) {
 	if list := testutil.Run(t, nil, "runc", "--root", root+"/runc", "list", "-q"); strings.TrimSpace(list) != "" {
 		t.Errorf("runc still runs %q", list)
 	}
+	if ps := processesNaming(t, root); len(ps) > 0 {
+		t.Errorf("processes of the killed run are left: %q", ps)
+	}
+}
+
+// processesNaming lists the command lines of the processes that name a
+// path under dir (a slirp4netns of its network, a runc), but this one.
+func processesNaming(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Name() == strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), dir+"/") {
+			out = append(out, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
 }

@@ -27,23 +27,14 @@ func New(name string, keep bool) (dir string, cleanup func(), err error) {
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
-// BuildStrata builds ./cmd/strata into dir and returns the binary's path.
+// BuildStrata builds ./cmd/strata into dir, as the README says to and as
+// deploy/image/build.sh does (CGO_ENABLED=0: a static binary, which starts
+// without the dynamic loader and cgo's set-up), and returns its path.
 // Benchmarks run from the module root.
 func BuildStrata(ctx context.Context, dir string) (string, error) {
-	return buildStrata(ctx, dir, nil)
-}
-
-// BuildStrataStatic builds it as deploy/image/build.sh does, with
-// CGO_ENABLED=0: a static binary, which starts without the dynamic loader
-// and cgo's set-up.
-func BuildStrataStatic(ctx context.Context, dir string) (string, error) {
-	return buildStrata(ctx, dir, []string{"CGO_ENABLED=0"})
-}
-
-func buildStrata(ctx context.Context, dir string, env []string) (string, error) {
 	bin := filepath.Join(dir, "strata")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
-	build.Env = append(os.Environ(), env...)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/strata (run from the module root): %v\n%s", err, out)
 	}
