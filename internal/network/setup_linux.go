@@ -130,8 +130,11 @@ func (n *Networks) Prune() ([]string, error) {
 	var errs []error
 	for _, e := range entries {
 		errs = append(errs, n.locked(e.Name(), func() error {
-			leases, err := os.ReadDir(n.path(e.Name(), "leases"))
-			if err != nil || len(leases) > 0 || !isNetNS(n.path(e.Name(), "netns")) {
+			if !isNetNS(n.path(e.Name(), "netns")) {
+				return nil
+			}
+			idle, err := n.unused(e.Name())
+			if err != nil || !idle {
 				return err
 			}
 			downed = append(downed, e.Name())
