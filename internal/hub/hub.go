@@ -318,7 +318,7 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 		return observed(deps, frontDoor(cfg, reg))
 	}
 	site := web.New(web.Deps{Auth: deps.Auth, Meta: deps.Meta, Blobs: deps.Blobs, Log: deps.Log, Audit: deps.Audit,
-		Webhooks: deps.Webhooks, Delete: reg.api.Delete, Retention: Retention(cfg, deps)})
+		Webhooks: deps.Webhooks, Delete: reg.api.Delete, Retention: Retention(cfg, deps), MirrorPrefixes: mirror.Prefixes(cfg.Mirrors)})
 	// Routed by hand, not by a ServeMux, which would redirect a path that
 	// is not clean to its cleaned form before anyone checked it.
 	return observed(deps, frontDoor(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/strata-dev/strata/internal/hub"
 	"github.com/strata-dev/strata/internal/hub/meta"
+	"github.com/strata-dev/strata/internal/hub/mirror"
+	"github.com/strata-dev/strata/internal/hub/mirror/upstream"
 	"github.com/strata-dev/strata/internal/hub/webhook"
 	"github.com/strata-dev/strata/internal/testutil"
 )
@@ -324,4 +326,25 @@ func TestImmutableTagsDocker(t *testing.T) {
 	}
 	docker.Run(t, "tag", h.Addr+"/lib/app:next", h.Addr+"/lib/app:v2")
 	docker.Run(t, "push", h.Addr+"/lib/app:v2")
+}
+
+// A pull-through cache's namespace takes retention rules (to evict what it
+// caches) but no immutable ones: its tags follow the upstream's.
+func TestWebTagRulesOfAMirror(t *testing.T) {
+	cfg := hub.Config{Mirrors: []mirror.Upstream{{URL: "http://127.0.0.1:9", Prefix: "quay.io"}}}
+	cfg.Upstreams = upstream.New(cfg.Mirrors)
+	h, _, _ := accountsHub(t, cfg)
+	ops := newWebClient(t, h)
+	ops.signIn("ops", "ops-pass-12")
+	for _, page := range []string{"/n/quay.io/tagrules", "/r/quay.io/org/app/-/tagrules"} {
+		if r := ops.post(page, url.Values{"immutable": {"v*"}}); r.Status != 400 && r.Status != 404 || r.Status == 400 && !strings.Contains(r.Body, "pull-through cache") {
+			t.Errorf("immutable rules on %s: %d, want refused as the cache's:\n%s", page, r.Status, r.Body)
+		}
+	}
+	if r := ops.post("/n/quay.io/tagrules", url.Values{"keep_last": {"3"}}); r.Status != 303 {
+		t.Fatalf("retention rules on the cache's namespace: %d %s", r.Status, r.Body)
+	}
+	if p, _ := h.Deps.Meta.TagPolicy(context.Background(), meta.ScopeNamespace, "quay.io"); len(p.Immutable) != 0 || p.KeepLast != 3 {
+		t.Fatalf("the cache's namespace rules: %+v", p)
+	}
 }

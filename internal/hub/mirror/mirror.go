@@ -242,6 +242,15 @@ func (m *Mirror) Resolve(ctx context.Context, name string, read bool) (Target, b
 	return root, true, nil
 }
 
+// Prefixes are the namespaces what ups fetch is stored under.
+func Prefixes(ups []Upstream) []string {
+	var out []string
+	for _, u := range ups {
+		out = append(out, u.Prefix)
+	}
+	return out
+}
+
 // OfficialNamespace is where Docker Hub keeps its official images, and
 // where a docker daemon looks for a one-part name such as busybox.
 const OfficialNamespace = "library"

@@ -167,6 +167,13 @@ func (s *site) rulesPost(w http.ResponseWriter, r *http.Request, scope meta.Rule
 	switch action {
 	case "tagrules":
 		form, p, err := readRules(r.PostForm)
+		ns := name
+		if scope == meta.ScopeRepository {
+			ns = meta.RuleNamespace(name)
+		}
+		if err == nil && len(p.Immutable) > 0 && slices.Contains(s.MirrorPrefixes, ns) {
+			err = fmt.Errorf("%s is the pull-through cache's: its tags follow the upstream's, so none can be immutable here (retention rules may still evict what it caches)", name)
+		}
 		if err != nil {
 			s.rulesPage(w, r, scope, name, &form, sentence(err))
 			return

@@ -49,6 +49,9 @@ type Deps struct {
 	// Retention plans and runs the tag policies' retention (its dry run
 	// is on the tag rules pages).
 	Retention *retention.Runner
+	// MirrorPrefixes are the namespaces the pull-through cache stores what
+	// it fetches under: their tags follow the upstreams'.
+	MirrorPrefixes []string
 }
 
 // site serves the pages.
