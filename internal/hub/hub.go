@@ -1,8 +1,11 @@
 // Package hub is strata's registry: the OCI distribution API over blobs
-// stored once for the whole hub (package storage) and metadata in SQLite
-// (package meta). NewServer builds the HTTP handler from its parts,
-// routes.go lists the whole surface, and Serve runs it with the online
-// garbage collector until its context ends.
+// stored once for the whole hub (package storage: a directory or an
+// S3-API store) and metadata in SQLite or PostgreSQL (package meta), with
+// what teams use around it: a pull-through cache (mirror), organizations
+// and teams, webhooks, tag rules and retention, and an audit log.
+// NewServer builds the HTTP handler from its parts, routes.go lists the
+// whole surface, and Serve runs it with the background work (garbage
+// collection, retention, scrub) until its context ends.
 //
 // With accounts (the default), the registry API answers Docker's token
 // auth (package auth decides who may do what), the token service is at
